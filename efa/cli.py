@@ -1,0 +1,54 @@
+"""The ``efa`` command line.
+
+Every subcommand lives in the package that owns its logic and contributes itself through a
+``register(subparsers)`` function; this module only assembles them. Heavy imports (JAX, zarr)
+happen inside the command handlers so that ``efa --help`` stays fast.
+
+Each ``register`` adds one sub-parser and sets ``handler`` (a callable taking the parsed
+namespace and returning an exit code) through ``set_defaults``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from efa import __version__
+from efa.errors import EfaError
+
+#: Modules that contribute subcommands, in the order they appear in ``efa --help``.
+COMMAND_MODULES: tuple[str, ...] = ()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the top-level parser with every registered subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="efa",
+        description="Benchmarks for long-range machine-learning force fields "
+        "(Euclidean fast attention).",
+    )
+    parser.add_argument("--version", action="version", version=f"efa-bench {__version__}")
+    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
+    for module_name in COMMAND_MODULES:
+        importlib.import_module(module_name).register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``efa`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 0
+    try:
+        return int(handler(args) or 0)
+    except EfaError as error:
+        print(f"efa: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,142 @@
+"""Flax module for Euclidean fast attention (EFA) on e3x features."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import e3x
+import flax.linen as nn
+import jax.numpy as jnp
+from jaxtyping import Array, Float, Int
+
+from efa.errors import ConfigError
+from efa.nn.erope import erope_attention, erope_tensor_attention
+from efa.nn.quadrature import check_quadrature_bound
+
+
+class EuclideanFastAttention(nn.Module):
+    """Trainable EFA layer: equivariant q/k/v projections followed by :func:`erope_attention`.
+
+    ``q = ψ(W_q x)``, ``k = ψ(W_k x)``, ``v = W_v x`` with e3x equivariant dense layers (after
+    changing ``x`` to the requested max degree and parity), frequencies
+    ``ω = linspace(0, max_frequency, qk_features / 2) / max_length`` and a Lebedev grid of
+    ``lebedev_num`` points. ``max_frequency`` (``b_max``) must lie inside the quadrature bound
+    of the grid and ``max_length`` (``r_max``) should be at least the largest pair distance in
+    the data; otherwise rotational invariance is lost.
+
+    Attributes:
+      qk_features: channels ``F_qk`` of queries and keys (even).
+      v_features: channels ``F_v`` of values (and of the output).
+      max_degree_qk, include_pseudotensors_qk: degree ``L`` and parity channels of q and k.
+      max_degree_v, include_pseudotensors_v: degree ``L_v`` and parity channels of v.
+      qk_activation: optional equivariant activation ``ψ`` (e.g. ``e3x.nn.gelu``).
+      max_frequency: ``b_max`` (dimensionless, default π).
+      max_length: ``r_max`` in Å.
+      lebedev_num: number of Lebedev grid points.
+      trainable_frequencies: learn ``ω`` starting from the linspace initialisation.
+      tensor_integration: directional EFA (see :func:`erope_tensor_attention`).
+      max_degree_sph, max_degree_out, include_pseudotensors_out: ``L_Y``, ``L_out`` and output
+        parity channels for tensor integration.
+      rescale_degrees: with tensor integration, learn one scale per output degree.
+      grid_chunk_size: grid points per chunk (None: automatic), see :func:`erope_attention`.
+      unsafe_ignore_quadrature_bound: skip the quadrature-bound check (experts only).
+    """
+
+    qk_features: int = 16
+    v_features: int = 32
+    max_degree_qk: int = 0
+    include_pseudotensors_qk: bool = False
+    max_degree_v: int = 0
+    include_pseudotensors_v: bool = False
+    qk_activation: Callable[[Array], Array] | None = None
+    max_frequency: float = math.pi
+    max_length: float = 10.0
+    lebedev_num: int = 50
+    trainable_frequencies: bool = False
+    tensor_integration: bool = False
+    max_degree_sph: int = 1
+    max_degree_out: int = 1
+    include_pseudotensors_out: bool = True
+    rescale_degrees: bool = False
+    grid_chunk_size: int | None = None
+    unsafe_ignore_quadrature_bound: bool = False
+    param_dtype: jnp.dtype = jnp.float32
+
+    def _validate(self) -> None:
+        if self.qk_features < 2 or self.qk_features % 2:
+            raise ConfigError(f"qk_features={self.qk_features}: expected an even number >= 2")
+        if self.v_features < 1:
+            raise ConfigError(f"v_features={self.v_features}: expected a positive number")
+        if not self.max_length > 0:
+            raise ConfigError(f"max_length={self.max_length}: expected a positive length in Å")
+        if not self.unsafe_ignore_quadrature_bound:
+            check_quadrature_bound(self.max_frequency, self.lebedev_num)
+
+    def initial_frequencies(self) -> Float[Array, " K"]:
+        """``ω_k = linspace(0, max_frequency, F_qk/2) / max_length`` (1/Å)."""
+        return (
+            jnp.linspace(0.0, self.max_frequency, self.qk_features // 2, dtype=self.param_dtype)
+            / self.max_length
+        )
+
+    @nn.compact
+    def __call__(
+        self,
+        x: Float[Array, "N P S F"],
+        positions: Float[Array, "N 3"],
+        segment_ids: Int[Array, " N"],
+        num_segments: int,
+        max_segment_size: int | None = None,
+    ) -> Float[Array, "N Po So Fv"]:
+        """Apply EFA to features ``x`` of atoms at ``positions`` grouped by ``segment_ids``.
+
+        Returns ``(N, P_v, (L_v+1)², F_v)``, or with tensor integration
+        ``(N, P_o, (L_out+1)², F_v)``.
+        """
+        self._validate()
+        x_qk = e3x.nn.change_max_degree_or_type(
+            x, max_degree=self.max_degree_qk, include_pseudotensors=self.include_pseudotensors_qk
+        )
+        q = e3x.nn.Dense(self.qk_features, param_dtype=self.param_dtype, name="query")(x_qk)
+        k = e3x.nn.Dense(self.qk_features, param_dtype=self.param_dtype, name="key")(x_qk)
+        if self.qk_activation is not None:
+            q, k = self.qk_activation(q), self.qk_activation(k)
+        x_v = e3x.nn.change_max_degree_or_type(
+            x, max_degree=self.max_degree_v, include_pseudotensors=self.include_pseudotensors_v
+        )
+        v = e3x.nn.Dense(self.v_features, param_dtype=self.param_dtype, name="value")(x_v)
+
+        if self.trainable_frequencies:
+            frequencies = self.param("frequencies", lambda _: self.initial_frequencies())
+        else:
+            frequencies = self.initial_frequencies()
+
+        common = dict(
+            positions=positions,
+            frequencies=frequencies,
+            segment_ids=segment_ids,
+            num_segments=num_segments,
+            lebedev_num=self.lebedev_num,
+            max_segment_size=max_segment_size,
+            grid_chunk_size=self.grid_chunk_size,
+        )
+        if not self.tensor_integration:
+            return erope_attention(q, k, v, **common)
+
+        y = erope_tensor_attention(
+            q,
+            k,
+            v,
+            max_degree_sph=self.max_degree_sph,
+            max_degree_out=self.max_degree_out,
+            include_pseudotensors_out=self.include_pseudotensors_out,
+            **common,
+        )
+        if self.rescale_degrees:
+            scale = self.param(
+                "degree_scale", nn.initializers.ones, (self.max_degree_out + 1,), self.param_dtype
+            )
+            degrees = jnp.floor(jnp.sqrt(jnp.arange((self.max_degree_out + 1) ** 2))).astype(int)
+            y = y * scale[degrees][:, None]
+        return y

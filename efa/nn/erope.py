@@ -1,0 +1,313 @@
+"""Euclidean fast attention as a pure function: ERoPE-encoded linear attention on a Lebedev grid.
+
+Notation (SCIENCE.md §1). Per atom ``i``: query and key features ``q_i, k_i`` in the e3x layout
+``(P, (L+1)², F_qk)``, value features ``v_i`` of shape ``(P_v, (L_v+1)², F_v)``, position
+``r_i``. Frequencies ``ω_k`` (``k = 0 … F_qk/2 − 1``) act on channel pairs ``(2k, 2k+1)``. For each
+grid direction ``u_m`` (weight ``w_m``, ``Σ w_m = 1``), ERoPE rotates channel pair ``k`` of every
+``(parity, degree-component)`` of ``q_i`` by the angle ``ω_k u_m·r_i`` (and ``k_j`` likewise), so
+``⟨ERoPE_m q_i, ERoPE_m k_j⟩`` depends on ``u_m·(r_i − r_j)`` only. Then
+
+    y_i = Σ_m w_m ERoPE_m(q_i)ᵀ [ Σ_{j ∈ structure(i)} ERoPE_m(k_j) v_jᵀ ] / sqrt(D_qk),
+
+with ``D_qk = P (L+1)² F_qk``. Inside the quadrature bound (see :mod:`efa.nn.quadrature`) this
+equals the pairwise form ``y_i = Σ_j Σ_k ⟨q_i, k_j⟩_k j0(ω_k r_ij) v_j / sqrt(D_qk)``.
+
+Implementation. Atoms are placed into a padded per-structure layout ``(G, n)``
+(:mod:`efa.nn.segments`); for a chunk of ``c`` grid points the key–value sums are one batched
+matrix product ``(G, c·D_qk, n) @ (G, n, D_v)`` and the queries another, so nothing of size
+``(N, M, D_qk, D_v)`` is ever formed. Grid chunks are processed in a ``lax.scan`` under
+``jax.checkpoint``, so forward and backward memory is ``O(N · c · D_qk)`` instead of
+``O(N · M · D_qk)``.
+
+Tensor integration (:func:`erope_tensor_attention`) keeps the per-grid-point result, multiplies
+it with spherical harmonics ``Y_a(u_m)`` up to degree ``L_Y`` before summing over ``m``, and
+couples ``Y ⊗ y`` to output degrees ``≤ L_out`` with Clebsch–Gordan coefficients.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import e3x
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Float, Int
+
+from efa.nn.quadrature import lebedev_grid
+from efa.nn.segments import from_padded, segment_layout, to_padded
+
+#: Elements per chunk-sized intermediate (e.g. the rotated keys ``(G, n, c, D_qk)``) that the
+#: automatic grid-chunk size aims for; about 32 MiB in float32.
+DEFAULT_CHUNK_ELEMENTS = 2**23
+
+
+def erope_attention(
+    q: Float[Array, "N P S F"],
+    k: Float[Array, "N P S F"],
+    v: Float[Array, "N Pv Sv Fv"],
+    positions: Float[Array, "N 3"],
+    frequencies: Float[Array, " K"],
+    segment_ids: Int[Array, " N"],
+    num_segments: int,
+    lebedev_num: int = 50,
+    *,
+    max_segment_size: int | None = None,
+    grid_chunk_size: int | None = None,
+) -> Float[Array, "N Pv Sv Fv"]:
+    """ERoPE linear attention integrated over a Lebedev grid (Euclidean fast attention).
+
+    Args:
+      q: queries ``(N, P, (L+1)², F_qk)``, ``F_qk`` even.
+      k: keys, same shape as ``q``.
+      v: values ``(N, P_v, (L_v+1)², F_v)``.
+      positions: ``(N, 3)`` Cartesian positions (Å).
+      frequencies: ``(F_qk // 2,)`` angular frequencies ``ω_k`` (1/Å).
+      segment_ids: ``(N,)`` structure index of every atom in ``[0, num_segments)``. Atoms interact
+        only within their segment; padding atoms go into a segment of their own.
+      num_segments: number of segments ``G`` (static).
+      lebedev_num: number of Lebedev grid points ``M`` (static).
+      max_segment_size: largest number of atoms in one segment (static). Needed under ``jit``
+        when ``num_segments > 1``; atoms beyond it in their segment get NaN outputs.
+      grid_chunk_size: grid points processed at once (static); default chooses it from the
+        array sizes so that intermediates stay near ``DEFAULT_CHUNK_ELEMENTS``.
+
+    Returns:
+      ``(N, P_v, (L_v+1)², F_v)``: the attention output ``y_i``.
+    """
+    _check_inputs(q, k, v, positions, frequencies, segment_ids)
+    layout = segment_layout(segment_ids, num_segments, max_segment_size)
+    y = _integrate_over_grid(
+        to_padded(q, layout),
+        to_padded(k, layout),
+        to_padded(v.reshape(v.shape[0], -1), layout),
+        to_padded(positions, layout),
+        frequencies,
+        lebedev_num,
+        harmonics_degree=None,
+        grid_chunk_size=grid_chunk_size,
+    )
+    return from_padded(y[:, :, 0], layout).reshape(v.shape)
+
+
+def erope_tensor_attention(
+    q: Float[Array, "N P S F"],
+    k: Float[Array, "N P S F"],
+    v: Float[Array, "N Pv Sv Fv"],
+    positions: Float[Array, "N 3"],
+    frequencies: Float[Array, " K"],
+    segment_ids: Int[Array, " N"],
+    num_segments: int,
+    lebedev_num: int = 50,
+    *,
+    max_degree_sph: int = 1,
+    max_degree_out: int = 1,
+    include_pseudotensors_out: bool = True,
+    max_segment_size: int | None = None,
+    grid_chunk_size: int | None = None,
+) -> Float[Array, "N Po So Fv"]:
+    """EFA with tensor integration: directional outputs up to degree ``L_out``.
+
+    Computes ``z_{i,a} = Σ_m Y_a(u_m) y_{i,m}`` where ``y_{i,m}`` is the per-grid-point term of
+    :func:`erope_attention` and ``Y_a`` are the real spherical harmonics (e3x, Racah
+    normalisation) up to degree ``L_Y = max_degree_sph``; then couples ``Y ⊗ v``-shaped ``z`` to
+    degrees ``≤ max_degree_out`` with Clebsch–Gordan coefficients, keeping e3x's parity
+    convention (see :func:`_harmonic_coupling`).
+
+    Args are those of :func:`erope_attention` plus:
+      max_degree_sph: ``L_Y``, largest degree of the spherical harmonics on the grid.
+      max_degree_out: ``L_out``, largest output degree.
+      include_pseudotensors_out: keep both parities in the output (``P_o = 2``), else only the
+        parity ``(−1)^l`` part (``P_o = 1``).
+
+    Returns:
+      ``(N, P_o, (L_out+1)², F_v)``.
+    """
+    _check_inputs(q, k, v, positions, frequencies, segment_ids)
+    num_atoms, parities_v, components_v, features_v = v.shape
+    layout = segment_layout(segment_ids, num_segments, max_segment_size)
+    z = _integrate_over_grid(
+        to_padded(q, layout),
+        to_padded(k, layout),
+        to_padded(v.reshape(num_atoms, -1), layout),
+        to_padded(positions, layout),
+        frequencies,
+        lebedev_num,
+        harmonics_degree=max_degree_sph,
+        grid_chunk_size=grid_chunk_size,
+    )
+    z = from_padded(z, layout).reshape(num_atoms, -1, parities_v, components_v, features_v)
+    coupling = _harmonic_coupling(
+        max_degree_sph,
+        parities_v,
+        _degree_of(components_v),
+        max_degree_out,
+        2 if include_pseudotensors_out else 1,
+    )
+    return jnp.einsum("napsf,apsqt->nqtf", z, coupling.astype(z.dtype))
+
+
+def _check_inputs(q, k, v, positions, frequencies, segment_ids) -> None:
+    """Raise ValueError naming the argument whose shape is inconsistent."""
+    if q.ndim != 4 or q.shape != k.shape:
+        raise ValueError(
+            f"q and k must have the same shape (N, P, (L+1)**2, F_qk); got q {q.shape}, k {k.shape}"
+        )
+    num_atoms, _, components, features = q.shape
+    _degree_of(components)
+    if features % 2:
+        raise ValueError(f"F_qk (last axis of q and k) must be even, got {features}")
+    if v.ndim != 4 or v.shape[0] != num_atoms:
+        raise ValueError(f"v must have shape (N={num_atoms}, P_v, (L_v+1)**2, F_v); got {v.shape}")
+    _degree_of(v.shape[2])
+    if positions.shape != (num_atoms, 3):
+        raise ValueError(f"positions must have shape (N={num_atoms}, 3); got {positions.shape}")
+    if frequencies.shape != (features // 2,):
+        raise ValueError(
+            f"frequencies must have shape (F_qk // 2,) = ({features // 2},); got {frequencies.shape}"
+        )
+    if segment_ids.shape != (num_atoms,):
+        raise ValueError(f"segment_ids must have shape (N={num_atoms},); got {segment_ids.shape}")
+
+
+def _degree_of(components: int) -> int:
+    """Max degree ``L`` of an axis of ``(L+1)²`` spherical components."""
+    degree = math.isqrt(components) - 1
+    if (degree + 1) ** 2 != components:
+        raise ValueError(f"feature axis of size {components} is not (L+1)**2 for any degree L")
+    return degree
+
+
+def _chunk_size(num_slots: int, width: int, num_points: int, requested: int | None) -> int:
+    """Grid points per chunk: as requested, or as many as fit ``DEFAULT_CHUNK_ELEMENTS``."""
+    if requested is not None:
+        if requested < 1:
+            raise ValueError(f"grid_chunk_size must be >= 1, got {requested}")
+        return min(requested, num_points)
+    largest = max(1, DEFAULT_CHUNK_ELEMENTS // max(1, num_slots * width))
+    num_chunks = -(-num_points // min(largest, num_points))
+    return -(-num_points // num_chunks)  # balance chunks to minimise padding
+
+
+def _rotate_pairs(pairs, cos, sin):
+    """Rotate channel pairs by per-grid-point angles.
+
+    Args:
+      pairs: ``(G, n, C, K, 2)`` features, channel pair ``k`` in the last two axes.
+      cos, sin: ``(G, n, c, K)`` cosine and sine of the angles ``ω_k u_m·r``.
+
+    Returns:
+      ``(G, n, c, C, K, 2)``: ``(a cos − b sin, a sin + b cos)`` for every pair ``(a, b)``.
+    """
+    a = pairs[:, :, None, ..., 0]
+    b = pairs[:, :, None, ..., 1]
+    cos = cos[:, :, :, None, :]
+    sin = sin[:, :, :, None, :]
+    return jnp.stack([a * cos - b * sin, a * sin + b * cos], axis=-1)
+
+
+def _integrate_over_grid(q, k, v, positions, frequencies, lebedev_num, harmonics_degree,
+                         grid_chunk_size):
+    """Sum ERoPE linear attention over the Lebedev grid in the padded layout.
+
+    Args:
+      q, k: ``(G, n, P, S, F)``; v: ``(G, n, E)`` flattened values; positions: ``(G, n, 3)``.
+      harmonics_degree: None for plain EFA, else ``L_Y`` for tensor integration.
+
+    Returns:
+      ``(G, n, A, E)`` with ``A = 1`` (plain) or ``(L_Y + 1)²`` (tensor integration).
+    """
+    groups, slots, parities, components, features = q.shape
+    num_pairs = features // 2
+    width = parities * components * features  # D_qk
+    dtype = jnp.result_type(q, k, v, positions, frequencies)
+    points, weights = lebedev_grid(lebedev_num, dtype)
+    key_weights = weights / math.sqrt(width)
+    if harmonics_degree is None:
+        harmonics = jnp.ones((lebedev_num, 1), dtype)
+    else:
+        harmonics = e3x.so3.spherical_harmonics(
+            points, max_degree=harmonics_degree, r_is_normalized=True
+        ).astype(dtype)
+    num_harmonics = harmonics.shape[1]
+
+    chunk = _chunk_size(groups * slots, width * num_harmonics, lebedev_num, grid_chunk_size)
+    num_chunks = -(-lebedev_num // chunk)
+    padding = num_chunks * chunk - lebedev_num
+    # Padded grid points carry zero weight and therefore contribute nothing.
+    points = jnp.concatenate([points, jnp.broadcast_to(points[:1], (padding, 3))])
+    key_weights = jnp.pad(key_weights, (0, padding))
+    harmonics = jnp.pad(harmonics, ((0, padding), (0, 0)))
+
+    q_pairs = q.reshape(groups, slots, parities * components, num_pairs, 2)
+    k_pairs = k.reshape(groups, slots, parities * components, num_pairs, 2)
+    frequencies = frequencies.astype(dtype)
+
+    def chunk_term(chunk_points, chunk_key_weights, chunk_harmonics):
+        phase = jnp.einsum("gnx,mx->gnm", positions, chunk_points)[..., None] * frequencies
+        cos, sin = jnp.cos(phase), jnp.sin(phase)
+        rotated_q = _rotate_pairs(q_pairs, cos, sin).reshape(groups, slots, chunk, width)
+        scale = chunk_key_weights[:, None]
+        rotated_k = _rotate_pairs(k_pairs, cos * scale, sin * scale)
+        key_value = jnp.einsum(
+            "gnx,gne->gxe", rotated_k.reshape(groups, slots, chunk * width), v
+        )  # (G, c·D_qk, E): per-structure key–value sums for this chunk of grid points
+        if harmonics_degree is None:
+            queries = rotated_q.reshape(groups, slots, 1, chunk * width)
+        else:
+            queries = jnp.einsum("gnmd,ma->gnamd", rotated_q, chunk_harmonics).reshape(
+                groups, slots, num_harmonics, chunk * width
+            )
+        return jnp.einsum("gnax,gxe->gnae", queries, key_value)
+
+    if num_chunks == 1:
+        return chunk_term(points, key_weights, harmonics)
+
+    chunk_term = jax.checkpoint(chunk_term)
+
+    def accumulate(total, chunk_inputs):
+        return total + chunk_term(*chunk_inputs), None
+
+    initial = jnp.zeros((groups, slots, num_harmonics, v.shape[-1]), dtype)
+    total, _ = jax.lax.scan(
+        accumulate,
+        initial,
+        (
+            points.reshape(num_chunks, chunk, 3),
+            key_weights.reshape(num_chunks, chunk),
+            harmonics.reshape(num_chunks, chunk, num_harmonics),
+        ),
+    )
+    return total
+
+
+@functools.cache
+def _harmonic_coupling(max_degree_sph, parities_v, max_degree_v, max_degree_out, parities_out):
+    """Clebsch–Gordan coupling ``Y_{≤L_Y} ⊗ v_{≤L_v} → out_{≤L_out}`` respecting e3x parities.
+
+    e3x stores, with two parity channels, even-parity components in channel 0 and odd ones in
+    channel 1; with one channel, a degree-``l`` component has parity ``(−1)^l``. ``Y_l`` has parity
+    ``(−1)^l``, so the product of ``Y_l`` with a value component of parity ``(−1)^e`` has parity
+    ``(−1)^(l+e)`` and goes to the matching output channel (or is dropped if the output has one
+    channel and ``l + e`` differs in parity from ``l_out``).
+
+    Returns:
+      numpy array ``((L_Y+1)², P_v, (L_v+1)², P_o, (L_out+1)²)``.
+    """
+    cg = np.asarray(e3x.so3.clebsch_gordan(max_degree_sph, max_degree_v, max_degree_out))
+    degree_sph, degree_v, degree_out = (
+        np.floor(np.sqrt(np.arange((degree + 1) ** 2))).astype(int)[:, None, None]
+        for degree in (max_degree_sph, max_degree_v, max_degree_out)
+    )
+    degree_v, degree_out = degree_v.reshape(1, -1, 1), degree_out.reshape(1, 1, -1)
+    coupling = np.zeros(
+        (cg.shape[0], parities_v, cg.shape[1], parities_out, cg.shape[2]), dtype=np.float64
+    )
+    for parity_v in range(parities_v):
+        exponent_v = parity_v if parities_v == 2 else degree_v
+        exponent = (degree_sph + exponent_v) % 2 + 0 * degree_out
+        for parity_out in range(parities_out):
+            target = parity_out if parities_out == 2 else degree_out % 2
+            coupling[:, parity_v, :, parity_out, :] = np.where(exponent == target, cg, 0.0)
+    return coupling
