@@ -1,0 +1,57 @@
+"""Atomic writes: outputs appear complete or not at all.
+
+Every store and file the suite writes goes to a temporary sibling path first and is renamed into
+place only after it was written completely, so an interruption (a killed job, a full disk) never
+leaves a half-written output that looks complete. A rename within one directory is atomic on
+POSIX file systems; a directory that already exists is moved aside first and removed afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import xarray as xr
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; on success rename it to ``path``.
+
+    On an exception the temporary file or directory is removed and ``path`` is left as it was.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}")
+    try:
+        yield temporary
+        if target.is_dir() and not target.is_symlink():
+            retired = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
+            target.rename(retired)
+            temporary.rename(target)
+            shutil.rmtree(retired)
+        else:
+            os.replace(temporary, target)
+    finally:
+        if temporary.is_dir():
+            shutil.rmtree(temporary, ignore_errors=True)
+        elif temporary.exists():
+            temporary.unlink()
+
+
+def write_zarr(dataset: xr.Dataset, path: str | os.PathLike) -> Path:
+    """Write ``dataset`` as a zarr (format 3) store at ``path`` atomically; return the path."""
+    with atomic_path(path) as temporary:
+        dataset.to_zarr(temporary, mode="w", zarr_format=3, consolidated=False)
+    return Path(path)
+
+
+def write_text(text: str, path: str | os.PathLike) -> Path:
+    """Write ``text`` to ``path`` atomically; return the path."""
+    with atomic_path(path) as temporary:
+        temporary.write_text(text)
+    return Path(path)
