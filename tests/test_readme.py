@@ -1,0 +1,26 @@
+"""The README's quick start and CI run the same test command."""
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def readme_commands():
+    quick_start = (ROOT / "README.md").read_text().split("## Quick start", 1)[1]
+    quick_start = quick_start.split("\n## ", 1)[0]
+    blocks = re.findall(r"```bash\n(.*?)```", quick_start, flags=re.S)
+    return [line for block in blocks for line in block.splitlines() if line.strip()]
+
+
+def test_ci_runs_the_readme_test_command_verbatim():
+    test_commands = [line for line in readme_commands() if "pytest" in line]
+    assert len(test_commands) == 1
+    ci_lines = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert test_commands[0] in ci_lines
+
+
+def test_quick_start_has_at_most_two_commands_using_the_repo_venv():
+    commands = readme_commands()
+    assert 1 <= len(commands) <= 2
+    assert all(".venv" in command for command in commands)
