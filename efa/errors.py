@@ -11,3 +11,7 @@ class EfaError(Exception):
 
 class ConfigError(EfaError, ValueError):
     """A configuration value is invalid (names the key, the value and what is allowed)."""
+
+
+class DataError(EfaError, ValueError):
+    """A data set, raw file or download is invalid (names the source, the field and what was expected)."""

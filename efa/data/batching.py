@@ -1,0 +1,311 @@
+"""Fixed-shape padded batches of atomic structures with per-structure neighbour lists.
+
+JAX compiles one program per array shape, so batches have static shapes: ``B`` structure slots,
+each padded to ``n`` atom slots and ``p`` neighbour-pair slots. Structures are sorted into a few
+*size buckets* by atom count; every bucket has its own ``(n, p)``, so a data set of mixed sizes
+costs one compilation per bucket rather than one per batch.
+
+Flat layout of a :class:`Batch` (``N = B·n`` atoms, ``P = B·p`` pairs):
+
+- atom ``a`` of structure slot ``b`` sits at index ``b·n + a``;
+- padding atoms have atomic number 0, ``atom_mask`` False and ``segment_ids == B`` — a segment
+  of their own, so that per-structure sums (energies, EFA key–value sums) never see them;
+- pairs ``(dst, src)`` are the ordered atom pairs of one structure with ``0 < |r_src − r_dst| <
+  cutoff``; padding pairs point from an atom of their structure slot to itself and have
+  ``pair_mask`` False;
+- structure slots not filled by a structure (the last batch of a split) have
+  ``structure_mask`` False and only padding atoms.
+
+Training batches follow a deterministic order: epoch ``e`` shuffles every bucket with a generator
+seeded by ``(seed, e)``, cuts it into batches and shuffles the batch order, so the batch of any
+step is a pure function of ``(seed, step)`` — which makes resuming a killed run exact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import NamedTuple
+
+import numpy as np
+import xarray as xr
+from jaxtyping import Bool, Float, Int
+
+from efa.errors import ConfigError
+
+#: Upper bound on ``structures · atoms²`` distances held in memory while counting pairs.
+_PAIR_COUNT_CHUNK = 2**24
+
+
+class Batch(NamedTuple):
+    """A padded batch of ``B`` structures (see the module docstring for the layout).
+
+    Model inputs are the first nine fields; ``energy`` and ``forces`` are the reference labels
+    (zeros for padding). ``B = structure_mask.shape[0]`` and ``n = atom_mask.shape[0] // B`` are
+    static.
+    """
+
+    atomic_numbers: Int[np.ndarray, " N"]
+    positions: Float[np.ndarray, "N 3"]
+    atom_mask: Bool[np.ndarray, " N"]
+    segment_ids: Int[np.ndarray, " N"]
+    structure_mask: Bool[np.ndarray, " B"]
+    total_charge: Int[np.ndarray, " B"]
+    pair_dst: Int[np.ndarray, " P"]
+    pair_src: Int[np.ndarray, " P"]
+    pair_mask: Bool[np.ndarray, " P"]
+    energy: Float[np.ndarray, " B"]
+    forces: Float[np.ndarray, "N 3"]
+
+    @property
+    def num_structures(self) -> int:
+        """Structure slots ``B`` (static)."""
+        return self.structure_mask.shape[0]
+
+    @property
+    def max_structure_size(self) -> int:
+        """Atom slots per structure ``n`` (static)."""
+        return self.atom_mask.shape[0] // self.structure_mask.shape[0]
+
+
+class Structures(NamedTuple):
+    """Structures held in memory as numpy arrays in the canonical layout (``S`` structures).
+
+    ``energy`` and ``forces`` may be zeros when labels are unknown (prediction only).
+    """
+
+    positions: Float[np.ndarray, "S A 3"]
+    atomic_numbers: Int[np.ndarray, "S A"]
+    atom_mask: Bool[np.ndarray, "S A"]
+    energy: Float[np.ndarray, " S"]
+    forces: Float[np.ndarray, "S A 3"]
+    total_charge: Int[np.ndarray, " S"]
+
+    @classmethod
+    def from_dataset(cls, dataset: xr.Dataset) -> Structures:
+        """Load the canonical variables of ``dataset`` (``total_charge`` defaults to 0)."""
+        missing = [
+            name
+            for name in ("positions", "atomic_numbers", "atom_mask", "energy", "forces")
+            if name not in dataset
+        ]
+        if missing:
+            raise ConfigError(
+                f"dataset {dataset.attrs.get('name', '<unnamed>')!r} lacks the variables "
+                f"{missing}; expected the canonical layout (ARCHITECTURE.md)"
+            )
+        num_structures = dataset.sizes["structure"]
+        charge = (
+            dataset["total_charge"].values
+            if "total_charge" in dataset
+            else np.zeros(num_structures, np.int64)
+        )
+        return cls(
+            positions=np.asarray(dataset["positions"].values, np.float64),
+            atomic_numbers=np.asarray(dataset["atomic_numbers"].values, np.int32),
+            atom_mask=np.asarray(dataset["atom_mask"].values, bool),
+            energy=np.asarray(dataset["energy"].values, np.float64),
+            forces=np.asarray(dataset["forces"].values, np.float64),
+            total_charge=np.asarray(charge, np.int32),
+        )
+
+    def select(self, indices: Sequence[int] | np.ndarray) -> Structures:
+        """The structures at ``indices`` (in that order)."""
+        indices = np.asarray(indices, dtype=np.int64)
+        return Structures(*(field[indices] for field in self))
+
+    @property
+    def num_atoms(self) -> Int[np.ndarray, " S"]:
+        """Atoms per structure."""
+        return self.atom_mask.sum(axis=1)
+
+
+def pair_mask_matrix(
+    positions: Float[np.ndarray, "S A 3"], atom_mask: Bool[np.ndarray, "S A"], cutoff: float
+) -> Bool[np.ndarray, "S A A"]:
+    """``M[s, i, j]``: atoms ``i ≠ j`` of structure ``s`` are real and closer than ``cutoff``."""
+    difference = positions[:, :, None, :] - positions[:, None, :, :]
+    distance = np.sqrt(np.sum(difference**2, axis=-1))
+    real = atom_mask[:, :, None] & atom_mask[:, None, :]
+    return real & (distance < cutoff) & ~np.eye(positions.shape[1], dtype=bool)
+
+
+def count_pairs(structures: Structures, cutoff: float) -> Int[np.ndarray, " S"]:
+    """Ordered neighbour pairs within ``cutoff`` per structure, in memory-bounded chunks."""
+    num_structures, num_atoms = structures.atom_mask.shape
+    chunk = max(1, _PAIR_COUNT_CHUNK // max(1, num_atoms * num_atoms))
+    counts = [
+        pair_mask_matrix(
+            structures.positions[start : start + chunk],
+            structures.atom_mask[start : start + chunk],
+            cutoff,
+        ).sum(axis=(1, 2))
+        for start in range(0, num_structures, chunk)
+    ]
+    return np.concatenate(counts) if counts else np.zeros(0, np.int64)
+
+
+class BucketShape(NamedTuple):
+    """Padded sizes of one bucket: atom slots ``n`` and pair slots ``p`` per structure."""
+
+    max_atoms: int
+    max_pairs: int
+
+
+def pack(
+    structures: Structures,
+    shape: BucketShape,
+    num_structures: int,
+    cutoff: float,
+    dtype=np.float32,
+) -> Batch:
+    """Pack up to ``num_structures`` structures into one padded :class:`Batch`.
+
+    Args:
+      structures: at most ``num_structures`` structures with at most ``shape.max_atoms`` atoms
+        and ``shape.max_pairs`` pairs within ``cutoff`` each.
+      shape: the bucket's padded sizes ``(n, p)``.
+      num_structures: structure slots ``B``.
+      cutoff: neighbour-list cutoff in Å.
+      dtype: floating point type of positions, energies and forces.
+
+    Returns:
+      The batch; unused structure slots are masked out.
+    """
+    count, atoms = structures.atom_mask.shape
+    n, p = shape
+    if count > num_structures or structures.atom_mask[:, n:].any():
+        raise ValueError(
+            f"cannot pack {count} structures with atoms beyond slot {n} into {num_structures} "
+            f"slots of {n} atoms (real atoms must come first in each structure)"
+        )
+    width = min(atoms, n)
+
+    def padded(array, fill=0):
+        out = np.full((num_structures, n) + array.shape[2:], fill, dtype=array.dtype)
+        out[:count, :width] = array[:, :width]
+        return out
+
+    positions = padded(structures.positions)
+    atom_mask = padded(structures.atom_mask, False)
+    structure_mask = np.arange(num_structures) < count
+    segment_ids = np.where(atom_mask, np.arange(num_structures)[:, None], num_structures)
+
+    neighbours = pair_mask_matrix(positions, atom_mask, cutoff)
+    slot, dst, src = np.nonzero(neighbours)
+    rank = np.arange(slot.size) - np.searchsorted(slot, slot)
+    if slot.size and rank.max() >= p:
+        raise ValueError(f"a structure has more than max_pairs={p} neighbour pairs")
+    offset = (np.arange(num_structures) * n)[:, None]
+    pair_dst = np.broadcast_to(offset, (num_structures, p)).copy()
+    pair_src = pair_dst.copy()
+    pair_mask = np.zeros((num_structures, p), bool)
+    pair_dst[slot, rank] = offset[slot, 0] + dst
+    pair_src[slot, rank] = offset[slot, 0] + src
+    pair_mask[slot, rank] = True
+
+    energy = np.zeros(num_structures, dtype)
+    energy[:count] = structures.energy
+    charge = np.zeros(num_structures, np.int32)
+    charge[:count] = structures.total_charge
+    return Batch(
+        atomic_numbers=padded(structures.atomic_numbers).reshape(-1).astype(np.int32),
+        positions=positions.reshape(-1, 3).astype(dtype),
+        atom_mask=atom_mask.reshape(-1),
+        segment_ids=segment_ids.reshape(-1).astype(np.int32),
+        structure_mask=structure_mask,
+        total_charge=charge,
+        pair_dst=pair_dst.reshape(-1).astype(np.int32),
+        pair_src=pair_src.reshape(-1).astype(np.int32),
+        pair_mask=pair_mask.reshape(-1),
+        energy=energy,
+        forces=padded(structures.forces).reshape(-1, 3).astype(dtype),
+    )
+
+
+class Batcher:
+    """Cuts a set of structures into padded, bucketed batches.
+
+    Args:
+      structures: the structures of one split.
+      batch_size: structure slots ``B`` per batch.
+      cutoff: neighbour-list cutoff (Å).
+      num_buckets: largest number of size buckets. Structures are sorted by atom count and
+        split at quantiles of it; each bucket pads to its largest structure.
+      dtype: floating point type of the batches.
+    """
+
+    def __init__(
+        self,
+        structures: Structures,
+        batch_size: int,
+        cutoff: float,
+        num_buckets: int = 3,
+        dtype=np.float32,
+    ):
+        if batch_size < 1:
+            raise ConfigError(f"batch_size={batch_size}: expected a positive number")
+        if len(structures.energy) == 0:
+            raise ConfigError("cannot batch an empty split (0 structures)")
+        self.structures = structures
+        self.batch_size = batch_size
+        self.cutoff = cutoff
+        self.dtype = dtype
+        num_atoms = structures.num_atoms
+        num_pairs = count_pairs(structures, cutoff)
+        sizes = np.unique(num_atoms)
+        edges = np.unique(
+            np.quantile(sizes, np.linspace(0, 1, min(num_buckets, sizes.size) + 1)[1:],
+                        method="higher")
+        )
+        bucket_of = np.searchsorted(edges, num_atoms)
+        self.buckets: list[np.ndarray] = []
+        self.shapes: list[BucketShape] = []
+        for bucket in range(edges.size):
+            members = np.flatnonzero(bucket_of == bucket)
+            if members.size:
+                self.buckets.append(members)
+                self.shapes.append(
+                    BucketShape(int(num_atoms[members].max()), max(1, int(num_pairs[members].max())))
+                )
+
+    @property
+    def batches_per_epoch(self) -> int:
+        """Batches in one pass over all structures."""
+        return sum(-(-members.size // self.batch_size) for members in self.buckets)
+
+    def _batch(self, bucket: int, members: np.ndarray) -> Batch:
+        return pack(
+            self.structures.select(members),
+            self.shapes[bucket],
+            self.batch_size,
+            self.cutoff,
+            self.dtype,
+        )
+
+    def _epoch_plan(self, seed: int, epoch: int) -> list[tuple[int, np.ndarray]]:
+        """``(bucket, structure indices)`` of every batch of ``epoch``, in shuffled order."""
+        rng = np.random.default_rng([seed, epoch])
+        plan = []
+        for bucket, members in enumerate(self.buckets):
+            shuffled = rng.permutation(members)
+            plan += [
+                (bucket, shuffled[start : start + self.batch_size])
+                for start in range(0, shuffled.size, self.batch_size)
+            ]
+        return [plan[i] for i in rng.permutation(len(plan))]
+
+    def training_batches(self, seed: int, first_step: int = 0) -> Iterator[Batch]:
+        """Endless shuffled batches; the ``k``-th yielded is the batch of step ``first_step + k``."""
+        per_epoch = self.batches_per_epoch
+        epoch, position = divmod(first_step, per_epoch)
+        while True:
+            for bucket, members in self._epoch_plan(seed, epoch)[position:]:
+                yield self._batch(bucket, members)
+            epoch, position = epoch + 1, 0
+
+    def ordered_batches(self) -> Iterator[tuple[np.ndarray, Batch]]:
+        """Every structure once, in a fixed order: ``(structure indices, batch)`` pairs."""
+        for bucket, members in enumerate(self.buckets):
+            for start in range(0, members.size, self.batch_size):
+                chunk = members[start : start + self.batch_size]
+                yield chunk, self._batch(bucket, chunk)

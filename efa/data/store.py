@@ -1,0 +1,58 @@
+"""Canonical stores on disk: ``<root>/<name>.zarr`` (zarr format 3, see :mod:`efa.data.schema`).
+
+Stores are chunked along ``structure`` only, with chunks of about :data:`CHUNK_BYTES` for the
+largest per-structure variable, so that a store has few files (one per variable for small data
+sets) while large data sets can still be read in pieces.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from efa.data.schema import validate
+from efa.errors import DataError
+from efa.storage import write_zarr
+
+#: Target size of one chunk of the largest variable.
+CHUNK_BYTES = 16 * 2**20
+
+
+def store_path(name: str, root: str | os.PathLike = "datasets") -> Path:
+    """Path of the canonical store of data set ``name`` under ``root``."""
+    return Path(root) / f"{name}.zarr"
+
+
+def write_dataset(ds: xr.Dataset, path: str | os.PathLike) -> Path:
+    """Validate ``ds`` (including its metadata attrs) and write it atomically to ``path``."""
+    validate(ds, source=str(path), metadata=True)
+    bytes_per_structure = max(
+        ds[name].dtype.itemsize * int(np.prod(ds[name].shape[1:])) for name in ds.data_vars
+    )
+    per_chunk = int(min(ds.sizes["structure"], max(1, CHUNK_BYTES // bytes_per_structure)))
+    out = ds.copy()
+    for name in out.data_vars:
+        out[name].encoding = {"chunks": (per_chunk, *out[name].shape[1:])}
+    return write_zarr(out, path)
+
+
+def open_dataset(name_or_path: str | os.PathLike, root: str | os.PathLike = "datasets") -> xr.Dataset:
+    """Open a canonical store by data set name (under ``root``) or by path; load and validate it.
+
+    Raises :class:`DataError` if the store does not exist (naming the command that builds it) or
+    fails validation.
+    """
+    candidate = Path(name_or_path)
+    is_path = candidate.suffix == ".zarr" or len(candidate.parts) > 1
+    path = candidate if is_path else store_path(str(name_or_path), root)
+    if not path.is_dir():
+        hint = "" if is_path else f" (build it with 'efa data build {name_or_path}')"
+        raise DataError(f"{path}: no data set store found{hint}")
+    with xr.open_zarr(path, consolidated=False, chunks=None, zarr_format=3) as lazy:
+        ds = lazy.load()
+    for name in ds.variables:
+        ds[name].encoding = {}
+    return validate(ds, source=str(path), metadata=True)

@@ -1,0 +1,42 @@
+"""Splits are deterministic and disjoint; stores round-trip through zarr and stay small."""
+
+import numpy as np
+import pytest
+
+from efa.data.generators import charge_dipole
+from efa.data.splits import load_splits, make_splits, save_splits
+from efa.data.store import open_dataset, store_path, write_dataset
+from efa.errors import DataError
+
+
+def test_splits_deterministic_disjoint(tmp_path):
+    sizes = {"train": 50, "valid": 20, "test": 10}
+    a = make_splits(100, sizes, seed=0)
+    assert {k: len(v) for k, v in a.items()} == sizes
+    joined = np.concatenate(list(a.values()))
+    assert len(np.unique(joined)) == 80 and joined.max() < 100
+    b = make_splits(100, sizes, seed=0)
+    assert all(np.array_equal(a[k], b[k]) for k in sizes)
+    assert not np.array_equal(a["train"], make_splits(100, sizes, seed=1)["train"])
+    save_splits(a, tmp_path / "splits.json")
+    loaded = load_splits(tmp_path / "splits.json")
+    assert all(np.array_equal(a[k], loaded[k]) for k in sizes)
+
+
+def test_splits_too_large():
+    with pytest.raises(DataError, match="need 120 structures; the data set has 100"):
+        make_splits(100, {"train": 100, "test": 20}, seed=0)
+
+
+def test_store_round_trip(tmp_path):
+    ds = charge_dipole(10, seed=0)
+    ds.attrs.update(name="cd", license="CC0-1.0", citation="")
+    path = write_dataset(ds, store_path("cd", tmp_path))
+    opened = open_dataset("cd", root=tmp_path)
+    for name in ds.data_vars:
+        np.testing.assert_array_equal(opened[name].values, ds[name].values)
+        assert opened[name].dtype == ds[name].dtype
+    assert opened.attrs["units"]["dipoles"] == "e·Å"
+    assert len([p for p in path.rglob("*") if p.is_file()]) <= 20
+    with pytest.raises(DataError, match="efa data build nothing"):
+        open_dataset("nothing", root=tmp_path)
