@@ -1,0 +1,190 @@
+"""Energy models: local e3x message passing and its EFA-augmented variant.
+
+Both map a padded :class:`efa.data.batching.Batch` to per-structure energies (the model
+contract, :mod:`efa.models.registry`). With scalar embeddings ``x⁰_i = e(Z_i) [+ c(Q)]`` and the
+pair basis ``B_ij`` (reciprocal Bernstein × smooth cutoff × spherical harmonics), layer
+``t = 0 … T−1`` updates
+
+    local:  x ← x + MP_t(x)
+    EFA:    x ← x + silu(c_t)·MP_t(x) + silu(1 − c_t)·EFA-block_t(x)      (t in efa_layers)
+
+with a trainable switch ``c_t`` initialised to 0.5 (SCIENCE.md §1). The energy is
+``E_s = Σ_{i ∈ s} ε_i`` with atomic energies from the scalar features plus a per-element bias;
+forces ``F = −∂E/∂r`` are taken by the caller.
+"""
+
+from __future__ import annotations
+
+import math
+
+import e3x
+import flax.linen as nn
+from jaxtyping import Array, Float
+
+from efa.data.batching import Batch
+from efa.errors import ConfigError
+from efa.models.blocks import (
+    ACTIVATIONS,
+    AtomEmbedding,
+    AtomicEnergy,
+    EFABlock,
+    Interaction,
+    pair_basis,
+    structure_energy,
+)
+
+
+class LocalModel(nn.Module):
+    """Local equivariant message-passing network (e3x); sees ``T·cutoff`` at most.
+
+    Attributes:
+      features: channels ``F`` of the atomic features.
+      num_iterations: message-passing layers ``T``.
+      max_degree: largest degree ``L`` of the equivariant features.
+      include_pseudotensors: keep both parity channels in message passing.
+      cutoff: neighbour cutoff ``r_c`` in Å.
+      num_basis: reciprocal-Bernstein radial functions ``K``.
+      use_total_charge: add an embedding of the structure's total charge to every atom.
+      max_abs_charge: largest ``|Q|`` the charge embedding distinguishes.
+    """
+
+    features: int = 64
+    num_iterations: int = 2
+    max_degree: int = 2
+    include_pseudotensors: bool = False
+    cutoff: float = 5.0
+    num_basis: int = 32
+    use_total_charge: bool = False
+    max_abs_charge: int = 4
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` naming the first option out of range."""
+        positive = ("features", "num_iterations", "num_basis", "cutoff")
+        for name in positive:
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"model option {name}={getattr(self, name)!r}: expected > 0")
+        if self.max_degree < 0:
+            raise ConfigError(f"model option max_degree={self.max_degree}: expected >= 0")
+
+    def layer_update(self, t: int, x, local, batch: Batch):
+        """Combine the features with the local update of layer ``t`` (``x + MP_t(x)``)."""
+        del t, batch
+        return e3x.nn.add(x, local)
+
+    @nn.compact
+    def __call__(self, batch: Batch) -> Float[Array, " B"]:
+        """Per-structure energies ``(B,)`` of the padded batch (padding slots give 0)."""
+        self.validate()
+        x = AtomEmbedding(self.features, self.use_total_charge, self.max_abs_charge)(
+            batch.atomic_numbers, batch.total_charge, batch.segment_ids
+        )
+        basis = pair_basis(
+            batch.positions,
+            batch.pair_dst,
+            batch.pair_src,
+            batch.pair_mask,
+            max_degree=self.max_degree,
+            num_basis=self.num_basis,
+            cutoff=self.cutoff,
+        )
+        for t in range(self.num_iterations):
+            last = t == self.num_iterations - 1
+            local = Interaction(
+                self.features,
+                max_degree=0 if last else self.max_degree,  # only scalars reach the readout
+                include_pseudotensors=self.include_pseudotensors and not last,
+                name=f"interaction_{t}",
+            )(x, basis, batch.pair_dst, batch.pair_src)
+            x = self.layer_update(t, x, local, batch)
+        atomic_energy = AtomicEnergy(self.features)(x, batch.atomic_numbers)
+        return structure_energy(
+            atomic_energy, batch.segment_ids, batch.atom_mask, batch.num_structures
+        )
+
+
+class EFAModel(LocalModel):
+    """:class:`LocalModel` with EFA blocks in chosen layers, mixed in by trainable switches.
+
+    Attributes (besides those of :class:`LocalModel`):
+      efa_layers: layer indices with an EFA block; None means every layer.
+      qk_features, v_features: EFA query/key and value channels.
+      efa_max_degree, efa_include_pseudotensors: degree and parity of queries, keys and values.
+      qk_activation: None, ``"gelu"`` or ``"silu"`` applied to queries and keys.
+      lebedev_num: Lebedev grid points ``M``.
+      max_frequency: ``b_max`` (must respect the quadrature bound of the grid).
+      max_length: ``r_max`` in Å, at least the largest pair distance in the data.
+      trainable_frequencies: learn the ERoPE frequencies.
+      tensor_integration, max_degree_sph, max_degree_out: directional EFA (see
+        :class:`efa.nn.EuclideanFastAttention`).
+      grid_chunk_size: Lebedev points per chunk (None: automatic).
+    """
+
+    efa_layers: tuple[int, ...] | None = None
+    qk_features: int = 32
+    v_features: int = 16
+    efa_max_degree: int = 0
+    efa_include_pseudotensors: bool = False
+    qk_activation: str | None = None
+    lebedev_num: int = 50
+    max_frequency: float = math.pi
+    max_length: float = 10.0
+    trainable_frequencies: bool = False
+    tensor_integration: bool = False
+    max_degree_sph: int = 1
+    max_degree_out: int = 1
+    grid_chunk_size: int | None = None
+
+    def validate(self) -> None:
+        super().validate()
+        if self.qk_activation is not None and self.qk_activation not in ACTIVATIONS:
+            raise ConfigError(
+                f"model option qk_activation={self.qk_activation!r}: expected null or one of "
+                f"{sorted(ACTIVATIONS)}"
+            )
+        for layer in self.efa_layers or ():
+            if not 0 <= layer < self.num_iterations:
+                raise ConfigError(
+                    f"model option efa_layers contains {layer}: expected layer indices in "
+                    f"0..{self.num_iterations - 1}"
+                )
+
+    def attention_options(self) -> tuple[tuple[str, object], ...]:
+        """Keyword options of :class:`efa.nn.EuclideanFastAttention` for every EFA block."""
+        activation = ACTIVATIONS[self.qk_activation] if self.qk_activation else None
+        return (
+            ("qk_features", self.qk_features),
+            ("v_features", self.v_features),
+            ("max_degree_qk", self.efa_max_degree),
+            ("include_pseudotensors_qk", self.efa_include_pseudotensors),
+            ("max_degree_v", self.efa_max_degree),
+            ("include_pseudotensors_v", self.efa_include_pseudotensors),
+            ("qk_activation", activation),
+            ("max_frequency", self.max_frequency),
+            ("max_length", self.max_length),
+            ("lebedev_num", self.lebedev_num),
+            ("trainable_frequencies", self.trainable_frequencies),
+            ("tensor_integration", self.tensor_integration),
+            ("max_degree_sph", self.max_degree_sph),
+            ("max_degree_out", self.max_degree_out),
+            ("grid_chunk_size", self.grid_chunk_size),
+        )
+
+    def layer_update(self, t: int, x, local, batch: Batch):
+        """``x + silu(c_t)·MP_t(x) + silu(1 − c_t)·EFA-block_t(x)`` in EFA layers."""
+        if self.efa_layers is not None and t not in self.efa_layers:
+            return super().layer_update(t, x, local, batch)
+        switch = self.param(f"switch_{t}", nn.initializers.constant(0.5), ())
+        long_range = EFABlock(self.features, self.attention_options(), name=f"efa_block_{t}")(
+            x,
+            batch.positions,
+            batch.segment_ids,
+            batch.atom_mask,
+            batch.num_structures,
+            batch.max_structure_size,
+        )
+        return e3x.nn.add(
+            e3x.nn.add(x, nn.silu(switch) * local), nn.silu(1.0 - switch) * long_range
+        )
+
+
+__all__ = ["EFAModel", "LocalModel"]

@@ -1,0 +1,79 @@
+"""Orbax checkpoints of a run: the latest training state and the best parameters.
+
+``<run>/checkpoints/<step>/`` holds the training state (parameters and optimiser state) plus JSON
+metadata (step, elapsed time, best validation loss); ``<run>/best/<step>/`` holds the parameters
+with the lowest validation loss so far. Orbax writes each step to a temporary directory and
+renames it when complete, so a killed process leaves either the previous or the new checkpoint,
+never a partial one; only the newest complete step of each is kept.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import jax
+import orbax.checkpoint as ocp
+
+from efa.errors import EfaError
+
+
+def _manager(directory: Path) -> ocp.CheckpointManager:
+    options = ocp.CheckpointManagerOptions(
+        max_to_keep=1, enable_async_checkpointing=False, create=True
+    )
+    return ocp.CheckpointManager(directory.absolute(), options=options)
+
+
+def save(directory: str | os.PathLike, step: int, tree: Any, metadata: dict[str, Any]) -> None:
+    """Save ``tree`` (a pytree of arrays) and JSON ``metadata`` as checkpoint ``step``."""
+    with _manager(Path(directory)) as manager:
+        manager.save(
+            step,
+            args=ocp.args.Composite(
+                tree=ocp.args.StandardSave(tree), metadata=ocp.args.JsonSave(metadata)
+            ),
+            force=True,
+        )
+
+
+def latest_step(directory: str | os.PathLike) -> int | None:
+    """Step of the newest complete checkpoint in ``directory``, or None."""
+    if not Path(directory).is_dir():
+        return None
+    with _manager(Path(directory)) as manager:
+        return manager.latest_step()
+
+
+def restore(directory: str | os.PathLike, like: Any) -> tuple[Any, dict[str, Any]]:
+    """Restore the newest checkpoint into the structure of ``like``; return ``(tree, metadata)``.
+
+    Raises:
+      EfaError: if ``directory`` holds no complete checkpoint.
+    """
+    with _manager(Path(directory)) as manager:
+        step = manager.latest_step()
+        if step is None:
+            raise EfaError(f"{directory}: no complete checkpoint found")
+        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
+        restored = manager.restore(
+            step,
+            args=ocp.args.Composite(
+                tree=ocp.args.StandardRestore(abstract), metadata=ocp.args.JsonRestore()
+            ),
+        )
+    tree = jax.tree.unflatten(jax.tree.structure(like), jax.tree.leaves(restored.tree))
+    return tree, dict(restored.metadata)
+
+
+def restore_metadata(directory: str | os.PathLike) -> dict[str, Any]:
+    """Only the JSON metadata of the newest checkpoint."""
+    with _manager(Path(directory)) as manager:
+        step = manager.latest_step()
+        if step is None:
+            raise EfaError(f"{directory}: no complete checkpoint found")
+        restored = manager.restore(
+            step, args=ocp.args.Composite(metadata=ocp.args.JsonRestore())
+        )
+    return dict(restored.metadata)

@@ -1,0 +1,84 @@
+"""Command line of training and evaluation: ``efa train`` and ``efa evaluate``.
+
+``efa train [--config FILE] [--set KEY=VALUE …] [shortcut flags]`` trains (or resumes) the run
+``<output_root>/<experiment>/<label>/seed<seed>``; ``efa evaluate RUN_DIR`` writes the run's
+test metrics in the result-store format. Heavy imports happen inside the handlers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+#: ``efa train`` flags that are shortcuts for ``--set KEY=VALUE``.
+_SHORTCUTS = {
+    "dataset": "data set name or .zarr path",
+    "model": "built-in model name or 'package.module:Class'",
+    "experiment": "experiment name (first level of the run directory)",
+    "seed": "seed of initialisation and batch order",
+    "max_steps": "number of optimisation steps",
+    "max_time_s": "wall-clock budget in seconds",
+    "output_root": "root directory of run directories",
+}
+
+
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``efa train``."""
+    parser.add_argument("--config", help="YAML or JSON run configuration")
+    parser.add_argument(
+        "--set",
+        dest="assignments",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a configuration key (dotted for nested keys, e.g. "
+        "model_options.features=32); repeatable",
+    )
+    for key, text in _SHORTCUTS.items():
+        parser.add_argument(f"--{key.replace('_', '-')}", dest=key, help=f"{text} (= --set {key}=…)")
+    parser.add_argument("--run-dir", help="run directory (default: derived from the configuration)")
+    parser.add_argument(
+        "--progress", action=argparse.BooleanOptionalAction, default=None,
+        help="show a progress bar (default: only on a terminal)",
+    )
+
+
+def _train(args: argparse.Namespace) -> int:
+    from efa.train.config import load_config
+    from efa.train.loop import EXIT_INTERRUPTED, Trainer
+
+    assignments = list(args.assignments)
+    assignments += [f"{key}={getattr(args, key)}" for key in _SHORTCUTS if getattr(args, key) is not None]
+    config = load_config(args.config, assignments)
+    trainer = Trainer(config, args.run_dir, progress_bar=args.progress)
+    summary = trainer.run()
+    print(json.dumps({"run_dir": str(trainer.paths.root), **summary}))
+    return EXIT_INTERRUPTED if summary["status"] == "interrupted" else 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from efa.train.evaluate import write_evaluation
+
+    path, metrics = write_evaluation(args.run_dir, args.split, args.output)
+    flat = {name: float(metrics[name].values.item()) for name in metrics.data_vars}
+    print(json.dumps({"metrics": str(path), **flat}))
+    return 0
+
+
+def register(subparsers) -> None:
+    """Add ``efa train`` and ``efa evaluate``."""
+    train = subparsers.add_parser(
+        "train", help="train (or resume) a model run",
+        description="Train a model; a killed run resumes from its last checkpoint when started again.",
+    )
+    add_train_arguments(train)
+    train.set_defaults(handler=_train)
+
+    evaluate = subparsers.add_parser(
+        "evaluate", help="test-split metrics of a trained run",
+        description="Evaluate the best checkpoint of a run and write metrics in the result-store format.",
+    )
+    evaluate.add_argument("run_dir", help="run directory written by 'efa train'")
+    evaluate.add_argument("--split", default="test", help="split to evaluate (default: test)")
+    evaluate.add_argument("--output", help="metrics store path (default: RUN_DIR/metrics.zarr)")
+    evaluate.set_defaults(handler=_evaluate)

@@ -1,0 +1,226 @@
+"""Run configuration of ``efa train``: defaults, loading from YAML/JSON, overrides, validation.
+
+A configuration is a flat mapping (plus the ``model_options`` and ``splits`` sub-mappings). Every
+key is checked; an error names the key (``model_options.features``, ``splits.train``, …), the
+value received and what was expected.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from efa.errors import ConfigError
+from efa.models.registry import BUILTIN_MODELS
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """Everything that determines a training run.
+
+    Attributes:
+      experiment: experiment name, the first level of the run directory.
+      dataset: data set name (looked up under ``datasets_root``) or path of a ``.zarr`` store.
+      datasets_root: directory of the canonical stores.
+      model: built-in model name or import path ``package.module:Class``.
+      model_options: keyword options of the model class.
+      label: model label in the run directory and result stores (default: the built-in name or
+        the class name).
+      splits: ``{"train": n, "valid": n, "test": n}`` numbers of structures; splits left out
+        keep their defaults.
+      split_seed: seed of the split permutation (the paper uses 0).
+      seed: seed of parameter initialisation and batch order.
+      batch_size: structures per batch.
+      num_buckets: largest number of padded size buckets.
+      max_steps: optimisation steps (the learning rate decays over them).
+      max_time_s: wall-clock budget in seconds summed over resumed sessions (None: none).
+      learning_rate, final_learning_rate: exponential decay from the first to the second.
+      gradient_clip: global-norm gradient clipping (None: off).
+      energy_weight, forces_weight: loss weights ``w_E`` and ``w_F``.
+      valid_every: steps between validations (and checkpoints).
+      log_every: steps between training-loss records in the log.
+      output_root: root of the run directories ``<output_root>/<experiment>/<label>/seed<seed>``.
+    """
+
+    experiment: str = "default"
+    dataset: str = ""
+    datasets_root: str = "datasets"
+    model: str = "local"
+    model_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    label: str | None = None
+    splits: Mapping[str, int] = dataclasses.field(
+        default_factory=lambda: {"train": 2000, "valid": 500, "test": 200}
+    )
+    split_seed: int = 0
+    seed: int = 0
+    batch_size: int = 32
+    num_buckets: int = 3
+    max_steps: int = 10000
+    max_time_s: float | None = None
+    learning_rate: float = 1e-3
+    final_learning_rate: float = 1e-5
+    gradient_clip: float | None = None
+    energy_weight: float = 0.01
+    forces_weight: float = 0.99
+    valid_every: int = 100
+    log_every: int = 10
+    output_root: str = "results/runs"
+
+    @property
+    def model_label(self) -> str:
+        """Name of the model in paths and result stores."""
+        if self.label:
+            return self.label
+        return self.model if self.model in BUILTIN_MODELS else self.model.rpartition(":")[2]
+
+    def run_dir(self) -> Path:
+        """``<output_root>/<experiment>/<label>/seed<seed>``."""
+        return Path(self.output_root) / self.experiment / self.model_label / f"seed{self.seed}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-serialisable mapping (round-trips through :func:`config_from_mapping`)."""
+        data = dataclasses.asdict(self)
+        data["model_options"] = dict(self.model_options)
+        data["splits"] = dict(self.splits)
+        return data
+
+
+_FIELDS = {field.name: field for field in dataclasses.fields(RunConfig)}
+_REQUIRED_SPLITS = ("train", "valid", "test")
+
+
+def _expect(key: str, value: Any, kinds: tuple[type, ...], what: str, *, optional=False) -> None:
+    if value is None and optional:
+        return
+    if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
+        raise ConfigError(f"{key}={value!r}: expected {what}")
+
+
+def _validate(config: RunConfig) -> RunConfig:
+    """Check types and ranges of every key; raise :class:`ConfigError` naming the first bad one."""
+    for key in ("experiment", "datasets_root", "model", "output_root"):
+        _expect(key, getattr(config, key), (str,), "a non-empty string")
+        if not getattr(config, key):
+            raise ConfigError(f"{key}: expected a non-empty string")
+    if not isinstance(config.dataset, str) or not config.dataset:
+        raise ConfigError(f"dataset={config.dataset!r}: expected a data set name or .zarr path")
+    _expect("label", config.label, (str,), "a string", optional=True)
+    _expect("model_options", config.model_options, (Mapping,), "a mapping of model options")
+    _expect("splits", config.splits, (Mapping,), "a mapping like {train: 2000, valid: 500, test: 200}")
+    for name in _REQUIRED_SPLITS:
+        if name not in config.splits:
+            raise ConfigError(f"splits.{name}: missing; expected a number of structures")
+    for name, size in config.splits.items():
+        if name not in _REQUIRED_SPLITS:
+            raise ConfigError(f"splits.{name}: unknown split; expected {list(_REQUIRED_SPLITS)}")
+        _expect(f"splits.{name}", size, (int,), "a positive integer")
+        if size < 1:
+            raise ConfigError(f"splits.{name}={size}: expected a positive integer")
+    for key in ("split_seed", "seed"):
+        _expect(key, getattr(config, key), (int,), "a non-negative integer")
+        if getattr(config, key) < 0:
+            raise ConfigError(f"{key}={getattr(config, key)}: expected a non-negative integer")
+    for key in ("batch_size", "num_buckets", "max_steps", "valid_every", "log_every"):
+        _expect(key, getattr(config, key), (int,), "a positive integer")
+        if getattr(config, key) < 1:
+            raise ConfigError(f"{key}={getattr(config, key)}: expected a positive integer")
+    for key in ("learning_rate", "final_learning_rate"):
+        _expect(key, getattr(config, key), (int, float), "a positive number")
+        if not getattr(config, key) > 0:
+            raise ConfigError(f"{key}={getattr(config, key)}: expected a positive number")
+    for key in ("max_time_s", "gradient_clip"):
+        _expect(key, getattr(config, key), (int, float), "a positive number or null", optional=True)
+        if getattr(config, key) is not None and not getattr(config, key) > 0:
+            raise ConfigError(f"{key}={getattr(config, key)}: expected a positive number or null")
+    for key in ("energy_weight", "forces_weight"):
+        _expect(key, getattr(config, key), (int, float), "a non-negative number")
+        if getattr(config, key) < 0:
+            raise ConfigError(f"{key}={getattr(config, key)}: expected a non-negative number")
+    if config.energy_weight == 0 and config.forces_weight == 0:
+        raise ConfigError("energy_weight and forces_weight are both 0: nothing to train")
+    return config
+
+
+_FLOAT_KEYS = {
+    "max_time_s", "learning_rate", "final_learning_rate", "gradient_clip", "energy_weight",
+    "forces_weight",
+}
+
+
+def _parse_number(key: str, value: Any) -> Any:
+    """YAML 1.1 reads ``1e-3`` as a string; accept such spellings for numeric keys."""
+    if key in _FLOAT_KEYS and isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
+def config_from_mapping(data: Mapping[str, Any], source: str = "configuration") -> RunConfig:
+    """Build and validate a :class:`RunConfig`; unknown keys are errors naming ``source``."""
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{source}: expected a mapping of configuration keys, got {type(data).__name__}")
+    unknown = sorted(set(data) - set(_FIELDS))
+    if unknown:
+        raise ConfigError(
+            f"{source}: unknown key {unknown[0]!r}; known keys: {', '.join(sorted(_FIELDS))}"
+        )
+    data = {key: _parse_number(key, value) for key, value in data.items()}
+    if isinstance(data.get("splits"), Mapping):  # a partial mapping keeps the other defaults
+        data["splits"] = {**RunConfig().splits, **data["splits"]}
+    try:
+        return _validate(RunConfig(**data))
+    except ConfigError as error:
+        raise ConfigError(f"{source}: {error}") from None
+
+
+def read_config_file(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a YAML or JSON configuration file into a mapping."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read the configuration ({error.strerror})") from None
+    try:
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as error:
+        raise ConfigError(f"{path}: not valid {path.suffix.lstrip('.') or 'YAML'}: {error}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of configuration keys at the top level")
+    return data
+
+
+def apply_overrides(data: Mapping[str, Any], assignments: Sequence[str]) -> dict[str, Any]:
+    """Apply ``key=value`` overrides (dotted keys reach into mappings; values parsed as YAML)."""
+    result = json.loads(json.dumps(dict(data)))  # deep copy of plain data
+    for assignment in assignments:
+        key, equals, raw = assignment.partition("=")
+        if not equals or not key:
+            raise ConfigError(f"--set {assignment!r}: expected KEY=VALUE, e.g. model_options.features=32")
+        *parents, leaf = key.split(".")
+        target = result
+        for parent in parents:
+            target = target.setdefault(parent, {})
+            if not isinstance(target, dict):
+                raise ConfigError(f"--set {assignment!r}: {parent!r} is not a mapping")
+        try:
+            target[leaf] = yaml.safe_load(raw)
+        except yaml.YAMLError as error:
+            raise ConfigError(f"--set {assignment!r}: value is not valid YAML ({error})") from None
+    return result
+
+
+def load_config(path: str | os.PathLike | None, assignments: Sequence[str] = ()) -> RunConfig:
+    """Configuration from an optional file plus ``key=value`` overrides, validated."""
+    data = read_config_file(path) if path else {}
+    source = str(path) if path else "command line"
+    return config_from_mapping(apply_overrides(data, assignments), source)

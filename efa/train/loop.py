@@ -1,0 +1,309 @@
+"""The training loop of ``efa train``: budgets, validation, checkpoints, resume, NaN guard.
+
+Step ``t`` (0-based) trains on the batch :meth:`Batcher.training_batches` yields for ``t``, so a
+run resumed from the checkpoint of step ``s`` sees the same data from ``s`` on and, on the same
+machine, reaches bit-identical parameters. Every ``valid_every`` steps (and when training stops)
+the whole validation split is evaluated; the best parameters are kept in ``best/`` and the full
+state in ``checkpoints/``. A non-finite loss stops the run before anything is saved, so the last
+good checkpoint survives. SIGTERM makes the loop save a checkpoint at the next step boundary and
+stop (status ``interrupted``); SIGKILL loses at most the steps since the last checkpoint.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import json
+import math
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import jax
+import numpy as np
+import optax
+from tqdm.auto import tqdm
+
+from efa.data.batching import Batch, Batcher, Structures
+from efa.data.splits import load_splits, make_splits, save_splits
+from efa.data.store import open_dataset
+from efa.errors import ConfigError, EfaError
+from efa.models.registry import build_model
+from efa.train import checkpoints
+from efa.train.config import RunConfig
+from efa.train.log import TrainingLog
+from efa.train.objective import ErrorSums, add_sums, error_sums, loss_from_sums, predict
+from efa.train.optimizer import learning_rate_schedule, make_optimizer
+from efa.train.run import RunPaths, count_parameters, read_json, write_json
+
+#: Exit status of a run stopped by SIGTERM (128 + signal number, as shells report it).
+EXIT_INTERRUPTED = 128 + signal.SIGTERM
+
+
+class TrainingDiverged(EfaError):
+    """The loss became NaN or infinite; the last good checkpoint was kept."""
+
+
+class TrainState(NamedTuple):
+    """Parameters and optimiser state."""
+
+    params: Any
+    opt_state: Any
+
+
+@dataclasses.dataclass
+class Progress:
+    """Counters saved in checkpoint metadata and reported in ``summary.json``."""
+
+    step: int = 0
+    elapsed_s: float = 0.0
+    best_valid_loss: float = math.inf
+    best_step: int = -1
+
+
+def energy_shift_per_atom(structures: Structures) -> float:
+    """``μ = Σ_s E_s / Σ_s n_s`` over the training split (eV per atom)."""
+    return float(structures.energy.sum() / structures.num_atoms.sum())
+
+
+def _train_step(model, optimizer, shift, weights, state: TrainState, batch: Batch):
+    def loss_fn(params):
+        sums = error_sums(predict(model, params, batch, shift), batch)
+        return loss_from_sums(sums, *weights)
+
+    loss, gradient = jax.value_and_grad(loss_fn)(state.params)
+    updates, opt_state = optimizer.update(gradient, state.opt_state, state.params)
+    return TrainState(optax.apply_updates(state.params, updates), opt_state), loss
+
+
+def _batch_sums(model, shift, params, batch: Batch) -> ErrorSums:
+    return error_sums(predict(model, params, batch, shift), batch)
+
+
+@contextlib.contextmanager
+def _sigterm_flag() -> Iterator[list[bool]]:
+    """While active, SIGTERM sets ``flag[0]`` instead of killing the process."""
+    flag = [False]
+
+    def handler(signum, frame):
+        flag[0] = True
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class Trainer:
+    """Trains one run; construct, then call :meth:`run`.
+
+    Args:
+      config: the run configuration.
+      run_dir: where the run lives (default ``config.run_dir()``).
+      progress_bar: show a tqdm bar (None: only on a terminal).
+    """
+
+    def __init__(self, config: RunConfig, run_dir: str | Path | None = None, progress_bar=None):
+        self.config = config
+        self.paths = RunPaths(Path(run_dir) if run_dir is not None else config.run_dir())
+        self.progress_bar = progress_bar
+        self._check_existing_run()
+        self.model = build_model(config.model, config.model_options)
+        self.cutoff = float(self.model.cutoff)
+        structures = Structures.from_dataset(open_dataset(config.dataset, config.datasets_root))
+        self.splits = self._splits(len(structures.energy))
+        train = structures.select(self.splits["train"])
+        self.shift = energy_shift_per_atom(train)
+        self.train_batches = Batcher(train, config.batch_size, self.cutoff, config.num_buckets)
+        self.valid_batches = [
+            batch
+            for _, batch in Batcher(
+                structures.select(self.splits["valid"]),
+                config.batch_size,
+                self.cutoff,
+                config.num_buckets,
+            ).ordered_batches()
+        ]
+        self.optimizer = make_optimizer(config)
+        weights = (config.energy_weight, config.forces_weight)
+        self._step = jax.jit(
+            functools.partial(_train_step, self.model, self.optimizer, self.shift, weights),
+            donate_argnums=0,
+        )
+        self._sums = jax.jit(functools.partial(_batch_sums, self.model, self.shift))
+        self.log = TrainingLog(self.paths.log)
+
+    def _check_existing_run(self) -> None:
+        """A run directory may only be resumed with the configuration it was started with."""
+        if not self.paths.config.exists():
+            return
+        existing = read_json(self.paths.config, "run configuration")
+        wanted = json_round_trip(self.config.to_dict())
+        changed = sorted(key for key in set(existing) | set(wanted) if existing.get(key) != wanted.get(key))
+        allowed = {"max_time_s"}  # a new wall-clock budget may be granted on resume
+        if set(changed) - allowed:
+            key = sorted(set(changed) - allowed)[0]
+            raise ConfigError(
+                f"{self.paths.root} holds a run with a different configuration "
+                f"({key}: {existing.get(key)!r} there, {wanted.get(key)!r} now); "
+                "use another output directory or delete that run"
+            )
+
+    def _splits(self, num_structures: int) -> dict[str, np.ndarray]:
+        if self.paths.splits.exists():
+            return load_splits(self.paths.splits)
+        return make_splits(num_structures, dict(self.config.splits), self.config.split_seed)
+
+    def _initial_state(self) -> TrainState:
+        first = next(self.train_batches.training_batches(self.config.seed))
+        params = self.model.init(jax.random.PRNGKey(self.config.seed), first)
+        return TrainState(params, self.optimizer.init(params))
+
+    def validate(self, params) -> dict[str, float]:
+        """Validation loss and errors over the whole validation split."""
+        total = None
+        for batch in self.valid_batches:
+            total = add_sums(total, self._sums(params, batch))
+        loss = float(loss_from_sums(total, self.config.energy_weight, self.config.forces_weight))
+        return {
+            "loss": loss,
+            "energy_mae": total.energy_abs / total.num_structures,
+            "forces_mae": total.forces_abs / total.num_components,
+        }
+
+    def _save(self, state: TrainState, progress: Progress) -> None:
+        checkpoints.save(
+            self.paths.checkpoints, progress.step, state, dataclasses.asdict(progress)
+        )
+        self.log.write("checkpoint", progress.step)
+
+    def _start(self) -> tuple[TrainState, Progress]:
+        """Fresh state, or the state of the newest checkpoint."""
+        state = self._initial_state()
+        if checkpoints.latest_step(self.paths.checkpoints) is None:
+            self.paths.root.mkdir(parents=True, exist_ok=True)
+            write_json(self.config.to_dict(), self.paths.config)
+            save_splits(self.splits, self.paths.splits)
+            write_json(
+                {
+                    "model": self.config.model,
+                    "model_options": dict(self.config.model_options),
+                    "label": self.config.model_label,
+                    "cutoff": self.cutoff,
+                    "energy_shift_per_atom": self.shift,
+                    "num_parameters": count_parameters(state.params),
+                },
+                self.paths.model,
+            )
+            self.log.truncate_after(-1)
+            self.log.write("start", 0, run_dir=str(self.paths.root))
+            return state, Progress()
+        state, metadata = checkpoints.restore(self.paths.checkpoints, state)
+        write_json(self.config.to_dict(), self.paths.config)  # may carry a new max_time_s
+        progress = Progress(**metadata)
+        self.log.truncate_after(progress.step)
+        self.log.write("resume", progress.step)
+        return state, progress
+
+    def run(self) -> dict[str, Any]:
+        """Train until a budget is used up or SIGTERM arrives; return the summary.
+
+        Raises:
+          TrainingDiverged: on a non-finite loss (the last good checkpoint is kept).
+        """
+        if self.paths.summary.exists():
+            summary = read_json(self.paths.summary, "run summary")
+            if summary.get("status") == "complete":
+                return summary
+        state, progress = self._start()
+        config = self.config
+        schedule = learning_rate_schedule(config)
+        session_start = time.perf_counter()
+        elapsed_before = progress.elapsed_s
+        batches = self.train_batches.training_batches(config.seed, progress.step)
+        bar = tqdm(
+            total=config.max_steps,
+            initial=progress.step,
+            disable=None if self.progress_bar is None else not self.progress_bar,
+            unit="step",
+            dynamic_ncols=True,
+        )
+        status, stop_reason = "complete", "max_steps"
+        valid: dict[str, float] = {}
+        with _sigterm_flag() as terminated, bar:
+            while progress.step < config.max_steps:
+                state, loss = self._step(state, next(batches))
+                loss = float(loss)
+                if not math.isfinite(loss):
+                    self._diverged(progress.step + 1, loss)
+                progress.step += 1
+                progress.elapsed_s = elapsed_before + time.perf_counter() - session_start
+                out_of_time = config.max_time_s is not None and progress.elapsed_s >= config.max_time_s
+                if progress.step % config.log_every == 0:
+                    self.log.write(
+                        "train", progress.step, loss=loss,
+                        learning_rate=float(schedule(progress.step - 1)),
+                        elapsed_s=progress.elapsed_s,
+                    )
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss:.3g}", valid_mae=f"{valid.get('energy_mae', math.nan):.3g}")
+                at_end = progress.step == config.max_steps or out_of_time
+                if progress.step % config.valid_every == 0 or at_end:
+                    valid = self._validate_and_keep_best(state, progress)
+                    self._save(state, progress)
+                elif terminated[0]:
+                    self._save(state, progress)
+                if out_of_time:
+                    stop_reason = "max_time_s"
+                    break
+                if terminated[0]:
+                    status, stop_reason = "interrupted", "SIGTERM"
+                    break
+        summary = {
+            "status": status,
+            "stop_reason": stop_reason,
+            "steps": progress.step,
+            "wall_time_s": progress.elapsed_s,
+            "best_valid_loss": progress.best_valid_loss,
+            "best_step": progress.best_step,
+            "final_valid": valid,
+        }
+        if status == "interrupted":
+            self.log.write("interrupted", progress.step)
+        else:
+            self.log.write("finish", progress.step, **{k: v for k, v in summary.items() if k != "final_valid"})
+            write_json(summary, self.paths.summary)
+        return summary
+
+    def _validate_and_keep_best(self, state: TrainState, progress: Progress) -> dict[str, float]:
+        valid = self.validate(state.params)
+        if not math.isfinite(valid["loss"]):
+            self._diverged(progress.step, valid["loss"], what="validation loss")
+        improved = valid["loss"] < progress.best_valid_loss
+        if improved:
+            progress.best_valid_loss, progress.best_step = valid["loss"], progress.step
+            checkpoints.save(self.paths.best, progress.step, state.params, dict(valid, step=progress.step))
+        self.log.write("valid", progress.step, best=improved, **valid)
+        return valid
+
+    def _diverged(self, step: int, loss: float, what: str = "training loss") -> None:
+        last = checkpoints.latest_step(self.paths.checkpoints)
+        kept = (
+            f"the last good checkpoint (step {last}) is kept in {self.paths.checkpoints}"
+            if last is not None
+            else "no checkpoint had been written yet"
+        )
+        self.log.write("diverged", step, loss=loss)
+        raise TrainingDiverged(
+            f"step {step}: {what} is {loss}; training stopped and {kept}. "
+            "Lower learning_rate or set gradient_clip."
+        )
+
+
+def json_round_trip(data: Any) -> Any:
+    """``data`` as it reads back from JSON (tuples become lists, etc.)."""
+    return json.loads(json.dumps(data))

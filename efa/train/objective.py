@@ -1,0 +1,111 @@
+"""Predictions, loss and error sums of an energy model on padded batches.
+
+With the per-atom energy shift ``μ`` of the training split, the model ``f_θ`` predicts
+``E_s = f_θ(batch)_s + μ·n_s`` and forces ``F_i = −∂E/∂r_i``. The loss of a batch of ``B'``
+real structures is
+
+    L = w_E · (1/B') Σ_s (E_s − E_s^ref)² + w_F · (1/B') Σ_s (1/(3 n_s)) Σ_{i ∈ s} |F_i − F_i^ref|²
+
+(force errors averaged per atom, then per structure, as in the paper).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float
+
+from efa.data.batching import Batch
+
+
+class Prediction(NamedTuple):
+    """Energies ``(B,)`` (eV) and forces ``(N, 3)`` (eV/Å) of a batch."""
+
+    energy: Float[Array, " B"]
+    forces: Float[Array, "N 3"]
+
+
+class ErrorSums(NamedTuple):
+    """Sums over the real structures/atoms of a batch, to be added up over a split.
+
+    ``*_sq`` are squared errors, ``*_abs`` absolute errors; ``forces_*`` run over the ``3 n``
+    Cartesian components; ``forces_sq_per_structure`` is Σ_s (1/(3 n_s)) Σ_i |ΔF_i|².
+    """
+
+    num_structures: Array
+    num_components: Array
+    energy_sq: Array
+    energy_abs: Array
+    energy_sq_per_atom: Array
+    energy_abs_per_atom: Array
+    forces_sq: Array
+    forces_abs: Array
+    forces_sq_per_structure: Array
+
+
+def atoms_per_structure(batch: Batch) -> Float[Array, " B"]:
+    """``n_s`` of every structure slot (0 for empty slots)."""
+    return jax.ops.segment_sum(
+        batch.atom_mask.astype(batch.positions.dtype),
+        batch.segment_ids,
+        num_segments=batch.num_structures + 1,
+    )[:-1]
+
+
+def predict(
+    model: nn.Module, params, batch: Batch, energy_shift_per_atom: float | Array
+) -> Prediction:
+    """Energies ``f_θ + μ n`` and forces ``−∂E/∂r`` (zero on padding atoms)."""
+
+    def total_energy(positions):
+        energy = model.apply(params, batch._replace(positions=positions))
+        energy = jnp.where(batch.structure_mask, energy, 0.0)
+        return energy.sum(), energy
+
+    gradient, energy = jax.grad(total_energy, has_aux=True)(batch.positions)
+    energy = energy + energy_shift_per_atom * atoms_per_structure(batch)
+    forces = jnp.where(batch.atom_mask[:, None], -gradient, 0.0)
+    return Prediction(energy, forces)
+
+
+def error_sums(prediction: Prediction, batch: Batch) -> ErrorSums:
+    """Error sums of one batch against its labels, over real structures and atoms only."""
+    num_atoms = atoms_per_structure(batch)
+    real = batch.structure_mask
+    energy_error = jnp.where(real, prediction.energy - batch.energy, 0.0)
+    per_atom = energy_error / jnp.maximum(num_atoms, 1.0)
+    force_error = jnp.where(batch.atom_mask[:, None], prediction.forces - batch.forces, 0.0)
+    force_sq_atom = jnp.sum(force_error**2, axis=-1)
+    force_sq_structure = jax.ops.segment_sum(
+        force_sq_atom, batch.segment_ids, num_segments=batch.num_structures + 1
+    )[:-1]
+    return ErrorSums(
+        num_structures=jnp.sum(real),
+        num_components=3 * jnp.sum(batch.atom_mask),
+        energy_sq=jnp.sum(energy_error**2),
+        energy_abs=jnp.sum(jnp.abs(energy_error)),
+        energy_sq_per_atom=jnp.sum(per_atom**2),
+        energy_abs_per_atom=jnp.sum(jnp.abs(per_atom)),
+        forces_sq=jnp.sum(force_sq_atom),
+        forces_abs=jnp.sum(jnp.abs(force_error)),
+        forces_sq_per_structure=jnp.sum(
+            jnp.where(real, force_sq_structure / jnp.maximum(3.0 * num_atoms, 1.0), 0.0)
+        ),
+    )
+
+
+def loss_from_sums(sums: ErrorSums, energy_weight: float, forces_weight: float) -> Array:
+    """``w_E·MSE(E) + w_F·MSE(F)`` with forces averaged per atom, then per structure."""
+    count = jnp.maximum(sums.num_structures, 1)
+    return (energy_weight * sums.energy_sq + forces_weight * sums.forces_sq_per_structure) / count
+
+
+def add_sums(total: ErrorSums | None, sums: ErrorSums) -> ErrorSums:
+    """Accumulate error sums over batches (as Python floats)."""
+    sums = ErrorSums(*(float(value) for value in sums))
+    if total is None:
+        return sums
+    return ErrorSums(*(a + b for a, b in zip(total, sums, strict=True)))

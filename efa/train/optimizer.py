@@ -1,0 +1,24 @@
+"""Optimiser of a run: Adam with exponential learning-rate decay and optional clipping."""
+
+from __future__ import annotations
+
+import optax
+
+from efa.train.config import RunConfig
+
+
+def learning_rate_schedule(config: RunConfig) -> optax.Schedule:
+    """``η(t) = η₀ (η₁/η₀)^(t/T)``: from ``learning_rate`` to ``final_learning_rate`` at ``max_steps``."""
+    return optax.exponential_decay(
+        init_value=config.learning_rate,
+        transition_steps=config.max_steps,
+        decay_rate=config.final_learning_rate / config.learning_rate,
+    )
+
+
+def make_optimizer(config: RunConfig) -> optax.GradientTransformation:
+    """Adam on the schedule, after global-norm clipping if ``gradient_clip`` is set."""
+    adam = optax.adam(learning_rate_schedule(config))
+    if config.gradient_clip is None:
+        return adam
+    return optax.chain(optax.clip_by_global_norm(config.gradient_clip), adam)

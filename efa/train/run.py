@@ -1,0 +1,150 @@
+"""The files of a run directory and loading a trained model from it.
+
+``<run>/``: ``config.json`` (the :class:`~efa.train.config.RunConfig`), ``model.json`` (model
+name, options, cutoff, energy shift, parameter count), ``splits.json`` (structure indices),
+``checkpoints/`` and ``best/`` (orbax, :mod:`efa.train.checkpoints`), ``train_log.jsonl`` (one
+JSON record per line) and, once training ended, ``summary.json``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import flax.linen as nn
+import jax
+import numpy as np
+
+from efa.data.batching import Batch, BucketShape, Structures, count_pairs, pack
+from efa.errors import EfaError
+from efa.models.registry import build_model
+from efa.storage import write_text
+from efa.train import checkpoints
+from efa.train.config import RunConfig, config_from_mapping
+from efa.train.objective import Prediction, predict
+
+
+@dataclasses.dataclass(frozen=True)
+class RunPaths:
+    """Paths inside a run directory."""
+
+    root: Path
+
+    @property
+    def config(self) -> Path:
+        return self.root / "config.json"
+
+    @property
+    def model(self) -> Path:
+        return self.root / "model.json"
+
+    @property
+    def splits(self) -> Path:
+        return self.root / "splits.json"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / "checkpoints"
+
+    @property
+    def best(self) -> Path:
+        return self.root / "best"
+
+    @property
+    def log(self) -> Path:
+        return self.root / "train_log.jsonl"
+
+    @property
+    def summary(self) -> Path:
+        return self.root / "summary.json"
+
+
+def write_json(data: Any, path: Path) -> None:
+    """Write ``data`` as indented JSON atomically."""
+    write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", path)
+
+
+def read_json(path: Path, what: str) -> Any:
+    """Read a JSON file of a run, with an error naming it if it is missing or broken."""
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise EfaError(f"{path}: missing {what}; is {path.parent} a run directory?") from None
+    except json.JSONDecodeError as error:
+        raise EfaError(f"{path}: broken {what} ({error})") from None
+
+
+def count_parameters(params) -> int:
+    """Number of scalar parameters in a pytree."""
+    return int(sum(np.size(leaf) for leaf in jax.tree.leaves(params)))
+
+
+@dataclasses.dataclass
+class TrainedModel:
+    """A model with the parameters of the best checkpoint of a run.
+
+    Attributes:
+      model: the Flax module.
+      params: its variables (``{"params": …}``).
+      energy_shift_per_atom: ``μ`` added back per atom (eV).
+      config: the run configuration.
+      run_dir: where it was loaded from.
+    """
+
+    model: nn.Module
+    params: Any
+    energy_shift_per_atom: float
+    config: RunConfig
+    run_dir: Path
+
+    @property
+    def cutoff(self) -> float:
+        return float(self.model.cutoff)
+
+    def __post_init__(self):
+        self._predict = jax.jit(
+            lambda params, batch: predict(self.model, params, batch, self.energy_shift_per_atom)
+        )
+
+    def predict(self, batch: Batch) -> Prediction:
+        """Energies and forces of a padded batch."""
+        return self._predict(self.params, batch)
+
+    def predict_structures(self, structures: Structures) -> Prediction:
+        """Energies ``(S,)`` and forces ``(S, A, 3)`` of structures packed as one batch."""
+        count, atoms = structures.atom_mask.shape
+        shape = BucketShape(atoms, max(1, int(count_pairs(structures, self.cutoff).max())))
+        batch = pack(structures, shape, count, self.cutoff)
+        prediction = self.predict(batch)
+        return Prediction(
+            np.asarray(prediction.energy), np.asarray(prediction.forces).reshape(count, atoms, 3)
+        )
+
+
+def load_trained(run_dir: str | os.PathLike) -> TrainedModel:
+    """Load the best parameters of the run in ``run_dir``."""
+    paths = RunPaths(Path(run_dir))
+    config = config_from_mapping(read_json(paths.config, "run configuration"), str(paths.config))
+    info = read_json(paths.model, "model description")
+    model = build_model(info["model"], info["model_options"])
+    if checkpoints.latest_step(paths.best) is None:
+        raise EfaError(f"{paths.best}: no best checkpoint yet; has the run validated once?")
+    params, _ = checkpoints.restore(paths.best, _parameter_shapes(model))
+    return TrainedModel(model, params, float(info["energy_shift_per_atom"]), config, paths.root)
+
+
+def _parameter_shapes(model: nn.Module):
+    """Shapes and dtypes of the model's parameters, without computing them."""
+    structures = Structures(
+        positions=np.array([[[0.0, 0.0, 0.0], [0.0, 0.0, 1.0]]]),
+        atomic_numbers=np.array([[1, 1]], np.int32),
+        atom_mask=np.ones((1, 2), bool),
+        energy=np.zeros(1),
+        forces=np.zeros((1, 2, 3)),
+        total_charge=np.zeros(1, np.int32),
+    )
+    batch = pack(structures, BucketShape(2, 2), 1, float(model.cutoff))
+    return jax.eval_shape(model.init, jax.random.PRNGKey(0), batch)
