@@ -77,7 +77,7 @@ class LocalModel(nn.Module):
         self.validate()
         x = AtomEmbedding(self.features, self.use_total_charge, self.max_abs_charge)(
             batch.atomic_numbers, batch.total_charge, batch.segment_ids
-        )
+        ).astype(batch.positions.dtype)
         basis = pair_basis(
             batch.positions,
             batch.pair_dst,

@@ -114,9 +114,14 @@ class TrainedModel:
         return self._predict(self.params, batch)
 
     def predict_structures(self, structures: Structures) -> Prediction:
-        """Energies ``(S,)`` and forces ``(S, A, 3)`` of structures packed as one batch."""
+        """Energies ``(S,)`` and forces ``(S, A, 3)`` of structures packed as one batch.
+
+        Pair slots are rounded up to a power of two, so that a trajectory whose neighbour count
+        fluctuates recompiles only a few times.
+        """
         count, atoms = structures.atom_mask.shape
-        shape = BucketShape(atoms, max(1, int(count_pairs(structures, self.cutoff).max())))
+        pairs = max(1, int(count_pairs(structures, self.cutoff).max()))
+        shape = BucketShape(atoms, 1 << (pairs - 1).bit_length())
         batch = pack(structures, shape, count, self.cutoff)
         prediction = self.predict(batch)
         return Prediction(
