@@ -90,7 +90,11 @@ def evaluate_run(
         "wall_time_s": summary.get("wall_time_s", math.nan),
         "best_valid_loss": summary.get("best_valid_loss", math.nan),
     }
-    coords = {"experiment": [config.experiment], "model": [config.model_label], "seed": [config.seed]}
+    coords = {  # object strings are stored as zarr v3 variable-length strings
+        "experiment": np.array([config.experiment], dtype=object),
+        "model": np.array([config.model_label], dtype=object),
+        "seed": [config.seed],
+    }
     metrics = xr.Dataset(
         {
             name: (("experiment", "model", "seed"), np.full((1, 1, 1), value), {"units": METRIC_UNITS[name]})

@@ -111,8 +111,8 @@ class Trainer:
         self.config = config
         self.paths = RunPaths(Path(run_dir) if run_dir is not None else config.run_dir())
         self.progress_bar = progress_bar
-        self._check_existing_run()
         self.model = build_model(config.model, config.model_options)
+        self._check_existing_run()
         self.cutoff = float(self.model.cutoff)
         structures = Structures.from_dataset(open_dataset(config.dataset, config.datasets_root))
         self.splits = self._splits(len(structures.energy))

@@ -1,0 +1,44 @@
+"""Run configuration: loading, overrides and error messages naming the bad key."""
+
+import pytest
+
+from efa.errors import ConfigError
+from efa.train.config import apply_overrides, config_from_mapping, load_config
+
+
+def test_valid_mapping_and_run_dir(base_config):
+    config = config_from_mapping(base_config)
+    assert config.run_dir().parts[-3:] == ("test", "local", "seed0")
+    assert config_from_mapping(config.to_dict()) == config
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("batch_sise", 4, "unknown key 'batch_sise'"),
+        ("batch_size", 0, "batch_size=0: expected a positive integer"),
+        ("batch_size", "many", "batch_size='many': expected a positive integer"),
+        ("learning_rate", -1.0, "learning_rate=-1.0: expected a positive number"),
+        ("splits", {"train": 10, "holdout": 3}, "splits.holdout: unknown split"),
+        ("splits", {"train": 0}, "splits.train=0: expected a positive integer"),
+        ("gradient_clip", "yes", "gradient_clip='yes': expected a positive number or null"),
+        ("dataset", "", "dataset='': expected a data set name"),
+    ],
+)
+def test_errors_name_the_key(base_config, key, value, message):
+    with pytest.raises(ConfigError, match=message):
+        config_from_mapping({**base_config, key: value}, "run.yaml")
+
+
+def test_file_and_overrides(base_config, tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("dataset: two_atoms\nlearning_rate: 1e-3\nmodel_options: {features: 8}\n")
+    config = load_config(path, ["model_options.num_iterations=3", "seed=2"])
+    assert config.learning_rate == 1e-3 and config.seed == 2
+    assert dict(config.model_options) == {"features": 8, "num_iterations": 3}
+    assert config.splits["valid"] == 500  # untouched splits keep their defaults
+    with pytest.raises(ConfigError, match="expected KEY=VALUE"):
+        apply_overrides({}, ["seed"])
+    path.write_text("dataset: [unclosed\n")
+    with pytest.raises(ConfigError, match="run.yaml: not valid yaml"):
+        load_config(path)
