@@ -1,0 +1,143 @@
+"""Build a registry entry into its canonical store ``<root>/<name>.zarr``.
+
+``fetch`` entries: fetch the raw files (:mod:`efa.data.fetch`), extract archives, read them with
+the entry's reader. ``generate`` entries: call the generator with the entry's parameters and
+seed. ``import`` entries: re-read the user's file after checking its sha256. The entry's
+metadata (name, description, license, citation, level of theory, splits) goes into the store's
+attrs; the store is validated and written atomically, so a failed build leaves no store.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import xarray as xr
+
+from efa.data.fetch import HashLock, RemoteFile, extract_archive, fetch_file, sha256_of
+from efa.data.generators import GENERATORS
+from efa.data.readers import read_extxyz, read_npz
+from efa.data.registry import LOCK_FILE, Entry, Registry, load_registry, read_registry_file
+from efa.data.store import store_path, write_dataset
+from efa.errors import DataError
+
+
+def resolve_registry(root: str | os.PathLike, registry: Registry | str | os.PathLike | None) -> Registry:
+    """``registry`` itself, the registry file it names, or the registry of ``root``."""
+    if isinstance(registry, Registry):
+        return registry
+    return load_registry(root) if registry is None else read_registry_file(registry)
+
+
+def fetch(
+    name: str, root: str | os.PathLike = "datasets",
+    registry: Registry | str | os.PathLike | None = None,
+) -> list[tuple[Path, str]]:
+    """Fetch (and extract) the raw files of a ``fetch`` entry into ``<root>/raw/``.
+
+    Returns ``(path, sha256)`` per file; archives are extracted next to them.
+    """
+    entry = resolve_registry(root, registry).get(name)
+    if entry.kind != "fetch":
+        raise DataError(f"data set {name!r} is of kind {entry.kind!r}; only 'fetch' entries "
+                        "have files to download (use 'efa data build')")
+    raw_dir = Path(root) / "raw"
+    lock = HashLock(Path(root) / LOCK_FILE)
+    fetched = []
+    for spec in entry.source.get("files", []):
+        remote = RemoteFile(spec["name"], spec["url"], spec.get("sha256"))
+        path, digest = fetch_file(remote, raw_dir, lock)
+        if remote.is_archive:
+            extract_archive(path, raw_dir / remote.extract_dir_name)
+        fetched.append((path, digest))
+    return fetched
+
+
+def load_entry(
+    name: str, root: str | os.PathLike = "datasets",
+    registry: Registry | str | os.PathLike | None = None,
+    overrides: Mapping[str, object] | None = None,
+) -> xr.Dataset:
+    """The canonical data set of an entry, in memory (fetching or generating as needed).
+
+    ``overrides`` replace generator parameters (e.g. ``{"num_structures": 200}``) and are
+    recorded in the data set's ``source``.
+    """
+    entry = resolve_registry(root, registry).get(name)
+    if overrides and entry.kind != "generate":
+        raise DataError(f"data set {name!r}: parameters can only be overridden for generated sets")
+    if entry.kind == "generate":
+        ds = _generate(entry, dict(overrides or {}))
+    elif entry.kind == "fetch":
+        digests = dict((path.name, digest) for path, digest in fetch(name, root, entry_registry(entry)))
+        reader_file = Path(root) / "raw" / entry.reader["file"]
+        ds = _read(entry, reader_file)
+        ds.attrs["sha256"] = digests.get(reader_file.name, sha256_of(reader_file))
+        urls = ", ".join(spec["url"] for spec in entry.source["files"])
+        ds.attrs["source"] = f"{urls} ({entry.reader['file']})"
+    else:
+        path = Path(entry.source["path"])
+        if not path.is_file():
+            raise DataError(f"{path}: imported file not found (data set {name!r}); "
+                            "import it again with 'efa data import'")
+        digest = sha256_of(path)
+        expected = entry.source.get("sha256")
+        if expected and digest != expected:
+            raise DataError(f"{path.name}: sha256 mismatch: expected {expected}, got {digest} "
+                            "(the imported file changed; import it again)")
+        ds = _read(entry, path)
+        ds.attrs.update(sha256=digest, source=str(path))
+    ds.attrs.update(
+        name=entry.name,
+        description=entry.description,
+        level_of_theory=entry.level_of_theory or ds.attrs.get("level_of_theory", ""),
+        license=entry.license,
+        citation=entry.citation,
+        splits=dict(entry.splits),
+    )
+    return ds
+
+
+def build(
+    name: str, root: str | os.PathLike = "datasets",
+    registry: Registry | str | os.PathLike | None = None,
+    overrides: Mapping[str, object] | None = None,
+) -> Path:
+    """Build entry ``name`` into ``<root>/<name>.zarr`` and return the store path."""
+    ds = load_entry(name, root, registry, overrides)
+    return write_dataset(ds, store_path(name, root))
+
+
+def entry_registry(entry: Entry) -> Registry:
+    """A registry holding only ``entry`` (to pass an already resolved entry on)."""
+    return Registry({entry.name: entry})
+
+
+def _generate(entry: Entry, overrides: dict) -> xr.Dataset:
+    generator = entry.source["generator"]
+    if generator not in GENERATORS:
+        raise DataError(f"{entry.origin}: entry {entry.name!r}: unknown generator {generator!r}; "
+                        f"expected one of {sorted(GENERATORS)}")
+    parameters = {**dict(entry.source.get("parameters", {})), **overrides}
+    if "seed" in entry.source:
+        parameters["seed"] = entry.source["seed"]
+    try:
+        return GENERATORS[generator](**parameters)
+    except TypeError as error:  # a parameter the generator does not take
+        raise DataError(f"{entry.origin}: entry {entry.name!r}: bad parameters for generator "
+                        f"{generator!r}: {error}") from None
+
+
+def _read(entry: Entry, path: Path) -> xr.Dataset:
+    reader = dict(entry.reader)
+    fmt = reader.pop("format")
+    reader.pop("file", None)
+    if not path.is_file():
+        raise DataError(f"{path}: file named by reader.file of data set {entry.name!r} not found")
+    if fmt == "npz":
+        return read_npz(path, reader["keys"], reader.get("units"), reader.get("extra"))
+    if fmt == "extxyz":
+        return read_extxyz(path, **reader)
+    raise DataError(f"{entry.origin}: entry {entry.name!r}: reader.format {fmt!r}; "
+                    "expected 'npz' or 'extxyz'")

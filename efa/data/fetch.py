@@ -1,0 +1,197 @@
+"""Fetch raw files: local copy, mirror or HTTP(S) download, always checked against a sha256.
+
+Order of lookup for a file ``NAME`` of a registry entry:
+
+1. ``<raw_dir>/NAME`` (an earlier download, or a file the user put there);
+2. the mirror directory named by the environment variable ``EFA_DATA_MIRROR`` (found by file
+   name, also in subfolders), copied into ``raw_dir``;
+3. download from the entry's URL with a timeout and retries.
+
+Every copy and download is written to a temporary path and renamed only after its sha256
+matched, so a wrong, truncated or interrupted file never appears under its final name. Entries
+whose hash is not known in advance are pinned on first download in a lock file
+(``<root>/registry.lock``, URL → sha256) and a different file is refused afterwards. Archives
+(zip, tar) are extracted into ``<raw_dir>/<archive stem>/`` after checking that no member
+escapes that folder (absolute paths, ``..``, links or devices are refused).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import shutil
+import tarfile
+import time
+import urllib.error
+import urllib.request
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+import yaml
+
+from efa import __version__
+from efa.errors import DataError
+from efa.storage import atomic_path, write_text
+
+MIRROR_ENV = "EFA_DATA_MIRROR"
+#: Download attempts per URL, seconds to wait before retry k (times k), and socket timeout.
+RETRIES = 3
+BACKOFF_S = 2.0
+TIMEOUT_S = 60.0
+ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """A raw file of a registry entry: its file name, URL and sha256 (None: pin on first use)."""
+
+    name: str
+    url: str
+    sha256: str | None = None
+
+    @property
+    def is_archive(self) -> bool:
+        return self.name.endswith(ARCHIVE_SUFFIXES)
+
+    @property
+    def extract_dir_name(self) -> str:
+        return next(self.name[: -len(s)] for s in ARCHIVE_SUFFIXES if self.name.endswith(s))
+
+
+class HashLock:
+    """The lock file pinning sha256 hashes of files whose hash the registry does not give."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+
+    def read(self) -> dict[str, str]:
+        if not self.path.exists():
+            return {}
+        return dict(yaml.safe_load(self.path.read_text()) or {})
+
+    def get(self, url: str) -> str | None:
+        return self.read().get(url)
+
+    def pin(self, url: str, sha256: str) -> None:
+        pins = {**self.read(), url: sha256}
+        header = "# sha256 of raw files pinned on first download (efa data fetch); keep in git.\n"
+        write_text(header + yaml.safe_dump(pins, sort_keys=True), self.path)
+
+
+def sha256_of(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(2**20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def find_in_mirror(name: str) -> Path | None:
+    """The file called ``name`` in the ``EFA_DATA_MIRROR`` directory or its subfolders, if any."""
+    mirror = os.environ.get(MIRROR_ENV)
+    if not mirror or not Path(mirror).is_dir():
+        return None
+    direct = Path(mirror) / name
+    if direct.is_file():
+        return direct
+    return next(iter(sorted(p for p in Path(mirror).rglob(name) if p.is_file())), None)
+
+
+def fetch_file(remote: RemoteFile, raw_dir: str | os.PathLike, lock: HashLock) -> tuple[Path, str]:
+    """Make ``remote`` available as ``<raw_dir>/<name>``; return its path and verified sha256.
+
+    Raises :class:`DataError` on a checksum mismatch (naming the file, expected and actual
+    hash), an HTTP error, a truncated download, or when offline without a mirror (naming the URL
+    and where to put the file).
+    """
+    target = Path(raw_dir) / remote.name
+    expected = remote.sha256 or lock.get(remote.url)
+    if target.is_file():
+        actual = sha256_of(target)
+        _check_hash(target, expected, actual, hint=f"remove {target} to fetch it again")
+    else:
+        mirrored = find_in_mirror(remote.name)
+        with atomic_path(target) as temporary:
+            if mirrored is not None:
+                shutil.copyfile(mirrored, temporary)
+                origin = mirrored
+            else:
+                _download(remote, temporary)
+                origin = remote.url
+            actual = sha256_of(temporary)
+            _check_hash(Path(remote.name), expected, actual, hint=f"source: {origin}")
+    if expected is None:
+        lock.pin(remote.url, actual)
+    return target, actual
+
+
+def extract_archive(archive: str | os.PathLike, destination: str | os.PathLike) -> Path:
+    """Extract a zip or tar archive into ``destination`` (atomically) after checking its members."""
+    archive, destination = Path(archive), Path(destination)
+    if destination.is_dir():
+        return destination
+    with atomic_path(destination) as temporary:
+        temporary.mkdir()
+        if zipfile.is_zipfile(archive):
+            with zipfile.ZipFile(archive) as bundle:
+                for info in bundle.infolist():
+                    _check_member(info.filename, archive)
+                bundle.extractall(temporary)
+        elif tarfile.is_tarfile(archive):
+            with tarfile.open(archive) as bundle:
+                for member in bundle.getmembers():
+                    _check_member(member.name, archive)
+                    if not (member.isfile() or member.isdir()):
+                        raise DataError(f"{archive.name}: archive member {member.name!r} is a "
+                                        "link or device; expected regular files and folders only")
+                bundle.extractall(temporary, filter="data")
+        else:
+            raise DataError(f"{archive.name}: not a zip or tar archive")
+    return destination
+
+
+def _check_member(name: str, archive: Path) -> None:
+    path = PurePosixPath(name.replace("\\", "/"))
+    if path.is_absolute() or ".." in path.parts or (path.parts and ":" in path.parts[0]):
+        raise DataError(f"{archive.name}: unsafe archive member {name!r} (absolute path or '..'); "
+                        "expected relative paths inside the archive")
+
+
+def _check_hash(path: Path, expected: str | None, actual: str, hint: str) -> None:
+    if expected is not None and actual != expected.lower():
+        raise DataError(f"{path.name}: sha256 mismatch: expected {expected}, got {actual} ({hint})")
+
+
+def _download(remote: RemoteFile, destination: Path) -> None:
+    """Download ``remote.url`` to ``destination`` with retries; refuse short or failed transfers."""
+    how_to = (f"to work offline, put {remote.name} into the folder named by ${MIRROR_ENV} "
+              f"(searched by file name, also in subfolders) or into the data set root's raw/ folder")
+    request = urllib.request.Request(remote.url, headers={"User-Agent": f"efa-bench/{__version__}"})
+    problem = ""
+    for attempt in range(RETRIES):
+        if attempt:
+            time.sleep(BACKOFF_S * attempt)
+        try:
+            with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response, \
+                    open(destination, "wb") as out:
+                length = response.headers.get("Content-Length")
+                received = 0
+                while block := response.read(2**20):
+                    out.write(block)
+                    received += len(block)
+            if length is not None and received != int(length):
+                problem = f"truncated download: received {received} of {length} bytes"
+                continue
+            return
+        except urllib.error.HTTPError as error:
+            problem = f"HTTP {error.code} {error.reason}"
+            if error.code < 500:  # 404 and friends do not get better by retrying
+                break
+        except http.client.IncompleteRead as error:
+            problem = f"truncated download ({error!r})"
+        except (urllib.error.URLError, TimeoutError, OSError) as error:
+            problem = f"{getattr(error, 'reason', error)}"
+    raise DataError(f"{remote.name}: could not download {remote.url} ({problem}); {how_to}")

@@ -1,0 +1,139 @@
+"""Readers of raw files into canonical data sets: npz (with key and unit mapping) and extended XYZ.
+
+Both return the arrays through :func:`efa.data.schema.make_dataset`, so the result is validated
+and every error names the file and the field.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from efa.data.schema import CANONICAL_UNITS, make_dataset, pad_atoms
+from efa.data.units import to_canonical
+from efa.errors import DataError
+
+#: Canonical names an npz key mapping may use (``positions``, ``atomic_numbers``, ``energy`` and
+#: ``forces`` are required; the padding comes from ``atom_mask`` or ``num_atoms`` or Z = 0).
+NPZ_FIELDS = ("positions", "atomic_numbers", "energy", "forces", "atom_mask", "num_atoms",
+              "total_charge", "coordinate")
+
+
+def read_npz(
+    path: str | os.PathLike, keys: Mapping[str, str], units: Mapping[str, str] | None = None,
+    extra: Mapping[str, str] | None = None, attrs: Mapping | None = None,
+) -> xr.Dataset:
+    """Read an npz file whose arrays are named by ``keys`` (canonical name → npz key).
+
+    Args:
+      keys: e.g. ``{"positions": "R", "atomic_numbers": "Z", "energy": "E", "forces": "F",
+        "num_atoms": "N", "total_charge": "Q"}``.
+      units: unit of each field in the file (default canonical), e.g. ``{"energy": "kcal/mol"}``;
+        positions, energy and forces are converted, other units are recorded as they are.
+      extra: further arrays to keep, canonical name → npz key (units from ``units``).
+      attrs: data set attrs.
+    """
+    path = Path(path)
+    units = dict(units or {})
+    unknown = sorted(set(keys) - set(NPZ_FIELDS))
+    if unknown:
+        raise DataError(f"{path.name}: unknown field(s) {unknown} in the key mapping; "
+                        f"expected some of {list(NPZ_FIELDS)}")
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise DataError(f"{path.name}: not a readable npz file ({error})") from None
+    with archive:
+        def get(field: str, key: str) -> np.ndarray:
+            if key not in archive.files:
+                raise DataError(f"{path.name}: field '{field}': key {key!r} not found; "
+                                f"expected one of the file's keys {sorted(archive.files)}")
+            return archive[key]
+
+        for field in ("positions", "atomic_numbers", "energy", "forces"):
+            if field not in keys:
+                raise DataError(f"{path.name}: field '{field}': no npz key given in the mapping")
+        arrays = {field: get(field, key) for field, key in keys.items()}
+        extras = {name: get(name, key) for name, key in (extra or {}).items()}
+
+    for field in CANONICAL_UNITS:
+        unit = units.get(field, CANONICAL_UNITS[field])
+        arrays[field] = np.asarray(arrays[field], dtype=np.float64) * to_canonical(unit, field, field)
+    numbers = np.asarray(arrays["atomic_numbers"])
+    positions = arrays["positions"]
+    if numbers.ndim == 1:
+        numbers = np.broadcast_to(numbers, positions.shape[:2])
+    if "atom_mask" in arrays:
+        mask = np.asarray(arrays["atom_mask"], dtype=bool)
+    elif "num_atoms" in arrays:
+        mask = np.arange(positions.shape[1])[None, :] < np.asarray(arrays["num_atoms"])[:, None]
+    else:
+        mask = numbers != 0
+    if mask.shape != positions.shape[:2]:
+        raise DataError(f"{path.name}: field 'atom_mask': has shape {mask.shape}; "
+                        f"expected {positions.shape[:2]} like positions")
+    # Values on padded atoms carry no meaning; the canonical format has zeros there.
+    numbers = np.where(mask, numbers, 0)
+    for field in ("positions", "forces"):
+        if arrays[field].shape[:2] == mask.shape:
+            arrays[field] = np.where(mask[..., None], arrays[field], 0.0)
+    all_attrs = {**dict(attrs or {}),
+                 "units": {**dict((attrs or {}).get("units", {})),
+                           **{k: v for k, v in units.items() if k not in CANONICAL_UNITS}}}
+    return make_dataset(
+        positions, numbers, arrays["energy"], arrays["forces"], atom_mask=mask,
+        total_charge=arrays.get("total_charge"), coordinate=arrays.get("coordinate"),
+        extra=extras, attrs=all_attrs, source=path.name,
+    )
+
+
+def read_extxyz(
+    path: str | os.PathLike, energy_key: str = "energy", forces_key: str = "forces",
+    charge_key: str | None = None, units: Mapping[str, str] | None = None,
+    attrs: Mapping | None = None,
+) -> xr.Dataset:
+    """Read every frame of an extended XYZ file through ASE.
+
+    The energy is looked up as ``atoms.info[energy_key]`` or in the attached calculator's results,
+    the forces as ``atoms.arrays[forces_key]`` or in the calculator's results; ``charge_key``
+    (optional) names a per-frame total charge in ``atoms.info``. ``units`` as in :func:`read_npz`.
+    """
+    import ase.io
+
+    path = Path(path)
+    try:
+        frames = ase.io.read(path, index=":", format="extxyz")
+    except Exception as error:  # ASE raises many types for malformed files
+        raise DataError(f"{path.name}: not a readable extended XYZ file ({error})") from None
+    if not frames:
+        raise DataError(f"{path.name}: contains no structures; expected at least one frame")
+    units = dict(units or {})
+
+    def lookup(atoms, key: str, field: str, frame: int, per_atom: bool):
+        results = atoms.calc.results if atoms.calc is not None else {}
+        table = atoms.arrays if per_atom else atoms.info
+        for source in (table, results):
+            if key in source:
+                return np.asarray(source[key], dtype=np.float64)
+        raise DataError(f"{path.name}: field '{field}': key {key!r} not found in frame {frame}; "
+                        f"available: {sorted(set(table) | set(results))}")
+
+    energy = np.array([lookup(a, energy_key, "energy", i, False) for i, a in enumerate(frames)])
+    forces = [lookup(a, forces_key, "forces", i, True) for i, a in enumerate(frames)]
+    charge = None
+    if charge_key is not None:
+        charge = [int(round(float(lookup(a, charge_key, "total_charge", i, False))))
+                  for i, a in enumerate(frames)]
+    factor = {field: to_canonical(units.get(field, unit), field, field)
+              for field, unit in CANONICAL_UNITS.items()}
+    return make_dataset(
+        pad_atoms([a.get_positions() for a in frames]) * factor["positions"],
+        pad_atoms([a.get_atomic_numbers() for a in frames]),
+        energy.reshape(len(frames)) * factor["energy"],
+        pad_atoms(forces) * factor["forces"],
+        total_charge=charge, attrs=attrs, source=path.name,
+    )
