@@ -119,7 +119,7 @@ def fetch_file(remote: RemoteFile, raw_dir: str | os.PathLike, lock: HashLock) -
                 shutil.copyfile(mirrored, temporary)
                 origin = mirrored
             else:
-                _download(remote, temporary)
+                _download(remote, temporary, raw_dir=Path(raw_dir))
                 origin = remote.url
             actual = sha256_of(temporary)
             _check_hash(Path(remote.name), expected, actual, hint=f"source: {origin}")
@@ -165,10 +165,10 @@ def _check_hash(path: Path, expected: str | None, actual: str, hint: str) -> Non
         raise DataError(f"{path.name}: sha256 mismatch: expected {expected}, got {actual} ({hint})")
 
 
-def _download(remote: RemoteFile, destination: Path) -> None:
+def _download(remote: RemoteFile, destination: Path, raw_dir: Path) -> None:
     """Download ``remote.url`` to ``destination`` with retries; refuse short or failed transfers."""
     how_to = (f"to work offline, put {remote.name} into the folder named by ${MIRROR_ENV} "
-              f"(searched by file name, also in subfolders) or into the data set root's raw/ folder")
+              f"(searched by file name, also in subfolders) or into {raw_dir}/")
     request = urllib.request.Request(remote.url, headers={"User-Agent": f"efa-bench/{__version__}"})
     problem = ""
     for attempt in range(RETRIES):

@@ -1,0 +1,174 @@
+"""``efa data list|fetch|build|show|import``: the data set command line."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+DEFAULT_ROOT = "datasets"
+
+
+def register(subparsers) -> None:
+    """Add the ``data`` command with its subcommands."""
+    data = subparsers.add_parser("data", help="list, fetch, build, show and import data sets")
+    data.set_defaults(handler=lambda args: data.print_help() or 0)
+    commands = data.add_subparsers(title="data commands", metavar="COMMAND")
+
+    def command(name: str, handler, help_text: str) -> argparse.ArgumentParser:
+        parser = commands.add_parser(name, help=help_text, description=help_text)
+        parser.add_argument("--root", default=DEFAULT_ROOT,
+                            help="folder with registry.yaml, raw/ and the stores (default: %(default)s)")
+        parser.set_defaults(handler=handler)
+        return parser
+
+    command("list", _list, "print the registry as a table")
+    fetch = command("fetch", _fetch, "download and verify the raw files of fetched data sets")
+    fetch.add_argument("names", nargs="+", metavar="NAME")
+    build = command("build", _build, "build data sets into <root>/<name>.zarr")
+    build.add_argument("names", nargs="+", metavar="NAME")
+    build.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a generator parameter, e.g. num_structures=500 (repeatable)")
+    show = command("show", _show, "summarise a built data set")
+    show.add_argument("name", metavar="NAME")
+    imp = command("import", _import, "add a local extxyz or npz file to the user registry and build it")
+    imp.add_argument("file", type=Path, metavar="FILE")
+    imp.add_argument("--name", required=True, help="data set name")
+    imp.add_argument("--format", choices=("extxyz", "npz"), help="default: from the file suffix")
+    imp.add_argument("--energy-key", default="energy")
+    imp.add_argument("--forces-key", default="forces")
+    imp.add_argument("--positions-key", default="positions", help="npz only")
+    imp.add_argument("--numbers-key", default="atomic_numbers", help="npz only")
+    imp.add_argument("--charge-key", help="total charge per structure (optional)")
+    imp.add_argument("--energy-unit", default="eV")
+    imp.add_argument("--length-unit", default="Å")
+    imp.add_argument("--description", default="")
+    imp.add_argument("--level-of-theory", default="unknown")
+    imp.add_argument("--license", default="unknown")
+    imp.add_argument("--citation", default="")
+
+
+def _list(args) -> int:
+    from efa.data.registry import load_registry
+    from efa.data.store import store_path
+
+    rows = [("name", "kind", "structures", "size", "license", "built")]
+    for entry in load_registry(args.root).entries.values():
+        path = store_path(entry.name, args.root)
+        built = path.is_dir()
+        size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if built else None
+        count = entry.num_structures
+        rows.append((entry.name, entry.kind, "?" if count is None else str(count),
+                     _human_size(size) if built else "-", entry.license.split(" (")[0],
+                     "yes" if built else "no"))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    return 0
+
+
+def _fetch(args) -> int:
+    from efa.data.build import fetch
+
+    for name in args.names:
+        for path, digest in fetch(name, args.root):
+            print(f"{name}: {path} sha256 {digest}")
+    return 0
+
+
+def _build(args) -> int:
+    import yaml
+
+    from efa.data.build import build
+    from efa.errors import DataError
+
+    overrides = {}
+    for item in args.overrides:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise DataError(f"--set {item!r}: expected KEY=VALUE")
+        overrides[key] = yaml.safe_load(value)
+    for name in args.names:
+        start = time.perf_counter()
+        path = build(name, args.root, overrides=overrides or None)
+        print(f"{name}: built {path} in {time.perf_counter() - start:.1f} s")
+    return 0
+
+
+def _show(args) -> int:
+    from efa.data.store import open_dataset
+    from efa.data.summary import summarize
+
+    info = summarize(open_dataset(args.name, root=args.root))
+    units = info["units"]
+    lines = [
+        f"{info['name']}: {info['description']}",
+        f"structures      {info['structures']}",
+        f"atoms           {info['atoms'][0]}..{info['atoms'][1]} per structure",
+        f"elements        {info['elements']}",
+        f"energy          {info['energy'][0]:.6g} .. {info['energy'][1]:.6g} {units['energy']}",
+        f"|force|         {info['force_norm'][0]:.6g} .. {info['force_norm'][1]:.6g} {units['forces']}",
+    ]
+    if info["pair_distance"] is not None:
+        low, high = info["pair_distance"]
+        lines.append(f"pair distance   {low:.4g} .. {high:.4g} {units['positions']} "
+                     f"(over {info['pair_structures']} structures)")
+    if info["total_charge"] is not None:
+        lines.append(f"total charge    {info['total_charge']}")
+    lines += [
+        f"variables       {', '.join(info['variables'])}",
+        f"units           {', '.join(f'{k}: {v}' for k, v in units.items())}",
+        f"level of theory {info['level_of_theory']}",
+        f"source          {info['source']}",
+        f"sha256          {info['sha256'] or '-'}",
+        f"license         {info['license']}",
+        f"citation        {info['citation']}",
+    ]
+    print("\n".join(lines))
+    return 0
+
+
+def _import(args) -> int:
+    from efa.data.build import build
+    from efa.data.fetch import sha256_of
+    from efa.data.registry import Entry, add_user_entry, load_registry
+    from efa.errors import DataError
+
+    path = args.file.resolve()
+    if not path.is_file():
+        raise DataError(f"{args.file}: file not found")
+    fmt = args.format or ("npz" if path.suffix == ".npz" else "extxyz")
+    units = {"positions": args.length_unit, "energy": args.energy_unit,
+             "forces": f"{args.energy_unit}/{args.length_unit}"}
+    if fmt == "extxyz":
+        reader = {"format": "extxyz", "energy_key": args.energy_key,
+                  "forces_key": args.forces_key, "units": units}
+        if args.charge_key:
+            reader["charge_key"] = args.charge_key
+    else:
+        keys = {"positions": args.positions_key, "atomic_numbers": args.numbers_key,
+                "energy": args.energy_key, "forces": args.forces_key}
+        if args.charge_key:
+            keys["total_charge"] = args.charge_key
+        reader = {"format": "npz", "keys": keys, "units": units}
+    entry = Entry(
+        name=args.name, kind="import", description=args.description or f"imported from {path.name}",
+        source={"path": str(path), "sha256": sha256_of(path)}, reader=reader,
+        level_of_theory=args.level_of_theory, license=args.license, citation=args.citation,
+    )
+    existing = load_registry(args.root).entries.get(args.name)
+    if existing is not None and existing.kind != "import":
+        raise DataError(f"--name {args.name!r}: already a built-in data set; choose another name")
+    registry_path = add_user_entry(args.root, entry)
+    store = build(args.name, args.root)
+    print(f"{args.name}: added to {registry_path}, built {store}")
+    return 0
+
+
+def _human_size(num_bytes: float) -> str:
+    unit = "B"
+    for unit in ("B", "kB", "MB", "GB"):
+        if num_bytes < 1000:
+            break
+        num_bytes /= 1000
+    return f"{num_bytes:.0f} {unit}" if unit == "B" else f"{num_bytes:.1f} {unit}"

@@ -1,0 +1,45 @@
+"""A short numerical summary of a canonical data set (for ``efa data show``)."""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+#: Pair distances are computed on at most this many structures (evenly spaced).
+MAX_PAIR_STRUCTURES = 2000
+
+
+def summarize(ds: xr.Dataset) -> dict:
+    """Counts, elements, energy / force / pair-distance ranges and provenance of ``ds``.
+
+    Force range is over |F_i| of real atoms; pair distances over all pairs of real atoms of at
+    most :data:`MAX_PAIR_STRUCTURES` evenly spaced structures (``pair_structures`` says how many).
+    """
+    mask = ds.atom_mask.values
+    numbers = ds.atomic_numbers.values
+    counts = mask.sum(axis=1)
+    force_norm = np.linalg.norm(ds.forces.values, axis=-1)[mask]
+    chosen = np.unique(np.linspace(0, ds.sizes["structure"] - 1, MAX_PAIR_STRUCTURES).astype(int))
+    low, high = np.inf, 0.0
+    for index in chosen:
+        positions = ds.positions.values[index][mask[index]]
+        if len(positions) > 1:
+            distance = np.linalg.norm(positions[:, None] - positions[None], axis=-1)
+            upper = distance[np.triu_indices(len(positions), 1)]
+            low, high = min(low, upper.min()), max(high, upper.max())
+    return {
+        "name": ds.attrs.get("name", ""),
+        "structures": int(ds.sizes["structure"]),
+        "atoms": (int(counts.min()), int(counts.max())),
+        "elements": sorted(int(z) for z in np.unique(numbers[mask])),
+        "energy": (float(ds.energy.min()), float(ds.energy.max())),
+        "force_norm": (float(force_norm.min()), float(force_norm.max())),
+        "pair_distance": (float(low), float(high)) if np.isfinite(low) else None,
+        "pair_structures": len(chosen),
+        "total_charge": sorted(int(q) for q in np.unique(ds.total_charge.values))
+        if "total_charge" in ds else None,
+        "variables": list(ds.data_vars),
+        "units": dict(ds.attrs.get("units", {})),
+        **{key: ds.attrs.get(key, "") for key in
+           ("description", "source", "sha256", "level_of_theory", "license", "citation")},
+    }
