@@ -64,18 +64,18 @@ def read_npz(
         unit = units.get(field, CANONICAL_UNITS[field])
         arrays[field] = np.asarray(arrays[field], dtype=np.float64) * to_canonical(unit, field, field)
     numbers = np.asarray(arrays["atomic_numbers"])
-    positions = arrays["positions"]
+    shape = arrays["positions"].shape[:2]
     if numbers.ndim == 1:
-        numbers = np.broadcast_to(numbers, positions.shape[:2])
+        numbers = np.broadcast_to(numbers, shape)
     if "atom_mask" in arrays:
         mask = np.asarray(arrays["atom_mask"], dtype=bool)
     elif "num_atoms" in arrays:
-        mask = np.arange(positions.shape[1])[None, :] < np.asarray(arrays["num_atoms"])[:, None]
+        mask = np.arange(shape[1])[None, :] < np.asarray(arrays["num_atoms"])[:, None]
     else:
         mask = numbers != 0
-    if mask.shape != positions.shape[:2]:
+    if mask.shape != shape:
         raise DataError(f"{path.name}: field 'atom_mask': has shape {mask.shape}; "
-                        f"expected {positions.shape[:2]} like positions")
+                        f"expected {shape} like positions")
     # Values on padded atoms carry no meaning; the canonical format has zeros there.
     numbers = np.where(mask, numbers, 0)
     for field in ("positions", "forces"):
@@ -85,7 +85,7 @@ def read_npz(
                  "units": {**dict((attrs or {}).get("units", {})),
                            **{k: v for k, v in units.items() if k not in CANONICAL_UNITS}}}
     return make_dataset(
-        positions, numbers, arrays["energy"], arrays["forces"], atom_mask=mask,
+        arrays["positions"], numbers, arrays["energy"], arrays["forces"], atom_mask=mask,
         total_charge=arrays.get("total_charge"), coordinate=arrays.get("coordinate"),
         extra=extras, attrs=all_attrs, source=path.name,
     )
