@@ -35,7 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int
 
-from efa.nn.quadrature import lebedev_grid
+from efa.nn.quadrature import antipodal_half_grid
 from efa.nn.segments import from_padded, segment_layout, to_padded
 
 #: Elements per chunk-sized intermediate (e.g. the rotated keys ``(G, n, c, D_qk)``) that the
@@ -190,26 +190,40 @@ def _chunk_size(num_slots: int, width: int, num_points: int, requested: int | No
     return -(-num_points // num_chunks)  # balance chunks to minimise padding
 
 
-def _rotate_pairs(pairs, cos, sin):
-    """Rotate channel pairs by per-grid-point angles.
+def _pair_features(x, trig):
+    """ERoPE features of atoms for a chunk of antipodal grid pairs ``(u, −u)``.
+
+    Rotating channel pair ``x = (a, b)`` by ``θ`` gives ``cos θ · x + sin θ · Jx`` with
+    ``Jx = (−b, a)``; at ``−u`` the angle flips sign. Summing ``⟨R(θ_i) q, R(θ_j) k⟩`` over
+    ``u`` and ``−u`` leaves ``2 [⟨cos θ_i q, cos θ_j k⟩ + ⟨sin θ_i Jq, sin θ_j Jk⟩]``, so one
+    grid pair is represented by ``[cos ⊗ x, sin ⊗ Jx]``. The grid axis is innermost so that
+    the product is one contiguous broadcast.
 
     Args:
-      pairs: ``(G, n, C, K, 2)`` features, channel pair ``k`` in the last two axes.
-      cos, sin: ``(G, n, c, K)`` cosine and sine of the angles ``ω_k u_m·r``.
+      x: ``(G, n, 2, 2, C, K)``: ``[x, Jx]`` by (trig part, pair element, component, pair).
+      trig: ``(G, n, 2, K, c)``: ``[cos θ, sin θ]`` for ``c`` grid pairs (possibly weighted).
 
     Returns:
-      ``(G, n, c, C, K, 2)``: ``(a cos − b sin, a sin + b cos)`` for every pair ``(a, b)``.
+      ``(G, n, 4·C·K·c)`` = ``(G, n, c·2·D_qk)`` features, ready for a matrix product.
     """
-    a = pairs[:, :, None, ..., 0]
-    b = pairs[:, :, None, ..., 1]
-    cos = cos[:, :, :, None, :]
-    sin = sin[:, :, :, None, :]
-    return jnp.stack([a * cos - b * sin, a * sin + b * cos], axis=-1)
+    features = x[..., None] * trig[:, :, :, None, None]
+    return features.reshape(x.shape[0], x.shape[1], -1)
+
+
+def _with_rotated_partner(x):
+    """``(G, n, C, K, 2)`` channel pairs → ``(G, n, 2, 2, C, K)`` holding ``[x, Jx]``."""
+    a, b = jnp.moveaxis(x, -1, 2)[:, :, 0], jnp.moveaxis(x, -1, 2)[:, :, 1]
+    return jnp.stack([jnp.stack([a, b], 2), jnp.stack([-b, a], 2)], 2)
 
 
 def _integrate_over_grid(q, k, v, positions, frequencies, lebedev_num, harmonics_degree,
                          grid_chunk_size):
     """Sum ERoPE linear attention over the Lebedev grid in the padded layout.
+
+    The grid is used as ``M/2`` antipodal pairs (see :func:`_pair_features`). With tensor
+    integration, ``Y_l(−u) = (−1)^l Y_l(u)``: even degrees see the pair sum
+    ``cos·cos + sin·sin`` and odd degrees the cross terms ``cos·sin + sin·cos``, which is the
+    query features with their cosine and sine halves swapped.
 
     Args:
       q, k: ``(G, n, P, S, F)``; v: ``(G, n, E)`` flattened values; positions: ``(G, n, 3)``.
@@ -221,43 +235,53 @@ def _integrate_over_grid(q, k, v, positions, frequencies, lebedev_num, harmonics
     groups, slots, parities, components, features = q.shape
     num_pairs = features // 2
     width = parities * components * features  # D_qk
+    pair_width = 2 * width  # features of one antipodal grid pair
     dtype = jnp.result_type(q, k, v, positions, frequencies)
-    points, weights = lebedev_grid(lebedev_num, dtype)
+    points, weights = antipodal_half_grid(lebedev_num, dtype)
+    num_points = points.shape[0]
     key_weights = weights / math.sqrt(width)
     if harmonics_degree is None:
-        harmonics = jnp.ones((lebedev_num, 1), dtype)
+        harmonics = jnp.ones((num_points, 1), dtype)
+        odd = np.zeros(1, bool)
     else:
         harmonics = e3x.so3.spherical_harmonics(
             points, max_degree=harmonics_degree, r_is_normalized=True
         ).astype(dtype)
+        odd = np.floor(np.sqrt(np.arange(harmonics.shape[1]))).astype(int) % 2 == 1
     num_harmonics = harmonics.shape[1]
 
-    chunk = _chunk_size(groups * slots, width * num_harmonics, lebedev_num, grid_chunk_size)
-    num_chunks = -(-lebedev_num // chunk)
-    padding = num_chunks * chunk - lebedev_num
+    chunk = _chunk_size(groups * slots, pair_width * num_harmonics, num_points, grid_chunk_size)
+    num_chunks = -(-num_points // chunk)
+    padding = num_chunks * chunk - num_points
     # Padded grid points carry zero weight and therefore contribute nothing.
     points = jnp.concatenate([points, jnp.broadcast_to(points[:1], (padding, 3))])
     key_weights = jnp.pad(key_weights, (0, padding))
     harmonics = jnp.pad(harmonics, ((0, padding), (0, 0)))
 
-    q_pairs = q.reshape(groups, slots, parities * components, num_pairs, 2)
-    k_pairs = k.reshape(groups, slots, parities * components, num_pairs, 2)
+    q = _with_rotated_partner(q.reshape(groups, slots, parities * components, num_pairs, 2))
+    k = _with_rotated_partner(k.reshape(groups, slots, parities * components, num_pairs, 2))
+    # Odd harmonics pair sin ⊗ Jq with the keys' cos ⊗ k and cos ⊗ q with sin ⊗ Jk.
+    q_swapped = q[:, :, ::-1]
     frequencies = frequencies.astype(dtype)
 
     def chunk_term(chunk_points, chunk_key_weights, chunk_harmonics):
-        phase = jnp.einsum("gnx,mx->gnm", positions, chunk_points)[..., None] * frequencies
-        cos, sin = jnp.cos(phase), jnp.sin(phase)
-        rotated_q = _rotate_pairs(q_pairs, cos, sin).reshape(groups, slots, chunk, width)
-        scale = chunk_key_weights[:, None]
-        rotated_k = _rotate_pairs(k_pairs, cos * scale, sin * scale)
-        key_value = jnp.einsum(
-            "gnx,gne->gxe", rotated_k.reshape(groups, slots, chunk * width), v
-        )  # (G, c·D_qk, E): per-structure key–value sums for this chunk of grid points
+        projection = jnp.einsum("gnx,mx->gnm", positions, chunk_points)
+        phase = frequencies[:, None] * projection[:, :, None, :]  # (G, n, K, c)
+        trig = jnp.stack([jnp.cos(phase), jnp.sin(phase)], axis=2)  # (G, n, 2, K, c)
+        keys = _pair_features(k, trig * chunk_key_weights)
+        key_value = jnp.einsum("gnx,gne->gxe", keys, v)
+        # (G, c·2D_qk, E): per-structure key–value sums for this chunk of grid pairs
         if harmonics_degree is None:
-            queries = rotated_q.reshape(groups, slots, 1, chunk * width)
+            queries = _pair_features(q, trig)[:, :, None]
         else:
-            queries = jnp.einsum("gnmd,ma->gnamd", rotated_q, chunk_harmonics).reshape(
-                groups, slots, num_harmonics, chunk * width
+            queries = jnp.stack(
+                [
+                    _pair_features(q_swapped, trig[:, :, ::-1] * chunk_harmonics[:, a])
+                    if odd[a]
+                    else _pair_features(q, trig * chunk_harmonics[:, a])
+                    for a in range(num_harmonics)
+                ],
+                axis=2,
             )
         return jnp.einsum("gnax,gxe->gnae", queries, key_value)
 

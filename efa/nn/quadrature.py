@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 
 import e3x
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
@@ -59,7 +60,8 @@ def lebedev_grid(
     Raises:
       ConfigError: if e3x has no grid of exactly that size.
     """
-    points, weights = e3x.so3.lebedev_quadrature(num=int(lebedev_num))
+    with jax.ensure_compile_time_eval():  # a constant, also when called under jit
+        points, weights = e3x.so3.lebedev_quadrature(num=int(lebedev_num))
     if points.shape[0] != lebedev_num:
         raise ConfigError(
             f"lebedev_num={lebedev_num}: there is no Lebedev grid with exactly that many points; "
@@ -67,6 +69,35 @@ def lebedev_grid(
             f"(grids with a tabulated quadrature bound: {sorted(SAFE_MAX_FREQUENCY)})"
         )
     return jnp.asarray(points, dtype=dtype), jnp.asarray(weights, dtype=dtype)
+
+
+def antipodal_half_grid(
+    lebedev_num: int, dtype=jnp.float32
+) -> tuple[Float[Array, "M/2 3"], Float[Array, " M/2"]]:
+    """One point of every antipodal pair ``(u, −u)`` of the Lebedev grid, with weight ``2 w``.
+
+    Lebedev grids have octahedral symmetry, which includes inversion, so every point ``u`` has a
+    partner ``−u`` of equal weight. EFA uses this to halve its trigonometric work: ``cos`` is even
+    and ``sin`` is odd in ``u``.
+
+    Returns:
+      ``(points, weights)`` of shapes ``(M/2, 3)`` and ``(M/2,)``; weights sum to 1.
+
+    Raises:
+      ConfigError: if the grid is not centrally symmetric (never for e3x's Lebedev grids).
+    """
+    points, weights = (np.asarray(a) for a in lebedev_grid(lebedev_num, dtype))
+    distance = np.linalg.norm(points[:, None] + points[None], axis=-1)
+    partner = distance.argmin(axis=1)
+    symmetric = (
+        distance[np.arange(lebedev_num), partner].max() < 1e-5
+        and np.allclose(weights, weights[partner], rtol=1e-5, atol=0)
+        and not np.any(partner == np.arange(lebedev_num))
+    )
+    if not symmetric:
+        raise ConfigError(f"lebedev_num={lebedev_num}: grid is not centrally symmetric")
+    keep = np.arange(lebedev_num) < partner
+    return jnp.asarray(points[keep], dtype), jnp.asarray(2.0 * weights[keep], dtype)
 
 
 def max_safe_frequency(lebedev_num: int) -> float:

@@ -63,6 +63,7 @@ def segment_layout(
             counts = np.bincount(np.asarray(segment_ids), minlength=num_segments)
             max_segment_size = max(int(counts.max(initial=0)), 1)
     max_segment_size = int(max_segment_size)
+    segment_ids = jnp.asarray(segment_ids)
     order = jnp.argsort(segment_ids, stable=True)
     sorted_ids = segment_ids[order]
     counts = jax.ops.segment_sum(
