@@ -70,10 +70,11 @@ def load_entry(
     if entry.kind == "generate":
         ds = _generate(entry, dict(overrides or {}))
     elif entry.kind == "fetch":
-        digests = dict((path.name, digest) for path, digest in fetch(name, root, entry_registry(entry)))
+        digests = {path.name: digest for path, digest in fetch(name, root, entry_registry(entry))}
         reader_file = Path(root) / "raw" / entry.reader["file"]
         ds = _read(entry, reader_file)
-        ds.attrs["sha256"] = digests.get(reader_file.name, sha256_of(reader_file))
+        # a file inside an extracted archive has no registry hash of its own: hash it here
+        ds.attrs["sha256"] = digests.get(reader_file.name) or sha256_of(reader_file)
         urls = ", ".join(spec["url"] for spec in entry.source["files"])
         ds.attrs["source"] = f"{urls} ({entry.reader['file']})"
     else:
