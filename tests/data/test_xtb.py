@@ -114,3 +114,13 @@ def test_retry_ladder_ends_at_1000_kelvin():
     assert attempts[0].temperature_k == 300.0 and attempts[-1].temperature_k == 1000.0
     assert max(a.max_iterations for a in attempts) == 1000
     assert all(a.temperature_k == 1000.0 for a in xtb_module.scf_attempts(1000.0))
+
+
+def test_process_pool_gives_the_serial_result():
+    rng = np.random.default_rng(5)
+    positions = [sn2_geometry(rho) + rng.normal(scale=0.05, size=(6, 3)) for rho in np.linspace(-3, 3, 8)]
+    args = ([SN2_NUMBERS] * 8, positions, [-1] * 8, {"units": {}})
+    pooled = xtb_module.xtb_dataset(*args, temperature_k=1000.0, workers=2)
+    serial = xtb_module.xtb_dataset(*args, temperature_k=1000.0, workers=1)
+    np.testing.assert_allclose(pooled.energy.values, serial.energy.values, atol=1e-8)
+    np.testing.assert_allclose(pooled.forces.values, serial.forces.values, atol=1e-6)
