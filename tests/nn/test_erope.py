@@ -1,6 +1,8 @@
 """The EFA operator against the exact pairwise form, symmetries and finite differences."""
 
 import math
+import subprocess
+import sys
 
 import e3x
 import jax
@@ -331,3 +333,23 @@ def test_tensor_integration_of_degree_zero_is_plain_efa(x64):
         **problem, max_degree_sph=0, max_degree_out=1, include_pseudotensors_out=True
     )
     np.testing.assert_allclose(y, run(problem), rtol=1e-12, atol=1e-14)
+
+
+def test_batched_float32_gradient_does_not_crash_the_backend():
+    """Regression: jaxlib 0.10's CPU YNNPACK fusion segfaulted here; ``import efa`` disables it.
+
+    Runs in a fresh interpreter so that a crash fails this test instead of killing pytest.
+    """
+    script = """
+import efa, jax, jax.numpy as jnp
+from efa.nn import erope_attention
+x = jnp.ones((8, 1, 1, 16)); positions = jnp.arange(24.0).reshape(8, 3) / 7
+segments = jnp.repeat(jnp.arange(2), 4)
+loss = lambda p: erope_attention(x, x, x, p, jnp.ones(8) / 9, segments, 2,
+                                 max_segment_size=4).sum()
+print(float(jax.jit(jax.grad(loss))(positions).sum()))
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-2000:]

@@ -1,0 +1,277 @@
+"""``efa bench attention``: cost of the EFA operator against system size and batching.
+
+Cases (scalar features, ``F_qk = 16``, ``F_v = 32``, 50 Lebedev points, float32; atoms uniform in
+cubes at a constant density of 0.1 Å⁻³, ``max_length`` = cube diagonal, ``b_max = π``):
+
+- one structure of N ∈ {256, 1k, 4k, 16k, 65k} atoms: forward and forward + gradient w.r.t.
+  positions;
+- the same total atoms split into many small structures (512 × 32 atoms by default);
+- naive O(N²) softmax attention of the same widths as the quadratic comparison (up to the
+  largest N whose N × N matrices fit ``--softmax-max-atoms``);
+- one structure of 1,000,000 atoms, forward + gradient (skip with ``--no-million``).
+
+Targets, each a ratio from the same run:
+1. batched per-atom cost ≤ 1.3 × single-structure per-atom cost at the same total atoms;
+2. scaling exponent of forward + gradient between 4k and 65k atoms ≤ 1.1;
+3. one structure of 10⁶ atoms completes forward + gradient;
+4. arithmetic rate of forward + gradient at the largest N ≥ 10 % of the measured float32
+   matrix-product rate. Counted are the operator's matrix products: ``4·N·M·D_qk·D_v`` flops
+   forward and three times that for forward + gradient.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+import numpy as np
+
+DENSITY = 0.1  # atoms per Å³
+QK_FEATURES = 16
+V_FEATURES = 32
+LEBEDEV_NUM = 50
+SIZES = (256, 1024, 4096, 16384, 65536)
+MILLION = 1_000_000
+MAX_BATCHED_RATIO = 1.3
+MAX_SCALING_EXPONENT = 1.1
+MIN_MATMUL_FRACTION = 0.10
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``efa bench attention``."""
+    parser.add_argument(
+        "--sizes", type=int, nargs="+", default=list(SIZES),
+        help="atoms of the single-structure cases (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--batch", default="512x32",
+        help="many-structure case as STRUCTURESxATOMS; its total is compared with one "
+        "structure of the same size (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--softmax-max-atoms", type=int, default=16384,
+        help="largest N for the O(N²) softmax comparison (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--no-million", dest="million", action="store_false",
+        help="skip the 1,000,000-atom forward + gradient",
+    )
+    parser.add_argument(
+        "--output-dir", default="results/bench",
+        help="where attention.zarr and attention.md are written (default: %(default)s)",
+    )
+
+
+def make_inputs(num_structures: int, atoms_per_structure: int, seed: int = 0) -> dict:
+    """EFA inputs for ``num_structures`` cubes of ``atoms_per_structure`` atoms each."""
+    rng = np.random.default_rng(seed)
+    num_atoms = num_structures * atoms_per_structure
+    side = (atoms_per_structure / DENSITY) ** (1.0 / 3.0)
+    max_length = side * math.sqrt(3.0)
+    return dict(
+        q=rng.normal(size=(num_atoms, 1, 1, QK_FEATURES)).astype(np.float32),
+        k=rng.normal(size=(num_atoms, 1, 1, QK_FEATURES)).astype(np.float32),
+        v=rng.normal(size=(num_atoms, 1, 1, V_FEATURES)).astype(np.float32),
+        positions=rng.uniform(0.0, side, size=(num_atoms, 3)).astype(np.float32),
+        frequencies=(np.linspace(0.0, math.pi, QK_FEATURES // 2) / max_length).astype(np.float32),
+        segment_ids=np.repeat(np.arange(num_structures, dtype=np.int32), atoms_per_structure),
+    )
+
+
+def efa_functions(num_structures: int, atoms_per_structure: int):
+    """Jitted ``forward(inputs)`` and ``forward_and_gradient(inputs)`` (w.r.t. positions)."""
+    import jax
+    import jax.numpy as jnp
+
+    from efa.nn import erope_attention
+
+    def forward(q, k, v, positions, frequencies, segment_ids):
+        return erope_attention(
+            q, k, v, positions, frequencies, segment_ids, num_structures, LEBEDEV_NUM,
+            max_segment_size=atoms_per_structure,
+        )
+
+    def loss(positions, q, k, v, frequencies, segment_ids):
+        return jnp.sum(forward(q, k, v, positions, frequencies, segment_ids))
+
+    return jax.jit(forward), jax.jit(jax.value_and_grad(loss))
+
+
+def softmax_functions():
+    """Naive O(N²) softmax attention ``softmax(q kᵀ / sqrt(D)) v`` of one structure."""
+    import jax
+    import jax.numpy as jnp
+
+    def forward(q, k, v):
+        q, k, v = (x.reshape(x.shape[0], -1) for x in (q, k, v))
+        weights = jax.nn.softmax(q @ k.T / math.sqrt(q.shape[1]), axis=-1)
+        return weights @ v
+
+    def loss(q, k, v):
+        return jnp.sum(forward(q, k, v))
+
+    return jax.jit(forward), jax.jit(jax.value_and_grad(loss))
+
+
+def useful_flops(num_atoms: int, with_gradient: bool) -> float:
+    """Matrix-product flops of EFA: ``4·N·M·D_qk·D_v`` forward, three times that with gradient."""
+    forward = 4.0 * num_atoms * LEBEDEV_NUM * QK_FEATURES * V_FEATURES
+    return 3.0 * forward if with_gradient else forward
+
+
+def _measure(function, arguments, **timing_options):
+    from efa.bench.timing import compiled_peak_bytes, time_calls
+
+    compiled = function.lower(*arguments).compile()
+    timing = time_calls(lambda: compiled(*arguments), **timing_options)
+    return timing, compiled_peak_bytes(compiled)
+
+
+def _efa_case(num_structures, atoms_per_structure, **timing_options):
+    import jax.numpy as jnp
+
+    inputs = {key: jnp.asarray(value) for key, value in make_inputs(
+        num_structures, atoms_per_structure).items()}
+    forward, forward_and_gradient = efa_functions(num_structures, atoms_per_structure)
+    order = ("q", "k", "v", "positions", "frequencies", "segment_ids")
+    gradient_order = ("positions", "q", "k", "v", "frequencies", "segment_ids")
+    return {
+        "forward": _measure(forward, [inputs[n] for n in order], **timing_options),
+        "forward+gradient": _measure(
+            forward_and_gradient, [inputs[n] for n in gradient_order], **timing_options
+        ),
+    }
+
+
+def _softmax_case(num_atoms, **timing_options):
+    import jax.numpy as jnp
+
+    inputs = make_inputs(1, num_atoms)
+    arguments = [jnp.asarray(inputs[name]) for name in ("q", "k", "v")]
+    forward, forward_and_gradient = softmax_functions()
+    return {
+        "forward": _measure(forward, arguments, **timing_options),
+        "forward+gradient": _measure(forward_and_gradient, arguments, **timing_options),
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the benchmark, print the table and targets, write the store; always returns 0."""
+    import xarray as xr
+    from tqdm import tqdm
+
+    from efa.bench.timing import (
+        machine_description,
+        markdown_table,
+        matmul_rate_flops,
+        process_peak_rss_bytes,
+        targets_line,
+        write_report,
+    )
+
+    batch_structures, batch_atoms = (int(part) for part in args.batch.lower().split("x"))
+    batch_total = batch_structures * batch_atoms
+    sizes = sorted(set(args.sizes) | {batch_total})
+    plan = [("efa", 1, n) for n in sizes] + [("efa", batch_structures, batch_atoms)]
+    plan += [("softmax", 1, n) for n in sizes if n <= args.softmax_max_atoms]
+
+    records = []  # (method, structures, atoms per structure, operation, Timing, peak bytes)
+    for method, structures, atoms in tqdm(plan, desc="bench attention", unit="case"):
+        measure = _efa_case if method == "efa" else _softmax_case
+        case_args = (structures, atoms) if method == "efa" else (atoms,)
+        for operation, (timing, peak) in measure(*case_args).items():
+            records.append((method, structures, atoms, operation, timing, peak))
+    if args.million:
+        print("1,000,000 atoms, forward + gradient …", flush=True)
+        result = _efa_case(1, MILLION, warmup=1, repeats=2)["forward+gradient"]
+        records.append(("efa", 1, MILLION, "forward+gradient", *result))
+    matmul_rate = matmul_rate_flops()
+
+    def lookup(method, structures, atoms, operation):
+        for record in records:
+            if record[:4] == (method, structures, atoms, operation):
+                return record
+        return None
+
+    header = ["method", "structures × atoms", "N", "operation", "median ms", "min–max ms",
+              "µs/atom", "peak MiB (XLA)"]
+    rows = [
+        [method, f"{structures} × {atoms}", structures * atoms, operation,
+         f"{timing.median_s * 1e3:.4g}", timing.spread(),
+         f"{timing.median_s / (structures * atoms) * 1e6:.3g}", f"{peak / 2**20:.1f}"]
+        for method, structures, atoms, operation, timing, peak in records
+    ]
+    table = markdown_table(header, rows)
+
+    targets = []
+    lines = []
+    single = lookup("efa", 1, batch_total, "forward+gradient")
+    batched = lookup("efa", batch_structures, batch_atoms, "forward+gradient")
+    ratio = batched[4].median_s / single[4].median_s
+    targets.append(ratio <= MAX_BATCHED_RATIO)
+    lines.append(
+        f"batched ({batch_structures} × {batch_atoms}) / single ({batch_total}) per-atom cost, "
+        f"forward+gradient: {ratio:.2f} (target ≤ {MAX_BATCHED_RATIO})"
+    )
+    small, large = lookup("efa", 1, 4096, "forward+gradient"), lookup("efa", 1, 65536,
+                                                                         "forward+gradient")
+    if small and large:
+        exponent = math.log(large[4].median_s / small[4].median_s) / math.log(65536 / 4096)
+        targets.append(exponent <= MAX_SCALING_EXPONENT)
+        lines.append(
+            f"scaling exponent of forward+gradient, 4k → 65k atoms: {exponent:.3f} "
+            f"(target ≤ {MAX_SCALING_EXPONENT})"
+        )
+    million = lookup("efa", 1, MILLION, "forward+gradient")
+    if args.million:
+        targets.append(million is not None)
+        lines.append(
+            f"1,000,000 atoms forward+gradient: {million[4].median_s:.2f} s, XLA peak "
+            f"{million[5] / 2**30:.2f} GiB, process peak RSS "
+            f"{process_peak_rss_bytes() / 2**30:.2f} GiB (target: completes)"
+        )
+    largest = max(n for n in sizes)
+    at_largest = lookup("efa", 1, largest, "forward+gradient")
+    rate = useful_flops(largest, True) / at_largest[4].median_s
+    targets.append(rate / matmul_rate >= MIN_MATMUL_FRACTION)
+    lines.append(
+        f"arithmetic rate of forward+gradient at N={largest}: {rate / 1e9:.1f} GFLOP/s = "
+        f"{rate / matmul_rate:.1%} of the measured float32 matmul rate "
+        f"{matmul_rate / 1e9:.1f} GFLOP/s (target ≥ {MIN_MATMUL_FRACTION:.0%})"
+    )
+
+    machine = machine_description()
+    report = (
+        f"# EFA operator benchmark\n\nMachine: {machine}. F_qk={QK_FEATURES}, "
+        f"F_v={V_FEATURES}, {LEBEDEV_NUM} Lebedev points, float32; median of repeated calls "
+        f"after warm-up.\n\n{table}\n" + "".join(f"- {line}\n" for line in lines)
+        + f"\n{targets_line(targets)}\n"
+    )
+    dataset = xr.Dataset(
+        {
+            "method": ("case", [r[0] for r in records]),
+            "num_structures": ("case", [r[1] for r in records]),
+            "atoms_per_structure": ("case", [r[2] for r in records]),
+            "operation": ("case", [r[3] for r in records]),
+            "median_s": ("case", [r[4].median_s for r in records]),
+            "min_s": ("case", [r[4].min_s for r in records]),
+            "max_s": ("case", [r[4].max_s for r in records]),
+            "repeats": ("case", [r[4].repeats for r in records]),
+            "peak_bytes": ("case", [r[5] for r in records]),
+        },
+        attrs={
+            "benchmark": "attention",
+            "machine": machine,
+            "matmul_rate_flops": matmul_rate,
+            "targets": lines,
+            "targets_met": int(sum(targets)),
+            "targets_total": len(targets),
+        },
+    )
+    write_report("attention", dataset, report, args.output_dir)
+    print(table)
+    for line in lines:
+        print(line)
+    print(f"written: {args.output_dir}/attention.zarr, {args.output_dir}/attention.md")
+    print(targets_line(targets))
+    return 0

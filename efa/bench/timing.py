@@ -1,0 +1,113 @@
+"""Shared measurement helpers for ``efa bench``: wall-clock timing, memory, tables, stores.
+
+Every figure a benchmark prints is the median of repeated calls after compilation and warm-up,
+reported with its spread (min and max), and written to ``results/bench/<name>.zarr`` together
+with a markdown table ``results/bench/<name>.md``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import platform
+import resource
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import jax
+import numpy as np
+
+
+@dataclasses.dataclass(frozen=True)
+class Timing:
+    """Wall-clock seconds of repeated calls: median, spread and how many calls were timed."""
+
+    median_s: float
+    min_s: float
+    max_s: float
+    repeats: int
+
+    def spread(self) -> str:
+        """``min–max`` in milliseconds, for tables."""
+        return f"{self.min_s * 1e3:.3g}–{self.max_s * 1e3:.3g}"
+
+
+def time_calls(
+    function: Callable[[], object],
+    *,
+    warmup: int = 1,
+    repeats: int | None = None,
+    budget_s: float = 2.0,
+    max_repeats: int = 20,
+) -> Timing:
+    """Time ``function()`` (blocking on its JAX outputs) after ``warmup`` untimed calls.
+
+    Without ``repeats``, as many calls as fit into ``budget_s`` are made (at least 3, at most
+    ``max_repeats``), judged from the duration of the last warm-up call.
+    """
+    last = 0.0
+    for _ in range(max(warmup, 1)):
+        start = time.perf_counter()
+        jax.block_until_ready(function())
+        last = time.perf_counter() - start
+    if repeats is None:
+        repeats = int(min(max_repeats, max(3, budget_s // max(last, 1e-9))))
+    durations = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        jax.block_until_ready(function())
+        durations.append(time.perf_counter() - start)
+    return Timing(statistics.median(durations), min(durations), max(durations), repeats)
+
+
+def compiled_peak_bytes(compiled) -> int:
+    """Peak bytes XLA plans for a compiled function: arguments + outputs + temporaries."""
+    stats = compiled.memory_analysis()
+    return int(
+        stats.argument_size_in_bytes + stats.output_size_in_bytes + stats.temp_size_in_bytes
+    )
+
+
+def process_peak_rss_bytes() -> int:
+    """Peak resident memory of this process so far (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def matmul_rate_flops(size: int = 2048, dtype=np.float32) -> float:
+    """Measured rate (FLOP/s) of a square ``size × size`` matrix product on the default device."""
+    matrix = jax.numpy.asarray(np.random.default_rng(0).normal(size=(size, size)), dtype)
+    product = jax.jit(lambda a: a @ a)
+    timing = time_calls(lambda: product(matrix), warmup=2, budget_s=1.0)
+    return 2.0 * size**3 / timing.median_s
+
+
+def machine_description() -> str:
+    """One line naming the machine the figures were measured on."""
+    return (
+        f"{platform.machine()}, {os.cpu_count()} CPU cores, "
+        f"JAX {jax.__version__} on {jax.devices()[0].platform}"
+    )
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A GitHub markdown table."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def write_report(name: str, dataset, table: str, output_dir: str | Path) -> Path:
+    """Write ``dataset`` to ``<output_dir>/<name>.zarr`` and ``table`` to ``<name>.md``."""
+    from efa.storage import write_text, write_zarr
+
+    output_dir = Path(output_dir)
+    write_zarr(dataset, output_dir / f"{name}.zarr")
+    write_text(table, output_dir / f"{name}.md")
+    return output_dir
+
+
+def targets_line(results: Sequence[bool]) -> str:
+    """The closing line of every benchmark."""
+    return f"targets met: {sum(results)}/{len(results)}"
