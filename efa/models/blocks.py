@@ -114,10 +114,12 @@ class Interaction(nn.Module):
 
 
 class EFABlock(nn.Module):
-    """Long-range update ``EFA-block_t(x) = MLP(x + W·EFA(x))`` (SCIENCE.md §1).
+    """Long-range update ``EFA-block_t(x) = MLP(x̃ + W·EFA(x))`` (SCIENCE.md §1).
 
-    EFA acts within each structure (padding atoms form a segment of their own and their outputs
-    are zeroed); ``W`` is an equivariant dense layer back to ``features`` channels.
+    ``x̃`` is ``x`` restricted to the degree and parity of the EFA values (usually scalars), so
+    the block's dense layers and MLP work on those components only; its output is added to the
+    full features by the caller. EFA acts within each structure: padding atoms form a segment
+    of their own and their outputs are zeroed.
 
     Attributes:
       features: output channels ``F``.
@@ -137,12 +139,18 @@ class EFABlock(nn.Module):
         atom_mask: Bool[Array, " N"],
         num_structures: int,
         max_structure_size: int,
-    ) -> Float[Array, "N P S F"]:
-        y = EuclideanFastAttention(**dict(self.attention), name="attention")(
+    ) -> Float[Array, "N Pv Sv F"]:
+        options = dict(self.attention)
+        y = EuclideanFastAttention(**options, name="attention")(
             x, positions, segment_ids, num_structures + 1, max_structure_size
         )
         y = jnp.where(atom_mask[:, None, None, None], y, 0.0)
-        return MLP(self.features)(e3x.nn.add(x, e3x.nn.Dense(self.features)(y)))
+        residual = e3x.nn.change_max_degree_or_type(
+            x,
+            max_degree=options["max_degree_v"],
+            include_pseudotensors=options["include_pseudotensors_v"],
+        )
+        return MLP(self.features)(e3x.nn.add(residual, e3x.nn.Dense(self.features)(y)))
 
 
 def structure_energy(

@@ -69,7 +69,8 @@ def energy_shift_per_atom(structures: Structures) -> float:
     return float(structures.energy.sum() / structures.num_atoms.sum())
 
 
-def _train_step(model, optimizer, shift, weights, state: TrainState, batch: Batch):
+def train_step(model, optimizer, shift, weights, state: TrainState, batch: Batch):
+    """One Adam step on the loss of ``batch``; returns the new state and the loss."""
     def loss_fn(params):
         sums = error_sums(predict(model, params, batch, shift), batch)
         return loss_from_sums(sums, *weights)
@@ -131,7 +132,7 @@ class Trainer:
         self.optimizer = make_optimizer(config)
         weights = (config.energy_weight, config.forces_weight)
         self._step = jax.jit(
-            functools.partial(_train_step, self.model, self.optimizer, self.shift, weights),
+            functools.partial(train_step, self.model, self.optimizer, self.shift, weights),
             donate_argnums=0,
         )
         self._sums = jax.jit(functools.partial(_batch_sums, self.model, self.shift))

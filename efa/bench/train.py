@@ -1,0 +1,190 @@
+"""``efa bench train``: training steps/s of local vs EFA models of the same width.
+
+Two configurations of the paper (SCIENCE.md §2), each trained on synthetic analytic data with the
+real training step (:func:`efa.train.loop.train_step`: energy + forces loss, Adam):
+
+- ``two_atoms``: 2-atom structures, batch 32, 64 features, 2 layers, degree 0; EFA in both
+  layers with qk 32, v 16, Lebedev 50, r_max 10. Target: EFA step time ≤ 2× local.
+- ``cluster16``: 16-atom clusters (all pairs within the 5 Å cutoff), batch 32, 128 features,
+  degree 1, 2 layers; EFA qk 16, v 32, r_max 15. Target: EFA step time ≤ 1.5× local.
+
+Both models are compiled and warmed up, then ``--steps`` steps of each are timed one by one, in
+alternation (cycling over a few distinct batches); the medians are reported. The last line is ``targets met: K/N``; the exit
+status is 0 whether or not targets are met.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import functools
+import itertools
+import statistics
+import time
+
+#: Benchmark configurations: data, shared model options, EFA-only options, target ratio.
+@dataclasses.dataclass(frozen=True)
+class BenchConfig:
+    name: str
+    description: str
+    data: dict
+    model_options: dict
+    efa_options: dict
+    max_ratio: float
+
+
+CONFIGS = {
+    "two_atoms": BenchConfig(
+        "two_atoms",
+        "2 atoms, batch 32, F=64, T=2, L=0",
+        {"generator": "two_atoms"},
+        {"features": 64, "num_iterations": 2, "max_degree": 0, "cutoff": 5.0},
+        {"qk_features": 32, "v_features": 16, "lebedev_num": 50, "max_length": 10.0},
+        2.0,
+    ),
+    "cluster16": BenchConfig(
+        "cluster16",
+        "16-atom clusters, batch 32, F=128, T=2, L=1",
+        {"generator": "cluster", "num_atoms": 16, "radius": 2.5},
+        {"features": 128, "num_iterations": 2, "max_degree": 1, "cutoff": 5.0},
+        {"qk_features": 16, "v_features": 32, "lebedev_num": 50, "max_length": 15.0},
+        1.5,
+    ),
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``efa bench train``."""
+    parser.add_argument(
+        "--config", dest="configs", action="append", choices=sorted(CONFIGS),
+        help="configuration to run (repeatable; default: all)",
+    )
+    parser.add_argument("--batch-size", type=int, default=32, help="structures per batch (default 32)")
+    parser.add_argument("--steps", type=int, default=20, help="timed steps per model (default 20)")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed steps after compiling (default 3)")
+    parser.add_argument("--output", help="also write the figures as a zarr store at this path")
+
+
+def _structures(config: BenchConfig, count: int):
+    from efa.data.batching import Structures
+    from efa.data.generators import analytic
+
+    options = {key: value for key, value in config.data.items() if key != "generator"}
+    dataset = getattr(analytic, config.data["generator"])(count, seed=0, **options)
+    return Structures.from_dataset(dataset)
+
+
+class Stepper:
+    """A compiled training step of one model with its state, for timing.
+
+    Args:
+      model_name, options: the model, as in a run configuration.
+      batches: the batches to cycle through.
+    """
+
+    def __init__(self, model_name: str, options: dict, batches: list):
+        import jax
+
+        from efa.models import build_model
+        from efa.train.config import RunConfig
+        from efa.train.loop import TrainState, train_step
+        from efa.train.optimizer import make_optimizer
+        from efa.train.run import count_parameters
+
+        model = build_model(model_name, options)
+        optimizer = make_optimizer(RunConfig(dataset="bench"))
+        params = jax.jit(model.init)(jax.random.PRNGKey(0), batches[0])
+        self.num_parameters = count_parameters(params)
+        self.state = TrainState(params, optimizer.init(params))
+        self.step = jax.jit(
+            functools.partial(train_step, model, optimizer, 0.0, (0.01, 0.99)), donate_argnums=0
+        )
+        self.batches = itertools.cycle(batches)
+        self.durations: list[float] = []
+
+    def __call__(self, timed: bool = True) -> None:
+        """Run one step (the first call compiles); record its wall time if ``timed``."""
+        import jax
+
+        batch = next(self.batches)
+        start = time.perf_counter()
+        self.state, loss = self.step(self.state, batch)
+        jax.block_until_ready(loss)
+        if timed:
+            self.durations.append(time.perf_counter() - start)
+
+    @property
+    def median_s(self) -> float:
+        return statistics.median(self.durations)
+
+
+def time_pair(steppers: list[Stepper], steps: int, warmup: int) -> None:
+    """Compile and warm up every stepper, then time them in alternation.
+
+    Alternating steps expose both models to the same background load, which matters for the
+    ratio on a shared machine.
+    """
+    for stepper in steppers:
+        for _ in range(1 + warmup):
+            stepper(timed=False)
+    for _ in range(steps):
+        for stepper in steppers:
+            stepper()
+
+
+def run(args: argparse.Namespace) -> int:
+    """Time every configuration, print a table and ``targets met: K/N``."""
+    from efa.train.xla import configure_xla
+
+    configure_xla()
+    from efa.data.batching import Batcher
+
+    rows, met = [], 0
+    names = args.configs or list(CONFIGS)
+    header = f"{'config':<10} {'model':<6} {'params':>8} {'step ms':>9} {'steps/s':>8} {'EFA/local':>9} {'target':>7}  {'met'}"
+    print(header)
+    for name in names:
+        config = CONFIGS[name]
+        structures = _structures(config, 4 * args.batch_size)
+        batcher = Batcher(structures, args.batch_size, config.model_options["cutoff"], num_buckets=1)
+        batches = list(itertools.islice(batcher.training_batches(seed=0), 4))
+        local = Stepper("local", config.model_options, batches)
+        efa = Stepper("efa", {**config.model_options, **config.efa_options}, batches)
+        time_pair([local, efa], args.steps, args.warmup)
+        local_s, local_params = local.median_s, local.num_parameters
+        efa_s, efa_params = efa.median_s, efa.num_parameters
+        ratio = efa_s / local_s
+        ok = ratio <= config.max_ratio
+        met += ok
+        print(f"{name:<10} {'local':<6} {local_params:>8} {1e3 * local_s:>9.2f} {1 / local_s:>8.1f}")
+        print(
+            f"{name:<10} {'efa':<6} {efa_params:>8} {1e3 * efa_s:>9.2f} {1 / efa_s:>8.1f} "
+            f"{ratio:>9.2f} {'≤' + format(config.max_ratio, 'g'):>7}  {'yes' if ok else 'no'}"
+        )
+        rows.append((name, config.description, local_s, efa_s, local_params, efa_params, config.max_ratio))
+    if args.output:
+        _write_store(rows, args.output)
+    print(f"targets met: {met}/{len(names)}")
+    return 0
+
+
+def _write_store(rows, path) -> None:
+    import numpy as np
+    import xarray as xr
+
+    from efa.storage import write_zarr
+
+    names = np.array([row[0] for row in rows], dtype=object)
+    models = np.array(["local", "efa"], dtype=object)
+    step_s = np.array([[row[2], row[3]] for row in rows])
+    params = np.array([[row[4], row[5]] for row in rows])
+    dataset = xr.Dataset(
+        {
+            "step_time_s": (("config", "model"), step_s, {"units": "s", "statistic": "median"}),
+            "num_parameters": (("config", "model"), params),
+            "target_ratio": ("config", np.array([row[6] for row in rows])),
+            "description": ("config", np.array([row[1] for row in rows], dtype=object)),
+        },
+        coords={"config": names, "model": models},
+    )
+    write_zarr(dataset, path)
