@@ -39,7 +39,7 @@ class EuclideanFastAttention(nn.Module):
       max_degree_sph, max_degree_out, include_pseudotensors_out: ``L_Y``, ``L_out`` and output
         parity channels for tensor integration.
       rescale_degrees: with tensor integration, learn one scale per output degree.
-      grid_chunk_size: grid points per chunk (None: automatic), see :func:`erope_attention`.
+      grid_chunk_size: antipodal grid pairs per chunk (None: automatic), see :func:`erope_attention`.
       unsafe_ignore_quadrature_bound: skip the quadrature-bound check (experts only).
     """
 
