@@ -44,7 +44,15 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 
 def write_zarr(dataset: xr.Dataset, path: str | os.PathLike) -> Path:
-    """Write ``dataset`` as a zarr (format 3) store at ``path`` atomically; return the path."""
+    """Write ``dataset`` as a zarr (format 3) store at ``path`` atomically; return the path.
+
+    Fixed-width unicode arrays are stored as variable-length strings, the string type that
+    zarr 3 specifies (fixed-width UTF-32 has no zarr 3 specification yet).
+    """
+    dataset = dataset.copy()
+    for name, variable in dataset.variables.items():
+        if variable.dtype.kind == "U":
+            dataset[name] = variable.astype(object)
     with atomic_path(path) as temporary:
         dataset.to_zarr(temporary, mode="w", zarr_format=3, consolidated=False)
     return Path(path)
