@@ -1,0 +1,42 @@
+"""``efa bench attention`` on tiny sizes: prints its table and targets, writes its store."""
+
+import math
+
+import numpy as np
+import xarray as xr
+
+from efa.bench.attention import make_inputs, useful_flops
+from efa.cli import main
+
+
+def test_inputs_have_constant_density_and_bound_frequencies():
+    inputs = make_inputs(num_structures=3, atoms_per_structure=40)
+    side = (40 / 0.1) ** (1 / 3)
+    assert inputs["positions"].shape == (120, 3)
+    assert inputs["positions"].min() >= 0 and inputs["positions"].max() <= side
+    assert inputs["frequencies"].max() * side * math.sqrt(3) == np.float32(math.pi)
+    assert inputs["segment_ids"].tolist() == [0] * 40 + [1] * 40 + [2] * 40
+
+
+def test_useful_flops():
+    assert useful_flops(10, with_gradient=False) == 4 * 10 * 50 * 16 * 32
+    assert useful_flops(10, with_gradient=True) == 3 * useful_flops(10, with_gradient=False)
+
+
+def test_small_run_writes_store_table_and_targets(tmp_path, capsys):
+    code = main([
+        "bench", "attention", "--sizes", "64", "--batch", "4x32", "--no-million",
+        "--softmax-max-atoms", "128", "--output-dir", str(tmp_path),
+    ])
+    assert code == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[-1] == "targets met: " + lines[-1].split(": ")[1]
+    met, total = map(int, lines[-1].split(": ")[1].split("/"))
+    assert total == 2 and 0 <= met <= total  # batched ratio and arithmetic rate
+    store = xr.open_zarr(tmp_path / "attention.zarr", consolidated=False).load()
+    assert set(store["method"].values) == {"efa", "softmax"}
+    assert (store["median_s"] > 0).all() and (store["peak_bytes"] > 0).all()
+    assert store.attrs["targets_total"] == 2
+    report = (tmp_path / "attention.md").read_text()
+    assert "| efa | 4 × 32 | 128 | forward+gradient |" in report
+    assert report.rstrip().endswith(lines[-1])
