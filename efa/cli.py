@@ -18,7 +18,10 @@ from efa import __version__
 from efa.errors import EfaError
 
 #: Modules that contribute subcommands, in the order they appear in ``efa --help``.
-COMMAND_MODULES: tuple[str, ...] = ("efa.data.commands", "efa.train.commands", "efa.bench.commands")
+COMMAND_MODULES: tuple[str, ...] = (
+    "efa.data.commands", "efa.train.commands", "efa.probes.commands", "efa.report.commands",
+    "efa.bench.commands",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

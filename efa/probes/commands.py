@@ -1,0 +1,115 @@
+"""``efa probe NAME --run RUN_DIR [--run …] --output STORE.zarr [options]``.
+
+Evaluates one probe for every given run (the best checkpoint of each) and writes the probe store
+(:mod:`efa.probes.store`) atomically. Heavy imports happen inside the handler.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+
+from efa.errors import ConfigError
+
+_EPILOG = """\
+probes (kind; default reference):
+  two_atoms        dissociation; analytic E(r) of the two_atoms set, r = 1 ... 10 Å
+  sn2              dissociation; scan store sn2_scan (GFN2-xTB), or --reference ref_sn2_F_I
+                   for models trained on the PhysNet SN2 set
+  pull_apart       dissociation; --reference DATASET --structure I --fragment I,J,...: a fragment
+                   pulled away rigidly, labelled at the data set's level of theory
+  torsion          torsion; scan store cumulene_torsion (GFN2-xTB), or ref_cumulene_profile
+  charge_transfer  charge transfer; pair store carbon_chain_probe, far-end atoms --far-atoms 9,10
+  reach            reach; two atoms moved out to 40 Å (or --reference/--fragment as pull_apart)
+  nacl_size        size scan; every run evaluated on its own --split (NaCl clusters per size)
+
+inputs:  run directories of 'efa train' (--run, repeatable; one per model and seed), and the
+         reference data set stores <datasets-root>/<reference>.zarr ('efa data build NAME').
+output:  one zarr store (--output) with dims (probe, model, seed, point): coordinate, reference
+         and predicted energies and forces, and the probe's metrics per (model, seed). A JSON
+         line with the metrics is printed on stdout.
+
+example: efa probe two_atoms --run results/runs/two_atoms/local/seed0 \\
+             --run results/runs/two_atoms/efa/seed0 --output results/probes/two_atoms.zarr
+"""
+
+
+def _indices(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected comma-separated atom indices, e.g. 4,5") from None
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``efa probe``."""
+    parser.add_argument("name", metavar="NAME", help="probe name (see below)")
+    parser.add_argument(
+        "--run", dest="runs", action="append", required=True, metavar="RUN_DIR",
+        help="run directory written by 'efa train' (repeatable)",
+    )
+    parser.add_argument("--output", required=True, metavar="STORE.zarr", help="probe store to write")
+    parser.add_argument("--reference", help="reference data set name or .zarr path (probe default)")
+    parser.add_argument("--datasets-root", help="directory of data set stores (default: datasets)")
+    parser.add_argument("--label", help="probe name inside the store (default: NAME)")
+    parser.add_argument("--num-points", type=int, help="points of a built scan")
+    parser.add_argument("--min-gap", type=float, help="smallest fragment gap / distance (Å)")
+    parser.add_argument("--max-gap", type=float, help="largest fragment gap / distance (Å)")
+    parser.add_argument("--structure", type=int, help="index of the structure to pull apart")
+    parser.add_argument("--fragment", type=_indices, help="atom indices of the moving fragment, e.g. 4,5")
+    parser.add_argument("--far-atoms", type=_indices, help="far-end atom indices (charge_transfer)")
+    parser.add_argument("--split", help="split evaluated by nacl_size (default: test)")
+
+
+def _run(args: argparse.Namespace) -> int:
+    from efa.train.xla import configure_xla
+
+    configure_xla()
+    from efa.probes.definitions import SIZE_SCAN_PROBES, all_probe_names, run_probe, run_test_structures, size_scan
+    from efa.probes.models import load_probe_model
+    from efa.storage import write_zarr
+
+    if args.name not in all_probe_names():
+        raise ConfigError(f"probe {args.name!r}: unknown; expected one of {', '.join(all_probe_names())}")
+    options = {
+        key: getattr(args, key)
+        for key in ("reference", "datasets_root", "label", "num_points", "min_gap", "max_gap",
+                    "structure", "fragment", "far_atoms")
+    }
+    if args.name in SIZE_SCAN_PROBES:
+        given = sorted(key for key, value in options.items() if value is not None and key != "label")
+        if given:
+            raise ConfigError(f"--{given[0].replace('_', '-')}: not an option of probe {args.name!r}; "
+                              "its options: --label, --split")
+        split = args.split or "test"
+        entries = [(load_probe_model(run), run_test_structures(run, split)) for run in args.runs]
+        store = size_scan(entries, args.label or args.name, {"split": split})
+    else:
+        if args.split is not None:
+            raise ConfigError(f"--split: only used by probe nacl_size, not {args.name!r}")
+        models = [load_probe_model(run) for run in args.runs]
+        store = run_probe(args.name, models, **options)
+    store.attrs["runs"] = list(args.runs)
+    write_zarr(store, args.output)
+    summary = {
+        f"{name}/{model}/seed{seed}": store[name].sel(model=model, seed=seed).item()
+        for name in store.attrs["metrics"]
+        for model in store["model"].values
+        for seed in store["seed"].values
+    }
+    print(json.dumps({"probe": args.name, "output": str(args.output),
+                      **{k: (None if math.isnan(v) else v) for k, v in summary.items()}}))
+    return 0
+
+
+def register(subparsers) -> None:
+    """Add ``efa probe``."""
+    parser = subparsers.add_parser(
+        "probe", help="evaluate trained runs on a probe (dissociation, torsion, ...)",
+        description="Evaluate the best checkpoints of trained runs on one probe and write the "
+        "probe store.",
+        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_arguments(parser)
+    parser.set_defaults(handler=_run)

@@ -1,0 +1,221 @@
+"""The probe store: one xarray Dataset (zarr) per probe, in the layout of ARCHITECTURE.md.
+
+Dims ``probe`` (size 1: the probe's label), ``model``, ``seed``, ``point`` (scan points), and for
+per-atom arrays ``atom`` and ``xyz``:
+
+=============================  =====================================  ======================
+variable                       dims                                   meaning
+=============================  =====================================  ======================
+``coordinate``                 (probe, point)                         scan coordinate (attrs
+                                                                      ``units``, ``long_name``)
+``separation``                 (probe, point)                         fragment gap, Å
+``energy_reference``           (probe, point)                         eV
+``energy_predicted``           (probe, model, seed, point)            eV
+``forces_reference``           (probe, point, atom, xyz)              eV/Å
+``forces_predicted``           (probe, model, seed, point, atom, xyz) eV/Å
+``positions``                  (probe, point, atom, xyz)              Å
+``atomic_numbers``             (probe, point, atom)                   0 on padding
+``atom_mask``                  (probe, point, atom)
+``total_charge``               (probe, point)                         e
+<metric>                       (probe, model, seed)                   see :mod:`efa.probes.metrics`
+=============================  =====================================  ======================
+
+Coordinates along ``model``: ``family`` (local/efa/external), ``cutoff`` and
+``receptive_field`` (Å). A (model, seed) combination without a run holds ``nan``. Attributes:
+``kind`` (dissociation, torsion, charge_transfer, reach, size_scan), ``reference`` (data set
+name or generator), ``level_of_theory``, ``metrics`` (names of the metric variables) and the
+probe's options.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import xarray as xr
+
+from efa.probes.models import ProbeModel
+
+METRIC_UNITS = {
+    "energy_mae": "eV",
+    "energy_mae_aligned": "eV",
+    "forces_mae": "eV/Å",
+    "energy_mae_beyond_cutoff": "eV",
+    "dissociation_energy_error": "eV",
+    "force_sign_flips": "1",
+    "force_sign_flips_reference": "1",
+    "energy_jumps": "eV",
+    "barrier": "eV",
+    "barrier_reference": "eV",
+    "barrier_error": "eV",
+    "barrier_relative_error": "1",
+    "profile_correlation": "1",
+    "energy_change_error": "eV",
+    "far_force_change_reference": "eV/Å",
+    "far_force_change_predicted": "eV/Å",
+    "far_force_change_error": "eV/Å",
+    "far_force_change_relative_error": "1",
+    "energy_change_mae": "eV",
+    "change_beyond_receptive_field": "eV",
+    "reach_distance": "Å",
+    "reach_distance_reference": "Å",
+    "energy_mae_per_atom": "eV/atom",
+    "per_atom_error_growth": "1",
+}
+
+
+def model_grid(models: Sequence[ProbeModel]) -> tuple[list[str], list[int], dict[str, np.ndarray]]:
+    """Sorted model labels and seeds, and the per-model coordinates ``family``, ``cutoff``,
+    ``receptive_field``."""
+    labels = sorted({model.label for model in models})
+    seeds = sorted({model.seed for model in models})
+    first = {}
+    for model in models:
+        first.setdefault(model.label, model)
+    coords = {
+        "family": np.array([first[label].family for label in labels], dtype=object),
+        "cutoff": np.array([first[label].cutoff for label in labels]),
+        "receptive_field": np.array([first[label].receptive_field for label in labels]),
+    }
+    return labels, seeds, coords
+
+
+def metric_variables(
+    models: Sequence[ProbeModel],
+    metrics: Mapping[tuple[str, int], Mapping[str, float]],
+    labels: list[str],
+    seeds: list[int],
+) -> dict[str, xr.Variable]:
+    """``(probe, model, seed)`` variables from per-model metric mappings (nan where missing)."""
+    names = sorted({name for values in metrics.values() for name in values})
+    variables = {}
+    for name in names:
+        array = np.full((1, len(labels), len(seeds)), math.nan)
+        for (label, seed), values in metrics.items():
+            array[0, labels.index(label), seeds.index(seed)] = values.get(name, math.nan)
+        variables[name] = xr.Variable(
+            ("probe", "model", "seed"), array, {"units": METRIC_UNITS.get(name, "1")}
+        )
+    return variables
+
+
+def curve_store(
+    label: str,
+    kind: str,
+    reference: xr.Dataset,
+    separation: np.ndarray | None,
+    models: Sequence[ProbeModel],
+    predictions: Mapping[tuple[str, int], tuple[np.ndarray, np.ndarray]],
+    metrics: Mapping[tuple[str, int], Mapping[str, float]],
+    attrs: Mapping,
+) -> xr.Dataset:
+    """Assemble the store of a probe evaluated on the structures of ``reference``.
+
+    Args:
+      label: the probe's name in the store.
+      kind: probe kind (see the module docstring).
+      reference: canonical data set of the probe structures (with ``coordinate``).
+      separation: ``(P,)`` fragment gap in Å, or None.
+      models: the evaluated models.
+      predictions: ``(label, seed) → (energy (P,), forces (P, A, 3))``.
+      metrics: ``(label, seed) → {metric: value}``.
+      attrs: extra attributes (the probe's options).
+    """
+    labels, seeds, model_coords = model_grid(models)
+    points, atoms = reference.sizes["structure"], reference.sizes["atom"]
+    energy = np.full((1, len(labels), len(seeds), points), math.nan)
+    forces = np.full((1, len(labels), len(seeds), points, atoms, 3), math.nan)
+    for (model_label, seed), (model_energy, model_forces) in predictions.items():
+        energy[0, labels.index(model_label), seeds.index(seed)] = model_energy
+        forces[0, labels.index(model_label), seeds.index(seed)] = model_forces
+    units = dict(reference.attrs.get("units", {}))
+    charge = (
+        reference["total_charge"].values if "total_charge" in reference
+        else np.zeros(points, np.int32)
+    )
+    variables = {
+        "coordinate": xr.Variable(
+            ("probe", "point"), reference["coordinate"].values[None],
+            {"units": units.get("coordinate", "1"), "long_name": attrs.get("coordinate_name", "coordinate")},
+        ),
+        "energy_reference": xr.Variable(("probe", "point"), reference["energy"].values[None], {"units": "eV"}),
+        "energy_predicted": xr.Variable(("probe", "model", "seed", "point"), energy, {"units": "eV"}),
+        "forces_reference": xr.Variable(
+            ("probe", "point", "atom", "xyz"), reference["forces"].values[None], {"units": "eV/Å"}
+        ),
+        "forces_predicted": xr.Variable(
+            ("probe", "model", "seed", "point", "atom", "xyz"), forces, {"units": "eV/Å"}
+        ),
+        "positions": xr.Variable(
+            ("probe", "point", "atom", "xyz"), reference["positions"].values[None], {"units": "Å"}
+        ),
+        "atomic_numbers": xr.Variable(("probe", "point", "atom"), reference["atomic_numbers"].values[None]),
+        "atom_mask": xr.Variable(("probe", "point", "atom"), reference["atom_mask"].values[None]),
+        "total_charge": xr.Variable(("probe", "point"), np.asarray(charge)[None], {"units": "e"}),
+        **metric_variables(models, metrics, labels, seeds),
+    }
+    if separation is not None:
+        variables["separation"] = xr.Variable(("probe", "point"), separation[None], {"units": "Å"})
+    return xr.Dataset(
+        variables,
+        coords=_coords(label, labels, seeds, model_coords, points),
+        attrs=_attrs(kind, reference, metrics, attrs),
+    )
+
+
+def size_scan_store(
+    label: str,
+    models: Sequence[ProbeModel],
+    sizes: Sequence[int],
+    values: Mapping[tuple[str, int, int], Mapping[str, float]],
+    metrics: Mapping[tuple[str, int], Mapping[str, float]],
+    attrs: Mapping,
+) -> xr.Dataset:
+    """Store of a probe whose points are system sizes: ``values[(label, seed, size)]`` holds
+    per-size errors (``energy_mae_per_atom``, ``forces_mae``) with dims (probe, model, seed, point)."""
+    labels, seeds, model_coords = model_grid(models)
+    sizes = sorted(sizes)
+    names = sorted({name for entry in values.values() for name in entry})
+    variables = {
+        "coordinate": xr.Variable(
+            ("probe", "point"), np.asarray(sizes, np.float64)[None],
+            {"units": "atoms", "long_name": "number of atoms"},
+        ),
+    }
+    for name in names:
+        array = np.full((1, len(labels), len(seeds), len(sizes)), math.nan)
+        for (model_label, seed, size), entry in values.items():
+            array[0, labels.index(model_label), seeds.index(seed), sizes.index(size)] = entry[name]
+        variables[name] = xr.Variable(
+            ("probe", "model", "seed", "point"), array, {"units": METRIC_UNITS.get(name, "1")}
+        )
+    variables.update(metric_variables(models, metrics, labels, seeds))
+    return xr.Dataset(
+        variables,
+        coords=_coords(label, labels, seeds, model_coords, len(sizes)),
+        attrs={"kind": "size_scan", "metrics": sorted({n for m in metrics.values() for n in m}),
+               "options": json.dumps(dict(attrs), sort_keys=True)},
+    )
+
+
+def _coords(label, labels, seeds, model_coords, points) -> dict:
+    return {
+        "probe": np.array([label], dtype=object),
+        "model": np.array(labels, dtype=object),
+        "seed": np.asarray(seeds, np.int64),
+        "point": np.arange(points),
+        **{name: ("model", values) for name, values in model_coords.items()},
+    }
+
+
+def _attrs(kind: str, reference: xr.Dataset, metrics, options: Mapping) -> dict:
+    return {
+        "kind": kind,
+        "reference": str(reference.attrs.get("name", reference.attrs.get("source", ""))),
+        "reference_source": str(reference.attrs.get("source", "")),
+        "level_of_theory": str(reference.attrs.get("level_of_theory", "")),
+        "metrics": sorted({name for values in metrics.values() for name in values}),
+        "options": json.dumps(dict(options), sort_keys=True, default=str),
+    }

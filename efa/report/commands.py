@@ -1,0 +1,57 @@
+"""``efa report --metrics STORE … --probes STORE … --output-dir DIR``: tables, figures, targets."""
+
+from __future__ import annotations
+
+import argparse
+
+_EPILOG = """\
+inputs:  --metrics: test-metric stores of 'efa evaluate' (dims experiment, model, seed; per-run
+           stores are combined); optional.
+         --probes: probe stores of 'efa probe'; optional.
+outputs (under --output-dir):
+  tables/test_metrics.md|csv        test metrics per experiment x model, mean ± std over seeds
+  tables/probe_<label>.md|csv       probe metrics per model
+  tables/curve_<label>.csv          probe curves (reference, seed-mean prediction per model)
+  tables/targets.md, summary.md     quality targets; all tables with headings
+  figures/<label>.png               one figure per probe (reference vs each model, side by side)
+  figures/force_error_vs_depth.png  test force RMSE vs depth T, for models labelled <name>_T<k>
+  metrics.json                      nested summary for DVC ('dvc metrics show')
+  --combined-metrics PATH           (optional) the combined test-metric store
+stdout:  each quality target with its measured value, then 'targets met: K/N'.
+
+example: efa report --metrics results/runs/*/*/seed*/metrics.zarr \\
+             --probes results/probes/*.zarr --output-dir results
+"""
+
+
+def _run(args: argparse.Namespace) -> int:
+    from efa.errors import ConfigError
+    from efa.report.build import build_report
+    from efa.report.targets import targets_line
+
+    if not args.metrics and not args.probes:
+        raise ConfigError("nothing to report: give --metrics STORE … and/or --probes STORE …")
+    targets, written = build_report(args.metrics, args.probes, args.output_dir, args.combined_metrics)
+    print(f"wrote {len(written)} files under {args.output_dir}")
+    for target in targets:
+        print(target.line())
+    print(targets_line([target.met for target in targets]))
+    return 0
+
+
+def register(subparsers) -> None:
+    """Add ``efa report``."""
+    parser = subparsers.add_parser(
+        "report", help="tables, figures and quality targets from the result stores",
+        description="Aggregate test metrics and probe stores over seeds into tables, figures "
+        "and metrics.json, and print the quality targets.",
+        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--metrics", nargs="+", default=[], metavar="STORE.zarr",
+                        help="test-metric stores (combined)")
+    parser.add_argument("--probes", nargs="+", default=[], metavar="STORE.zarr", help="probe stores")
+    parser.add_argument("--output-dir", required=True, metavar="DIR",
+                        help="directory receiving tables/, figures/ and metrics.json")
+    parser.add_argument("--combined-metrics", metavar="STORE.zarr",
+                        help="also write the combined test-metric store here")
+    parser.set_defaults(handler=_run)

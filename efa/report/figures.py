@@ -1,0 +1,249 @@
+"""The paper's figures from the result stores (matplotlib, PNG).
+
+Curve figures put one panel per model side by side, each with the reference curve (black) and the
+model's prediction (seed mean, with a ±1 std band when several seeds exist); axes carry units.
+
+- dissociation (two atoms, SN2, pull-apart): energy along the scan (top) and the absolute energy
+  error on a log scale (bottom), with the model's cutoff marked when the coordinate is a distance;
+- torsion: energy relative to each curve's minimum, so barrier heights read off directly;
+- charge transfer: predicted vs reference change of the far-end force components on protonation;
+- reach: ``E − E(far)`` on a symmetric-log axis against the fragment gap, with the receptive
+  field ``T·r_c`` of local models marked;
+- size scan: per-atom energy MAE against the number of atoms;
+- depth: test force error against message-passing depth ``T`` (from model labels ``<name>_T<k>``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import xarray as xr  # noqa: E402
+
+from efa.report.tables import seed_statistics  # noqa: E402
+from efa.storage import atomic_path  # noqa: E402
+
+REFERENCE_STYLE = {"color": "black", "linewidth": 2.0, "label": "reference"}
+FAMILY_COLOURS = {"local": "tab:red", "efa": "tab:blue", "external": "tab:green"}
+#: Model labels that carry a message-passing depth, e.g. ``local_T3``.
+DEPTH_LABEL = re.compile(r"^(?P<family>.+)_T(?P<depth>\d+)$")
+
+
+def save_figure(figure, path: str | os.PathLike) -> Path:
+    """Write ``figure`` as PNG atomically and close it."""
+    with atomic_path(path) as temporary:
+        figure.savefig(temporary, format="png", dpi=120, bbox_inches="tight")
+    plt.close(figure)
+    return Path(path)
+
+
+def _coordinate_label(probe: xr.Dataset) -> str:
+    coordinate = probe["coordinate"]
+    return f"{coordinate.attrs.get('long_name', 'coordinate')} ({coordinate.attrs.get('units', '1')})"
+
+
+def _seed_band(values: xr.DataArray) -> tuple[np.ndarray, np.ndarray, int]:
+    """Seed mean, std and number of seeds with data of a (seed, point) array."""
+    present = int(np.any(np.isfinite(values.values), axis=-1).sum())
+    return values.mean("seed", skipna=True).values, values.std("seed", skipna=True).values, present
+
+
+def _plot_model(axis, x, values: xr.DataArray, colour: str, label: str) -> None:
+    mean, std, seeds = _seed_band(values)
+    axis.plot(x, mean, color=colour, linewidth=1.6, label=f"{label} (n={seeds})")
+    if seeds > 1:
+        axis.fill_between(x, mean - std, mean + std, color=colour, alpha=0.25, linewidth=0)
+
+
+def _panels(count: int, rows: int = 1, height: float = 3.6):
+    figure, axes = plt.subplots(
+        rows, count, figsize=(4.6 * count, height * rows), squeeze=False, sharex="col"
+    )
+    return figure, axes
+
+
+def _model_title(probe: xr.Dataset, model: str) -> str:
+    family = str(probe["family"].sel(model=model).item())
+    reach = float(probe["receptive_field"].sel(model=model).item())
+    reach_text = "" if not np.isfinite(reach) else f", T·r_c = {reach:g} Å"
+    return f"{model} ({family}{reach_text})"
+
+
+def curve_figure(store: xr.Dataset) -> plt.Figure:
+    """Figure of a dissociation, torsion or reach probe store (see the module docstring)."""
+    probe = store.isel(probe=0)
+    kind = store.attrs["kind"]
+    models = [str(model) for model in probe["model"].values]
+    x = probe["coordinate"].values
+    order = np.argsort(x)
+    reference = probe["energy_reference"].values
+    is_distance = probe["coordinate"].attrs.get("units") == "Å" and "separation" in probe and np.allclose(
+        probe["separation"].values, x
+    )
+    aligned = "shifted" in store.attrs.get("level_of_theory", "")
+    rows = 2 if kind == "dissociation" else 1
+    figure, axes = _panels(len(models), rows)
+    for column, model in enumerate(models):
+        predicted = probe["energy_predicted"].sel(model=model)
+        colour = FAMILY_COLOURS.get(str(probe["family"].sel(model=model).item()), "tab:gray")
+        axis = axes[0, column]
+        if kind == "torsion":
+            shown_reference = reference - reference.min()
+            shown = predicted - predicted.min("point")
+            axis.set_ylabel("E − min E (eV)")
+        elif kind == "reach":
+            far = int(np.argmax(probe["separation"].values))
+            shown_reference = reference - reference[far]
+            shown = predicted - predicted.isel(point=far)
+            axis.set_yscale("symlog", linthresh=1e-3)
+            axis.set_ylabel("E − E(largest gap) (eV)")
+        elif aligned:
+            shown_reference = reference
+            shown = predicted - (predicted - reference).mean("point")
+            axis.set_ylabel("energy, offset-aligned (eV)")
+        else:
+            shown_reference, shown = reference, predicted
+            axis.set_ylabel("energy (eV)")
+        axis.plot(x[order], shown_reference[order], **REFERENCE_STYLE)
+        _plot_model(axis, x[order], shown.isel(point=order), colour, model)
+        axis.set_title(_model_title(probe, model), fontsize=10)
+        cutoff = float(probe["cutoff"].sel(model=model).item())
+        reach = float(probe["receptive_field"].sel(model=model).item())
+        if is_distance or kind == "reach":
+            axis.axvline(cutoff, color="gray", linestyle=":", label=f"cutoff {cutoff:g} Å")
+            if kind == "reach" and np.isfinite(reach):
+                axis.axvline(reach, color="gray", linestyle="--", label=f"T·r_c {reach:g} Å")
+        if kind == "dissociation":
+            error = np.abs(predicted - reference)
+            if aligned:
+                error = np.abs(shown - reference)
+            lower = axes[1, column]
+            _plot_model(lower, x[order], error.isel(point=order), colour, model)
+            lower.set_yscale("log")
+            lower.set_ylabel("|E − E_ref| (eV)")
+            lower.set_xlabel(_coordinate_label(probe))
+            if is_distance:
+                lower.axvline(cutoff, color="gray", linestyle=":")
+        else:
+            axis.set_xlabel(_coordinate_label(probe))
+        axis.legend(fontsize=8)
+    figure.suptitle(f"{probe['probe'].item()}: {store.attrs.get('reference', '')}", fontsize=11)
+    return figure
+
+
+def charge_transfer_figure(store: xr.Dataset) -> plt.Figure:
+    """Predicted vs reference far-end force change on protonation, one panel per model."""
+    from efa.probes.definitions import charge_transfer_pairs, pair_changes
+
+    probe = store.isel(probe=0)
+    options = json.loads(store.attrs["options"])
+    pairs = xr.Dataset({"pair": ("structure", probe["coordinate"].values.astype(int)),
+                        "total_charge": ("structure", probe["total_charge"].values)})
+    neutral, cation = charge_transfer_pairs(pairs, store.attrs.get("reference", "store"))
+    reference = pair_changes(
+        probe["energy_reference"].values, probe["forces_reference"].values, neutral, cation,
+        options["far_atoms"],
+    )[1].ravel()
+    models = [str(model) for model in probe["model"].values]
+    figure, axes = _panels(len(models), height=4.2)
+    limit = 1.1 * max(np.abs(reference).max(), 1e-3)
+    for column, model in enumerate(models):
+        axis = axes[0, column]
+        colour = FAMILY_COLOURS.get(str(probe["family"].sel(model=model).item()), "tab:gray")
+        for seed in probe["seed"].values:
+            predicted = probe["forces_predicted"].sel(model=model, seed=seed).values
+            if not np.all(np.isfinite(predicted)):
+                continue
+            change = pair_changes(
+                probe["energy_predicted"].sel(model=model, seed=seed).values, predicted,
+                neutral, cation, options["far_atoms"],
+            )[1].ravel()
+            axis.scatter(reference, change, s=12, color=colour, alpha=0.7, label=f"seed {seed}")
+            limit = max(limit, 1.1 * np.abs(change).max())
+        error = float(probe["far_force_change_relative_error"].sel(model=model).mean().item())
+        axis.plot([-limit, limit], [-limit, limit], **{**REFERENCE_STYLE, "label": "ideal (= reference)"})
+        axis.axhline(0.0, color="gray", linestyle=":", label="no change")
+        axis.set_xlim(-limit, limit)
+        axis.set_ylim(-limit, limit)
+        axis.set_xlabel("reference far-end ΔF (eV/Å)")
+        axis.set_ylabel("predicted far-end ΔF (eV/Å)")
+        axis.set_title(f"{_model_title(probe, model)}\nrelative error {error:.2f}", fontsize=10)
+        axis.legend(fontsize=8)
+    figure.suptitle(
+        f"{probe['probe'].item()}: far-end force change C10H2 → C10H3+ (atoms {options['far_atoms']})",
+        fontsize=11,
+    )
+    return figure
+
+
+def size_scan_figure(store: xr.Dataset) -> plt.Figure:
+    """Per-atom energy MAE against the number of atoms, one line per model."""
+    probe = store.isel(probe=0)
+    figure, axes = _panels(1, height=4.0)
+    axis = axes[0, 0]
+    x = probe["coordinate"].values
+    for model in probe["model"].values:
+        colour = FAMILY_COLOURS.get(str(probe["family"].sel(model=model).item()), None)
+        values = probe["energy_mae_per_atom"].sel(model=model)
+        mean, std, _ = _seed_band(values)
+        axis.errorbar(x, mean, yerr=std, marker="o", capsize=3, color=colour, label=str(model))
+    axis.set_xscale("log")
+    axis.set_xlabel("number of atoms N")
+    axis.set_ylabel("energy MAE per atom (eV/atom)")
+    axis.set_title(f"{probe['probe'].item()}: per-atom error vs size", fontsize=11)
+    axis.legend(fontsize=8)
+    return figure
+
+
+def depth_figure(metrics: xr.Dataset, metric: str = "forces_rmse") -> plt.Figure | None:
+    """Test ``metric`` against message-passing depth ``T`` for every experiment with depth labels.
+
+    Models named ``<family>_T<k>`` give the points; one line per family and experiment. None if
+    no experiment has such labels or the metric is missing.
+    """
+    if metric not in metrics:
+        return None
+    lines = {}
+    for experiment in metrics["experiment"].values:
+        for model in metrics["model"].values:
+            match = DEPTH_LABEL.match(str(model))
+            if not match:
+                continue
+            mean, std, count = seed_statistics(metrics[metric].sel(experiment=experiment, model=model).values)
+            if count:
+                lines.setdefault((str(experiment), match["family"]), []).append(
+                    (int(match["depth"]), mean, std)
+                )
+    if not lines:
+        return None
+    figure, axes = _panels(1, height=4.0)
+    axis = axes[0, 0]
+    for (experiment, family), points in sorted(lines.items()):
+        depth, mean, std = np.array(sorted(points)).T
+        axis.errorbar(depth, mean, yerr=std, marker="o", capsize=3,
+                      color=FAMILY_COLOURS.get(family), label=f"{experiment}: {family}",
+                      linestyle="-" if len(depth) > 1 else "none")
+    axis.set_xlabel("message-passing layers T")
+    axis.set_ylabel(f"test {metric} ({metrics[metric].attrs.get('units', '')})")
+    axis.set_yscale("log")
+    axis.set_xticks(sorted({d for points in lines.values() for d, _, _ in points}))
+    axis.set_title("force error vs message-passing depth", fontsize=11)
+    axis.legend(fontsize=8)
+    return figure
+
+
+def probe_figure(store: xr.Dataset) -> plt.Figure:
+    """The figure of any probe store, by its ``kind``."""
+    kind = store.attrs["kind"]
+    if kind == "charge_transfer":
+        return charge_transfer_figure(store)
+    if kind == "size_scan":
+        return size_scan_figure(store)
+    return curve_figure(store)

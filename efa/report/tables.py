@@ -1,0 +1,129 @@
+"""Aggregation over seeds and the report's tables (markdown for people, CSV for tools).
+
+Every number in a table is the mean over the seeds present (non-nan) with its standard deviation
+(population, ``ddof = 0``) — written ``mean ± std`` in markdown and as two columns ``<name>_mean``,
+``<name>_std`` (plus ``n_seeds``) in CSV.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import xarray as xr
+
+#: Test metrics shown in the test-metric table, in this order (when present in the store).
+TEST_METRICS = (
+    "energy_mae", "energy_rmse", "energy_mae_per_atom", "forces_mae", "forces_rmse",
+    "num_parameters", "steps", "wall_time_s",
+)
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A GitHub markdown table."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def csv_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """CSV text (``nan`` for missing numbers)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def seed_statistics(values: np.ndarray) -> tuple[float, float, int]:
+    """``(mean, std, n)`` over the finite entries of ``values`` (nan, nan, 0 if none)."""
+    finite = np.asarray(values, dtype=np.float64)
+    finite = finite[np.isfinite(finite)]
+    if finite.size == 0:
+        return math.nan, math.nan, 0
+    return float(finite.mean()), float(finite.std()), int(finite.size)
+
+
+def format_value(mean: float, std: float, count: int) -> str:
+    """``mean ± std`` with 3 significant digits (just ``mean`` for one seed, ``–`` for none)."""
+    if count == 0:
+        return "–"
+    if count == 1:
+        return f"{mean:.3g}"
+    return f"{mean:.3g} ± {std:.2g}"
+
+
+def metric_rows(
+    dataset: xr.Dataset, names: Sequence[str], index_dims: Sequence[str]
+) -> tuple[list[list[object]], list[list[object]]]:
+    """Markdown rows and CSV rows of ``names`` aggregated over ``seed`` for every combination of
+    ``index_dims`` (e.g. ``("experiment", "model")``).
+
+    CSV rows hold the index values, ``n_seeds`` and ``mean, std`` per metric; markdown rows the
+    index values and ``mean ± std`` per metric. Combinations without any finite value are skipped.
+    """
+    markdown, table = [], []
+    stacked = dataset[list(names)].stack(row=list(index_dims))
+    for position in range(stacked.sizes["row"]):
+        entry = stacked.isel(row=position)
+        statistics = [seed_statistics(entry[name].values) for name in names]
+        counts = [count for _, _, count in statistics]
+        if max(counts) == 0:
+            continue
+        index = [entry[dim].item() for dim in index_dims]
+        markdown.append(index + [format_value(*s) for s in statistics])
+        table.append(index + [max(counts)] + [v for mean, std, _ in statistics for v in (mean, std)])
+    return markdown, table
+
+
+def test_metric_tables(metrics: xr.Dataset) -> tuple[str, str]:
+    """Markdown and CSV of the test metrics per experiment × model (mean ± std over seeds)."""
+    names = [name for name in TEST_METRICS if name in metrics]
+    markdown, table = metric_rows(metrics, names, ("experiment", "model"))
+    header = ["experiment", "model"] + [_with_units(metrics, name) for name in names]
+    csv_header = ["experiment", "model", "n_seeds"] + [f"{n}_{s}" for n in names for s in ("mean", "std")]
+    return markdown_table(header, markdown), csv_table(csv_header, table)
+
+
+def probe_metric_tables(store: xr.Dataset) -> tuple[str, str]:
+    """Markdown and CSV of a probe's metrics per model (mean ± std over seeds)."""
+    names = list(store.attrs["metrics"])
+    markdown, table = metric_rows(store.isel(probe=0), names, ("model",))
+    header = ["model"] + [_with_units(store, name) for name in names]
+    csv_header = ["model", "n_seeds"] + [f"{n}_{s}" for n in names for s in ("mean", "std")]
+    return markdown_table(header, markdown), csv_table(csv_header, table)
+
+
+def curve_table(store: xr.Dataset) -> str | None:
+    """CSV of a probe's curve: coordinate, reference and each model's seed-mean prediction.
+
+    Columns: ``point, coordinate[, separation], energy_reference, energy_<model>…`` (eV) for curve
+    probes; for size scans ``coordinate`` and ``energy_mae_per_atom_<model>``. None if the store has
+    no curve.
+    """
+    probe = store.isel(probe=0)
+    if "energy_predicted" in probe:
+        value, columns = "energy_predicted", ["energy_reference"]
+    elif "energy_mae_per_atom" in probe:
+        value, columns = "energy_mae_per_atom", []
+    else:
+        return None
+    extra = [name for name in ("separation",) if name in probe]
+    mean = probe[value].mean("seed", skipna=True)
+    header = ["point", "coordinate", *extra, *columns] + [f"{value.replace('_predicted', '')}_{m}" for m in probe["model"].values]
+    rows = []
+    for point in range(probe.sizes["point"]):
+        rows.append(
+            [point, float(probe["coordinate"].values[point])]
+            + [float(probe[name].values[point]) for name in extra + columns]
+            + [float(mean.values[index, point]) for index in range(probe.sizes["model"])]
+        )
+    return csv_table(header, rows)
+
+
+def _with_units(dataset: xr.Dataset, name: str) -> str:
+    units = dataset[name].attrs.get("units", "1")
+    return name if units == "1" else f"{name} ({units})"

@@ -1,0 +1,110 @@
+"""Quality targets of the suite (issue "Probes and the paper's figures"), measured from the stores.
+
+Models are paired by family (``efa`` vs ``local``, a coordinate of every probe store); every
+value is a mean over seeds. Conservative pairing: the EFA side uses the *worst* EFA model, the
+local side the *best* local model, so that a target holds for every pair. A target whose probe or
+models are missing is reported as not measured and counts as not met.
+
+1. every probe store holds a finite reference and a finite prediction for each of its models;
+2. two atoms: energy MAE beyond the cutoff ≥ 10× lower for EFA than local;
+3. GFN2-xTB cumulene torsion: EFA barrier within 25 % of the reference;
+4. GFN2-xTB cumulene torsion: local barrier off by more than 75 %;
+5. charge transfer: EFA far-end force change error < 30 % of the change;
+6. charge transfer: local misses it (error ≥ 70 % of the change).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import xarray as xr
+
+from efa.probes.labels import GFN2_LEVEL, TWO_ATOM_LEVEL
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """A target's description, its measured value (nan if not measured) and whether it is met."""
+
+    description: str
+    value: float
+    met: bool
+    detail: str = ""
+
+    def line(self) -> str:
+        """``[met] description: measured … (detail)``."""
+        status = "met" if self.met else ("NOT MEASURED" if math.isnan(self.value) else "NOT met")
+        detail = f" ({self.detail})" if self.detail else ""
+        return f"[{status}] {self.description}: measured {self.value:.3g}{detail}"
+
+
+def targets_line(results: Sequence[bool]) -> str:
+    """The closing line of every benchmark and of the report: ``targets met: K/N``."""
+    return f"targets met: {sum(results)}/{len(results)}"
+
+
+def family_values(store: xr.Dataset, metric: str, family: str) -> np.ndarray:
+    """Seed-mean of ``metric`` for every model of ``family`` (finite values only)."""
+    probe = store.isel(probe=0)
+    models = [m for m, f in zip(probe["model"].values, probe["family"].values) if f == family]
+    values = np.array([np.nanmean(probe[metric].sel(model=m).values) for m in models]) if models else np.array([])
+    return values[np.isfinite(values)]
+
+
+def _find(stores: Sequence[xr.Dataset], predicate: Callable[[xr.Dataset], bool]) -> xr.Dataset | None:
+    return next((store for store in stores if predicate(store)), None)
+
+
+def _complete(store: xr.Dataset) -> bool:
+    probe = store.isel(probe=0)
+    if "energy_predicted" not in probe:
+        return bool(np.all(np.any(np.isfinite(probe["energy_mae_per_atom"].values), axis=(1, 2))))
+    reference_ok = bool(np.all(np.isfinite(probe["energy_reference"].values)))
+    per_model = np.any(np.all(np.isfinite(probe["energy_predicted"].values), axis=-1), axis=-1)
+    return reference_ok and bool(np.all(per_model))
+
+
+def evaluate_targets(stores: Sequence[xr.Dataset]) -> list[Target]:
+    """Measure the targets listed in the module docstring on the probe stores."""
+    targets = []
+    complete = [_complete(store) for store in stores]
+    targets.append(Target(
+        "probe stores hold reference and prediction for every model",
+        float(sum(complete)) if stores else math.nan, bool(stores) and all(complete),
+        f"{sum(complete)} of {len(stores)} stores complete",
+    ))
+
+    two_atoms = _find(stores, lambda s: s.attrs.get("kind") == "dissociation"
+                      and s.attrs.get("level_of_theory") == TWO_ATOM_LEVEL)
+    efa = family_values(two_atoms, "energy_mae_beyond_cutoff", "efa") if two_atoms else []
+    local = family_values(two_atoms, "energy_mae_beyond_cutoff", "local") if two_atoms else []
+    ratio = float(np.min(local) / np.max(efa)) if len(efa) and len(local) and np.max(efa) > 0 else math.nan
+    targets.append(Target(
+        "two atoms: energy MAE beyond cutoff, local / EFA >= 10", ratio, ratio >= 10,
+        f"EFA {np.max(efa):.3g} eV, local {np.min(local):.3g} eV" if not math.isnan(ratio) else "",
+    ))
+
+    torsion = _find(stores, lambda s: s.attrs.get("kind") == "torsion"
+                    and s.attrs.get("level_of_theory", "").startswith(GFN2_LEVEL.split(" ")[0]))
+    for family, bound, text in (("efa", 0.25, "within 25 %"), ("local", 0.75, "off by > 75 %")):
+        values = family_values(torsion, "barrier_relative_error", family) if torsion else []
+        value = float((np.max if family == "efa" else np.min)(values)) if len(values) else math.nan
+        met = value < bound if family == "efa" else value > bound
+        targets.append(Target(
+            f"GFN2-xTB torsion: {family} barrier {text} of the reference (relative error)",
+            value, bool(met),
+        ))
+
+    transfer = _find(stores, lambda s: s.attrs.get("kind") == "charge_transfer")
+    for family, bound, text in (("efa", 0.3, "< 30 %"), ("local", 0.7, ">= 70 %")):
+        values = family_values(transfer, "far_force_change_relative_error", family) if transfer else []
+        value = float((np.max if family == "efa" else np.min)(values)) if len(values) else math.nan
+        met = value < bound if family == "efa" else value >= bound
+        targets.append(Target(
+            f"charge transfer: {family} far-end force change error {text} of the change",
+            value, bool(met),
+        ))
+    return targets
