@@ -162,12 +162,12 @@ def run(args: argparse.Namespace) -> int:
 
     from efa.bench.timing import (
         machine_description,
-        markdown_table,
         matmul_rate_flops,
         process_peak_rss_bytes,
-        targets_line,
         write_report,
     )
+    from efa.report.tables import markdown_table
+    from efa.report.targets import targets_line
 
     batch_structures, batch_atoms = (int(part) for part in args.batch.lower().split("x"))
     batch_total = batch_structures * batch_atoms

@@ -2,7 +2,8 @@
 
 Every figure a benchmark prints is the median of repeated calls after compilation and warm-up,
 reported with its spread (min and max), and written to ``results/bench/<name>.zarr`` together
-with a markdown table ``results/bench/<name>.md``.
+with a markdown table ``results/bench/<name>.md`` (tables and the targets line come from
+:mod:`efa.report`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import platform
 import resource
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 import jax
@@ -91,13 +92,6 @@ def machine_description() -> str:
     )
 
 
-def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    """A GitHub markdown table."""
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
-    return "\n".join(lines) + "\n"
-
-
 def write_report(name: str, dataset, table: str, output_dir: str | Path) -> Path:
     """Write ``dataset`` to ``<output_dir>/<name>.zarr`` and ``table`` to ``<name>.md``."""
     from efa.storage import write_text, write_zarr
@@ -106,8 +100,3 @@ def write_report(name: str, dataset, table: str, output_dir: str | Path) -> Path
     write_zarr(dataset, output_dir / f"{name}.zarr")
     write_text(table, output_dir / f"{name}.md")
     return output_dir
-
-
-def targets_line(results: Sequence[bool]) -> str:
-    """The closing line of every benchmark."""
-    return f"targets met: {sum(results)}/{len(results)}"
