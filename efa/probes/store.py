@@ -195,7 +195,7 @@ def size_scan_store(
     return xr.Dataset(
         variables,
         coords=_coords(label, labels, seeds, model_coords, len(sizes)),
-        attrs={"kind": "size_scan", "metrics": sorted({n for m in metrics.values() for n in m}),
+        attrs={"kind": "size_scan", "reference": "each run's test split", "metrics": sorted({n for m in metrics.values() for n in m}),
                "options": json.dumps(dict(attrs), sort_keys=True)},
     )
 

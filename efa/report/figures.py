@@ -64,7 +64,8 @@ def _plot_model(axis, x, values: xr.DataArray, colour: str, label: str) -> None:
 
 def _panels(count: int, rows: int = 1, height: float = 3.6):
     figure, axes = plt.subplots(
-        rows, count, figsize=(4.6 * count, height * rows), squeeze=False, sharex="col"
+        rows, count, figsize=(4.8 * count, height * rows), squeeze=False, sharex="col",
+        layout="constrained",
     )
     return figure, axes
 
@@ -134,7 +135,10 @@ def curve_figure(store: xr.Dataset) -> plt.Figure:
         else:
             axis.set_xlabel(_coordinate_label(probe))
         axis.legend(fontsize=8)
-    figure.suptitle(f"{probe['probe'].item()}: {store.attrs.get('reference', '')}", fontsize=11)
+    figure.suptitle(
+        f"{probe['probe'].item()}: reference {store.attrs.get('reference', '')} "
+        f"({store.attrs.get('level_of_theory', '')})", fontsize=11,
+    )
     return figure
 
 
@@ -223,19 +227,25 @@ def depth_figure(metrics: xr.Dataset, metric: str = "forces_rmse") -> plt.Figure
                 )
     if not lines:
         return None
-    figure, axes = _panels(1, height=4.0)
-    axis = axes[0, 0]
-    for (experiment, family), points in sorted(lines.items()):
-        depth, mean, std = np.array(sorted(points)).T
-        axis.errorbar(depth, mean, yerr=std, marker="o", capsize=3,
-                      color=FAMILY_COLOURS.get(family), label=f"{experiment}: {family}",
-                      linestyle="-" if len(depth) > 1 else "none")
-    axis.set_xlabel("message-passing layers T")
-    axis.set_ylabel(f"test {metric} ({metrics[metric].attrs.get('units', '')})")
-    axis.set_yscale("log")
-    axis.set_xticks(sorted({d for points in lines.values() for d, _, _ in points}))
-    axis.set_title("force error vs message-passing depth", fontsize=11)
-    axis.legend(fontsize=8)
+    experiments = sorted({experiment for experiment, _ in lines})
+    figure, axes = _panels(len(experiments), height=4.0)
+    for column, experiment in enumerate(experiments):
+        axis = axes[0, column]
+        for (name, family), points in sorted(lines.items()):
+            if name != experiment:
+                continue
+            depth, mean, std = np.array(sorted(points)).T
+            axis.errorbar(depth, mean, yerr=std, marker="o", capsize=3,
+                          color=FAMILY_COLOURS.get(family), label=family,
+                          linestyle="-" if len(depth) > 1 else "none")
+        axis.set_xlabel("message-passing layers T")
+        axis.set_ylabel(f"test {metric} ({metrics[metric].attrs.get('units', '')})")
+        axis.set_yscale("log")
+        axis.set_xticks(sorted({d for (name, _), points in lines.items() if name == experiment
+                                for d, _, _ in points}))
+        axis.set_title(experiment, fontsize=10)
+        axis.legend(fontsize=8)
+    figure.suptitle("test force error vs message-passing depth", fontsize=11)
     return figure
 
 

@@ -1,0 +1,161 @@
+"""efa report: tables match the stores, figures are written, targets are measured."""
+
+import csv
+import json
+import math
+
+import matplotlib.image
+import numpy as np
+import pytest
+import xarray as xr
+
+from efa.cli import main
+from efa.data.batching import Structures
+from efa.data.generators.analytic import nacl_cluster
+from efa.data.store import write_dataset
+from efa.probes import ProbeModel, run_probe, size_scan
+from efa.storage import write_zarr
+from tests.probes import analytic as a
+
+SEEDS = (0, 1)
+
+
+def noisy(model: ProbeModel, seed: int, offset: float) -> ProbeModel:
+    """``model`` with a constant energy offset per seed (so that seeds differ)."""
+
+    def energy_forces(structures):
+        energy, forces = model.energy_forces(structures)
+        return energy + offset * (seed + 1), forces
+
+    return ProbeModel(model.label, seed, model.family, model.cutoff, model.receptive_field,
+                      energy_forces)
+
+
+@pytest.fixture(scope="module")
+def stores(tmp_path_factory):
+    """Probe stores of every kind and per-run test-metric stores, written under a temporary dir."""
+    root = tmp_path_factory.mktemp("report")
+    probes = []
+    pair = [noisy(m, s, 1e-3) for m in a.pair_models() for s in SEEDS]
+    probes.append(run_probe("two_atoms", pair, num_points=46))
+    probes.append(run_probe("reach", pair, num_points=40))
+    write_dataset(a.torsion_reference(np.linspace(90, 0, 19)), root / "torsion.zarr")
+    torsion = [a.torsion_model("efa", "efa", 0.9), a.torsion_model("local", "local", 0.05)]
+    probes.append(run_probe("torsion", [noisy(m, s, 0.0) for m in torsion for s in SEEDS],
+                            reference=str(root / "torsion.zarr")))
+    write_dataset(a.chain_reference(), root / "chain.zarr")
+    chain = [a.chain_model("efa", "efa", 0.85), a.chain_model("local", "local", 0.0)]
+    probes.append(run_probe("charge_transfer", [noisy(m, s, 0.0) for m in chain for s in SEEDS],
+                            reference=str(root / "chain.zarr"), far_atoms=a.FAR_ATOMS))
+    clusters = [Structures.from_dataset(nacl_cluster(3, seed=0, diameter=d, num_atoms=n))
+                for d, n in ((6.0, 5), (8.0, 11))]
+    per_atom = ProbeModel("efa", 0, "efa", 5.0, math.inf,
+                          lambda s: (-2.0 * s.num_atoms, np.zeros(s.positions.shape)))
+    probes.append(size_scan([(per_atom, c) for c in clusters]))
+    probe_paths = [write_zarr(store, root / f"probes/{store['probe'].item()}.zarr") for store in probes]
+
+    metric_paths = []
+    rng = np.random.default_rng(0)
+    for experiment in ("two_atoms", "cluster_16"):
+        for model in ("local_T2", "local_T3", "efa_T2"):
+            for seed in SEEDS:
+                values = {name: rng.uniform(0.01, 0.1) for name in ("energy_mae", "forces_mae", "forces_rmse")}
+                store = xr.Dataset(
+                    {name: (("experiment", "model", "seed"), np.full((1, 1, 1), value), {"units": "eV"})
+                     for name, value in values.items()},
+                    coords={"experiment": np.array([experiment], dtype=object),
+                            "model": np.array([model], dtype=object), "seed": [seed]},
+                )
+                metric_paths.append(write_zarr(store, root / f"runs/{experiment}/{model}/seed{seed}/metrics.zarr"))
+    return root, probe_paths, metric_paths
+
+
+@pytest.fixture(scope="module")
+def report(stores):
+    root, probe_paths, metric_paths = stores
+    output = root / "results"
+    return output, [str(p) for p in probe_paths], [str(p) for p in metric_paths]
+
+
+def test_report_command_writes_tables_figures_and_targets(report, capsys):
+    output, probe_paths, metric_paths = report
+    argv = ["report", "--metrics", *metric_paths, "--probes", *probe_paths, "--output-dir",
+            str(output), "--combined-metrics", str(output / "metrics.zarr")]
+    assert main(argv) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[-1] == "targets met: 6/6", "\n".join(lines)
+    assert sum(line.startswith("[met]") for line in lines) == 6
+
+    figures = sorted(path.name for path in (output / "figures").glob("*.png"))
+    assert figures == sorted(["two_atoms.png", "reach.png", "torsion.png", "charge_transfer.png",
+                              "nacl_size.png", "force_error_vs_depth.png"])
+    for name in figures:
+        image = matplotlib.image.imread(output / "figures" / name)
+        assert image.shape[0] > 200 and image.shape[1] > 200, name
+        assert np.ptp(image[..., :3]) > 0.5, f"{name} looks blank"
+
+    summary = json.loads((output / "metrics.json").read_text())
+    assert summary["targets"] == {"met": 6, "total": 6}
+    combined = xr.open_zarr(output / "metrics.zarr", consolidated=False).load()
+    assert summary["test"]["cluster_16"]["efa_T2"]["forces_mae"] == pytest.approx(
+        float(combined["forces_mae"].sel(experiment="cluster_16", model="efa_T2").mean()))
+
+
+def _rows(path):
+    with open(path) as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_tables_match_the_stores(report):
+    output, probe_paths, metric_paths = report
+    if not (output / "metrics.json").exists():
+        main(["report", "--metrics", *metric_paths, "--probes", *probe_paths, "--output-dir", str(output)])
+    for path in probe_paths:
+        store = xr.open_zarr(path, consolidated=False).load()
+        label = store["probe"].item()
+        rows = {row["model"]: row for row in _rows(output / f"tables/probe_{label}.csv")}
+        for model in store["model"].values:
+            for name in store.attrs["metrics"]:
+                values = store[name].isel(probe=0).sel(model=model).values
+                values = values[np.isfinite(values)]
+                cell = float(rows[model][f"{name}_mean"])
+                if values.size:
+                    assert cell == pytest.approx(values.mean(), rel=1e-12, abs=1e-15), (label, name)
+                    assert float(rows[model][f"{name}_std"]) == pytest.approx(values.std(), abs=1e-15)
+                else:
+                    assert math.isnan(cell)
+        markdown = (output / f"tables/probe_{label}.md").read_text()
+        assert all(f"| {model} |" in markdown for model in store["model"].values)
+        if "energy_predicted" in store:
+            curve = _rows(output / f"tables/curve_{label}.csv")
+            assert len(curve) == store.sizes["point"]
+            np.testing.assert_allclose([float(r["energy_reference"]) for r in curve],
+                                       store["energy_reference"].values[0])
+            for model in store["model"].values:
+                np.testing.assert_allclose(
+                    [float(r[f"energy_{model}"]) for r in curve],
+                    store["energy_predicted"].isel(probe=0).sel(model=model).mean("seed").values)
+
+    test_rows = _rows(output / "tables/test_metrics.csv")
+    assert len(test_rows) == 6
+    stores = [xr.open_zarr(p, consolidated=False).load() for p in metric_paths]
+    for row in test_rows:
+        values = [float(s["energy_mae"].item()) for s in stores
+                  if s["experiment"].item() == row["experiment"] and s["model"].item() == row["model"]]
+        assert int(row["n_seeds"]) == len(values) == 2
+        assert float(row["energy_mae_mean"]) == pytest.approx(np.mean(values), rel=1e-12)
+        assert float(row["energy_mae_std"]) == pytest.approx(np.std(values), rel=1e-9)
+
+
+def test_missing_targets_count_as_not_met(stores, tmp_path, capsys):
+    _, probe_paths, _ = stores
+    assert main(["report", "--probes", str(probe_paths[0]), "--output-dir", str(tmp_path)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[-1] == "targets met: 2/6"
+    assert sum("NOT MEASURED" in line for line in lines) == 4
+
+
+def test_report_errors_name_the_store(tmp_path, capsys):
+    assert main(["report", "--probes", str(tmp_path / "missing.zarr"), "--output-dir", str(tmp_path)]) == 2
+    assert "missing.zarr: no probe store found" in capsys.readouterr().err
+    assert main(["report", "--output-dir", str(tmp_path)]) == 2
