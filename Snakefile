@@ -1,0 +1,30 @@
+# efa-bench: one command from data to result tables.
+#
+#   snakemake --cores 2                                  # the default suite (config/config.yaml)
+#   snakemake --cores 2 --configfile config/ci.yaml      # the tiny suite of the tests
+#   snakemake -n --configfile config/paper.yaml          # plan the paper's matrix
+#   snakemake --profile workflow/profiles/slurm --configfile config/paper.yaml
+#
+# The default profile (workflow/profiles/default) is used automatically. All logic lives in the
+# efa package; the rules only call the efa command line. See README.md, "Running the suite".
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/datasets.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/probes.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        all_targets(),
+    default_target: True

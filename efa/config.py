@@ -1,0 +1,280 @@
+"""The workflow configuration: checks beyond the JSON schema, and the run settings it implies.
+
+The Snakemake workflow validates its configuration (``config/*.yaml``) in two steps before any
+job runs: the JSON schema (``workflow/schemas/config.schema.yaml``) checks shapes and types, and
+:func:`validate_workflow_config` checks what a schema cannot — that every data set is in the
+registry, every model can be imported and accepts its options, every EFA ``max_frequency`` is
+inside the quadrature bound of its Lebedev grid, split sizes are positive and fit the data set,
+and probes are known. Every error names the configuration key, e.g.
+``experiments.two_atoms.models.efa.options.max_frequency``.
+
+Layout of the configuration (see ``config/config.yaml`` for a commented example)::
+
+    datasets_root: datasets          # registry.yaml and the canonical stores
+    results_root: results            # runs, result stores, tables, figures
+    datasets: {NAME: {PARAM: VALUE}}  # data sets to build, with generator overrides
+    train: {KEY: VALUE}              # efa train settings shared by every run
+    experiments:
+      EXPERIMENT:
+        dataset: NAME
+        splits: {train: N, valid: N, test: N}
+        seeds: [0, 1, 2]
+        train: {KEY: VALUE}          # overrides of the shared settings
+        models:
+          LABEL: {model: local | efa | package.module:Class, options: {...}, train: {...}}
+        probes: {PROBE: {OPTION: VALUE}}
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from efa.errors import ConfigError, EfaError
+
+#: Keys of ``efa train`` that the workflow sets itself (from the experiment and the paths).
+_WORKFLOW_TRAIN_KEYS = ("experiment", "dataset", "datasets_root", "model", "model_options",
+                        "label", "splits", "seed", "output_root")
+
+
+def deep_merge(*mappings: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Merge mappings left to right; nested mappings are merged, other values replaced."""
+    result: dict[str, Any] = {}
+    for mapping in mappings:
+        for key, value in (mapping or {}).items():
+            if isinstance(value, Mapping) and isinstance(result.get(key), Mapping):
+                result[key] = deep_merge(result[key], value)
+            elif isinstance(value, Mapping):
+                result[key] = deep_merge(value)
+            else:
+                result[key] = value
+    return result
+
+
+def run_settings(config: Mapping[str, Any], experiment: str, label: str, seed: int) -> dict:
+    """The ``efa train`` configuration of one run (a mapping for ``efa.train.config``).
+
+    Precedence: the shared ``train`` block < the experiment's ``train`` < the model's ``train``;
+    the workflow sets the experiment, data set, model, splits, seed and paths.
+    """
+    spec = config["experiments"][experiment]
+    model = spec["models"][label]
+    settings = deep_merge(config.get("train"), spec.get("train"), model.get("train"))
+    settings.update(
+        experiment=experiment,
+        dataset=spec["dataset"],
+        datasets_root=config.get("datasets_root", "datasets"),
+        model=model["model"],
+        model_options=dict(model.get("options") or {}),
+        label=label,
+        splits=dict(spec["splits"]),
+        seed=int(seed),
+        output_root=f"{config.get('results_root', 'results')}/runs",
+    )
+    return settings
+
+
+def _fail(key: str, message: str) -> None:
+    raise ConfigError(f"{key}: {message}")
+
+
+def _check_dataset(config: Mapping, registry, name: str, key: str) -> None:
+    if name not in config.get("datasets", {}):
+        _fail(key, f"data set {name!r} is not listed under 'datasets' of the configuration "
+              f"(listed: {', '.join(sorted(config.get('datasets', {}))) or 'none'})")
+
+
+def _check_datasets(config: Mapping, registry) -> None:
+    for name, overrides in (config.get("datasets") or {}).items():
+        key = f"datasets.{name}"
+        if name not in registry.entries:
+            _fail(key, f"data set {name!r} is not in the registry "
+                  f"({config.get('datasets_root', 'datasets')}/registry.yaml); known: "
+                  f"{', '.join(sorted(registry.entries))}")
+        entry = registry.entries[name]
+        if overrides and entry.kind != "generate":
+            _fail(key, f"data set {name!r} is of kind {entry.kind!r}; only generated sets take "
+                  "parameter overrides")
+        known = set(entry.source.get("parameters", {}))
+        for parameter, value in (overrides or {}).items():
+            if parameter not in known:
+                _fail(f"{key}.{parameter}", f"generator {entry.source.get('generator')!r} has "
+                      f"no parameter {parameter!r}; known: {', '.join(sorted(known))}")
+            if parameter.startswith("num_") and (
+                isinstance(value, bool) or not isinstance(value, int) or value < 1
+            ):
+                _fail(f"{key}.{parameter}", f"{value!r}: expected a positive integer")
+
+
+def dataset_size(config: Mapping, registry, name: str) -> int | None:
+    """Number of structures data set ``name`` will have once built with the config's overrides."""
+    entry = registry.entries[name]
+    overrides = (config.get("datasets") or {}).get(name) or {}
+    if entry.kind == "generate":
+        parameters = {**entry.source.get("parameters", {}), **overrides}
+        for parameter, per_item in (("num_structures", 1), ("num_points", 1), ("num_pairs", 2)):
+            if parameter in parameters:
+                return int(parameters[parameter]) * per_item
+    return entry.num_structures
+
+
+def _check_model(key: str, label: str, spec: Mapping) -> None:
+    from efa.models.registry import build_model
+
+    name = spec.get("model")
+    if not isinstance(name, str) or not name:
+        _fail(f"{key}.model", f"{name!r}: expected a built-in model name or 'package.module:Class'")
+    options = dict(spec.get("options") or {})
+    try:
+        model = build_model(name, options)
+    except EfaError as error:
+        text = str(error)
+        # build_model names the option as 'model_options.X' or 'model option X'; point at the key
+        for option in options:
+            if f"model_options.{option}" in text or f"model option {option}=" in text:
+                _fail(f"{key}.options.{option}", text)
+        if text.startswith("model "):
+            _fail(f"{key}.model", text)
+        _fail(f"{key}.options", text)
+    _check_quadrature(key, model, options)
+
+
+def _check_quadrature(key: str, model, options: Mapping) -> None:
+    """The quadrature bound of every EFA-like model (one with ``max_frequency``/``lebedev_num``)."""
+    from efa.nn.quadrature import check_quadrature_bound
+
+    if not (hasattr(model, "max_frequency") and hasattr(model, "lebedev_num")):
+        return
+    try:
+        check_quadrature_bound(float(model.max_frequency), int(model.lebedev_num))
+    except ConfigError as error:
+        name = "max_frequency" if "max_frequency" in options or "lebedev_num" not in options \
+            else "lebedev_num"
+        _fail(f"{key}.options.{name}", str(error))
+
+
+def _check_splits(key: str, splits: Mapping, size: int | None, dataset: str) -> None:
+    for name in ("train", "valid", "test"):
+        if name not in splits:
+            _fail(f"{key}.{name}", "missing; expected a positive number of structures")
+    for name, value in splits.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            _fail(f"{key}.{name}", f"{value!r}: expected a positive integer")
+    total = sum(splits.values())
+    if size is not None and total > size:
+        _fail(key, f"train + valid + test = {total} structures, but data set {dataset!r} has "
+              f"{size}; lower the splits or raise datasets.{dataset}.num_structures")
+
+
+def _check_train(key: str, settings: Mapping) -> None:
+    from efa.train.config import RunConfig
+
+    known = {field.name for field in dataclasses.fields(RunConfig)}
+    for name, value in (settings or {}).items():
+        if name in _WORKFLOW_TRAIN_KEYS:
+            _fail(f"{key}.{name}", "set by the workflow from the experiment; remove it here")
+        if name not in known:
+            _fail(f"{key}.{name}", f"not a key of efa train; known: "
+                  f"{', '.join(sorted(known - set(_WORKFLOW_TRAIN_KEYS)))}")
+        if name == "max_time_s" and value is not None and not (
+            isinstance(value, (int, float)) and math.isfinite(value) and value > 0
+        ):
+            _fail(f"{key}.{name}", f"{value!r}: expected a positive number of seconds or null")
+
+
+#: Probe options the workflow sets itself.
+_WORKFLOW_PROBE_OPTIONS = ("datasets_root", "label")
+
+
+def probe_defaults(name: str) -> dict[str, Any] | None:
+    """Options (with defaults) of probe ``name``, ``None`` if there is no such probe."""
+    from efa.probes.definitions import PROBES, SIZE_SCAN_PROBES
+
+    if name in PROBES:
+        return dict(PROBES[name].defaults)
+    if name in SIZE_SCAN_PROBES:
+        return {"label": None, "split": "test"}
+    return None
+
+
+def probe_reference(name: str, options: Mapping[str, Any]) -> str | None:
+    """The reference data set a probe reads (a name under ``datasets_root``), if any."""
+    reference = options.get("reference", (probe_defaults(name) or {}).get("reference"))
+    if isinstance(reference, str) and not reference.endswith(".zarr"):
+        return reference
+    return None
+
+
+def _check_probe(config: Mapping, registry, key: str, options: Mapping[str, Any]) -> None:
+    from efa.probes.definitions import PROBES, SIZE_SCAN_PROBES
+
+    options = dict(options or {})
+    name = options.pop("probe", key.rpartition(".")[2])
+    defaults = probe_defaults(name)
+    if defaults is None:
+        _fail(f"{key}.probe" if "probe" in (options or {}) else key,
+              f"unknown probe {name!r}; known: {', '.join(sorted({*PROBES, *SIZE_SCAN_PROBES}))}")
+    for option in options:
+        if option in _WORKFLOW_PROBE_OPTIONS:
+            _fail(f"{key}.{option}", "set by the workflow; remove it here")
+        if option not in defaults:
+            known = sorted(set(defaults) - set(_WORKFLOW_PROBE_OPTIONS))
+            _fail(f"{key}.{option}", f"probe {name!r} has no option {option!r}; known: "
+                  f"{', '.join(known) or 'none'}")
+    reference = probe_reference(name, options)
+    if reference is not None:
+        where = f"{key}.reference" if "reference" in options else key
+        if reference not in (config.get("datasets") or {}):
+            _fail(where, f"probe {name!r} reads data set {reference!r}, which is not listed "
+                  "under 'datasets' of the configuration; add it there")
+
+
+def validate_workflow_config(config: Mapping[str, Any], source: str = "config") -> None:
+    """Check a (schema-valid) workflow configuration; raise :class:`ConfigError` naming the key.
+
+    Args:
+      config: the configuration mapping (as Snakemake loaded it).
+      source: the configuration file(s), prefixed to the message.
+    """
+    from efa.data.registry import load_registry
+
+    try:
+        root = config.get("datasets_root", "datasets")
+        try:
+            registry = load_registry(root)
+        except EfaError as error:
+            _fail("datasets_root", str(error))
+        _check_datasets(config, registry)
+        _check_train("train", config.get("train"))
+        probe_labels: dict[str, str] = {}
+        experiments = config.get("experiments") or {}
+        if not experiments:
+            _fail("experiments", "no experiments configured; expected at least one")
+        for experiment, spec in experiments.items():
+            key = f"experiments.{experiment}"
+            dataset = spec.get("dataset")
+            _check_dataset(config, registry, dataset, f"{key}.dataset")
+            _check_splits(f"{key}.splits", spec.get("splits") or {},
+                          dataset_size(config, registry, dataset), dataset)
+            seeds = spec.get("seeds", [0])
+            if len(set(seeds)) != len(seeds) or any(
+                isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds
+            ):
+                _fail(f"{key}.seeds", f"{seeds!r}: expected distinct non-negative integers")
+            _check_train(f"{key}.train", spec.get("train"))
+            if not spec.get("models"):
+                _fail(f"{key}.models", "no models configured; expected at least one")
+            for label, model in spec["models"].items():
+                _check_model(f"{key}.models.{label}", label, model)
+                _check_train(f"{key}.models.{label}.train", model.get("train"))
+            for label, options in (spec.get("probes") or {}).items():
+                if label in probe_labels:
+                    _fail(f"{key}.probes.{label}", f"probe label {label!r} is also used by "
+                          f"experiment {probe_labels[label]!r}; labels name the probe stores and "
+                          "must be unique")
+                probe_labels[label] = experiment
+                _check_probe(config, registry, f"{key}.probes.{label}", options)
+    except ConfigError as error:
+        raise ConfigError(f"{source}: {error}") from None

@@ -1,0 +1,26 @@
+# Evaluation: test-split metrics of each run in the result-store format.
+
+
+rule evaluate:
+    """Metrics (and per-structure predictions) of the best checkpoint on the test split."""
+    input:
+        f"{RESULTS}/runs/{{experiment}}/{{model}}/seed{{seed}}/summary.json",
+    output:
+        metrics=f"{RESULTS}/runs/{{experiment}}/{{model}}/seed{{seed}}/metrics.zarr/zarr.json",
+        predictions=(
+            f"{RESULTS}/runs/{{experiment}}/{{model}}/seed{{seed}}/predictions_test.zarr/zarr.json"
+        ),
+    params:
+        run=lambda wildcards: run_dir(wildcards.experiment, wildcards.model, wildcards.seed),
+    log:
+        f"{LOGS}/evaluate/{{experiment}}/{{model}}/seed{{seed}}.log",
+    benchmark:
+        f"{BENCHMARKS}/evaluate/{{experiment}}/{{model}}/seed{{seed}}.tsv"
+    threads: threads_of("evaluate")
+    resources:
+        gpu=resource("evaluate", "gpu"),
+        mem_mb=resource("evaluate", "mem_mb"),
+        runtime=resource("evaluate", "runtime"),
+        cpus_per_task=resource("evaluate", "cpus_per_task"),
+    shell:
+        "efa evaluate {params.run} --split test --output {params.run}/metrics.zarr > {log} 2>&1"

@@ -1,0 +1,44 @@
+# Report: tables, figures, the combined metric store and metrics.json for DVC.
+
+
+rule report:
+    """Aggregate test metrics and probe stores over seeds; print the quality targets."""
+    input:
+        metrics=[
+            store_marker(f"{run}/metrics.zarr")
+            for experiment in EXPERIMENTS
+            for run in runs_of(experiment)
+        ],
+        probes=[store_marker(f"{RESULTS}/probes/{label}.zarr") for label in PROBES],
+    output:
+        summary=f"{RESULTS}/metrics.json",
+        metrics=store_marker(f"{RESULTS}/metrics.zarr"),
+        tables=report(
+            directory(f"{RESULTS}/tables"),
+            patterns=["{name}.md"],
+            caption="../report/tables.rst",
+            category="Tables",
+        ),
+        figures=report(
+            directory(f"{RESULTS}/figures"),
+            patterns=["{name}.png"],
+            caption="../report/figures.rst",
+            category="Figures",
+        ),
+    params:
+        root=RESULTS,
+        metrics=lambda wildcards, input: " ".join(store_of(path) for path in input.metrics),
+        probes=lambda wildcards, input: (
+            f"--probes {' '.join(store_of(path) for path in input.probes)}" if input.probes else ""
+        ),
+    log:
+        f"{LOGS}/report.log",
+    benchmark:
+        f"{BENCHMARKS}/report.tsv"
+    threads: threads_of("report")
+    resources:
+        mem_mb=resource("report", "mem_mb"),
+        runtime=resource("report", "runtime"),
+    shell:
+        "efa report --metrics {params.metrics} {params.probes} --output-dir {params.root} "
+        "--combined-metrics {params.root}/metrics.zarr > {log} 2>&1"
