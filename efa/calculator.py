@@ -35,18 +35,21 @@ class EFACalculator(Calculator):
         self.trained = load_trained(run_dir)
         self.charge_key = charge_key
 
-    def calculate(self, atoms: Atoms | None = None, properties=("energy",), system_changes=all_changes):
+    def calculate(
+        self, atoms: Atoms | None = None, properties=("energy",), system_changes=all_changes
+    ):
         super().calculate(atoms, properties, system_changes)
         atoms = self.atoms
         if atoms.pbc.any():
             raise ConfigError(
-                f"EFACalculator: atoms with periodic boundary conditions (pbc={atoms.pbc.tolist()}) "
-                "are not supported; expected pbc=False"
+                "EFACalculator: atoms with periodic boundary conditions "
+                f"(pbc={atoms.pbc.tolist()}) are not supported; expected pbc=False"
             )
         charge = atoms.info.get(self.charge_key, 0)
         if int(charge) != charge:
             raise ConfigError(
-                f"EFACalculator: atoms.info[{self.charge_key!r}]={charge!r}; expected an integer charge"
+                f"EFACalculator: atoms.info[{self.charge_key!r}]={charge!r}; "
+                "expected an integer charge"
             )
         count = len(atoms)
         structures = Structures(

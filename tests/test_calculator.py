@@ -56,7 +56,8 @@ def test_calculator_matches_model_and_is_translation_invariant(run_dir):
 
 
 def test_nve_dynamics_conserves_total_energy(run_dir):
-    atoms = Atoms("H5", positions=[[0, 0, 0], [1.4, 0, 0], [0, 1.4, 0], [0, 0, 1.4], [1.2, 1.2, 1.2]])
+    positions = [[0, 0, 0], [1.4, 0, 0], [0, 1.4, 0], [0, 0, 1.4], [1.2, 1.2, 1.2]]
+    atoms = Atoms("H5", positions=positions)
     atoms.calc = EFACalculator(run_dir)
     thermalize_momenta(atoms, temperature_K=300, rng=np.random.default_rng(0))
     dynamics = VelocityVerlet(atoms, timestep=0.25 * units.fs)

@@ -9,8 +9,8 @@ real training step (:func:`efa.train.loop.train_step`: energy + forces loss, Ada
   degree 1, 2 layers; EFA qk 16, v 32, r_max 15. Target: EFA step time ≤ 1.5× local.
 
 Both models are compiled and warmed up, then ``--steps`` steps of each are timed one by one, in
-alternation (cycling over a few distinct batches); the medians are reported. The last line is ``targets met: K/N``; the exit
-status is 0 whether or not targets are met.
+alternation (cycling over a few distinct batches); the medians are reported. The last line is
+``targets met: K/N``; the exit status is 0 whether or not targets are met.
 """
 
 from __future__ import annotations
@@ -22,9 +22,19 @@ import itertools
 import statistics
 import time
 
-#: Benchmark configurations: data, shared model options, EFA-only options, target ratio.
+
 @dataclasses.dataclass(frozen=True)
 class BenchConfig:
+    """One benchmark configuration.
+
+    Attributes:
+      name, description: how it is listed.
+      data: ``generator`` (a function of :mod:`efa.data.generators.analytic`) and its options.
+      model_options: options shared by the local and the EFA model.
+      efa_options: options of the EFA model only.
+      max_ratio: target for EFA step time / local step time.
+    """
+
     name: str
     description: str
     data: dict
@@ -59,9 +69,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--config", dest="configs", action="append", choices=sorted(CONFIGS),
         help="configuration to run (repeatable; default: all)",
     )
-    parser.add_argument("--batch-size", type=int, default=32, help="structures per batch (default 32)")
-    parser.add_argument("--steps", type=int, default=20, help="timed steps per model (default 20)")
-    parser.add_argument("--warmup", type=int, default=3, help="untimed steps after compiling (default 3)")
+    parser.add_argument("--batch-size", type=int, default=32, help="structures per batch")
+    parser.add_argument("--steps", type=int, default=20, help="timed steps per model")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed steps after compiling")
     parser.add_argument("--output", help="also write the figures as a zarr store at this path")
 
 
@@ -141,12 +151,15 @@ def run(args: argparse.Namespace) -> int:
 
     rows, met = [], 0
     names = args.configs or list(CONFIGS)
-    header = f"{'config':<10} {'model':<6} {'params':>8} {'step ms':>9} {'steps/s':>8} {'EFA/local':>9} {'target':>7}  {'met'}"
-    print(header)
+    print(
+        f"{'config':<10} {'model':<6} {'params':>8} {'step ms':>9} {'steps/s':>8} "
+        f"{'EFA/local':>9} {'target':>7}  met"
+    )
     for name in names:
         config = CONFIGS[name]
         structures = _structures(config, 4 * args.batch_size)
-        batcher = Batcher(structures, args.batch_size, config.model_options["cutoff"], num_buckets=1)
+        cutoff = config.model_options["cutoff"]
+        batcher = Batcher(structures, args.batch_size, cutoff, num_buckets=1)
         batches = list(itertools.islice(batcher.training_batches(seed=0), 4))
         local = Stepper("local", config.model_options, batches)
         efa = Stepper("efa", {**config.model_options, **config.efa_options}, batches)
@@ -156,12 +169,16 @@ def run(args: argparse.Namespace) -> int:
         ratio = efa_s / local_s
         ok = ratio <= config.max_ratio
         met += ok
-        print(f"{name:<10} {'local':<6} {local_params:>8} {1e3 * local_s:>9.2f} {1 / local_s:>8.1f}")
+        print(
+            f"{name:<10} {'local':<6} {local_params:>8} {1e3 * local_s:>9.2f} {1 / local_s:>8.1f}"
+        )
         print(
             f"{name:<10} {'efa':<6} {efa_params:>8} {1e3 * efa_s:>9.2f} {1 / efa_s:>8.1f} "
             f"{ratio:>9.2f} {'≤' + format(config.max_ratio, 'g'):>7}  {'yes' if ok else 'no'}"
         )
-        rows.append((name, config.description, local_s, efa_s, local_params, efa_params, config.max_ratio))
+        rows.append(
+            (name, config.description, local_s, efa_s, local_params, efa_params, config.max_ratio)
+        )
     if args.output:
         _write_store(rows, args.output)
     print(f"targets met: {met}/{len(names)}")

@@ -253,10 +253,8 @@ class Batcher:
         num_atoms = structures.num_atoms
         num_pairs = count_pairs(structures, cutoff)
         sizes = np.unique(num_atoms)
-        edges = np.unique(
-            np.quantile(sizes, np.linspace(0, 1, min(num_buckets, sizes.size) + 1)[1:],
-                        method="higher")
-        )
+        quantiles = np.linspace(0, 1, min(num_buckets, sizes.size) + 1)[1:]
+        edges = np.unique(np.quantile(sizes, quantiles, method="higher"))
         bucket_of = np.searchsorted(edges, num_atoms)
         self.buckets: list[np.ndarray] = []
         self.shapes: list[BucketShape] = []
@@ -264,9 +262,8 @@ class Batcher:
             members = np.flatnonzero(bucket_of == bucket)
             if members.size:
                 self.buckets.append(members)
-                self.shapes.append(
-                    BucketShape(int(num_atoms[members].max()), max(1, int(num_pairs[members].max())))
-                )
+                max_pairs = max(1, int(num_pairs[members].max()))
+                self.shapes.append(BucketShape(int(num_atoms[members].max()), max_pairs))
 
     @property
     def batches_per_epoch(self) -> int:
@@ -295,7 +292,7 @@ class Batcher:
         return [plan[i] for i in rng.permutation(len(plan))]
 
     def training_batches(self, seed: int, first_step: int = 0) -> Iterator[Batch]:
-        """Endless shuffled batches; the ``k``-th yielded is the batch of step ``first_step + k``."""
+        """Endless shuffled batches; the ``k``-th one is the batch of step ``first_step + k``."""
         per_epoch = self.batches_per_epoch
         epoch, position = divmod(first_step, per_epoch)
         while True:

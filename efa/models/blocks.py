@@ -37,7 +37,7 @@ class AtomEmbedding(nn.Module):
     """Scalar features from the element and, optionally, the structure's total charge.
 
     ``x_i = e(Z_i) + [c(Q_{s(i)})]`` with learned tables ``e`` (elements ``0 … 118``, 0 = padding)
-    and ``c`` (integer charges ``−max_abs_charge … max_abs_charge``; larger charges are clipped).
+    and ``c`` (integer charges ``−max_abs_charge … max_abs_charge``; larger ones are clipped).
     """
 
     features: int

@@ -47,7 +47,9 @@ def resolve_model(name: str) -> type[nn.Module]:
     try:
         module = importlib.import_module(module_name)
     except ImportError as error:
-        raise ConfigError(f"model {name!r}: cannot import module {module_name!r} ({error})") from error
+        raise ConfigError(
+            f"model {name!r}: cannot import module {module_name!r} ({error})"
+        ) from error
     model_class = getattr(module, class_name, None)
     if not (isinstance(model_class, type) and issubclass(model_class, nn.Module)):
         raise ConfigError(
@@ -77,7 +79,9 @@ def build_model(name: str, options: Mapping[str, Any] | None = None) -> nn.Modul
             f"model_options.{unknown[0]}: model {name!r} has no option {unknown[0]!r}; "
             f"known options: {', '.join(sorted(fields))}"
         )
-    options = {key: tuple(value) if isinstance(value, list) else value for key, value in options.items()}
+    options = {
+        key: tuple(value) if isinstance(value, list) else value for key, value in options.items()
+    }
     model = model_class(**options)
     validate = getattr(model, "validate", None)
     if callable(validate):

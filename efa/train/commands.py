@@ -35,7 +35,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         "model_options.features=32); repeatable",
     )
     for key, text in _SHORTCUTS.items():
-        parser.add_argument(f"--{key.replace('_', '-')}", dest=key, help=f"{text} (= --set {key}=…)")
+        parser.add_argument(
+            f"--{key.replace('_', '-')}", dest=key, help=f"{text} (= --set {key}=…)"
+        )
     parser.add_argument("--run-dir", help="run directory (default: derived from the configuration)")
     parser.add_argument(
         "--progress", action=argparse.BooleanOptionalAction, default=None,
@@ -51,7 +53,9 @@ def _train(args: argparse.Namespace) -> int:
     from efa.train.loop import EXIT_INTERRUPTED, Trainer
 
     assignments = list(args.assignments)
-    assignments += [f"{key}={getattr(args, key)}" for key in _SHORTCUTS if getattr(args, key) is not None]
+    assignments += [
+        f"{key}={getattr(args, key)}" for key in _SHORTCUTS if getattr(args, key) is not None
+    ]
     config = load_config(args.config, assignments)
     trainer = Trainer(config, args.run_dir, progress_bar=args.progress)
     summary = trainer.run()
@@ -75,14 +79,16 @@ def register(subparsers) -> None:
     """Add ``efa train`` and ``efa evaluate``."""
     train = subparsers.add_parser(
         "train", help="train (or resume) a model run",
-        description="Train a model; a killed run resumes from its last checkpoint when started again.",
+        description="Train a model; a killed run resumes from its last checkpoint when started "
+        "again.",
     )
     add_train_arguments(train)
     train.set_defaults(handler=_train)
 
     evaluate = subparsers.add_parser(
         "evaluate", help="test-split metrics of a trained run",
-        description="Evaluate the best checkpoint of a run and write metrics in the result-store format.",
+        description="Evaluate the best checkpoint of a run and write metrics in the "
+        "result-store format.",
     )
     evaluate.add_argument("run_dir", help="run directory written by 'efa train'")
     evaluate.add_argument("--split", default="test", help="split to evaluate (default: test)")

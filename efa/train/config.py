@@ -112,7 +112,7 @@ def _validate(config: RunConfig) -> RunConfig:
         raise ConfigError(f"dataset={config.dataset!r}: expected a data set name or .zarr path")
     _expect("label", config.label, (str,), "a string", optional=True)
     _expect("model_options", config.model_options, (Mapping,), "a mapping of model options")
-    _expect("splits", config.splits, (Mapping,), "a mapping like {train: 2000, valid: 500, test: 200}")
+    _expect("splits", config.splits, (Mapping,), "a mapping like {train: 2000, valid: 500}")
     for name in _REQUIRED_SPLITS:
         if name not in config.splits:
             raise ConfigError(f"splits.{name}: missing; expected a number of structures")
@@ -166,7 +166,9 @@ def _parse_number(key: str, value: Any) -> Any:
 def config_from_mapping(data: Mapping[str, Any], source: str = "configuration") -> RunConfig:
     """Build and validate a :class:`RunConfig`; unknown keys are errors naming ``source``."""
     if not isinstance(data, Mapping):
-        raise ConfigError(f"{source}: expected a mapping of configuration keys, got {type(data).__name__}")
+        raise ConfigError(
+            f"{source}: expected a mapping of configuration keys, got {type(data).__name__}"
+        )
     unknown = sorted(set(data) - set(_FIELDS))
     if unknown:
         raise ConfigError(
@@ -191,7 +193,8 @@ def read_config_file(path: str | os.PathLike) -> dict[str, Any]:
     try:
         data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as error:
-        raise ConfigError(f"{path}: not valid {path.suffix.lstrip('.') or 'YAML'}: {error}") from None
+        kind = path.suffix.lstrip(".") or "YAML"
+        raise ConfigError(f"{path}: not valid {kind}: {error}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -205,7 +208,9 @@ def apply_overrides(data: Mapping[str, Any], assignments: Sequence[str]) -> dict
     for assignment in assignments:
         key, equals, raw = assignment.partition("=")
         if not equals or not key:
-            raise ConfigError(f"--set {assignment!r}: expected KEY=VALUE, e.g. model_options.features=32")
+            raise ConfigError(
+                f"--set {assignment!r}: expected KEY=VALUE, e.g. model_options.features=32"
+            )
         *parents, leaf = key.split(".")
         target = result
         for parent in parents:

@@ -97,18 +97,23 @@ def evaluate_run(
     }
     metrics = xr.Dataset(
         {
-            name: (("experiment", "model", "seed"), np.full((1, 1, 1), value), {"units": METRIC_UNITS[name]})
+            name: (
+                ("experiment", "model", "seed"),
+                np.full((1, 1, 1), value),
+                {"units": METRIC_UNITS[name]},
+            )
             for name, value in values.items()
         },
         coords=coords,
         attrs={"split": split, "run_dir": str(paths.root), "dataset": config.dataset},
     )
+    force_units = {"units": "eV/Å"}
     predictions = xr.Dataset(
         {
             "energy_reference": ("structure", structures.energy, {"units": "eV"}),
             "energy_predicted": ("structure", energy, {"units": "eV"}),
-            "forces_reference": (("structure", "atom", "xyz"), structures.forces, {"units": "eV/Å"}),
-            "forces_predicted": (("structure", "atom", "xyz"), forces, {"units": "eV/Å"}),
+            "forces_reference": (("structure", "atom", "xyz"), structures.forces, force_units),
+            "forces_predicted": (("structure", "atom", "xyz"), forces, force_units),
             "atom_mask": (("structure", "atom"), structures.atom_mask),
         },
         coords={"structure": indices},

@@ -144,7 +144,8 @@ class Trainer:
             return
         existing = read_json(self.paths.config, "run configuration")
         wanted = json_round_trip(self.config.to_dict())
-        changed = sorted(key for key in set(existing) | set(wanted) if existing.get(key) != wanted.get(key))
+        keys = set(existing) | set(wanted)
+        changed = sorted(key for key in keys if existing.get(key) != wanted.get(key))
         allowed = {"max_time_s"}  # a new wall-clock budget may be granted on resume
         if set(changed) - allowed:
             key = sorted(set(changed) - allowed)[0]
@@ -243,7 +244,9 @@ class Trainer:
                     self._diverged(progress.step + 1, loss)
                 progress.step += 1
                 progress.elapsed_s = elapsed_before + time.perf_counter() - session_start
-                out_of_time = config.max_time_s is not None and progress.elapsed_s >= config.max_time_s
+                out_of_time = (
+                    config.max_time_s is not None and progress.elapsed_s >= config.max_time_s
+                )
                 if progress.step % config.log_every == 0:
                     self.log.write(
                         "train", progress.step, loss=loss,
@@ -251,7 +254,9 @@ class Trainer:
                         elapsed_s=progress.elapsed_s,
                     )
                 bar.update(1)
-                bar.set_postfix(loss=f"{loss:.3g}", valid_mae=f"{valid.get('energy_mae', math.nan):.3g}")
+                bar.set_postfix(
+                    loss=f"{loss:.3g}", valid_mae=f"{valid.get('energy_mae', math.nan):.3g}"
+                )
                 at_end = progress.step == config.max_steps or out_of_time
                 if progress.step % config.valid_every == 0 or at_end:
                     valid = self._validate_and_keep_best(state, progress)
@@ -276,7 +281,8 @@ class Trainer:
         if status == "interrupted":
             self.log.write("interrupted", progress.step)
         else:
-            self.log.write("finish", progress.step, **{k: v for k, v in summary.items() if k != "final_valid"})
+            totals = {key: value for key, value in summary.items() if key != "final_valid"}
+            self.log.write("finish", progress.step, **totals)
             write_json(summary, self.paths.summary)
         return summary
 
@@ -287,7 +293,9 @@ class Trainer:
         improved = valid["loss"] < progress.best_valid_loss
         if improved:
             progress.best_valid_loss, progress.best_step = valid["loss"], progress.step
-            checkpoints.save(self.paths.best, progress.step, state.params, dict(valid, step=progress.step))
+            checkpoints.save(
+                self.paths.best, progress.step, state.params, dict(valid, step=progress.step)
+            )
         self.log.write("valid", progress.step, best=improved, **valid)
         return valid
 

@@ -4,7 +4,7 @@ With the per-atom energy shift ``μ`` of the training split, the model ``f_θ`` 
 ``E_s = f_θ(batch)_s + μ·n_s`` and forces ``F_i = −∂E/∂r_i``. The loss of a batch of ``B'``
 real structures is
 
-    L = w_E · (1/B') Σ_s (E_s − E_s^ref)² + w_F · (1/B') Σ_s (1/(3 n_s)) Σ_{i ∈ s} |F_i − F_i^ref|²
+    L = w_E (1/B') Σ_s (E_s − E_s^ref)² + w_F (1/B') Σ_s (1/(3n_s)) Σ_{i∈s} |F_i − F_i^ref|²
 
 (force errors averaged per atom, then per structure, as in the paper).
 """

@@ -8,7 +8,10 @@ from efa.train.config import RunConfig
 
 
 def learning_rate_schedule(config: RunConfig) -> optax.Schedule:
-    """``η(t) = η₀ (η₁/η₀)^(t/T)``: from ``learning_rate`` to ``final_learning_rate`` at ``max_steps``."""
+    """``η(t) = η₀ (η₁/η₀)^(t/T)``: ``learning_rate`` decays to ``final_learning_rate`` at ``T``.
+
+    ``T`` is ``max_steps``.
+    """
     return optax.exponential_decay(
         init_value=config.learning_rate,
         transition_steps=config.max_steps,

@@ -161,7 +161,8 @@ def test_external_model_trains_and_evaluates_through_the_commands(
     package.mkdir()
     (package / "toy_pair_model.py").write_text(textwrap.dedent(PLUGIN))
     monkeypatch.syspath_prepend(str(package))
-    data = {**base_config, "model": "toy_pair_model:PairPotential", "model_options": {"num_terms": 2}}
+    data = {**base_config, "model": "toy_pair_model:PairPotential"}
+    data["model_options"] = {"num_terms": 2}
     assert main(["train", "--config", str(config_file(data))]) == 0
     run_dir = config_from_mapping(data).run_dir()
     assert run_dir.parts[-2] == "PairPotential"
