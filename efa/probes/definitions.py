@@ -6,20 +6,20 @@ Every probe maps models (:class:`~efa.probes.models.ProbeModel`) and its options
 through :func:`efa.probes.labels.label_structures`, which ends in
 :func:`efa.data.schema.make_dataset` — the validated path of every data set.
 
-=================  ===============  ==========================================================
-probe              kind             structures and reference
-=================  ===============  ==========================================================
-``two_atoms``      dissociation     Z = (1, 2) at r = 1 … 10 Å, analytic E(r)
-``sn2``            dissociation     a reaction-coordinate scan store (``sn2_scan``: GFN2-xTB;
-                                    ``ref_sn2_F_I`` for PhysNet-trained models)
-``pull_apart``     dissociation     one structure of a data set, a fragment pulled away
-                                    rigidly, labelled at the data set's level of theory
-``torsion``        torsion          a cumulene torsion scan store (``cumulene_torsion``:
-                                    GFN2-xTB; ``ref_cumulene_profile``)
-``charge_transfer`` charge_transfer pairs C₁₀H₂ / C₁₀H₃⁺ (``carbon_chain_probe``)
-``reach``          reach            a fragment moved out to 40 Å (default: the two atoms)
-``nacl_size``      size_scan        each run's own test split (NaCl clusters of growing size)
-=================  ===============  ==========================================================
+====================  ===============  =======================================================
+probe                 kind             structures and reference
+====================  ===============  =======================================================
+``two_atoms``         dissociation     Z = (1, 2) at r = 1 … 10 Å, analytic E(r)
+``sn2``               dissociation     a reaction-coordinate scan store (``sn2_scan``: GFN2-xTB;
+                                       ``ref_sn2_F_I`` for PhysNet-trained models)
+``pull_apart``        dissociation     one structure of a data set, a fragment pulled away
+                                       rigidly, labelled at the data set's level of theory
+``torsion``           torsion          a cumulene torsion scan store (``cumulene_torsion``:
+                                       GFN2-xTB; ``ref_cumulene_profile``)
+``charge_transfer``   charge_transfer  pairs C₁₀H₂ / C₁₀H₃⁺ (``carbon_chain_probe``)
+``reach``             reach            a fragment moved out to 40 Å (default: the two atoms)
+``nacl_size``         size_scan        each run's own test split (NaCl clusters of growing size)
+====================  ===============  =======================================================
 """
 
 from __future__ import annotations
