@@ -3,7 +3,8 @@
 The calculator packs one ``ase.Atoms`` into a batch with a fresh neighbour list (within the
 model's cutoff) at every call and evaluates the best checkpoint of the run. The total charge is
 read from ``atoms.info["charge"]`` (default 0) and matters only for models trained with
-``use_total_charge``. Periodic boundary conditions are not supported.
+``use_total_charge``; atomic dipoles (for ``use_atomic_dipoles``) from ``atoms.arrays["dipoles"]``
+(default 0). Periodic boundary conditions are not supported.
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ class EFACalculator(Calculator):
             energy=np.zeros(1),
             forces=np.zeros((1, count, 3)),
             total_charge=np.array([int(charge)], np.int32),
+            atomic_dipoles=atoms.arrays.get("dipoles", np.zeros((count, 3)))[None],
         )
         prediction = self.trained.predict_structures(structures)
         energy = float(prediction.energy[0])

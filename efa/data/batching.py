@@ -14,7 +14,9 @@ Flat layout of a :class:`Batch` (``N = B·n`` atoms, ``P = B·p`` pairs):
   cutoff``; padding pairs point from an atom of their structure slot to itself and have
   ``pair_mask`` False;
 - structure slots not filled by a structure (the last batch of a split) have
-  ``structure_mask`` False and only padding atoms.
+  ``structure_mask`` False and only padding atoms;
+- ``atomic_dipoles`` are per-atom input vectors (the data set variable ``dipoles``), zero when
+  the data set has none.
 
 Training batches follow a deterministic order: epoch ``e`` shuffles every bucket with a generator
 seeded by ``(seed, e)``, cuts it into batches and shuffles the batch order, so the batch of any
@@ -39,9 +41,8 @@ _PAIR_COUNT_CHUNK = 2**24
 class Batch(NamedTuple):
     """A padded batch of ``B`` structures (see the module docstring for the layout).
 
-    Model inputs are the first nine fields; ``energy`` and ``forces`` are the reference labels
-    (zeros for padding). ``B = structure_mask.shape[0]`` and ``n = atom_mask.shape[0] // B`` are
-    static.
+    Model inputs are all fields but ``energy`` and ``forces``, the reference labels (zeros for
+    padding). ``B = structure_mask.shape[0]`` and ``n = atom_mask.shape[0] // B`` are static.
     """
 
     atomic_numbers: Int[np.ndarray, " N"]
@@ -55,6 +56,7 @@ class Batch(NamedTuple):
     pair_mask: Bool[np.ndarray, " P"]
     energy: Float[np.ndarray, " B"]
     forces: Float[np.ndarray, "N 3"]
+    atomic_dipoles: Float[np.ndarray, "N 3"] | None = None
 
     @property
     def num_structures(self) -> int:
@@ -70,7 +72,8 @@ class Batch(NamedTuple):
 class Structures(NamedTuple):
     """Structures held in memory as numpy arrays in the canonical layout (``S`` structures).
 
-    ``energy`` and ``forces`` may be zeros when labels are unknown (prediction only).
+    ``energy`` and ``forces`` may be zeros when labels are unknown (prediction only);
+    ``atomic_dipoles`` is None when the data set has no ``dipoles`` input.
     """
 
     positions: Float[np.ndarray, "S A 3"]
@@ -79,10 +82,15 @@ class Structures(NamedTuple):
     energy: Float[np.ndarray, " S"]
     forces: Float[np.ndarray, "S A 3"]
     total_charge: Int[np.ndarray, " S"]
+    atomic_dipoles: Float[np.ndarray, "S A 3"] | None = None
 
     @classmethod
     def from_dataset(cls, dataset: xr.Dataset) -> Structures:
-        """Load the canonical variables of ``dataset`` (``total_charge`` defaults to 0)."""
+        """Load the canonical variables of ``dataset`` (``total_charge`` defaults to 0).
+
+        The optional per-atom input ``dipoles`` (structure, atom, xyz) becomes
+        ``atomic_dipoles``.
+        """
         missing = [
             name
             for name in ("positions", "atomic_numbers", "atom_mask", "energy", "forces")
@@ -106,12 +114,15 @@ class Structures(NamedTuple):
             energy=np.asarray(dataset["energy"].values, np.float64),
             forces=np.asarray(dataset["forces"].values, np.float64),
             total_charge=np.asarray(charge, np.int32),
+            atomic_dipoles=(
+                np.asarray(dataset["dipoles"].values, np.float64) if "dipoles" in dataset else None
+            ),
         )
 
     def select(self, indices: Sequence[int] | np.ndarray) -> Structures:
         """The structures at ``indices`` (in that order)."""
         indices = np.asarray(indices, dtype=np.int64)
-        return Structures(*(field[indices] for field in self))
+        return Structures(*(None if field is None else field[indices] for field in self))
 
     @property
     def num_atoms(self) -> Int[np.ndarray, " S"]:
@@ -203,6 +214,11 @@ def pack(
     pair_src[slot, rank] = offset[slot, 0] + src
     pair_mask[slot, rank] = True
 
+    dipoles = (
+        structures.atomic_dipoles
+        if structures.atomic_dipoles is not None
+        else np.zeros(structures.positions.shape)
+    )
     energy = np.zeros(num_structures, dtype)
     energy[:count] = structures.energy
     charge = np.zeros(num_structures, np.int32)
@@ -219,6 +235,7 @@ def pack(
         pair_mask=pair_mask.reshape(-1),
         energy=energy,
         forces=padded(structures.forces).reshape(-1, 3).astype(dtype),
+        atomic_dipoles=padded(dipoles).reshape(-1, 3).astype(dtype),
     )
 
 

@@ -34,15 +34,20 @@ class MLP(nn.Module):
 
 
 class AtomEmbedding(nn.Module):
-    """Scalar features from the element and, optionally, the structure's total charge.
+    """Initial features from the element and, optionally, total charge and atomic dipole.
 
-    ``x_i = e(Z_i) + [c(Q_{s(i)})]`` with learned tables ``e`` (elements ``0 … 118``, 0 = padding)
-    and ``c`` (integer charges ``−max_abs_charge … max_abs_charge``; larger ones are clipped).
+    ``x_i = e(Z_i) + [c(Q_{s(i)})] + [W Y_1(μ_i)]`` with learned tables ``e`` (elements
+    ``0 … 118``, 0 = padding) and ``c`` (integer charges ``−max_abs_charge … max_abs_charge``;
+    larger ones are clipped), and a learned linear map ``W`` of the degree-1 solid harmonic of
+    the atomic dipole ``μ_i`` (a vector, linear in ``μ_i``, so the features stay equivariant).
+
+    Returns ``(N, 1, 1, F)`` scalars, or ``(N, 1, 4, F)`` with the dipole input.
     """
 
     features: int
     use_total_charge: bool = False
     max_abs_charge: int = 4
+    use_atomic_dipoles: bool = False
 
     @nn.compact
     def __call__(
@@ -50,13 +55,21 @@ class AtomEmbedding(nn.Module):
         atomic_numbers: Int[Array, " N"],
         total_charge: Int[Array, " B"],
         segment_ids: Int[Array, " N"],
-    ) -> Float[Array, "N 1 1 F"]:
+        atomic_dipoles: Float[Array, "N 3"] | None = None,
+    ) -> Float[Array, "N 1 S F"]:
         x = e3x.nn.Embed(MAX_ATOMIC_NUMBER + 1, self.features, name="element")(atomic_numbers)
         if self.use_total_charge:
             index = jnp.clip(total_charge, -self.max_abs_charge, self.max_abs_charge)
             index = jnp.append(index + self.max_abs_charge, self.max_abs_charge)  # padding: Q = 0
             charge = e3x.nn.Embed(2 * self.max_abs_charge + 1, self.features, name="charge")
             x = x + charge(index[segment_ids])
+        if self.use_atomic_dipoles:
+            harmonics = e3x.so3.spherical_harmonics(
+                atomic_dipoles, max_degree=1, r_is_normalized=True
+            )
+            vector = harmonics.at[:, 0].set(0.0)[:, None, :, None]  # degree 1 only: (N, 1, 4, 1)
+            dipole = e3x.nn.Dense(self.features, use_bias=False, name="dipole")(vector)
+            x = e3x.nn.add(x.astype(dipole.dtype), dipole)
         return x
 
 

@@ -46,6 +46,8 @@ class LocalModel(nn.Module):
       num_basis: reciprocal-Bernstein radial functions ``K``.
       use_total_charge: add an embedding of the structure's total charge to every atom.
       max_abs_charge: largest ``|Q|`` the charge embedding distinguishes.
+      use_atomic_dipoles: add the per-atom dipole input (data set variable ``dipoles``) as
+        degree-1 features; needs ``max_degree >= 1``.
     """
 
     features: int = 64
@@ -56,6 +58,7 @@ class LocalModel(nn.Module):
     num_basis: int = 32
     use_total_charge: bool = False
     max_abs_charge: int = 4
+    use_atomic_dipoles: bool = False
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` naming the first option out of range."""
@@ -65,6 +68,11 @@ class LocalModel(nn.Module):
                 raise ConfigError(f"model option {name}={getattr(self, name)!r}: expected > 0")
         if self.max_degree < 0:
             raise ConfigError(f"model option max_degree={self.max_degree}: expected >= 0")
+        if self.use_atomic_dipoles and self.max_degree < 1:
+            raise ConfigError(
+                f"model option use_atomic_dipoles=True needs max_degree >= 1 (got "
+                f"{self.max_degree}): dipoles are degree-1 features"
+            )
 
     def layer_update(self, t: int, x, local, batch: Batch):
         """Combine the features with the local update of layer ``t`` (``x + MP_t(x)``)."""
@@ -75,9 +83,10 @@ class LocalModel(nn.Module):
     def __call__(self, batch: Batch) -> Float[Array, " B"]:
         """Per-structure energies ``(B,)`` of the padded batch (padding slots give 0)."""
         self.validate()
-        x = AtomEmbedding(self.features, self.use_total_charge, self.max_abs_charge)(
-            batch.atomic_numbers, batch.total_charge, batch.segment_ids
-        ).astype(batch.positions.dtype)
+        x = AtomEmbedding(
+            self.features, self.use_total_charge, self.max_abs_charge, self.use_atomic_dipoles
+        )(batch.atomic_numbers, batch.total_charge, batch.segment_ids, batch.atomic_dipoles)
+        x = x.astype(batch.positions.dtype)
         basis = pair_basis(
             batch.positions,
             batch.pair_dst,

@@ -135,3 +135,26 @@ def test_registry_errors_name_the_problem():
     with pytest.raises(ConfigError, match="efa_layers contains 5"):
         build_model("efa", {"efa_layers": [5]})
     assert build_model("efa.models.mpnn:LocalModel", {"features": 4}).features == 4
+
+
+def test_atomic_dipole_input_is_equivariant(x64):
+    rng = np.random.default_rng(5)
+    positions, numbers = random_molecule(rng, 4)
+    dipoles = rng.normal(size=(4, 3))
+    model = build_model("local", dict(COMMON, num_iterations=1, use_atomic_dipoles=True))
+
+    def energy_forces(positions, dipoles):
+        molecule = structures([positions], [numbers])._replace(atomic_dipoles=dipoles[None])
+        batch = pack(molecule, BucketShape(4, 16), 1, CUTOFF, dtype=np.float64)
+        return predict(model, params, batch, 0.0)
+
+    batch = pack(structures([positions], [numbers]), BucketShape(4, 16), 1, CUTOFF, np.float64)
+    params = jax.jit(model.init)(jax.random.PRNGKey(0), batch)
+    energy, forces = energy_forces(positions, dipoles)
+    rotation = random_rotation(rng)
+    moved_energy, moved_forces = energy_forces(positions @ rotation.T, dipoles @ rotation.T)
+    np.testing.assert_allclose(moved_energy, energy, rtol=1e-9)
+    np.testing.assert_allclose(moved_forces, forces @ rotation.T, rtol=1e-7, atol=1e-10)
+    assert abs(energy_forces(positions, -dipoles).energy[0] - energy[0]) > 1e-8
+    with pytest.raises(ConfigError, match="use_atomic_dipoles=True needs max_degree >= 1"):
+        build_model("local", dict(COMMON, max_degree=0, use_atomic_dipoles=True))
