@@ -13,10 +13,23 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# The default suite, unless --configfile names another configuration (which then replaces it
+# instead of being merged into it).
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
 
 
 include: "workflow/rules/common.smk"
+
+
+# The download mirror reaches every job: local jobs inherit it, cluster jobs get it declared.
+if "EFA_DATA_MIRROR" in os.environ:
+
+    envvars:
+        "EFA_DATA_MIRROR",
+
+
 include: "workflow/rules/datasets.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"

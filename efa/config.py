@@ -76,6 +76,23 @@ def run_settings(config: Mapping[str, Any], experiment: str, label: str, seed: i
     return settings
 
 
+def prepare_job_environment(repository: str) -> None:
+    """Let jobs run ``python -m efa.cli`` from this repository with the workflow's Python.
+
+    Puts the directory of the running interpreter first on ``PATH`` (so ``python`` is the one
+    Snakemake runs in, also from an un-activated virtual environment) and ``repository`` first
+    on ``PYTHONPATH``. Jobs inherit the environment; ``--sdm conda`` puts its env first.
+    """
+    import os
+    import sys
+    from pathlib import Path
+
+    path = os.environ.get("PATH", "")
+    os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), path])
+    python_path = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(repository), *python_path])
+
+
 def _fail(key: str, message: str) -> None:
     raise ConfigError(f"{key}: {message}")
 
@@ -212,6 +229,13 @@ def _check_probe(config: Mapping, registry, key: str, options: Mapping[str, Any]
 
     options = dict(options or {})
     name = options.pop("probe", key.rpartition(".")[2])
+    experiments = options.pop("experiments", None)
+    if experiments is not None:
+        if not isinstance(experiments, list) or not experiments:
+            _fail(f"{key}.experiments", f"{experiments!r}: expected a list of experiment names")
+        for experiment in experiments:
+            if experiment not in (config.get("experiments") or {}):
+                _fail(f"{key}.experiments", f"experiment {experiment!r} is not configured")
     defaults = probe_defaults(name)
     if defaults is None:
         _fail(f"{key}.probe" if "probe" in (options or {}) else key,

@@ -13,7 +13,13 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
-from efa.config import probe_defaults, probe_reference, run_settings, validate_workflow_config
+from efa.config import (
+    prepare_job_environment,
+    probe_defaults,
+    probe_reference,
+    run_settings,
+    validate_workflow_config,
+)
 from efa.data.registry import load_registry
 
 validate(config, "../schemas/config.schema.yaml")
@@ -21,15 +27,12 @@ validate_workflow_config(
     config, source=", ".join(str(path) for path in workflow.configfiles) or "config"
 )
 
-# Jobs call 'efa' and 'python' from the environment Snakemake runs in (the venv's bin folder
-# first, so an un-activated '.venv/bin/snakemake' works); '--sdm conda' puts its env first.
-os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])
+# Jobs run the efa command line as 'python -m efa.cli' with this repository's package first on
+# the module path: Python is the one Snakemake runs in (an un-activated '.venv/bin/snakemake'
+# works), or the env of '--sdm conda' (workflow/envs/efa.yaml), which Snakemake puts first.
+EFA = "python -m efa.cli"
+prepare_job_environment(workflow.basedir)
 
-# The download mirror reaches every job: local jobs inherit it, cluster jobs get it declared.
-if "EFA_DATA_MIRROR" in os.environ:
-
-    envvars:
-        "EFA_DATA_MIRROR",
 
 
 DATASETS = config["datasets_root"]
@@ -54,7 +57,7 @@ wildcard_constraints:
 
 # --- resources ------------------------------------------------------------------------------
 
-# Per-rule defaults; 'resources:' in the configuration overrides them (per rule) and a model's
+# Defaults per step; the configuration's 'resources' block overrides them (per step) and a model's
 # 'resources:' overrides its training jobs. runtime is in minutes, mem_mb in MB.
 RESOURCE_DEFAULTS = {
     "fetch": {"threads": 1, "mem_mb": 1000, "runtime": 30, "gpu": 0},
@@ -124,14 +127,16 @@ def runs_of(experiment):
 
 
 def probe_entries():
-    """(experiment, label, probe name, options) of every configured probe."""
+    """(label, experiments whose runs it evaluates, probe name, efa probe options) per probe."""
     for experiment, spec in EXPERIMENTS.items():
         for label, options in (spec.get("probes") or {}).items():
             options = dict(options or {})
-            yield experiment, label, options.pop("probe", label), options
+            name = options.pop("probe", label)
+            experiments = options.pop("experiments", [experiment])
+            yield label, experiments, name, options
 
 
-PROBES = {label: (experiment, name, options) for experiment, label, name, options in probe_entries()}
+PROBES = {label: (experiments, name, options) for label, experiments, name, options in probe_entries()}
 
 
 def all_targets():
@@ -147,7 +152,7 @@ def all_targets():
     return targets
 
 
-# --- command-line arguments -----------------------------------------------------------------
+# --- inputs and command-line arguments of the rules -----------------------------------------------------------------
 
 
 def set_arguments(mapping):
@@ -169,3 +174,34 @@ def build_arguments(wildcards):
 def registry_entry(wildcards):
     """The registry entry of a data set, as a parameter: editing it rebuilds that data set."""
     return json.dumps(REGISTRY.get(wildcards.dataset).to_mapping(), sort_keys=True, default=str)
+
+def build_inputs(wildcards):
+    """The fetch manifest of a fetched set, unless its store exists already (as after 'dvc
+    pull': then the raw files are not needed; a rebuild fetches them itself)."""
+    entry = REGISTRY.get(wildcards.dataset)
+    if entry.kind == "fetch" and not Path(store_marker(dataset_store(wildcards.dataset))).exists():
+        return [f"{DATASETS}/raw/{wildcards.dataset}.fetched.json"]
+    return []
+
+
+def probe_inputs(wildcards):
+    experiments, name, options = PROBES[wildcards.probe]
+    inputs = {"runs": [f"{run}/summary.json" for e in experiments for run in runs_of(e)]}
+    reference = probe_reference(name, options)
+    if reference is not None:
+        inputs["reference"] = store_marker(dataset_store(reference))
+    return inputs
+
+
+def probe_arguments(wildcards):
+    experiments, name, options = PROBES[wildcards.probe]
+    arguments = [name, "--label", wildcards.probe]
+    if "datasets_root" in probe_defaults(name):
+        arguments += ["--datasets-root", DATASETS]
+    for run in (run for experiment in experiments for run in runs_of(experiment)):
+        arguments += ["--run", run]
+    for option, value in options.items():
+        if isinstance(value, (list, tuple)):
+            value = ",".join(str(item) for item in value)
+        arguments += [f"--{option.replace('_', '-')}", str(value)]
+    return " ".join(shlex.quote(argument) for argument in arguments)

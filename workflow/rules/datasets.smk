@@ -11,7 +11,8 @@ rule fetch_dataset:
     output:
         f"{DATASETS}/raw/{{dataset}}.fetched.json",
     params:
-        root=DATASETS,
+        efa=EFA,
+        root=lambda wildcards, output: Path(output[0]).parent.parent,
     log:
         f"{LOGS}/fetch/{{dataset}}.log",
     benchmark:
@@ -20,14 +21,12 @@ rule fetch_dataset:
     resources:
         mem_mb=resource("fetch", "mem_mb"),
         runtime=resource("fetch", "runtime"),
+    conda:
+        "../envs/efa.yaml"
     shell:
-        "efa data fetch --root {params.root} {wildcards.dataset} > {output} 2> {log}"
+        "{params.efa} data fetch --root {params.root} {wildcards.dataset} > {output} 2> {log}"
 
 
-def build_inputs(wildcards):
-    if REGISTRY.get(wildcards.dataset).kind == "fetch":
-        return [f"{DATASETS}/raw/{wildcards.dataset}.fetched.json"]
-    return []
 
 
 rule build_dataset:
@@ -37,7 +36,8 @@ rule build_dataset:
     output:
         f"{DATASETS}/{{dataset}}.zarr/zarr.json",
     params:
-        root=DATASETS,
+        efa=EFA,
+        root=lambda wildcards, output: Path(output[0]).parent.parent,
         overrides=build_arguments,
         entry=registry_entry,
     log:
@@ -49,5 +49,7 @@ rule build_dataset:
         mem_mb=resource("build", "mem_mb"),
         runtime=resource("build", "runtime"),
         cpus_per_task=resource("build", "cpus_per_task"),
+    conda:
+        "../envs/efa.yaml"
     shell:
-        "efa data build --root {params.root} {params.overrides} {wildcards.dataset} > {log} 2>&1"
+        "{params.efa} data build --root {params.root} {params.overrides} {wildcards.dataset} > {log} 2>&1"

@@ -11,6 +11,7 @@ rule evaluate:
             f"{RESULTS}/runs/{{experiment}}/{{model}}/seed{{seed}}/predictions_test.zarr/zarr.json"
         ),
     params:
+        efa=EFA,
         run=lambda wildcards: run_dir(wildcards.experiment, wildcards.model, wildcards.seed),
     log:
         f"{LOGS}/evaluate/{{experiment}}/{{model}}/seed{{seed}}.log",
@@ -22,5 +23,7 @@ rule evaluate:
         mem_mb=resource("evaluate", "mem_mb"),
         runtime=resource("evaluate", "runtime"),
         cpus_per_task=resource("evaluate", "cpus_per_task"),
+    conda:
+        "../envs/efa.yaml"
     shell:
-        "efa evaluate {params.run} --split test --output {params.run}/metrics.zarr > {log} 2>&1"
+        "{params.efa} evaluate {params.run} --split test --output {params.run}/metrics.zarr > {log} 2>&1"

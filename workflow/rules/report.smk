@@ -26,7 +26,8 @@ rule report:
             category="Figures",
         ),
     params:
-        root=RESULTS,
+        efa=EFA,
+        root=lambda wildcards, output: Path(output.summary).parent,
         metrics=lambda wildcards, input: " ".join(store_of(path) for path in input.metrics),
         probes=lambda wildcards, input: (
             f"--probes {' '.join(store_of(path) for path in input.probes)}" if input.probes else ""
@@ -39,6 +40,8 @@ rule report:
     resources:
         mem_mb=resource("report", "mem_mb"),
         runtime=resource("report", "runtime"),
+    conda:
+        "../envs/efa.yaml"
     shell:
-        "efa report --metrics {params.metrics} {params.probes} --output-dir {params.root} "
+        "{params.efa} report --metrics {params.metrics} {params.probes} --output-dir {params.root} "
         "--combined-metrics {params.root}/metrics.zarr > {log} 2>&1"

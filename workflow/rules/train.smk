@@ -9,6 +9,7 @@ rule train:
     output:
         f"{RESULTS}/runs/{{experiment}}/{{model}}/seed{{seed}}/summary.json",
     params:
+        efa=EFA,
         settings=train_arguments,
         run=lambda wildcards: run_dir(wildcards.experiment, wildcards.model, wildcards.seed),
     log:
@@ -21,5 +22,7 @@ rule train:
         mem_mb=resource("train", "mem_mb"),
         runtime=resource("train", "runtime"),
         cpus_per_task=resource("train", "cpus_per_task"),
+    conda:
+        "../envs/efa.yaml"
     shell:
-        "efa train {params.settings} --run-dir {params.run} --no-progress > {log} 2>&1"
+        "{params.efa} train {params.settings} --run-dir {params.run} --no-progress > {log} 2>&1"
