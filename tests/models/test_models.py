@@ -146,7 +146,9 @@ def test_atomic_dipole_input_is_equivariant(x64):
     def energy_forces(positions, dipoles):
         molecule = structures([positions], [numbers])._replace(atomic_dipoles=dipoles[None])
         batch = pack(molecule, BucketShape(4, 16), 1, CUTOFF, dtype=np.float64)
-        return predict(model, params, batch, 0.0)
+        return predictor(params, batch)
+
+    predictor = jax.jit(lambda params, batch: predict(model, params, batch, 0.0))
 
     batch = pack(structures([positions], [numbers]), BucketShape(4, 16), 1, CUTOFF, np.float64)
     params = jax.jit(model.init)(jax.random.PRNGKey(0), batch)
