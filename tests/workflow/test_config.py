@@ -1,0 +1,145 @@
+"""The workflow's configuration: lint, the paper's plan, and bad configurations."""
+
+from __future__ import annotations
+
+import math
+import sys
+import re
+
+import pytest
+import yaml
+
+from efa.config import validate_workflow_config
+from efa.errors import ConfigError
+
+from .conftest import ROOT, load_config, run, tool
+
+
+def test_lint_is_clean():
+    result = run([tool("snakemake"), "--lint"], cwd=ROOT, timeout=120)
+    assert "Lints for" not in result.stdout, result.stdout
+
+
+def test_paper_dry_run_plans_every_run_with_gpus():
+    """The paper's matrix (experiment x model x seed) is planned offline, GPUs on training."""
+    paper = load_config("paper.yaml")
+    expected = {
+        f"{experiment}/{model}/seed{seed}"
+        for experiment, spec in paper["experiments"].items()
+        for model in spec["models"]
+        for seed in spec["seeds"]
+    }
+    result = run([tool("snakemake"), "-n", "--configfile", "config/paper.yaml"], cwd=ROOT,
+                 timeout=120)
+    jobs = result.stdout.split("\nrule ")
+    trained = {}
+    for job in jobs:
+        if not job.startswith("train:"):
+            continue
+        run_id = re.search(r"output: results/runs/(\S+)/summary\.json", job).group(1)
+        trained[run_id] = re.search(r"resources: .*", job).group(0)
+    assert set(trained) == expected
+    assert all("gpu=1" in resources for resources in trained.values())
+    assert len(expected) >= 60
+    assert re.search(r"^train\s+%d$" % len(expected), result.stdout, re.M)
+
+
+def _ci():
+    return load_config("ci.yaml")
+
+
+def _unknown_model(config):
+    config["experiments"]["two_atoms"]["models"]["efa"]["model"] = "no_such_model"
+    return "experiments.two_atoms.models.efa.model"
+
+
+def _outside_bound(config):
+    config["experiments"]["two_atoms"]["models"]["efa"]["options"]["max_frequency"] = 4 * math.pi
+    return "experiments.two_atoms.models.efa.options.max_frequency"
+
+
+def _missing_dataset(config):
+    config["experiments"]["two_atoms"]["dataset"] = "cumulene"
+    return "experiments.two_atoms.dataset"
+
+
+def _unregistered_dataset(config):
+    config["datasets"]["no_such_set"] = {}
+    return "datasets.no_such_set"
+
+
+def _negative_split(config):
+    config["experiments"]["two_atoms"]["splits"]["train"] = -5
+    return "splits"
+
+
+def _too_many_structures(config):
+    config["experiments"]["two_atoms"]["splits"]["train"] = 1000
+    return "experiments.two_atoms.splits"
+
+
+def _unknown_probe_option(config):
+    config["experiments"]["two_atoms"]["probes"]["two_atoms"] = {"no_such_option": 1}
+    return "experiments.two_atoms.probes.two_atoms.no_such_option"
+
+
+def _unknown_option(config):
+    config["experiments"]["two_atoms"]["models"]["local"]["options"]["no_such_option"] = 1
+    return "experiments.two_atoms.models.local.options.no_such_option"
+
+
+BAD_CONFIGS = [_unknown_model, _outside_bound, _missing_dataset, _unregistered_dataset,
+               _too_many_structures, _unknown_probe_option, _unknown_option]
+
+
+@pytest.mark.parametrize("mutate", BAD_CONFIGS, ids=lambda f: f.__name__.strip("_"))
+def test_validation_names_the_key(mutate):
+    config = _ci()
+    key = mutate(config)
+    with pytest.raises(ConfigError, match=re.escape(key)):
+        validate_workflow_config(config)
+
+
+def test_ci_config_is_valid():
+    validate_workflow_config(_ci())
+
+
+@pytest.mark.parametrize(
+    "mutate", [_unknown_model, _outside_bound, _missing_dataset, _negative_split],
+    ids=lambda f: f.__name__.strip("_"),
+)
+def test_bad_config_fails_before_any_job(mutate, workdir):
+    config = _ci()
+    key = mutate(config)
+    path = workdir / "bad.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = run(
+        [tool("snakemake"), "-s", ROOT / "Snakefile", "-d", workdir, "--cores", "1",
+         "--configfile", path],
+        cwd=workdir, timeout=120, check=False,
+    )
+    assert result.returncode != 0
+    if key == "splits":  # a schema error: Snakemake names the path of the bad value
+        assert "-5 is less than the minimum of 1" in result.stdout, result.stdout
+        assert "'splits'" in result.stdout and "'train'" in result.stdout, result.stdout
+    else:
+        assert key in result.stdout, result.stdout
+    assert not (workdir / "results").exists()
+    assert not list((workdir / "datasets").glob("*.zarr"))
+
+
+def test_own_model_example(workdir):
+    """README's worked example: the configuration plans, and the model trains a few steps."""
+    result = run([tool("snakemake"), "-n", "--configfile", "examples/my_model.yaml"], cwd=ROOT,
+                 timeout=120)
+    assert "results/my_model/runs/two_atoms/pair_mlp/seed0/summary.json" in result.stdout
+    run([tool("efa"), "data", "build", "--root", workdir / "datasets", "two_atoms",
+         "--set", "num_structures=50"], cwd=ROOT)
+    result = run(
+        [sys.executable, "-m", "efa.cli", "train", "--model", "examples.my_model:PairMLP", "--dataset", "two_atoms",
+         "--set", f"datasets_root={workdir / 'datasets'}", "--max-steps", "5",
+         "--set", "splits={train: 30, valid: 10, test: 10}", "--set", "batch_size=8",
+         "--output-root", workdir / "runs", "--no-progress"],
+        cwd=ROOT, timeout=300,
+    )
+    assert '"status": "complete"' in result.stdout, result.stdout

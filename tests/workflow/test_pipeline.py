@@ -1,0 +1,122 @@
+"""The ci configuration end to end through DVC in a fresh clone, and kill-and-rerun."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import xarray as xr
+import yaml
+
+from .conftest import ROOT, environment, load_config, run, tool
+
+
+@pytest.fixture(scope="module")
+def clone(tmp_path_factory) -> Path:
+    """A clone of the repository whose default configuration is the ci one, reproduced once."""
+    path = tmp_path_factory.mktemp("clone") / "efa-bench"
+    run(["git", "clone", "--quiet", ROOT, path], cwd=ROOT)
+    (path / "config" / "config.yaml").write_text((ROOT / "config" / "ci.yaml").read_text())
+    run(["git", "commit", "--quiet", "-am", "test: ci configuration as the default"], cwd=path)
+    run([tool("dvc"), "repro"], cwd=path, timeout=600)
+    return path
+
+
+def test_ci_suite_writes_every_output(clone):
+    results = clone / "results"
+    config = load_config("ci.yaml")
+    for experiment, spec in config["experiments"].items():
+        for model in spec["models"]:
+            for seed in spec["seeds"]:
+                store = xr.open_zarr(results / "runs" / experiment / model / f"seed{seed}" /
+                                     "metrics.zarr", consolidated=False)
+                assert set(store.dims) == {"experiment", "model", "seed"}
+        for probe in spec["probes"]:
+            assert (results / "probes" / f"{probe}.zarr" / "zarr.json").is_file()
+    combined = xr.open_zarr(results / "metrics.zarr", consolidated=False)
+    assert combined.sizes["model"] == 2
+    summary = json.loads((results / "metrics.json").read_text())
+    assert summary
+    assert (results / "tables" / "test_metrics.md").is_file()
+    assert list((results / "figures").glob("*.png"))
+    for log in ["report.log", "train/two_atoms/efa/seed0.log", "datasets/two_atoms.log"]:
+        assert (results / "logs" / log).is_file()
+    for store in [*results.rglob("*.zarr"), *(clone / "datasets").glob("*.zarr")]:
+        files = [p for p in store.rglob("*") if p.is_file()]
+        assert len(files) <= 40, f"{store} holds {len(files)} files"
+
+
+def test_second_repro_does_nothing(clone):
+    result = run([tool("dvc"), "repro"], cwd=clone)
+    assert "Running stage" not in result.stdout, result.stdout
+    status = run([tool("dvc"), "status"], cwd=clone)
+    assert "up to date" in status.stdout, status.stdout
+
+
+def test_metrics_show(clone):
+    result = run([tool("dvc"), "metrics", "show"], cwd=clone)
+    assert "results/metrics.json" in result.stdout, result.stdout
+
+
+def test_touched_outputs_do_not_rerun(clone):
+    """As after 'dvc pull': new modification times alone make neither DVC nor Snakemake rerun."""
+    for path in sorted((clone / "results").rglob("*"), reverse=True):
+        os.utime(path)
+    status = run([tool("dvc"), "status"], cwd=clone)
+    assert "up to date" in status.stdout, status.stdout
+
+
+def test_experiment_changes_a_parameter(clone):
+    run([tool("dvc"), "exp", "run", "--name", "short", "-S",
+         "config/config.yaml:train.max_steps=10"], cwd=clone, timeout=600)
+    result = run([tool("dvc"), "exp", "show", "--no-pager", "--csv"], cwd=clone)
+    assert "short" in result.stdout, result.stdout
+    assert "train.max_steps" in result.stdout, result.stdout
+
+
+def _train_log(run_dir: Path) -> list[dict]:
+    log = run_dir / "train_log.jsonl"
+    if not log.exists():
+        return []
+    return [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+
+
+def test_kill_and_rerun_resumes_from_checkpoint(workdir):
+    config = load_config("ci.yaml")
+    config["train"].update(max_steps=4000, valid_every=100)
+    config["experiments"]["two_atoms"]["probes"] = {}
+    path = workdir / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    target = "results/runs/two_atoms/local/seed0/metrics.zarr/zarr.json"
+    command = [tool("snakemake"), "-s", ROOT / "Snakefile", "-d", workdir, "--cores", "1",
+               "--configfile", path, target]
+    run_dir = workdir / "results" / "runs" / "two_atoms" / "local" / "seed0"
+
+    process = subprocess.Popen([str(c) for c in command], cwd=workdir, env=environment(),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 240
+        while not any(r["event"] == "checkpoint" for r in _train_log(run_dir)):
+            assert process.poll() is None, "snakemake ended before the first checkpoint"
+            assert time.monotonic() < deadline, "no checkpoint within 240 s"
+            time.sleep(0.5)
+        process.send_signal(signal.SIGTERM)  # kill snakemake while training runs
+        process.wait(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert not (run_dir / "summary.json").exists(), "training finished before the kill"
+
+    run(command, cwd=workdir, timeout=300)
+    events = _train_log(run_dir)
+    resumed = [r for r in events if r["event"] == "resume"]
+    assert resumed and resumed[0]["step"] > 0, events
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "complete" and summary["steps"] == 4000
+    metrics = xr.open_zarr(run_dir / "metrics.zarr", consolidated=False)
+    assert int(metrics["steps"].item()) == 4000
