@@ -144,9 +144,7 @@ def time_pair(steppers: list[Stepper], steps: int, warmup: int) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Time every configuration, print a table and ``targets met: K/N``."""
-    from efa.train.xla import configure_xla
 
-    configure_xla()
     from efa.data.batching import Batcher
 
     rows, met = [], 0

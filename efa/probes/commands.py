@@ -63,9 +63,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from efa.train.xla import configure_xla
-
-    configure_xla()
     from efa.probes.definitions import SIZE_SCAN_PROBES, all_probe_names, run_probe, run_test_structures, size_scan
     from efa.probes.models import load_probe_model
     from efa.storage import write_zarr

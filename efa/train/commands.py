@@ -46,9 +46,6 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from efa.train.xla import configure_xla
-
-    configure_xla()
     from efa.train.config import load_config
     from efa.train.loop import EXIT_INTERRUPTED, Trainer
 
@@ -64,9 +61,6 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from efa.train.xla import configure_xla
-
-    configure_xla()
     from efa.train.evaluate import write_evaluation
 
     path, metrics = write_evaluation(args.run_dir, args.split, args.output)

@@ -1,0 +1,1 @@
+"""Performance benchmarks (``efa bench``): figures printed with their spread and targets."""
