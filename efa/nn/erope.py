@@ -58,6 +58,7 @@ def erope_attention(
     *,
     max_segment_size: int | None = None,
     grid_chunk_size: int | None = None,
+    contraction: str = "auto",
 ) -> Float[Array, "N Pv Sv Fv"]:
     """ERoPE linear attention integrated over a Lebedev grid (Euclidean fast attention).
 
@@ -76,6 +77,12 @@ def erope_attention(
       grid_chunk_size: antipodal grid pairs ``(u, −u)`` processed at once (static, at most
         ``lebedev_num / 2``); by default chosen from the array sizes so that intermediates stay
         near ``DEFAULT_CHUNK_ELEMENTS``.
+      contraction: order of the two matrix products (static). ``"key_value"`` forms the
+        per-structure sums ``Σ_j ERoPE(k_j) v_jᵀ`` (cost ``∝ n·X·E``, linear in the structure
+        size ``n``); ``"scores"`` forms the per-structure scores
+        ``A_ij = Σ_m w_m ⟨ERoPE_m q_i, ERoPE_m k_j⟩`` and then ``A v`` (cost ``∝ n²·(X + E)``),
+        cheaper for small structures. ``"auto"`` picks the one with fewer flops; both compute
+        the same quadrature sum.
 
     Returns:
       ``(N, P_v, (L_v+1)², F_v)``: the attention output ``y_i``.
@@ -91,6 +98,7 @@ def erope_attention(
         lebedev_num,
         harmonics_degree=None,
         grid_chunk_size=grid_chunk_size,
+        contraction=contraction,
     )
     return from_padded(y[:, :, 0], layout).reshape(v.shape)
 
@@ -110,6 +118,7 @@ def erope_tensor_attention(
     include_pseudotensors_out: bool = True,
     max_segment_size: int | None = None,
     grid_chunk_size: int | None = None,
+    contraction: str = "auto",
 ) -> Float[Array, "N Po So Fv"]:
     """EFA with tensor integration: directional outputs up to degree ``L_out``.
 
@@ -119,7 +128,7 @@ def erope_tensor_attention(
     degrees ``≤ max_degree_out`` with Clebsch–Gordan coefficients, keeping e3x's parity
     convention (see :func:`_harmonic_coupling`).
 
-    Args are those of :func:`erope_attention` plus:
+    Args are those of :func:`erope_attention` (including ``contraction``) plus:
       max_degree_sph: ``L_Y``, largest degree of the spherical harmonics on the grid.
       max_degree_out: ``L_out``, largest output degree.
       include_pseudotensors_out: keep both parities in the output (``P_o = 2``), else only the
@@ -140,6 +149,7 @@ def erope_tensor_attention(
         lebedev_num,
         harmonics_degree=max_degree_sph,
         grid_chunk_size=grid_chunk_size,
+        contraction=contraction,
     )
     z = from_padded(z, layout).reshape(num_atoms, -1, parities_v, components_v, features_v)
     coupling = _harmonic_coupling(
@@ -220,8 +230,26 @@ def _with_rotated_partner(x):
     return jnp.stack([jnp.stack([a, b], 2), jnp.stack([-b, a], 2)], 2)
 
 
+def _use_scores(contraction: str, slots: int, chunk_width: int, num_harmonics: int,
+                values: int) -> bool:
+    """Whether the score order ``(q·kᵀ)·v`` needs fewer flops than ``q·(kᵀ·v)`` for one chunk.
+
+    Per structure and chunk (``n`` slots, ``X`` feature columns, ``A`` harmonics, ``E`` value
+    columns): key–value order ``n·X·E·(1 + A)``, score order ``n²·A·(X + E)``.
+    """
+    if contraction not in ("auto", "key_value", "scores"):
+        raise ValueError(
+            f"contraction={contraction!r}: expected 'auto', 'key_value' or 'scores'"
+        )
+    if contraction != "auto":
+        return contraction == "scores"
+    key_value = slots * chunk_width * values * (1 + num_harmonics)
+    scores = slots * slots * num_harmonics * (chunk_width + values)
+    return scores < key_value
+
+
 def _integrate_over_grid(q, k, v, positions, frequencies, lebedev_num, harmonics_degree,
-                         grid_chunk_size):
+                         grid_chunk_size, contraction="auto"):
     """Sum ERoPE linear attention over the Lebedev grid in the padded layout.
 
     The grid is used as ``M/2`` antipodal pairs (see :func:`_pair_features`). With tensor
@@ -232,6 +260,7 @@ def _integrate_over_grid(q, k, v, positions, frequencies, lebedev_num, harmonics
     Args:
       q, k: ``(G, n, P, S, F)``; v: ``(G, n, E)`` flattened values; positions: ``(G, n, 3)``.
       harmonics_degree: None for plain EFA, else ``L_Y`` for tensor integration.
+      contraction: see :func:`erope_attention`.
 
     Returns:
       ``(G, n, A, E)`` with ``A = 1`` (plain) or ``(L_Y + 1)²`` (tensor integration).
@@ -256,6 +285,9 @@ def _integrate_over_grid(q, k, v, positions, frequencies, lebedev_num, harmonics
 
     chunk = _chunk_size(groups * slots, pair_width * num_harmonics, num_points, grid_chunk_size)
     num_chunks = -(-num_points // chunk)
+    scores_first = _use_scores(
+        contraction, slots, chunk * pair_width, num_harmonics, v.shape[-1]
+    )
     padding = num_chunks * chunk - num_points
     # Padded grid points carry zero weight and therefore contribute nothing.
     points = jnp.concatenate([points, jnp.broadcast_to(points[:1], (padding, 3))])
@@ -273,8 +305,6 @@ def _integrate_over_grid(q, k, v, positions, frequencies, lebedev_num, harmonics
         phase = frequencies[:, None] * projection[:, :, None, :]  # (G, n, K, c)
         trig = jnp.stack([jnp.cos(phase), jnp.sin(phase)], axis=2)  # (G, n, 2, K, c)
         keys = _pair_features(k, trig * chunk_key_weights)
-        key_value = jnp.einsum("gnx,gne->gxe", keys, v)
-        # (G, c·2D_qk, E): per-structure key–value sums for this chunk of grid pairs
         if harmonics_degree is None:
             queries = _pair_features(q, trig)[:, :, None]
         else:
@@ -287,6 +317,11 @@ def _integrate_over_grid(q, k, v, positions, frequencies, lebedev_num, harmonics
                 ],
                 axis=2,
             )
+        if scores_first:  # (G, A, n, n) per-structure attention scores of this chunk
+            scores = jnp.einsum("gnax,gjx->ganj", queries, keys)
+            return jnp.einsum("ganj,gje->gnae", scores, v)
+        # (G, c·2D_qk, E): per-structure key–value sums of this chunk of grid pairs
+        key_value = jnp.einsum("gnx,gne->gxe", keys, v)
         return jnp.einsum("gnax,gxe->gnae", queries, key_value)
 
     if num_chunks == 1:

@@ -79,11 +79,25 @@ FEATURE_KINDS = {
 }
 
 
+@pytest.mark.parametrize("contraction", ["key_value", "scores"])
 @pytest.mark.parametrize("kind", FEATURE_KINDS)
 @pytest.mark.parametrize("sizes", [(12,), (5, 11, 1, 8)], ids=["one", "batch"])
-def test_matches_pairwise_oracle_inside_bound(x64, kind, sizes):
+def test_matches_pairwise_oracle_inside_bound(x64, kind, sizes, contraction):
     problem = make_problem(0, sizes, **FEATURE_KINDS[kind])
-    assert relative_error(run(problem), oracle(problem)) < 1e-5
+    y = run(problem, contraction=contraction, grid_chunk_size=10)
+    assert relative_error(y, oracle(problem)) < 1e-5
+
+
+@pytest.mark.parametrize(
+    "slots, expected",
+    [(2, "scores"), (4096, "key_value")],
+)
+def test_auto_contraction_picks_the_cheaper_order(slots, expected):
+    from efa.nn.erope import _use_scores
+
+    assert _use_scores("auto", slots, 50 * 32, 1, 32) == (expected == "scores")
+    with pytest.raises(ValueError, match="contraction='fast'"):
+        _use_scores("fast", slots, 32, 1, 32)
 
 
 def test_matches_oracle_at_larger_bound_with_larger_grid(x64):
@@ -307,10 +321,13 @@ def test_tensor_integration_degree_one_outputs_rotate_as_vectors(x64):
     problem = make_problem(15, (7, 6), qk=(1, 0, 8), v=(1, 0, 4))
     rotation = e3x.so3.random_rotation(jax.random.PRNGKey(3))
 
-    def integrate(p):
-        return erope_tensor_attention(**p, max_degree_sph=1, max_degree_out=1)
+    def integrate(p, contraction="key_value"):
+        return erope_tensor_attention(
+            **p, max_degree_sph=1, max_degree_out=1, contraction=contraction
+        )
 
     y = integrate(problem)
+    np.testing.assert_allclose(integrate(problem, "scores"), y, rtol=1e-10, atol=1e-12)
     assert y.shape == (13, 2, 4, 4)
     vectors = y[:, 1, 1:4]  # odd-parity degree-1 part: Y_1 ⊗ scalar values
     assert float(jnp.abs(vectors).max()) > 1e-3  # directional information is present
