@@ -27,8 +27,15 @@ def _manager(directory: Path) -> ocp.CheckpointManager:
 
 
 def save(directory: str | os.PathLike, step: int, tree: Any, metadata: dict[str, Any]) -> None:
-    """Save ``tree`` (a pytree of arrays) and JSON ``metadata`` as checkpoint ``step``."""
+    """Save ``tree`` (a pytree of arrays) and JSON ``metadata`` as checkpoint ``step``.
+
+    A complete checkpoint of the same step is replaced: it was written by an earlier attempt of
+    the same deterministic run that was killed before its other checkpoint was saved (e.g.
+    between ``best/`` and ``checkpoints/``), and the resumed run reproduces that state.
+    """
     with _manager(Path(directory)) as manager:
+        if step in manager.all_steps():
+            manager.delete(step)
         manager.save(
             step,
             args=ocp.args.Composite(
