@@ -232,10 +232,12 @@ def _with_rotated_partner(x):
 
 def _use_scores(contraction: str, slots: int, chunk_width: int, num_harmonics: int,
                 values: int) -> bool:
-    """Whether the score order ``(q·kᵀ)·v`` needs fewer flops than ``q·(kᵀ·v)`` for one chunk.
+    """Whether to use the score order ``(q·kᵀ)·v`` rather than ``q·(kᵀ·v)`` for one chunk.
 
     Per structure and chunk (``n`` slots, ``X`` feature columns, ``A`` harmonics, ``E`` value
-    columns): key–value order ``n·X·E·(1 + A)``, score order ``n²·A·(X + E)``.
+    columns): key–value order ``n·X·E·(1 + A)`` flops, score order ``n²·A·(X + E)``. On a tie
+    the score order wins: it skips the ``(G, X, E)`` key–value array and measured faster
+    (512 structures × 32 atoms, forward + gradient: 98 ms against 120 ms).
     """
     if contraction not in ("auto", "key_value", "scores"):
         raise ValueError(
@@ -245,7 +247,7 @@ def _use_scores(contraction: str, slots: int, chunk_width: int, num_harmonics: i
         return contraction == "scores"
     key_value = slots * chunk_width * values * (1 + num_harmonics)
     scores = slots * slots * num_harmonics * (chunk_width + values)
-    return scores < key_value
+    return scores <= key_value
 
 
 def _integrate_over_grid(q, k, v, positions, frequencies, lebedev_num, harmonics_degree,

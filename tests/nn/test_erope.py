@@ -90,7 +90,7 @@ def test_matches_pairwise_oracle_inside_bound(x64, kind, sizes, contraction):
 
 @pytest.mark.parametrize(
     "slots, expected",
-    [(2, "scores"), (4096, "key_value")],
+    [(2, "scores"), (64, "key_value"), (4096, "key_value")],
 )
 def test_auto_contraction_picks_the_cheaper_order(slots, expected):
     from efa.nn.erope import _use_scores
