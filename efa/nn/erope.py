@@ -371,7 +371,7 @@ def _harmonic_coupling(max_degree_sph, parities_v, max_degree_v, max_degree_out,
     )
     for parity_v in range(parities_v):
         exponent_v = parity_v if parities_v == 2 else degree_v
-        exponent = (degree_sph + exponent_v) % 2 + 0 * degree_out
+        exponent = (degree_sph + exponent_v) % 2
         for parity_out in range(parities_out):
             target = parity_out if parities_out == 2 else degree_out % 2
             coupling[:, parity_v, :, parity_out, :] = np.where(exponent == target, cg, 0.0)

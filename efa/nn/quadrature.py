@@ -10,6 +10,7 @@ number of Lebedev points to the largest safe ``b_max = ω_max · r_max``.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import e3x
@@ -87,17 +88,28 @@ def antipodal_half_grid(
       ConfigError: if the grid is not centrally symmetric (never for e3x's Lebedev grids).
     """
     points, weights = (np.asarray(a) for a in lebedev_grid(lebedev_num, dtype))
-    distance = np.linalg.norm(points[:, None] + points[None], axis=-1)
-    partner = distance.argmin(axis=1)
-    symmetric = (
-        distance[np.arange(lebedev_num), partner].max() < 1e-5
-        and np.allclose(weights, weights[partner], rtol=1e-5, atol=0)
-        and not np.any(partner == np.arange(lebedev_num))
-    )
-    if not symmetric:
-        raise ConfigError(f"lebedev_num={lebedev_num}: grid is not centrally symmetric")
-    keep = np.arange(lebedev_num) < partner
+    keep = _first_of_antipodal_pairs(lebedev_num, points.dtype.name)
     return jnp.asarray(points[keep], dtype), jnp.asarray(2.0 * weights[keep], dtype)
+
+
+@functools.cache
+def _first_of_antipodal_pairs(lebedev_num: int, dtype_name: str) -> np.ndarray:
+    """Indices ``i`` of the grid whose partner ``−u_i`` comes later; checks the symmetry once.
+
+    Points are matched by their coordinates rounded to 1e-6 (``+ 0.0`` merges ``−0.0`` and
+    ``0.0``), in O(M) instead of an O(M²) distance matrix.
+    """
+    points, weights = (np.asarray(a) for a in lebedev_grid(lebedev_num, np.dtype(dtype_name)))
+    index = {tuple(np.round(point, 6) + 0.0): i for i, point in enumerate(points)}
+    partner = np.array([index.get(tuple(np.round(-point, 6) + 0.0), -1) for point in points])
+    own = np.arange(lebedev_num)
+    if (
+        np.any(partner < 0)
+        or np.any(partner == own)
+        or not np.allclose(weights, weights[partner], rtol=1e-5, atol=0)
+    ):
+        raise ConfigError(f"lebedev_num={lebedev_num}: grid is not centrally symmetric")
+    return own[own < partner]
 
 
 def max_safe_frequency(lebedev_num: int) -> float:

@@ -60,3 +60,17 @@ def test_check_names_both_values_and_the_safe_grid():
 def test_check_rejects_non_finite_or_negative(value):
     with pytest.raises(ConfigError, match="max_frequency"):
         check_quadrature_bound(value, 50)
+
+
+@pytest.mark.parametrize("size", [6, 50, 194, 5810])
+def test_antipodal_half_grid_pairs_every_point_with_its_opposite(x64, size):
+    from efa.nn.quadrature import antipodal_half_grid
+
+    points, _ = lebedev_grid(size, np.float64)
+    half, pair_weights = antipodal_half_grid(size, np.float64)
+    assert half.shape == (size // 2, 3)
+    np.testing.assert_allclose(float(pair_weights.sum()), 1.0, atol=1e-12)
+    both = np.concatenate([np.asarray(half), -np.asarray(half)])
+    order = np.lexsort(np.round(both, 9).T)
+    expected = np.lexsort(np.round(np.asarray(points), 9).T)
+    np.testing.assert_allclose(both[order], np.asarray(points)[expected], atol=1e-12)
