@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import xarray as xr
+import zarr
 
 
 @contextlib.contextmanager
@@ -49,13 +50,37 @@ def write_zarr(dataset: xr.Dataset, path: str | os.PathLike) -> Path:
     Fixed-width unicode arrays are stored as variable-length strings, the string type that
     zarr 3 specifies (fixed-width UTF-32 has no zarr 3 specification yet).
     """
+    with atomic_path(path) as temporary:
+        _storable(dataset).to_zarr(temporary, mode="w", zarr_format=3, consolidated=False)
+    return Path(path)
+
+
+def write_zarr_group(dataset: xr.Dataset, path: str | os.PathLike, group: str) -> Path:
+    """Write ``dataset`` as group ``group`` of the zarr (format 3) store at ``path``.
+
+    The store is created if missing; its other groups are kept. The group is written to a
+    temporary sibling directory inside the store and renamed into place (:func:`atomic_path`),
+    so readers see the old group or the new one, never a half-written one. Strings are stored
+    as in :func:`write_zarr`. Returns the store path.
+
+    Raises:
+      ValueError: if ``group`` is not a plain name (empty, with ``/``, or starting with ``.``).
+    """
+    if not group or "/" in group or group.startswith("."):
+        raise ValueError(f"group must be a plain name without '/' or a leading '.'; got {group!r}")
+    zarr.open_group(path, mode="a", zarr_format=3)  # the root group, if not there yet
+    with atomic_path(Path(path) / group) as temporary:
+        _storable(dataset).to_zarr(temporary, mode="w", zarr_format=3, consolidated=False)
+    return Path(path)
+
+
+def _storable(dataset: xr.Dataset) -> xr.Dataset:
+    """``dataset`` with fixed-width unicode variables as variable-length strings."""
     dataset = dataset.copy()
     for name, variable in dataset.variables.items():
         if variable.dtype.kind == "U":
             dataset[name] = variable.astype(object)
-    with atomic_path(path) as temporary:
-        dataset.to_zarr(temporary, mode="w", zarr_format=3, consolidated=False)
-    return Path(path)
+    return dataset
 
 
 def write_text(text: str, path: str | os.PathLike) -> Path:

@@ -17,6 +17,9 @@ Targets, each a ratio from the same run:
 4. arithmetic rate of forward + gradient at the largest N ≥ 10 % of the measured float32
    matrix-product rate. Counted are the operator's matrix products: ``4·N·M·D_qk·D_v`` flops
    forward and three times that for forward + gradient.
+
+Outputs (:func:`efa.bench.timing.write_report`): group ``attention`` of
+``<output-dir>/bench.zarr`` and the table ``<output-dir>/bench/attention.md``.
 """
 
 from __future__ import annotations
@@ -57,8 +60,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="skip the 1,000,000-atom forward + gradient",
     )
     parser.add_argument(
-        "--output-dir", default="results/bench",
-        help="where attention.zarr and attention.md are written (default: %(default)s)",
+        "--output-dir", default="results",
+        help="results directory: writes group 'attention' of bench.zarr and bench/attention.md "
+        "there (default: %(default)s)",
     )
 
 
@@ -156,7 +160,7 @@ def _softmax_case(num_atoms, **timing_options):
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the benchmark, print the table and targets, write the store; always returns 0."""
+    """Run the benchmark, print the table and targets, write its store group; always returns 0."""
     import xarray as xr
     from tqdm import tqdm
 
@@ -268,10 +272,10 @@ def run(args: argparse.Namespace) -> int:
             "targets_total": len(targets),
         },
     )
-    write_report("attention", dataset, report, args.output_dir)
+    store = write_report("attention", dataset, report, args.output_dir)
     print(table)
     for line in lines:
         print(line)
-    print(f"written: {args.output_dir}/attention.zarr, {args.output_dir}/attention.md")
+    print(f"written: {store} (group attention), {args.output_dir}/bench/attention.md")
     print(targets_line(targets))
     return 0

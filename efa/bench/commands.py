@@ -9,6 +9,7 @@ import importlib
 BENCHMARKS = {
     "attention": ("efa.bench.attention", "cost of the EFA operator vs system size and batching"),
     "train": ("efa.bench.train", "training steps/s of local vs EFA models of the same width"),
+    "scale": ("efa.bench.scale", "energy + forces of one structure of 10³–10⁶ atoms, local vs EFA"),
 }
 
 

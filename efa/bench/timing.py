@@ -1,9 +1,9 @@
 """Shared measurement helpers for ``efa bench``: wall-clock timing, memory, tables, stores.
 
 Every figure a benchmark prints is the median of repeated calls after compilation and warm-up,
-reported with its spread (min and max), and written to ``results/bench/<name>.zarr`` together
-with a markdown table ``results/bench/<name>.md`` (tables and the targets line come from
-:mod:`efa.report`).
+reported with its spread (min and max), and written as group ``<name>`` of the one store
+``results/bench.zarr`` (each benchmark replaces only its own group) together with a markdown
+table ``results/bench/<name>.md`` (tables and the targets line come from :mod:`efa.report`).
 """
 
 from __future__ import annotations
@@ -76,6 +76,21 @@ def process_peak_rss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+def available_memory_bytes() -> int:
+    """Memory the system can give to a new allocation now (Linux ``MemAvailable``).
+
+    Falls back to the free physical pages where ``/proc/meminfo`` does not exist.
+    """
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
 def matmul_rate_flops(size: int = 2048, dtype=np.float32) -> float:
     """Measured rate (FLOP/s) of a square ``size × size`` matrix product on the default device."""
     matrix = jax.numpy.asarray(np.random.default_rng(0).normal(size=(size, size)), dtype)
@@ -92,11 +107,16 @@ def machine_description() -> str:
     )
 
 
-def write_report(name: str, dataset, table: str, output_dir: str | Path) -> Path:
-    """Write ``dataset`` to ``<output_dir>/<name>.zarr`` and ``table`` to ``<name>.md``."""
-    from efa.storage import write_text, write_zarr
+def write_report(name: str, dataset, table: str, results_dir: str | Path = "results") -> Path:
+    """Write ``dataset`` as group ``name`` of the bench store and ``table`` as markdown.
 
-    output_dir = Path(output_dir)
-    write_zarr(dataset, output_dir / f"{name}.zarr")
-    write_text(table, output_dir / f"{name}.md")
-    return output_dir
+    Outputs: ``<results_dir>/bench.zarr`` (group ``name``; the groups of other benchmarks are
+    kept) and ``<results_dir>/bench/<name>.md``, each written atomically. Returns the store
+    path; read the group back with ``xr.open_zarr(store, group=name, consolidated=False)``.
+    """
+    from efa.storage import write_text, write_zarr_group
+
+    results_dir = Path(results_dir)
+    store = write_zarr_group(dataset, results_dir / "bench.zarr", name)
+    write_text(table, results_dir / "bench" / f"{name}.md")
+    return store

@@ -11,8 +11,9 @@ Flat layout of a :class:`Batch` (``N = B·n`` atoms, ``P = B·p`` pairs):
 - padding atoms have atomic number 0, ``atom_mask`` False and ``segment_ids == B`` — a segment
   of their own, so that per-structure sums (energies, EFA key–value sums) never see them;
 - pairs ``(dst, src)`` are the ordered atom pairs of one structure with ``0 < |r_src − r_dst| <
-  cutoff``; padding pairs point from an atom of their structure slot to itself and have
-  ``pair_mask`` False;
+  cutoff``, sorted by ``dst`` then ``src`` and found with cell lists in O(atoms), so one
+  structure may have millions of atoms; padding pairs point from an atom of their structure
+  slot to itself and have ``pair_mask`` False;
 - structure slots not filled by a structure (the last batch of a split) have
   ``structure_mask`` False and only padding atoms;
 - ``atomic_dipoles`` are per-atom input vectors (the data set variable ``dipoles``), zero when
@@ -32,10 +33,11 @@ import numpy as np
 import xarray as xr
 from jaxtyping import Bool, Float, Int
 
+from efa.data.neighbors import neighbor_pairs
 from efa.errors import ConfigError
 
-#: Upper bound on ``structures · atoms²`` distances held in memory while counting pairs.
-_PAIR_COUNT_CHUNK = 2**24
+#: Atom slots of the structures whose neighbour pairs are counted at once (bounds memory).
+_PAIR_COUNT_CHUNK = 2**16
 
 
 class Batch(NamedTuple):
@@ -130,29 +132,39 @@ class Structures(NamedTuple):
         return self.atom_mask.sum(axis=1)
 
 
-def pair_mask_matrix(
+def structure_pairs(
     positions: Float[np.ndarray, "S A 3"], atom_mask: Bool[np.ndarray, "S A"], cutoff: float
-) -> Bool[np.ndarray, "S A A"]:
-    """``M[s, i, j]``: atoms ``i ≠ j`` of structure ``s`` are real and closer than ``cutoff``."""
-    difference = positions[:, :, None, :] - positions[:, None, :, :]
-    distance = np.sqrt(np.sum(difference**2, axis=-1))
-    real = atom_mask[:, :, None] & atom_mask[:, None, :]
-    return real & (distance < cutoff) & ~np.eye(positions.shape[1], dtype=bool)
+) -> tuple[Int[np.ndarray, " P"], Int[np.ndarray, " P"]]:
+    """Neighbour pairs of ``S`` structures as flat atom indices ``s·A + a`` (cell lists).
+
+    Returns ``(dst, src)``: the ordered pairs of real atoms ``dst ≠ src`` of one structure with
+    ``|r_src − r_dst| < cutoff``, sorted by ``dst`` then ``src`` (so grouped by structure).
+    Cost and memory grow with the number of atoms and pairs, not with ``A²``
+    (:func:`efa.data.neighbors.neighbor_pairs`).
+    """
+    num_atoms = atom_mask.shape[1]
+    real = np.flatnonzero(atom_mask.reshape(-1))
+    dst, src = neighbor_pairs(
+        positions.reshape(-1, 3)[real], cutoff, segment_ids=real // num_atoms
+    )
+    return real[dst], real[src]
 
 
 def count_pairs(structures: Structures, cutoff: float) -> Int[np.ndarray, " S"]:
     """Ordered neighbour pairs within ``cutoff`` per structure, in memory-bounded chunks."""
     num_structures, num_atoms = structures.atom_mask.shape
-    chunk = max(1, _PAIR_COUNT_CHUNK // max(1, num_atoms * num_atoms))
-    counts = [
-        pair_mask_matrix(
+    chunk = max(1, _PAIR_COUNT_CHUNK // max(1, num_atoms))
+    counts = np.zeros(num_structures, np.int64)
+    for start in range(0, num_structures, chunk):
+        dst, _ = structure_pairs(
             structures.positions[start : start + chunk],
             structures.atom_mask[start : start + chunk],
             cutoff,
-        ).sum(axis=(1, 2))
-        for start in range(0, num_structures, chunk)
-    ]
-    return np.concatenate(counts) if counts else np.zeros(0, np.int64)
+        )
+        counts[start : start + chunk] = np.bincount(
+            dst // num_atoms, minlength=min(chunk, num_structures - start)
+        )
+    return counts
 
 
 class BucketShape(NamedTuple):
@@ -201,17 +213,16 @@ def pack(
     structure_mask = np.arange(num_structures) < count
     segment_ids = np.where(atom_mask, np.arange(num_structures)[:, None], num_structures)
 
-    neighbours = pair_mask_matrix(positions, atom_mask, cutoff)
-    slot, dst, src = np.nonzero(neighbours)
+    dst, src = structure_pairs(positions, atom_mask, cutoff)
+    slot = dst // n
     rank = np.arange(slot.size) - np.searchsorted(slot, slot)
     if slot.size and rank.max() >= p:
         raise ValueError(f"a structure has more than max_pairs={p} neighbour pairs")
-    offset = (np.arange(num_structures) * n)[:, None]
-    pair_dst = np.broadcast_to(offset, (num_structures, p)).copy()
+    pair_dst = np.repeat(np.arange(num_structures) * n, p).reshape(num_structures, p)
     pair_src = pair_dst.copy()
     pair_mask = np.zeros((num_structures, p), bool)
-    pair_dst[slot, rank] = offset[slot, 0] + dst
-    pair_src[slot, rank] = offset[slot, 0] + src
+    pair_dst[slot, rank] = dst
+    pair_src[slot, rank] = src
     pair_mask[slot, rank] = True
 
     dipoles = (

@@ -33,10 +33,10 @@ def test_small_run_writes_store_table_and_targets(tmp_path, capsys):
     assert lines[-1] == "targets met: " + lines[-1].split(": ")[1]
     met, total = map(int, lines[-1].split(": ")[1].split("/"))
     assert total == 2 and 0 <= met <= total  # batched ratio and arithmetic rate
-    store = xr.open_zarr(tmp_path / "attention.zarr", consolidated=False).load()
+    store = xr.open_zarr(tmp_path / "bench.zarr", group="attention", consolidated=False).load()
     assert set(store["method"].values) == {"efa", "softmax"}
     assert (store["median_s"] > 0).all() and (store["peak_bytes"] > 0).all()
     assert store.attrs["targets_total"] == 2
-    report = (tmp_path / "attention.md").read_text()
+    report = (tmp_path / "bench" / "attention.md").read_text()
     assert "| efa | 4 × 32 | 128 | forward+gradient |" in report
     assert report.rstrip().endswith(lines[-1])

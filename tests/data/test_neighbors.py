@@ -32,7 +32,7 @@ def test_random_systems_match_brute_force(seed, cutoff):
 
 def test_small_chunks_give_the_same_pairs():
     positions = np.random.default_rng(7).uniform(0, 10, size=(200, 3))
-    assert_same_pairs(positions, 2.5, chunk_atoms=7)
+    assert_same_pairs(positions, 2.5, max_candidates=7)
 
 
 def test_atoms_exactly_at_the_cutoff_are_not_neighbours():
@@ -52,6 +52,25 @@ def test_empty_cells_between_distant_clusters():
     assert dst.size > 0
 
 
+def test_segments_pair_only_atoms_of_the_same_segment():
+    rng = np.random.default_rng(11)
+    positions = rng.uniform(0, 4.0, size=(90, 3))  # segments overlap in space
+    segment_ids = rng.integers(0, 4, size=90)
+    dst, src = neighbor_pairs(positions, 2.0, segment_ids=segment_ids)
+    same = segment_ids[:, None] == segment_ids[None, :]
+    distance2 = np.sum((positions[None, :, :] - positions[:, None, :]) ** 2, axis=-1)
+    expected_dst, expected_src = np.nonzero((distance2 < 4.0) & same & ~np.eye(90, dtype=bool))
+    np.testing.assert_array_equal(dst, expected_dst)
+    np.testing.assert_array_equal(src, expected_src)
+
+
+def test_far_apart_atoms_need_no_dense_grid():
+    # 10⁶ Å apart at a 1 Å cutoff: a dense grid of cells would have ~10¹⁸ entries.
+    positions = np.array([[0.0, 0, 0], [0.5, 0, 0], [1e6, 1e6, 1e6], [1e6, 1e6, 1e6 + 0.9]])
+    dst = assert_same_pairs(positions, 1.0)
+    assert dst.tolist() == [0, 1, 2, 3]
+
+
 def test_degenerate_inputs():
     assert all(a.size == 0 for a in neighbor_pairs(np.zeros((1, 3)), 3.0))
     assert all(a.size == 0 for a in neighbor_pairs(np.zeros((0, 3)), 3.0))
@@ -69,3 +88,9 @@ def test_degenerate_inputs():
 def test_bad_input_is_named(positions, cutoff, message):
     with pytest.raises(ValueError, match=message):
         neighbor_pairs(positions, cutoff)
+
+
+@pytest.mark.parametrize("segment_ids", [np.zeros(3, int), np.array([0, -1, 0, 1])])
+def test_bad_segment_ids_are_named(segment_ids):
+    with pytest.raises(ValueError, match="segment_ids"):
+        neighbor_pairs(np.zeros((4, 3)), 1.0, segment_ids=segment_ids)

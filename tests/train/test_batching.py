@@ -4,7 +4,8 @@ import itertools
 
 import numpy as np
 
-from efa.data.batching import Batcher, Structures
+import efa.data.batching
+from efa.data.batching import Batcher, BucketShape, Structures, count_pairs, pack
 
 
 def mixed_structures(count=40, seed=0):
@@ -65,3 +66,24 @@ def test_training_order_is_a_function_of_seed_and_step():
     # one epoch visits every structure once
     energies = np.concatenate([b.energy[b.structure_mask] for b in first[:per_epoch]])
     assert energies.size == 40
+
+
+def test_one_large_structure_matches_brute_force(monkeypatch):
+    """3000 atoms at 0.1 Å⁻³: pairs sorted by (dst, src), as the dense O(n²) search gives."""
+    rng = np.random.default_rng(5)
+    num_atoms, cutoff = 3000, 5.0
+    positions = rng.uniform(0, (num_atoms / 0.1) ** (1 / 3), (1, num_atoms + 2, 3))
+    mask = np.arange(num_atoms + 2) < num_atoms  # two padding slots
+    structures = Structures(
+        positions, mask.astype(np.int32)[None], mask[None], np.zeros(1),
+        np.zeros((1, num_atoms + 2, 3)), np.zeros(1, np.int32),
+    )
+    real = positions[0, :num_atoms]
+    distance2 = np.sum((real[None] - real[:, None]) ** 2, axis=-1)
+    dst, src = np.nonzero((distance2 < cutoff**2) & ~np.eye(num_atoms, dtype=bool))
+    monkeypatch.setattr(efa.data.batching, "_PAIR_COUNT_CHUNK", 1)  # one structure per chunk
+    assert count_pairs(structures.select([0, 0]), cutoff).tolist() == [dst.size] * 2
+    batch = pack(structures, BucketShape(num_atoms + 2, dst.size + 5), 2, cutoff)
+    np.testing.assert_array_equal(batch.pair_dst[: dst.size], dst)
+    np.testing.assert_array_equal(batch.pair_src[: dst.size], src)
+    assert batch.pair_mask.sum() == dst.size and not batch.pair_mask[dst.size :].any()

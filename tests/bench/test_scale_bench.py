@@ -1,0 +1,64 @@
+"""``efa bench scale`` on tiny sizes: table, targets line and its group of ``bench.zarr``."""
+
+import math
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from efa.bench.scale import cube_side, exponent, make_structure, model_options
+from efa.bench.timing import write_report
+from efa.cli import main
+
+
+def test_structure_has_the_density_and_efa_sees_the_whole_cube():
+    structure = make_structure(500, seed=1)
+    side = cube_side(500)
+    assert side == pytest.approx((500 / 0.1) ** (1 / 3))
+    assert structure.positions.shape == (1, 500, 3) and structure.atom_mask.all()
+    assert 0 <= structure.positions.min() and structure.positions.max() <= side
+    assert set(np.unique(structure.atomic_numbers)) <= {1, 6, 7, 8}
+    assert model_options("efa", 500)["max_length"] == pytest.approx(math.sqrt(3) * side)
+    assert "max_length" not in model_options("local", 500)
+
+
+def test_exponent_is_the_log_log_slope():
+    assert exponent(1.0, 10.0, 100, 1000) == pytest.approx(1.0)
+    assert exponent(1.0, 4.0, 10, 20) == pytest.approx(2.0)
+
+
+def test_small_run_prints_targets_and_keeps_other_groups(tmp_path, capsys):
+    other = xr.Dataset({"median_s": ("case", [0.5])}, attrs={"benchmark": "attention"})
+    write_report("attention", other, "# attention\n", tmp_path)
+    assert main(["bench", "scale", "--sizes", "200", "400", "--output-dir", str(tmp_path)]) == 0
+
+    lines = capsys.readouterr().out.strip().splitlines()
+    met, total = map(int, lines[-1].removeprefix("targets met: ").split("/"))
+    assert total == 5 and 0 <= met <= total  # cost ratio, 2 exponents, 2 memory spreads
+    assert any(line.startswith("EFA / local cost") and "(target ≤ 2)" in line for line in lines)
+    assert sum("scaling exponent of" in line and "200 → 400" in line for line in lines) == 2
+    assert sum("peak memory per atom" in line for line in lines) == 2
+
+    store = xr.open_zarr(tmp_path / "bench.zarr", group="scale", consolidated=False).load()
+    assert store["num_atoms"].values.tolist() == [200, 400]
+    assert store["model"].values.tolist() == ["local", "efa"]
+    assert (store["median_s"] > 0).all() and (store["peak_bytes"] > 0).all()
+    assert (store["num_pairs"] > 0).all() and store.attrs["targets_total"] == 5
+    kept = xr.open_zarr(tmp_path / "bench.zarr", group="attention", consolidated=False).load()
+    assert kept["median_s"].values.tolist() == [0.5]
+
+    report = (tmp_path / "bench" / "scale.md").read_text()
+    assert "| local | 200 |" in report and "| efa | 400 |" in report
+    assert report.rstrip().endswith(lines[-1])
+    assert (tmp_path / "bench" / "attention.md").read_text() == "# attention\n"
+
+
+def test_cases_over_the_memory_limit_are_compiled_not_run(tmp_path, capsys):
+    argv = ["bench", "scale", "--sizes", "100", "--max-memory-gib", "0.001",
+            "--output-dir", str(tmp_path)]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "local, N=100: not run" in out and "not run (memory)" in out
+    assert out.strip().endswith("targets met: 0/5")
+    store = xr.open_zarr(tmp_path / "bench.zarr", group="scale", consolidated=False).load()
+    assert np.isnan(store["median_s"]).all() and (store["peak_bytes"] > 0).all()
