@@ -250,16 +250,54 @@ def pack(
     )
 
 
+def split_batch(batch: Batch, parts: int) -> Batch:
+    """``batch`` cut into ``parts`` batches of consecutive structure slots, stacked.
+
+    Part ``d`` holds the slots ``d·B' … (d+1)·B' − 1`` (``B' = B / parts``) with their atoms and
+    pairs, and indices of its own: atom and pair indices count from the part's first atom,
+    ``segment_ids`` from its first slot, and padding atoms have segment ``B'`` — the batch
+    :func:`pack` makes of those slots' structures. Every array gets a leading axis ``parts``:
+    ``(N,) → (parts, N/parts)``, ``(N, 3) → (parts, N/parts, 3)``, ``(P,) → (parts, P/parts)``,
+    ``(B,) → (parts, B')``.
+
+    Raises:
+      ValueError: if ``B`` is not a multiple of ``parts``.
+    """
+    slots = batch.num_structures
+    if slots % parts:
+        raise ValueError(f"cannot split {slots} structure slots into {parts} equal parts")
+    part_slots = slots // parts
+    part_atoms = batch.atom_mask.shape[0] // parts
+
+    def stack(array):
+        return None if array is None else array.reshape(parts, -1, *array.shape[1:])
+
+    first_slot = (np.arange(parts) * part_slots)[:, None]
+    first_atom = (np.arange(parts) * part_atoms)[:, None]
+    index_type = batch.segment_ids.dtype
+    segment_ids = stack(batch.segment_ids) - first_slot
+    segment_ids = np.where(stack(batch.atom_mask), segment_ids, part_slots)
+    return Batch(*(stack(field) for field in batch))._replace(
+        segment_ids=segment_ids.astype(index_type),
+        pair_dst=(stack(batch.pair_dst) - first_atom).astype(index_type),
+        pair_src=(stack(batch.pair_src) - first_atom).astype(index_type),
+    )
+
+
 class Batcher:
     """Cuts a set of structures into padded, bucketed batches.
 
     Args:
       structures: the structures of one split.
-      batch_size: structure slots ``B`` per batch.
+      batch_size: structures per batch (the structure slots ``B``, see ``slot_multiple``).
       cutoff: neighbour-list cutoff (Å).
       num_buckets: largest number of size buckets. Structures are sorted by atom count and
         split at quantiles of it; each bucket pads to its largest structure.
       dtype: floating point type of the batches.
+      slot_multiple: batches get ``B = ⌈batch_size / slot_multiple⌉ · slot_multiple`` structure
+        slots, so that data-parallel training on ``slot_multiple`` devices can give every device
+        the same number of whole slots (:mod:`efa.train.sharding`). A batch still holds at most
+        ``batch_size`` structures; the extra slots stay empty.
     """
 
     def __init__(
@@ -269,6 +307,7 @@ class Batcher:
         cutoff: float,
         num_buckets: int = 3,
         dtype=np.float32,
+        slot_multiple: int = 1,
     ):
         if batch_size < 1:
             raise ConfigError(f"batch_size={batch_size}: expected a positive number")
@@ -276,6 +315,7 @@ class Batcher:
             raise ConfigError("cannot batch an empty split (0 structures)")
         self.structures = structures
         self.batch_size = batch_size
+        self.num_slots = -(-batch_size // slot_multiple) * slot_multiple
         self.cutoff = cutoff
         self.dtype = dtype
         num_atoms = structures.num_atoms
@@ -302,7 +342,7 @@ class Batcher:
         return pack(
             self.structures.select(members),
             self.shapes[bucket],
-            self.batch_size,
+            self.num_slots,
             self.cutoff,
             self.dtype,
         )

@@ -5,6 +5,11 @@ metadata (step, elapsed time, best validation loss); ``<run>/best/<step>/`` hold
 with the lowest validation loss so far. Orbax writes each step to a temporary directory and
 renames it when complete, so a killed process leaves either the previous or the new checkpoint,
 never a partial one; only the newest complete step of each is kept.
+
+Arrays may be sharded or replicated over several devices (data-parallel training,
+:mod:`efa.train.sharding`); a checkpoint restores onto the devices of the tree it is restored
+into, so a run saved on ``D`` devices resumes on another number of devices and its best
+parameters load in a one-device process (``efa evaluate``).
 """
 
 from __future__ import annotations
@@ -53,8 +58,24 @@ def latest_step(directory: str | os.PathLike) -> int | None:
         return manager.latest_step()
 
 
+def _restore_target(leaf: Any) -> jax.ShapeDtypeStruct:
+    """Shape, dtype and sharding to restore ``leaf`` with (default device if it has none).
+
+    Never the devices recorded in the checkpoint: those of the saving process may not exist here.
+    """
+    target = ocp.utils.to_shape_dtype_struct(leaf)
+    if target.sharding is not None:
+        return target
+    default = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    return jax.ShapeDtypeStruct(target.shape, target.dtype, sharding=default)
+
+
 def restore(directory: str | os.PathLike, like: Any) -> tuple[Any, dict[str, Any]]:
     """Restore the newest checkpoint into the structure of ``like``; return ``(tree, metadata)``.
+
+    Each array is placed like the leaf of ``like`` (a jax.Array or a ``jax.ShapeDtypeStruct``
+    with a sharding), or on the default device when that leaf has no sharding (numpy arrays,
+    ``jax.eval_shape`` results).
 
     Raises:
       EfaError: if ``directory`` holds no complete checkpoint.
@@ -63,7 +84,7 @@ def restore(directory: str | os.PathLike, like: Any) -> tuple[Any, dict[str, Any
         step = manager.latest_step()
         if step is None:
             raise EfaError(f"{directory}: no complete checkpoint found")
-        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
+        abstract = jax.tree.map(_restore_target, like)
         restored = manager.restore(
             step,
             args=ocp.args.Composite(

@@ -19,6 +19,7 @@ _SHORTCUTS = {
     "max_steps": "number of optimisation steps",
     "max_time_s": "wall-clock budget in seconds",
     "output_root": "root directory of run directories",
+    "devices": "JAX devices to train on by data parallelism (default: all visible)",
 }
 
 

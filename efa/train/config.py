@@ -38,6 +38,9 @@ class RunConfig:
       seed: seed of parameter initialisation and batch order.
       batch_size: structures per batch.
       num_buckets: largest number of padded size buckets.
+      devices: JAX devices to train on by data parallelism, the first ``devices`` of
+        ``jax.devices()`` (None: all visible devices; :mod:`efa.train.sharding`). Results agree
+        with one device up to floating-point rounding, so a run may resume with another value.
       max_steps: optimisation steps (the learning rate decays over them).
       max_time_s: wall-clock budget in seconds summed over resumed sessions (None: none).
       learning_rate, final_learning_rate: exponential decay from the first to the second.
@@ -61,6 +64,7 @@ class RunConfig:
     seed: int = 0
     batch_size: int = 32
     num_buckets: int = 3
+    devices: int | None = None
     max_steps: int = 10000
     max_time_s: float | None = None
     learning_rate: float = 1e-3
@@ -130,6 +134,9 @@ def _validate(config: RunConfig) -> RunConfig:
         _expect(key, getattr(config, key), (int,), "a positive integer")
         if getattr(config, key) < 1:
             raise ConfigError(f"{key}={getattr(config, key)}: expected a positive integer")
+    _expect("devices", config.devices, (int,), "a positive integer or null (all)", optional=True)
+    if config.devices is not None and config.devices < 1:
+        raise ConfigError(f"devices={config.devices}: expected a positive integer or null (all)")
     for key in ("learning_rate", "final_learning_rate"):
         _expect(key, getattr(config, key), (int, float), "a positive number")
         if not getattr(config, key) > 0:

@@ -1,7 +1,8 @@
 """Machine-readable training log: one JSON object per line (``train_log.jsonl``).
 
 Records carry an ``event`` (``start``, ``resume``, ``train``, ``valid``, ``checkpoint``,
-``diverged``, ``interrupted``, ``finish``) and a ``step``. On resume, records after the restored
+``diverged``, ``interrupted``, ``finish``) and a ``step``; ``start`` and ``resume`` also record
+the number of ``devices`` the session trains on. On resume, records after the restored
 checkpoint are dropped, so the log of a killed-and-resumed run reads like an uninterrupted one
 plus a ``resume`` record.
 """

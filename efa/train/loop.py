@@ -2,11 +2,15 @@
 
 Step ``t`` (0-based) trains on the batch :meth:`Batcher.training_batches` yields for ``t``, so a
 run resumed from the checkpoint of step ``s`` sees the same data from ``s`` on and, on the same
-machine, reaches bit-identical parameters. Every ``valid_every`` steps (and when training stops)
-the whole validation split is evaluated; the best parameters are kept in ``best/`` and the full
-state in ``checkpoints/``. A non-finite loss stops the run before anything is saved, so the last
-good checkpoint survives. SIGTERM makes the loop save a checkpoint at the next step boundary and
-stop (status ``interrupted``); SIGKILL loses at most the steps since the last checkpoint.
+machine and devices, reaches bit-identical parameters. Steps run data-parallel on the devices
+chosen by ``devices`` (all visible ones by default; :mod:`efa.train.sharding`): each batch is
+split across them by whole structures, parameters and optimiser state are replicated.
+
+Every ``valid_every`` steps (and when training stops) the whole validation split is evaluated;
+the best parameters are kept in ``best/`` and the full state in ``checkpoints/``. A non-finite
+loss stops the run before anything is saved, so the last good checkpoint survives. SIGTERM makes
+the loop save a checkpoint at the next step boundary and stop (status ``interrupted``); SIGKILL
+loses at most the steps since the last checkpoint.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from efa.train.log import TrainingLog
 from efa.train.objective import ErrorSums, add_sums, error_sums, loss_from_sums, predict
 from efa.train.optimizer import learning_rate_schedule, make_optimizer
 from efa.train.run import RunPaths, count_parameters, read_json, write_json
+from efa.train.sharding import DataParallel
 
 #: Exit status of a run stopped by SIGTERM (128 + signal number, as shells report it).
 EXIT_INTERRUPTED = 128 + signal.SIGTERM
@@ -70,10 +75,9 @@ def energy_shift_per_atom(structures: Structures) -> float:
 
 
 def train_step(model, optimizer, shift, weights, state: TrainState, batch: Batch):
-    """One Adam step on the loss of ``batch``; returns the new state and the loss."""
+    """One Adam step on the loss of ``batch`` (flat or split); returns the new state and loss."""
     def loss_fn(params):
-        sums = error_sums(predict(model, params, batch, shift), batch)
-        return loss_from_sums(sums, *weights)
+        return loss_from_sums(_batch_sums(model, shift, params, batch), *weights)
 
     loss, gradient = jax.value_and_grad(loss_fn)(state.params)
     updates, opt_state = optimizer.update(gradient, state.opt_state, state.params)
@@ -81,6 +85,14 @@ def train_step(model, optimizer, shift, weights, state: TrainState, batch: Batch
 
 
 def _batch_sums(model, shift, params, batch: Batch) -> ErrorSums:
+    """Error sums of a flat batch, or of one split into ``D`` parts (arrays ``(D, …)``).
+
+    A split batch (:func:`~efa.data.batching.split_batch`) is evaluated part by part
+    (``jax.vmap``) and the sums of the parts are added.
+    """
+    if batch.structure_mask.ndim == 2:
+        parts = jax.vmap(functools.partial(_batch_sums, model, shift, params))(batch)
+        return ErrorSums(*(value.sum(axis=0) for value in parts))
     return error_sums(predict(model, params, batch, shift), batch)
 
 
@@ -119,23 +131,28 @@ class Trainer:
         self.splits = self._splits(len(structures.energy))
         train = structures.select(self.splits["train"])
         self.shift = energy_shift_per_atom(train)
-        self.train_batches = Batcher(train, config.batch_size, self.cutoff, config.num_buckets)
+        self.parallel = DataParallel(config.devices)
+        slots = self.parallel.num_devices
+        self.train_batches = Batcher(
+            train, config.batch_size, self.cutoff, config.num_buckets, slot_multiple=slots
+        )
         self.valid_batches = [
-            batch
+            self.parallel.split(batch)
             for _, batch in Batcher(
                 structures.select(self.splits["valid"]),
                 config.batch_size,
                 self.cutoff,
                 config.num_buckets,
+                slot_multiple=slots,
             ).ordered_batches()
         ]
         self.optimizer = make_optimizer(config)
         weights = (config.energy_weight, config.forces_weight)
-        self._step = jax.jit(
+        self._step = self.parallel.jit(
             functools.partial(train_step, self.model, self.optimizer, self.shift, weights),
             donate_argnums=0,
         )
-        self._sums = jax.jit(functools.partial(_batch_sums, self.model, self.shift))
+        self._sums = self.parallel.jit(functools.partial(_batch_sums, self.model, self.shift))
         self.log = TrainingLog(self.paths.log)
 
     def _check_existing_run(self) -> None:
@@ -146,7 +163,7 @@ class Trainer:
         wanted = json_round_trip(self.config.to_dict())
         keys = set(existing) | set(wanted)
         changed = sorted(key for key in keys if existing.get(key) != wanted.get(key))
-        allowed = {"max_time_s"}  # a new wall-clock budget may be granted on resume
+        allowed = {"max_time_s", "devices"}  # a new budget or other devices on resume
         if set(changed) - allowed:
             key = sorted(set(changed) - allowed)[0]
             raise ConfigError(
@@ -163,7 +180,7 @@ class Trainer:
     def _initial_state(self) -> TrainState:
         first = next(self.train_batches.training_batches(self.config.seed))
         params = self.model.init(jax.random.PRNGKey(self.config.seed), first)
-        return TrainState(params, self.optimizer.init(params))
+        return self.parallel.replicate(TrainState(params, self.optimizer.init(params)))
 
     def validate(self, params) -> dict[str, float]:
         """Validation loss and errors over the whole validation split."""
@@ -202,13 +219,15 @@ class Trainer:
                 self.paths.model,
             )
             self.log.truncate_after(-1)
-            self.log.write("start", 0, run_dir=str(self.paths.root))
+            self.log.write(
+                "start", 0, run_dir=str(self.paths.root), devices=self.parallel.num_devices
+            )
             return state, Progress()
         state, metadata = checkpoints.restore(self.paths.checkpoints, state)
-        write_json(self.config.to_dict(), self.paths.config)  # may carry a new max_time_s
+        write_json(self.config.to_dict(), self.paths.config)  # new max_time_s or devices
         progress = Progress(**metadata)
         self.log.truncate_after(progress.step)
-        self.log.write("resume", progress.step)
+        self.log.write("resume", progress.step, devices=self.parallel.num_devices)
         return state, progress
 
     def run(self) -> dict[str, Any]:
@@ -238,7 +257,7 @@ class Trainer:
         valid: dict[str, float] = {}
         with _sigterm_flag() as terminated, bar:
             while progress.step < config.max_steps:
-                state, loss = self._step(state, next(batches))
+                state, loss = self._step(state, self.parallel.split(next(batches)))
                 loss = float(loss)
                 if not math.isfinite(loss):
                     self._diverged(progress.step + 1, loss)

@@ -23,6 +23,8 @@ def test_valid_mapping_and_run_dir(base_config):
         ("splits", {"train": 0}, "splits.train=0: expected a positive integer"),
         ("gradient_clip", "yes", "gradient_clip='yes': expected a positive number or null"),
         ("dataset", "", "dataset='': expected a data set name"),
+        ("devices", 0, "devices=0: expected a positive integer or null"),
+        ("devices", "all", "devices='all': expected a positive integer or null"),
     ],
 )
 def test_errors_name_the_key(base_config, key, value, message):
