@@ -17,6 +17,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int
 
 from efa.nn import EuclideanFastAttention
+from efa.nn.segments import contiguous_layout
 
 #: Largest atomic number the element embedding and energy bias cover.
 MAX_ATOMIC_NUMBER = 118
@@ -131,8 +132,9 @@ class EFABlock(nn.Module):
 
     ``x̃`` is ``x`` restricted to the degree and parity of the EFA values (usually scalars), so
     the block's dense layers and MLP work on those components only; its output is added to the
-    full features by the caller. EFA acts within each structure: padding atoms form a segment
-    of their own and their outputs are zeroed.
+    full features by the caller. EFA acts within each structure of the padded batch (atom
+    ``s·n + i`` is slot ``i`` of structure ``s``, :func:`efa.nn.segments.contiguous_layout`);
+    padding atoms take no part and their outputs are zeroed.
 
     Attributes:
       features: output channels ``F``.
@@ -151,13 +153,12 @@ class EFABlock(nn.Module):
         segment_ids: Int[Array, " N"],
         atom_mask: Bool[Array, " N"],
         num_structures: int,
-        max_structure_size: int,
     ) -> Float[Array, "N Pv Sv F"]:
         options = dict(self.attention)
+        layout = contiguous_layout(atom_mask, num_structures)
         y = EuclideanFastAttention(**options, name="attention")(
-            x, positions, segment_ids, num_structures + 1, max_structure_size
+            x, positions, segment_ids, num_structures, layout=layout
         )
-        y = jnp.where(atom_mask[:, None, None, None], y, 0.0)
         residual = e3x.nn.change_max_degree_or_type(
             x,
             max_degree=options["max_degree_v"],

@@ -189,7 +189,6 @@ class EFAModel(LocalModel):
             batch.segment_ids,
             batch.atom_mask,
             batch.num_structures,
-            batch.max_structure_size,
         )
         return e3x.nn.add(
             e3x.nn.add(x, nn.silu(switch) * local), nn.silu(1.0 - switch) * long_range

@@ -13,6 +13,7 @@ from jaxtyping import Array, Float, Int
 from efa.errors import ConfigError
 from efa.nn.erope import erope_attention, erope_tensor_attention
 from efa.nn.quadrature import check_quadrature_bound
+from efa.nn.segments import SegmentLayout
 
 
 class EuclideanFastAttention(nn.Module):
@@ -88,8 +89,12 @@ class EuclideanFastAttention(nn.Module):
         segment_ids: Int[Array, " N"],
         num_segments: int,
         max_segment_size: int | None = None,
+        layout: SegmentLayout | None = None,
     ) -> Float[Array, "N Po So Fv"]:
         """Apply EFA to features ``x`` of atoms at ``positions`` grouped by ``segment_ids``.
+
+        ``layout`` optionally replaces the grouping by ``segment_ids`` with a precomputed one
+        (see :func:`erope_attention`).
 
         Returns ``(N, P_v, (L_v+1)², F_v)``, or with tensor integration
         ``(N, P_o, (L_out+1)², F_v)``.
@@ -120,6 +125,7 @@ class EuclideanFastAttention(nn.Module):
             lebedev_num=self.lebedev_num,
             max_segment_size=max_segment_size,
             grid_chunk_size=self.grid_chunk_size,
+            layout=layout,
         )
         if not self.tensor_integration:
             return erope_attention(q, k, v, **common)

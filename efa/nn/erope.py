@@ -37,13 +37,19 @@ import numpy as np
 from jaxtyping import Array, Float, Int
 
 from efa.nn.quadrature import antipodal_half_grid
-from efa.nn.segments import from_padded, segment_layout, to_padded
+from efa.nn.segments import SegmentLayout, from_padded, segment_layout, to_padded
 
 #: Elements per chunk-sized intermediate (the ERoPE features ``(G, n, c·2·D_qk)``) that the
 #: automatic grid-chunk size aims for: 512 KiB in float32, so that a chunk's features stay in
 #: cache between being written and being multiplied. Measured with ``efa bench attention``:
 #: one grid pair per chunk is 2–2.5× faster than chunks of 4–8 pairs at 16k–65k atoms.
 DEFAULT_CHUNK_ELEMENTS = 2**17
+
+#: Largest structure (atom slots per segment) for which ``contraction="auto"`` sums the grid
+#: per atom pair (see :func:`_contraction_order`). Measured (16k-atom batches, F_qk 16, F_v 32,
+#: first / second derivatives): at 16 slots pairwise 88 / 147 ms against the score order's
+#: 139 / 290 ms; at 32 slots 185 / 279 ms against 96 / 253 ms.
+PAIRWISE_MAX_SLOTS = 16
 
 
 def erope_attention(
@@ -59,6 +65,7 @@ def erope_attention(
     max_segment_size: int | None = None,
     grid_chunk_size: int | None = None,
     contraction: str = "auto",
+    layout: SegmentLayout | None = None,
 ) -> Float[Array, "N Pv Sv Fv"]:
     """ERoPE linear attention integrated over a Lebedev grid (Euclidean fast attention).
 
@@ -77,18 +84,23 @@ def erope_attention(
       grid_chunk_size: antipodal grid pairs ``(u, −u)`` processed at once (static, at most
         ``lebedev_num / 2``); by default chosen from the array sizes so that intermediates stay
         near ``DEFAULT_CHUNK_ELEMENTS``.
-      contraction: order of the two matrix products (static). ``"key_value"`` forms the
-        per-structure sums ``Σ_j ERoPE(k_j) v_jᵀ`` (cost ``∝ n·X·E``, linear in the structure
-        size ``n``); ``"scores"`` forms the per-structure scores
-        ``A_ij = Σ_m w_m ⟨ERoPE_m q_i, ERoPE_m k_j⟩`` and then ``A v`` (cost ``∝ n²·(X + E)``),
-        cheaper for small structures. ``"auto"`` picks the one with fewer flops; both compute
-        the same quadrature sum.
+      contraction: how the quadrature sum is taken (static); all orders compute the same sum.
+        ``"key_value"`` forms the per-structure sums ``Σ_j ERoPE(k_j) v_jᵀ`` (cost ``∝ n·X·E``,
+        linear in the structure size ``n``); ``"scores"`` forms the per-structure scores
+        ``A_ij = Σ_m w_m ⟨ERoPE_m q_i, ERoPE_m k_j⟩`` and then ``A v`` (cost ``∝ n²·(X + E)``);
+        ``"pairwise"`` sums the grid per atom pair first (see :func:`_pairwise_kernels`), which
+        has the fewest operations for structures of a few atoms. ``"auto"`` picks by
+        :func:`_contraction_order`.
+      layout: a precomputed :class:`~efa.nn.segments.SegmentLayout` of the atoms, e.g.
+        :func:`~efa.nn.segments.contiguous_layout` for batches already padded per structure;
+        it replaces the sort-and-scatter layout built from ``segment_ids``.
 
     Returns:
       ``(N, P_v, (L_v+1)², F_v)``: the attention output ``y_i``.
     """
     _check_inputs(q, k, v, positions, frequencies, segment_ids)
-    layout = segment_layout(segment_ids, num_segments, max_segment_size)
+    if layout is None:
+        layout = segment_layout(segment_ids, num_segments, max_segment_size)
     y = _integrate_over_grid(
         to_padded(q, layout),
         to_padded(k, layout),
@@ -119,6 +131,7 @@ def erope_tensor_attention(
     max_segment_size: int | None = None,
     grid_chunk_size: int | None = None,
     contraction: str = "auto",
+    layout: SegmentLayout | None = None,
 ) -> Float[Array, "N Po So Fv"]:
     """EFA with tensor integration: directional outputs up to degree ``L_out``.
 
@@ -128,7 +141,7 @@ def erope_tensor_attention(
     degrees ``≤ max_degree_out`` with Clebsch–Gordan coefficients, keeping e3x's parity
     convention (see :func:`_harmonic_coupling`).
 
-    Args are those of :func:`erope_attention` (including ``contraction``) plus:
+    Args are those of :func:`erope_attention` (including ``contraction`` and ``layout``) plus:
       max_degree_sph: ``L_Y``, largest degree of the spherical harmonics on the grid.
       max_degree_out: ``L_out``, largest output degree.
       include_pseudotensors_out: keep both parities in the output (``P_o = 2``), else only the
@@ -139,7 +152,8 @@ def erope_tensor_attention(
     """
     _check_inputs(q, k, v, positions, frequencies, segment_ids)
     num_atoms, parities_v, components_v, features_v = v.shape
-    layout = segment_layout(segment_ids, num_segments, max_segment_size)
+    if layout is None:
+        layout = segment_layout(segment_ids, num_segments, max_segment_size)
     z = _integrate_over_grid(
         to_padded(q, layout),
         to_padded(k, layout),
@@ -230,24 +244,140 @@ def _with_rotated_partner(x):
     return jnp.stack([jnp.stack([a, b], 2), jnp.stack([-b, a], 2)], 2)
 
 
-def _use_scores(contraction: str, slots: int, chunk_width: int, num_harmonics: int,
-                values: int) -> bool:
-    """Whether to use the score order ``(q·kᵀ)·v`` rather than ``q·(kᵀ·v)`` for one chunk.
+#: Contraction orders of :func:`erope_attention`.
+CONTRACTIONS = ("auto", "key_value", "scores", "pairwise")
 
-    Per structure and chunk (``n`` slots, ``X`` feature columns, ``A`` harmonics, ``E`` value
-    columns): key–value order ``n·X·E·(1 + A)`` flops, score order ``n²·A·(X + E)``. On a tie
-    the score order wins: it skips the ``(G, X, E)`` key–value array and measured faster
-    (512 structures × 32 atoms, forward + gradient: 98 ms against 120 ms).
+
+def _contraction_order(contraction: str, slots: int, num_pairs: int, grid_width: int,
+                       num_harmonics: int, values: int) -> str:
+    """The contraction order used for structures of ``n = slots`` atoms.
+
+    Operation counts per structure over the whole grid (``X`` = grid pairs × ``2·D_qk`` feature
+    columns, ``K`` frequency pairs, ``A`` harmonics, ``E`` value columns): key–value order
+    ``n·X·E·(1 + A)``, score order ``n²·A·(X + E)``. On a tie the score order wins: it skips the
+    ``(G, X, E)`` key–value array and measured faster (512 structures × 32 atoms, forward +
+    gradient: 98 ms against 120 ms). The pairwise order is used for structures of at most
+    ``PAIRWISE_MAX_SLOTS`` atoms, where it takes a fraction of the operations of the others.
     """
-    if contraction not in ("auto", "key_value", "scores"):
-        raise ValueError(
-            f"contraction={contraction!r}: expected 'auto', 'key_value' or 'scores'"
-        )
+    if contraction not in CONTRACTIONS:
+        raise ValueError(f"contraction={contraction!r}: expected one of {CONTRACTIONS}")
     if contraction != "auto":
-        return contraction == "scores"
-    key_value = slots * chunk_width * values * (1 + num_harmonics)
-    scores = slots * slots * num_harmonics * (chunk_width + values)
-    return scores <= key_value
+        return contraction
+    if slots <= PAIRWISE_MAX_SLOTS:
+        return "pairwise"
+    key_value = slots * grid_width * values * (1 + num_harmonics)
+    scores = slots * slots * num_harmonics * (grid_width + values)
+    return "scores" if scores <= key_value else "key_value"
+
+
+def _sum_over_chunks(term, zeros, chunked_inputs):
+    """``Σ_chunks term(*inputs_of_chunk)`` in a ``lax.scan`` under ``jax.checkpoint``.
+
+    ``chunked_inputs`` have a leading chunk axis; ``zeros`` is a pytree of zero arrays shaped
+    like what ``term`` returns. One chunk is computed directly, without a loop.
+    """
+    if chunked_inputs[0].shape[0] == 1:
+        return term(*(x[0] for x in chunked_inputs))
+    term = jax.checkpoint(term)
+
+    def accumulate(total, inputs):
+        return jax.tree.map(jnp.add, total, term(*inputs)), None
+
+    total, _ = jax.lax.scan(accumulate, zeros, chunked_inputs)
+    return total
+
+
+def _pairwise_kernels(displacements, frequencies, points, weights_even, weights_odd):
+    """Grid sums per atom pair for a chunk of ``c`` antipodal grid pairs.
+
+    For channel pair ``k`` the ERoPE product at ``u`` is
+    ``⟨R(θ_i) q, R(θ_j) k⟩ = cos Δ ⟨q, k⟩_k + sin Δ ⟨q, Jk⟩_k`` with
+    ``Δ = ω_k u·(r_j − r_i)``. Over ``(u, −u)`` the sine cancels against even harmonics and the
+    cosine against odd ones, leaving the kernels
+
+        C_{ijka} = Σ_m w'_{ma} cos(ω_k u_m·d_ij),   S_{ijka} = Σ_m w'_{ma} sin(ω_k u_m·d_ij)
+
+    with ``w'_{ma}`` the pair weight times ``Y_a(u_m)`` (even ``a`` for ``C``, odd for ``S``).
+    ``C`` is symmetric and ``S`` antisymmetric in ``(i, j)``, so only pairs ``i < j`` are needed.
+
+    Args:
+      displacements: ``(G, T, 3)``: ``d_ij = r_j − r_i`` of ``T`` atom pairs.
+      frequencies: ``(K,)``.
+      points: ``(c, 3)`` grid directions.
+      weights_even, weights_odd: ``(c, A_even)``, ``(c, A_odd)`` harmonic-weighted pair weights.
+
+    Returns:
+      ``(C, S)`` of shapes ``(G, T, K, A_even)`` and ``(G, T, K, A_odd)``.
+    """
+    phase = frequencies[:, None] * jnp.einsum("gtx,mx->gtm", displacements, points)[:, :, None]
+    even = jnp.einsum("gtkm,ma->gtka", jnp.cos(phase), weights_even)
+    if weights_odd.shape[1] == 0:
+        return even, jnp.zeros(even.shape[:-1] + (0,), even.dtype)
+    return even, jnp.einsum("gtkm,ma->gtka", jnp.sin(phase), weights_odd)
+
+
+def _integrate_pairwise(q, k, v, positions, frequencies, points, key_weights, harmonics, odd,
+                        grid_chunk_size):
+    """The quadrature sum with the grid summed per atom pair (``contraction="pairwise"``).
+
+    ``A_{aij} = Σ_k ⟨q_i, k_j⟩_k C_{ijka}`` (even ``a``) or ``Σ_k ⟨q_i, Jk_j⟩_k S_{ijka}`` (odd
+    ``a``), then ``z_{ia} = Σ_j A_{aij} v_j``; see :func:`_pairwise_kernels`. The kernels are
+    computed for the ``n(n−1)/2`` pairs ``i < j`` and mirrored; on the diagonal (``d = 0``)
+    ``C_{iika} = Σ_m w'_{ma}`` and ``S_{iika} = 0``. Work is ``∝ n²·K·M`` per structure, with no
+    feature array over the grid.
+
+    Args:
+      q, k: ``(G, n, P, S, F)``; v: ``(G, n, E)``; positions: ``(G, n, 3)``.
+      points, key_weights, harmonics: the half grid ``(H, 3)``, its weights ``2 w_m / sqrt(D_qk)``
+        ``(H,)`` and harmonics ``(H, A)``; odd: ``(A,)`` numpy bools, True for odd degrees.
+
+    Returns:
+      ``(G, n, A, E)``.
+    """
+    groups, slots, parities, components, features = q.shape
+    num_pairs = features // 2
+    even_index, odd_index = np.flatnonzero(~odd), np.flatnonzero(odd)
+    weighted = key_weights[:, None] * harmonics
+    num_points = points.shape[0]
+    width = num_pairs * len(odd)  # kernel entries per atom pair and grid point
+    chunk = _chunk_size(groups * slots * slots, width, num_points, grid_chunk_size)
+    num_chunks = -(-num_points // chunk)
+    padding = num_chunks * chunk - num_points  # zero-weight points
+    points = jnp.concatenate([points, jnp.broadcast_to(points[:1], (padding, 3))])
+    weighted = jnp.pad(weighted, ((0, padding), (0, 0)))
+
+    first, second = np.triu_indices(slots, 1)
+    displacements = positions[:, second] - positions[:, first]  # (G, T, 3)
+    shape, dtype = (groups, len(first), num_pairs), displacements.dtype
+    cosine, sine = _sum_over_chunks(
+        lambda p, w_even, w_odd: _pairwise_kernels(displacements, frequencies, p, w_even, w_odd),
+        (jnp.zeros(shape + (len(even_index),), dtype), jnp.zeros(shape + (len(odd_index),), dtype)),
+        (
+            points.reshape(num_chunks, chunk, 3),
+            weighted[:, even_index].reshape(num_chunks, chunk, -1),
+            weighted[:, odd_index].reshape(num_chunks, chunk, -1),
+        ),
+    )
+    # (n, n) index into [pairs i < j, diagonal] and the sign of S under i ↔ j.
+    index = np.full((slots, slots), len(first))
+    index[first, second] = index[second, first] = np.arange(len(first))
+    sign = np.sign(np.arange(slots)[None, :] - np.arange(slots)[:, None])[..., None, None]
+    diagonal = jnp.broadcast_to(
+        weighted[:, even_index].sum(axis=0), (groups, 1, num_pairs, len(even_index))
+    )
+    cosine = jnp.concatenate([cosine, diagonal.astype(dtype)], axis=1)[:, index]
+    sine = jnp.pad(sine, ((0, 0), (0, 1), (0, 0), (0, 0)))[:, index] * sign.astype(dtype)
+    q = q.reshape(groups, slots, parities * components, num_pairs, 2)
+    k = k.reshape(groups, slots, parities * components, num_pairs, 2)
+    scores = [jnp.einsum("gijk,gijka->gaij", jnp.einsum("gickt,gjckt->gijk", q, k), cosine)]
+    if len(odd_index):
+        rotated = jnp.einsum("gick,gjck->gijk", q[..., 1], k[..., 0]) - jnp.einsum(
+            "gick,gjck->gijk", q[..., 0], k[..., 1]
+        )  # ⟨q_i, J k_j⟩ per channel pair
+        scores.append(jnp.einsum("gijk,gijka->gaij", rotated, sine))
+    order = np.argsort(np.concatenate([even_index, odd_index]))
+    scores = jnp.concatenate(scores, axis=1)[:, order]
+    return jnp.einsum("gaij,gje->giae", scores, v)
 
 
 def _integrate_over_grid(q, k, v, positions, frequencies, lebedev_num, harmonics_degree,
@@ -284,12 +414,17 @@ def _integrate_over_grid(q, k, v, positions, frequencies, lebedev_num, harmonics
         ).astype(dtype)
         odd = np.floor(np.sqrt(np.arange(harmonics.shape[1]))).astype(int) % 2 == 1
     num_harmonics = harmonics.shape[1]
+    frequencies = frequencies.astype(dtype)
+    order = _contraction_order(
+        contraction, slots, num_pairs, num_points * pair_width, num_harmonics, v.shape[-1]
+    )
+    if order == "pairwise":
+        return _integrate_pairwise(
+            q, k, v, positions, frequencies, points, key_weights, harmonics, odd, grid_chunk_size
+        )
 
     chunk = _chunk_size(groups * slots, pair_width * num_harmonics, num_points, grid_chunk_size)
     num_chunks = -(-num_points // chunk)
-    scores_first = _use_scores(
-        contraction, slots, chunk * pair_width, num_harmonics, v.shape[-1]
-    )
     padding = num_chunks * chunk - num_points
     # Padded grid points carry zero weight and therefore contribute nothing.
     points = jnp.concatenate([points, jnp.broadcast_to(points[:1], (padding, 3))])
@@ -300,7 +435,6 @@ def _integrate_over_grid(q, k, v, positions, frequencies, lebedev_num, harmonics
     k = _with_rotated_partner(k.reshape(groups, slots, parities * components, num_pairs, 2))
     # Odd harmonics pair sin ⊗ Jq with the keys' cos ⊗ k and cos ⊗ q with sin ⊗ Jk.
     q_swapped = q[:, :, ::-1]
-    frequencies = frequencies.astype(dtype)
 
     def chunk_term(chunk_points, chunk_key_weights, chunk_harmonics):
         projection = jnp.einsum("gnx,mx->gnm", positions, chunk_points)
@@ -319,32 +453,22 @@ def _integrate_over_grid(q, k, v, positions, frequencies, lebedev_num, harmonics
                 ],
                 axis=2,
             )
-        if scores_first:  # (G, A, n, n) per-structure attention scores of this chunk
+        if order == "scores":  # (G, A, n, n) per-structure attention scores of this chunk
             scores = jnp.einsum("gnax,gjx->ganj", queries, keys)
             return jnp.einsum("ganj,gje->gnae", scores, v)
         # (G, c·2D_qk, E): per-structure key–value sums of this chunk of grid pairs
         key_value = jnp.einsum("gnx,gne->gxe", keys, v)
         return jnp.einsum("gnax,gxe->gnae", queries, key_value)
 
-    if num_chunks == 1:
-        return chunk_term(points, key_weights, harmonics)
-
-    chunk_term = jax.checkpoint(chunk_term)
-
-    def accumulate(total, chunk_inputs):
-        return total + chunk_term(*chunk_inputs), None
-
-    initial = jnp.zeros((groups, slots, num_harmonics, v.shape[-1]), dtype)
-    total, _ = jax.lax.scan(
-        accumulate,
-        initial,
+    return _sum_over_chunks(
+        chunk_term,
+        jnp.zeros((groups, slots, num_harmonics, v.shape[-1]), dtype),
         (
             points.reshape(num_chunks, chunk, 3),
             key_weights.reshape(num_chunks, chunk),
             harmonics.reshape(num_chunks, chunk, num_harmonics),
         ),
     )
-    return total
 
 
 @functools.cache

@@ -79,7 +79,7 @@ FEATURE_KINDS = {
 }
 
 
-@pytest.mark.parametrize("contraction", ["key_value", "scores"])
+@pytest.mark.parametrize("contraction", ["key_value", "scores", "pairwise"])
 @pytest.mark.parametrize("kind", FEATURE_KINDS)
 @pytest.mark.parametrize("sizes", [(12,), (5, 11, 1, 8)], ids=["one", "batch"])
 def test_matches_pairwise_oracle_inside_bound(x64, kind, sizes, contraction):
@@ -90,14 +90,14 @@ def test_matches_pairwise_oracle_inside_bound(x64, kind, sizes, contraction):
 
 @pytest.mark.parametrize(
     "slots, expected",
-    [(2, "scores"), (64, "key_value"), (4096, "key_value")],
+    [(2, "pairwise"), (24, "scores"), (64, "key_value"), (4096, "key_value")],
 )
 def test_auto_contraction_picks_the_cheaper_order(slots, expected):
-    from efa.nn.erope import _use_scores
+    from efa.nn.erope import _contraction_order
 
-    assert _use_scores("auto", slots, 50 * 32, 1, 32) == (expected == "scores")
+    assert _contraction_order("auto", slots, 8, 25 * 32, 1, 32) == expected
     with pytest.raises(ValueError, match="contraction='fast'"):
-        _use_scores("fast", slots, 32, 1, 32)
+        _contraction_order("fast", slots, 8, 32, 1, 32)
 
 
 def test_matches_oracle_at_larger_bound_with_larger_grid(x64):
@@ -179,6 +179,32 @@ def test_padding_atoms_do_not_change_real_atoms(x64):
         [problem["segment_ids"], jnp.full(num_padding, 2)]
     )
     np.testing.assert_allclose(run(padded)[:12], run(problem), rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("contraction", ["pairwise", "key_value"])
+def test_contiguous_layout_equals_segment_ids(x64, contraction):
+    """A batch padded per structure (slot ``s·n + i``) gives the same outputs as segment ids."""
+    from efa.nn.segments import contiguous_layout
+
+    sizes, slots = (3, 5, 2), 5
+    problem = make_problem(17, sizes, **FEATURE_KINDS["degree2-two-parities"])
+    real = np.concatenate([s * slots + np.arange(size) for s, size in enumerate(sizes)])
+    mask = np.zeros(len(sizes) * slots, bool)
+    mask[real] = True
+    rng = np.random.default_rng(3)
+    padded = {}
+    for name in ("q", "k", "v", "positions"):
+        junk = rng.normal(size=(mask.size,) + problem[name].shape[1:])  # padding atoms: junk
+        padded[name] = jnp.asarray(junk).at[real].set(problem[name])
+    layout = contiguous_layout(jnp.asarray(mask), len(sizes))
+    y = erope_attention(
+        **padded, frequencies=problem["frequencies"], segment_ids=jnp.zeros(mask.size, int),
+        num_segments=len(sizes), layout=layout, contraction=contraction,
+    )
+    np.testing.assert_allclose(y[real], run(problem), rtol=1e-12, atol=1e-14)
+    assert float(jnp.abs(y[~mask]).max()) == 0.0
+    with pytest.raises(ValueError, match="dividing"):
+        contiguous_layout(jnp.asarray(mask), 4)
 
 
 def test_position_gradient_matches_central_differences(x64):
@@ -328,6 +354,7 @@ def test_tensor_integration_degree_one_outputs_rotate_as_vectors(x64):
 
     y = integrate(problem)
     np.testing.assert_allclose(integrate(problem, "scores"), y, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(integrate(problem, "pairwise"), y, rtol=1e-10, atol=1e-12)
     assert y.shape == (13, 2, 4, 4)
     vectors = y[:, 1, 1:4]  # odd-parity degree-1 part: Y_1 ⊗ scalar values
     assert float(jnp.abs(vectors).max()) > 1e-3  # directional information is present
