@@ -102,28 +102,120 @@ def pair_basis(
     return jnp.where(pair_mask[:, None, None, None], basis, 0.0)
 
 
-class Interaction(nn.Module):
-    """Local update ``MP_t(x)``: one e3x message pass followed by an :class:`MLP`.
+#: Smallest automatic chunk of pairs (training batches of molecules stay in one chunk).
+MIN_PAIR_CHUNK = 2**14
+#: Automatic chunk of pairs per atom slot: a chunk's intermediates (about 1.5 kB per pair with
+#: 64 features, forward and backward) then cost about 3 kB per atom at every size.
+PAIRS_PER_ATOM_CHUNK = 2
 
-    ``m_i = Σ_{j ∈ N(i)} x_j ⊗ W(B_ij)`` (e3x ``MessagePass``: a tensor product of neighbour
-    features with filters linear in the pair basis), then ``MLP(m_i)``.
+
+class PairMessages(nn.Module):
+    """Messages of one set of pairs: ``m_i = Σ_{(i, j) ∈ pairs} x_j ⊗ W(B_ij)``, added to ``total``.
+
+    e3x ``MessagePass``: a tensor product of neighbour features with filters linear in the
+    pair basis :func:`pair_basis`, which is computed here from the positions so that a chunk
+    of pairs never needs the basis of all pairs. Masked pairs carry no message.
+
+    Attributes:
+      max_degree, include_pseudotensors: of the messages.
+      basis_max_degree, num_basis, cutoff: of :func:`pair_basis`.
+    """
+
+    max_degree: int
+    include_pseudotensors: bool
+    basis_max_degree: int
+    num_basis: int
+    cutoff: float
+
+    @nn.compact
+    def __call__(
+        self,
+        total: Float[Array, "N P S F"] | None,
+        pairs: tuple[Int[Array, " C"], Int[Array, " C"], Bool[Array, " C"]],
+        x: Float[Array, "N P S F"],
+        positions: Float[Array, "N 3"],
+    ) -> tuple[Float[Array, "N P S F"], None]:
+        pair_dst, pair_src, pair_mask = pairs
+        basis = pair_basis(
+            positions,
+            pair_dst,
+            pair_src,
+            pair_mask,
+            max_degree=self.basis_max_degree,
+            num_basis=self.num_basis,
+            cutoff=self.cutoff,
+        )
+        messages = e3x.nn.MessagePass(
+            max_degree=self.max_degree, include_pseudotensors=self.include_pseudotensors
+        )(x, basis, dst_idx=pair_dst, src_idx=pair_src, num_segments=x.shape[0])
+        return (messages if total is None else total + messages), None
+
+
+class Interaction(nn.Module):
+    """Local update ``MP_t(x)``: one e3x message pass (:class:`PairMessages`), then an :class:`MLP`.
+
+    Up to ``pair_chunk_size`` pairs are passed at once. More pairs (large structures) are split
+    into chunks whose messages are summed in a ``scan`` under ``remat``, so memory is
+    ``O(N·F + chunk·F)`` instead of ``O(pairs·F)``; the parameters are the same either way.
+    The automatic chunk, ``max(MIN_PAIR_CHUNK, PAIRS_PER_ATOM_CHUNK · N)`` pairs, keeps memory
+    proportional to the number of atom slots ``N``.
+
+    Attributes:
+      features: output channels ``F``.
+      max_degree, include_pseudotensors: of the messages.
+      basis_max_degree, num_basis, cutoff: of the pair basis.
+      pair_chunk_size: largest number of pairs passed at once (None: automatic).
     """
 
     features: int
     max_degree: int
     include_pseudotensors: bool = False
+    basis_max_degree: int = 0
+    num_basis: int = 32
+    cutoff: float = 5.0
+    pair_chunk_size: int | None = None
 
     @nn.compact
     def __call__(
         self,
         x: Float[Array, "N P S F"],
-        basis: Float[Array, "P 1 S K"],
+        positions: Float[Array, "N 3"],
         pair_dst: Int[Array, " P"],
         pair_src: Int[Array, " P"],
+        pair_mask: Bool[Array, " P"],
     ) -> Float[Array, "N P S F"]:
-        m = e3x.nn.MessagePass(
-            max_degree=self.max_degree, include_pseudotensors=self.include_pseudotensors
-        )(x, basis, dst_idx=pair_dst, src_idx=pair_src, num_segments=x.shape[0])
+        options = dict(
+            max_degree=self.max_degree,
+            include_pseudotensors=self.include_pseudotensors,
+            basis_max_degree=self.basis_max_degree,
+            num_basis=self.num_basis,
+            cutoff=self.cutoff,
+        )
+        num_pairs, chunk = pair_dst.shape[0], self.pair_chunk_size
+        if chunk is None:
+            chunk = max(MIN_PAIR_CHUNK, PAIRS_PER_ATOM_CHUNK * x.shape[0])
+        if num_pairs <= chunk:
+            m, _ = PairMessages(**options, name="messages")(
+                None, (pair_dst, pair_src, pair_mask), x, positions
+            )
+            return MLP(self.features)(m)
+        padding = -num_pairs % chunk  # masked pairs: no message
+        pairs = tuple(
+            jnp.pad(a, (0, padding)).reshape(-1, chunk) for a in (pair_dst, pair_src, pair_mask)
+        )
+        first = jax.tree.map(lambda a: a[0], pairs)
+        unbound = PairMessages(**options, parent=None)
+        messages = jax.eval_shape(
+            lambda: unbound.init_with_output(jax.random.PRNGKey(0), None, first, x, positions)[0][0]
+        )
+        scan = nn.scan(
+            nn.remat(PairMessages),
+            variable_broadcast="params",
+            split_rngs={"params": False},
+            in_axes=(0, nn.broadcast, nn.broadcast),
+        )
+        zeros = jnp.zeros(messages.shape, messages.dtype)
+        m, _ = scan(**options, name="messages")(zeros, pairs, x, positions)
         return MLP(self.features)(m)
 
 

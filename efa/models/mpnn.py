@@ -29,7 +29,6 @@ from efa.models.blocks import (
     AtomicEnergy,
     EFABlock,
     Interaction,
-    pair_basis,
     structure_energy,
 )
 
@@ -48,6 +47,9 @@ class LocalModel(nn.Module):
       max_abs_charge: largest ``|Q|`` the charge embedding distinguishes.
       use_atomic_dipoles: add the per-atom dipole input (data set variable ``dipoles``) as
         degree-1 features; needs ``max_degree >= 1``.
+      pair_chunk_size: neighbour pairs passed at once (None: automatic); larger structures are
+        processed in chunks of pairs with bounded memory (see
+        :class:`~efa.models.blocks.Interaction`).
     """
 
     features: int = 64
@@ -59,10 +61,13 @@ class LocalModel(nn.Module):
     use_total_charge: bool = False
     max_abs_charge: int = 4
     use_atomic_dipoles: bool = False
+    pair_chunk_size: int | None = None
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` naming the first option out of range."""
         positive = ("features", "num_iterations", "num_basis", "cutoff")
+        if self.pair_chunk_size is not None:
+            positive += ("pair_chunk_size",)
         for name in positive:
             if not getattr(self, name) > 0:
                 raise ConfigError(f"model option {name}={getattr(self, name)!r}: expected > 0")
@@ -87,23 +92,18 @@ class LocalModel(nn.Module):
             self.features, self.use_total_charge, self.max_abs_charge, self.use_atomic_dipoles
         )(batch.atomic_numbers, batch.total_charge, batch.segment_ids, batch.atomic_dipoles)
         x = x.astype(batch.positions.dtype)
-        basis = pair_basis(
-            batch.positions,
-            batch.pair_dst,
-            batch.pair_src,
-            batch.pair_mask,
-            max_degree=self.max_degree,
-            num_basis=self.num_basis,
-            cutoff=self.cutoff,
-        )
         for t in range(self.num_iterations):
             last = t == self.num_iterations - 1
             local = Interaction(
                 self.features,
                 max_degree=0 if last else self.max_degree,  # only scalars reach the readout
                 include_pseudotensors=self.include_pseudotensors and not last,
+                basis_max_degree=self.max_degree,
+                num_basis=self.num_basis,
+                cutoff=self.cutoff,
+                pair_chunk_size=self.pair_chunk_size,
                 name=f"interaction_{t}",
-            )(x, basis, batch.pair_dst, batch.pair_src)
+            )(x, batch.positions, batch.pair_dst, batch.pair_src, batch.pair_mask)
             x = self.layer_update(t, x, local, batch)
         atomic_energy = AtomicEnergy(self.features)(x, batch.atomic_numbers)
         return structure_energy(
