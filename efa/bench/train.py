@@ -9,8 +9,11 @@ real training step (:func:`efa.train.loop.train_step`: energy + forces loss, Ada
   degree 1, 2 layers; EFA qk 16, v 32, r_max 15. Target: EFA step time ≤ 1.5× local.
 
 Both models are compiled and warmed up, then ``--steps`` steps of each are timed one by one, in
-alternation (cycling over a few distinct batches); the medians are reported. The last line is
-``targets met: K/N``; the exit status is 0 whether or not targets are met.
+alternation (cycling over a few distinct batches, so both see the same background load); the
+medians are reported with their spread, and the ratio comes from the same run. Outputs
+(:func:`efa.bench.timing.write_report`): group ``train`` of ``<output-dir>/bench.zarr`` and the
+table ``<output-dir>/bench/train.md``. The last line is ``targets met: K/N``; the exit status is
+0 whether or not targets are met.
 """
 
 from __future__ import annotations
@@ -72,7 +75,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=32, help="structures per batch")
     parser.add_argument("--steps", type=int, default=20, help="timed steps per model")
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps after compiling")
-    parser.add_argument("--output", help="also write the figures as a zarr store at this path")
+    parser.add_argument(
+        "--output-dir", default="results",
+        help="results directory: writes group 'train' of bench.zarr and bench/train.md there "
+        "(default: %(default)s)",
+    )
 
 
 def _structures(config: BenchConfig, count: int):
@@ -123,9 +130,12 @@ class Stepper:
         if timed:
             self.durations.append(time.perf_counter() - start)
 
-    @property
-    def median_s(self) -> float:
-        return statistics.median(self.durations)
+    def timing(self):
+        """:class:`efa.bench.timing.Timing` of the timed steps."""
+        from efa.bench.timing import Timing
+
+        durations = self.durations
+        return Timing(statistics.median(durations), min(durations), max(durations), len(durations))
 
 
 def time_pair(steppers: list[Stepper], steps: int, warmup: int) -> None:
@@ -143,63 +153,84 @@ def time_pair(steppers: list[Stepper], steps: int, warmup: int) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Time every configuration, print a table and ``targets met: K/N``."""
+    """Time every configuration, print a table and ``targets met: K/N``, write the store group."""
+    import numpy as np
+    import xarray as xr
 
+    from efa.bench.timing import machine_description, write_report
     from efa.data.batching import Batcher
+    from efa.report.tables import markdown_table
+    from efa.report.targets import targets_line
 
-    rows, met = [], 0
     names = args.configs or list(CONFIGS)
-    print(
-        f"{'config':<10} {'model':<6} {'params':>8} {'step ms':>9} {'steps/s':>8} "
-        f"{'EFA/local':>9} {'target':>7}  met"
-    )
+    rows, targets, lines = [], [], []
+    timings, parameters = {}, {}
     for name in names:
         config = CONFIGS[name]
         structures = _structures(config, 4 * args.batch_size)
         cutoff = config.model_options["cutoff"]
         batcher = Batcher(structures, args.batch_size, cutoff, num_buckets=1)
         batches = list(itertools.islice(batcher.training_batches(seed=0), 4))
-        local = Stepper("local", config.model_options, batches)
-        efa = Stepper("efa", {**config.model_options, **config.efa_options}, batches)
-        time_pair([local, efa], args.steps, args.warmup)
-        local_s, local_params = local.median_s, local.num_parameters
-        efa_s, efa_params = efa.median_s, efa.num_parameters
-        ratio = efa_s / local_s
-        ok = ratio <= config.max_ratio
-        met += ok
-        print(
-            f"{name:<10} {'local':<6} {local_params:>8} {1e3 * local_s:>9.2f} {1 / local_s:>8.1f}"
+        steppers = {
+            "local": Stepper("local", config.model_options, batches),
+            "efa": Stepper("efa", {**config.model_options, **config.efa_options}, batches),
+        }
+        time_pair(list(steppers.values()), args.steps, args.warmup)
+        for model, stepper in steppers.items():
+            timings[name, model], parameters[name, model] = stepper.timing(), stepper.num_parameters
+        ratio = timings[name, "efa"].median_s / timings[name, "local"].median_s
+        targets.append(ratio <= config.max_ratio)
+        lines.append(
+            f"{name}: EFA step time / local step time = {ratio:.2f} (target ≤ {config.max_ratio:g})"
         )
-        print(
-            f"{name:<10} {'efa':<6} {efa_params:>8} {1e3 * efa_s:>9.2f} {1 / efa_s:>8.1f} "
-            f"{ratio:>9.2f} {'≤' + format(config.max_ratio, 'g'):>7}  {'yes' if ok else 'no'}"
-        )
-        rows.append(
-            (name, config.description, local_s, efa_s, local_params, efa_params, config.max_ratio)
-        )
-    if args.output:
-        _write_store(rows, args.output)
-    print(f"targets met: {met}/{len(names)}")
-    return 0
+        for model in steppers:
+            timing = timings[name, model]
+            rows.append([
+                name if model == "local" else "", model, f"{parameters[name, model]:,}",
+                f"{timing.median_s * 1e3:.3g}", timing.spread(), f"{1 / timing.median_s:.1f}",
+                f"{ratio:.2f}" if model == "efa" else "",
+            ])
+    table = markdown_table(
+        ["config", "model", "parameters", "step ms (median)", "min–max ms", "steps/s",
+         "EFA/local"],
+        rows,
+    )
+    machine = machine_description()
+    report = (
+        f"# Training step benchmark\n\nMachine: {machine}. Batch {args.batch_size}, "
+        f"{args.steps} timed steps per model after {args.warmup} warm-up steps, alternating "
+        f"between the models; float32.\n\n{table}\n"
+        + "".join(f"- {line}\n" for line in lines) + f"\n{targets_line(targets)}\n"
+    )
+    models = ["local", "efa"]
 
+    def field(get):
+        return (("config", "model"), np.array([[get(c, m) for m in models] for c in names]))
 
-def _write_store(rows, path) -> None:
-    import numpy as np
-    import xarray as xr
-
-    from efa.storage import write_zarr
-
-    names = np.array([row[0] for row in rows], dtype=object)
-    models = np.array(["local", "efa"], dtype=object)
-    step_s = np.array([[row[2], row[3]] for row in rows])
-    params = np.array([[row[4], row[5]] for row in rows])
     dataset = xr.Dataset(
         {
-            "step_time_s": (("config", "model"), step_s, {"units": "s", "statistic": "median"}),
-            "num_parameters": (("config", "model"), params),
-            "target_ratio": ("config", np.array([row[6] for row in rows])),
-            "description": ("config", np.array([row[1] for row in rows], dtype=object)),
+            "median_s": field(lambda c, m: timings[c, m].median_s),
+            "min_s": field(lambda c, m: timings[c, m].min_s),
+            "max_s": field(lambda c, m: timings[c, m].max_s),
+            "repeats": field(lambda c, m: timings[c, m].repeats),
+            "num_parameters": field(lambda c, m: parameters[c, m]),
+            "target_ratio": ("config", np.array([CONFIGS[c].max_ratio for c in names])),
+            "description": ("config", np.array([CONFIGS[c].description for c in names], object)),
         },
-        coords={"config": names, "model": models},
+        coords={"config": np.array(names, object), "model": np.array(models, object)},
+        attrs={
+            "benchmark": "train",
+            "machine": machine,
+            "batch_size": args.batch_size,
+            "targets": lines,
+            "targets_met": int(sum(targets)),
+            "targets_total": len(targets),
+        },
     )
-    write_zarr(dataset, path)
+    store = write_report("train", dataset, report, args.output_dir)
+    print(table)
+    for line in lines:
+        print(line)
+    print(f"written: {store} (group train), {args.output_dir}/bench/train.md")
+    print(targets_line(targets))
+    return 0
