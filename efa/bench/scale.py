@@ -11,8 +11,9 @@ Models: those of the default suite's ``two_atoms`` experiment (config/config.yam
 EFA in layers 0 and 1 with ``F_qk = 32``, ``F_v = 16``, 50 Lebedev points, ``b_max = π`` and
 ``r_max`` = the cube diagonal ``√3·(N/ρ)^{1/3}`` (so every pair is inside the frequency range).
 Parameters are randomly initialised (seed 0, the same for every ``N``); cost does not depend
-on their values. A trained run's parameters could be timed instead with
-:func:`efa.train.run.load_trained` (its ``r_max`` then stays the trained one).
+on their values. ``--runs LOCAL_RUN EFA_RUN`` times two trained runs instead (their own options
+and best parameters, e.g. the default suite's ``results/runs/two_atoms/{local,efa}/seed0``;
+the EFA run keeps its trained ``r_max``).
 
 Per ``N``, measured in float32 after compilation and warm-up:
 
@@ -44,8 +45,11 @@ import argparse
 import functools
 import itertools
 import math
+from collections.abc import Callable
 
 import numpy as np
+
+from efa.errors import ConfigError
 
 DENSITY = 0.1  # atoms per Å³
 SIZES = (1_000, 10_000, 100_000, 1_000_000)
@@ -75,6 +79,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-memory-gib", type=float,
         help="run a model at a size only if XLA plans at most this peak (default: 90%% of the "
         "memory available when the case starts); larger cases are compiled, not run",
+    )
+    parser.add_argument(
+        "--runs", nargs=2, metavar=("LOCAL_RUN", "EFA_RUN"),
+        help="time these trained run directories instead of randomly initialised models",
     )
     parser.add_argument(
         "--output-dir", default="results",
@@ -144,7 +152,26 @@ def _initial_params(name: str):
     return jax.jit(model.init)(jax.random.PRNGKey(0), batch)
 
 
-def _measure_size(num_atoms: int, params: dict, memory_limit: int | None) -> dict:
+def _random_models() -> tuple[dict, Callable]:
+    """Parameters and ``build(name, N)`` of the randomly initialised default-size models."""
+    from efa.models import build_model
+
+    params = {name: _initial_params(name) for name in MODELS}
+    return params, lambda name, num_atoms: build_model(name, model_options(name, num_atoms))
+
+
+def _trained_models(run_dirs: list[str]) -> tuple[dict, Callable]:
+    """Parameters and ``build(name, N)`` of trained runs (local first, then EFA)."""
+    from efa.train.run import load_trained
+
+    trained = {name: load_trained(run_dir) for name, run_dir in zip(MODELS, run_dirs, strict=True)}
+    params = {name: model.params for name, model in trained.items()}
+    return params, lambda name, num_atoms: trained[name].model
+
+
+def _measure_size(
+    num_atoms: int, params: dict, build: Callable, memory_limit: int | None
+) -> dict:
     """Neighbour list and per-model figures for one cube of ``num_atoms`` atoms.
 
     Returns ``{"num_pairs": P, "neighbours": Timing, model: (Timing | None, XLA peak bytes,
@@ -160,7 +187,6 @@ def _measure_size(num_atoms: int, params: dict, memory_limit: int | None) -> dic
         time_calls,
     )
     from efa.data.batching import BucketShape, pack, structure_pairs
-    from efa.models import build_model
 
     cutoff = MODEL_OPTIONS["cutoff"]
     structure = make_structure(num_atoms)
@@ -174,7 +200,12 @@ def _measure_size(num_atoms: int, params: dict, memory_limit: int | None) -> dic
     }
     batch = jax.device_put(pack(structure, BucketShape(num_atoms, num_pairs), 1, cutoff))
     for name in MODELS:
-        function = energy_and_forces(build_model(name, model_options(name, num_atoms)))
+        model = build(name, num_atoms)
+        if float(model.cutoff) != cutoff:
+            raise ConfigError(
+                f"{name} model: cutoff {model.cutoff} Å, expected the benchmark's {cutoff} Å"
+            )
+        function = energy_and_forces(model)
         compiled = function.lower(params[name], batch).compile()
         peak = compiled_peak_bytes(compiled)
         limit = memory_limit or int(0.9 * available_memory_bytes())
@@ -200,10 +231,10 @@ def run(args: argparse.Namespace) -> int:
 
     sizes = sorted(set(args.sizes))
     limit = int(args.max_memory_gib * 2**30) if args.max_memory_gib else None
-    params = {name: _initial_params(name) for name in MODELS}
+    params, build = _trained_models(args.runs) if args.runs else _random_models()
     figures = {}
     for num_atoms in tqdm(sizes, desc="bench scale", unit="size"):
-        figures[num_atoms] = _measure_size(num_atoms, params, limit)
+        figures[num_atoms] = _measure_size(num_atoms, params, build, limit)
 
     def seconds(name, n):
         timing = figures[n][name][0]
@@ -280,11 +311,16 @@ def run(args: argparse.Namespace) -> int:
         )
 
     machine = machine_description()
+    models = (
+        f"the trained runs {args.runs[0]} and {args.runs[1]}"
+        if args.runs
+        else "64 features, 2 layers, degree 0; EFA in both layers (F_qk=32, F_v=16, 50 Lebedev "
+        "points, r_max = cube diagonal); random parameters"
+    )
     report = (
         f"# Energy + forces of one large structure\n\nMachine: {machine}. One cube of N atoms "
-        f"at {DENSITY} Å⁻³, cutoff {MODEL_OPTIONS['cutoff']} Å, 64 features, 2 layers, degree "
-        f"0; EFA in both layers (F_qk=32, F_v=16, 50 Lebedev points, r_max = cube diagonal); "
-        f"random parameters, float32; median of repeated calls after warm-up.\n\n{table}\n"
+        f"at {DENSITY} Å⁻³, cutoff {MODEL_OPTIONS['cutoff']} Å; {models}; float32; median of "
+        f"repeated calls after warm-up.\n\n{table}\n"
         f"{slope_table}\n" + "".join(f"- {line}\n" for line in lines)
         + f"\n{targets_line(targets)}\n"
     )
@@ -315,6 +351,7 @@ def run(args: argparse.Namespace) -> int:
             "benchmark": "scale",
             "machine": machine,
             "density_per_a3": DENSITY,
+            "models": models,
             "targets": lines,
             "targets_met": int(sum(targets)),
             "targets_total": len(targets),

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from efa.bench.scale import cube_side, exponent, make_structure, model_options
+from efa.bench.scale import _measure_size, cube_side, exponent, make_structure, model_options
 from efa.bench.timing import write_report
 from efa.cli import main
+from efa.models import build_model
 
 
 def test_structure_has_the_density_and_efa_sees_the_whole_cube():
@@ -62,3 +63,36 @@ def test_cases_over_the_memory_limit_are_compiled_not_run(tmp_path, capsys):
     assert out.strip().endswith("targets met: 0/5")
     store = xr.open_zarr(tmp_path / "bench.zarr", group="scale", consolidated=False).load()
     assert np.isnan(store["median_s"]).all() and (store["peak_bytes"] > 0).all()
+
+
+
+def test_trained_runs_are_timed_with_their_parameters(tmp_path, capsys):
+    """``--runs`` loads two trained run directories; a cutoff other than 5 Å is refused."""
+    from efa.data.generators.analytic import two_atoms
+    from efa.data.store import write_dataset
+    from efa.errors import ConfigError
+    from efa.train.config import config_from_mapping
+    from efa.train.loop import Trainer
+
+    dataset = two_atoms(40, seed=0)
+    dataset.attrs.update(name="two_atoms", license="CC0-1.0", citation="test data")
+    write_dataset(dataset, tmp_path / "two_atoms.zarr")
+    tiny = {"features": 8, "num_iterations": 1, "max_degree": 0, "num_basis": 8, "cutoff": 5.0}
+    runs = []
+    for model, options in [("local", tiny), ("efa", dict(tiny, qk_features=4, v_features=4))]:
+        config = config_from_mapping({
+            "dataset": str(tmp_path / "two_atoms.zarr"), "model": model, "model_options": options,
+            "splits": {"train": 24, "valid": 8, "test": 8}, "batch_size": 8, "max_steps": 2,
+            "valid_every": 2, "output_root": str(tmp_path / "runs"),
+        })
+        Trainer(config).run()
+        runs.append(str(config.run_dir()))
+    out = tmp_path / "out"
+    arguments = ["bench", "scale", "--sizes", "100", "200", "--output-dir", str(out)]
+    assert main([*arguments, "--runs", *runs]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1].startswith("targets met: ")
+    store = xr.open_zarr(out / "bench.zarr", group="scale", consolidated=False).load()
+    assert runs[1] in store.attrs["models"] and (store["median_s"] > 0).all()
+
+    with pytest.raises(ConfigError, match="cutoff 4.0 Å, expected the benchmark's 5.0 Å"):
+        _measure_size(100, {}, lambda name, n: build_model(name, dict(tiny, cutoff=4.0)), None)
