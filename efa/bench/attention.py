@@ -165,13 +165,11 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from efa.bench.timing import (
-        machine_description,
         matmul_rate_flops,
         process_peak_rss_bytes,
-        write_report,
+        publish,
     )
     from efa.report.tables import markdown_table
-    from efa.report.targets import targets_line
 
     batch_structures, batch_atoms = (int(part) for part in args.batch.lower().split("x"))
     batch_total = batch_structures * batch_atoms
@@ -244,13 +242,6 @@ def run(args: argparse.Namespace) -> int:
         f"{matmul_rate / 1e9:.1f} GFLOP/s (target ≥ {MIN_MATMUL_FRACTION:.0%})"
     )
 
-    machine = machine_description()
-    report = (
-        f"# EFA operator benchmark\n\nMachine: {machine}. F_qk={QK_FEATURES}, "
-        f"F_v={V_FEATURES}, {LEBEDEV_NUM} Lebedev points, float32; median of repeated calls "
-        f"after warm-up.\n\n{table}\n" + "".join(f"- {line}\n" for line in lines)
-        + f"\n{targets_line(targets)}\n"
-    )
     dataset = xr.Dataset(
         {
             "method": ("case", [r[0] for r in records]),
@@ -263,19 +254,12 @@ def run(args: argparse.Namespace) -> int:
             "repeats": ("case", [r[4].repeats for r in records]),
             "peak_bytes": ("case", [r[5] for r in records]),
         },
-        attrs={
-            "benchmark": "attention",
-            "machine": machine,
-            "matmul_rate_flops": matmul_rate,
-            "targets": lines,
-            "targets_met": int(sum(targets)),
-            "targets_total": len(targets),
-        },
+        attrs={"matmul_rate_flops": matmul_rate},
     )
-    store = write_report("attention", dataset, report, args.output_dir)
-    print(table)
-    for line in lines:
-        print(line)
-    print(f"written: {store} (group attention), {args.output_dir}/bench/attention.md")
-    print(targets_line(targets))
+    setup = (
+        f"F_qk={QK_FEATURES}, F_v={V_FEATURES}, {LEBEDEV_NUM} Lebedev points, float32; median "
+        "of repeated calls after warm-up."
+    )
+    publish("attention", dataset, "EFA operator benchmark", setup, [table], lines, targets,
+            args.output_dir)
     return 0

@@ -225,9 +225,8 @@ def run(args: argparse.Namespace) -> int:
     import xarray as xr
     from tqdm import tqdm
 
-    from efa.bench.timing import machine_description, write_report
+    from efa.bench.timing import publish
     from efa.report.tables import markdown_table
-    from efa.report.targets import targets_line
 
     sizes = sorted(set(args.sizes))
     limit = int(args.max_memory_gib * 2**30) if args.max_memory_gib else None
@@ -310,20 +309,13 @@ def run(args: argparse.Namespace) -> int:
             f"{spread:.2f} (target ≤ {MAX_MEMORY_SPREAD})"
         )
 
-    machine = machine_description()
     models = (
         f"the trained runs {args.runs[0]} and {args.runs[1]}"
         if args.runs
         else "64 features, 2 layers, degree 0; EFA in both layers (F_qk=32, F_v=16, 50 Lebedev "
         "points, r_max = cube diagonal); random parameters"
     )
-    report = (
-        f"# Energy + forces of one large structure\n\nMachine: {machine}. One cube of N atoms "
-        f"at {DENSITY} Å⁻³, cutoff {MODEL_OPTIONS['cutoff']} Å; {models}; float32; median of "
-        f"repeated calls after warm-up.\n\n{table}\n"
-        f"{slope_table}\n" + "".join(f"- {line}\n" for line in lines)
-        + f"\n{targets_line(targets)}\n"
-    )
+
     def per_model(value):
         return (("num_atoms", "model"), [[value(n, name) for name in MODELS] for n in sizes])
 
@@ -347,21 +339,12 @@ def run(args: argparse.Namespace) -> int:
             "process_peak_rss_bytes": per_model(lambda n, name: figures[n][name][2]),
         },
         coords={"num_atoms": sizes, "model": list(MODELS)},
-        attrs={
-            "benchmark": "scale",
-            "machine": machine,
-            "density_per_a3": DENSITY,
-            "models": models,
-            "targets": lines,
-            "targets_met": int(sum(targets)),
-            "targets_total": len(targets),
-        },
+        attrs={"density_per_a3": DENSITY, "models": models},
     )
-    store = write_report("scale", dataset, report, args.output_dir)
-    print(table)
-    print(slope_table)
-    for line in lines:
-        print(line)
-    print(f"written: {store} (group scale), {args.output_dir}/bench/scale.md")
-    print(targets_line(targets))
+    setup = (
+        f"One cube of N atoms at {DENSITY} Å⁻³, cutoff {MODEL_OPTIONS['cutoff']} Å; {models}; "
+        "float32; median of repeated calls after warm-up."
+    )
+    publish("scale", dataset, "Energy + forces of one large structure", setup,
+            [table, slope_table], lines, targets, args.output_dir)
     return 0

@@ -107,6 +107,47 @@ def machine_description() -> str:
     )
 
 
+def publish(
+    name: str,
+    dataset,
+    title: str,
+    setup: str,
+    tables: list[str],
+    lines: list[str],
+    targets: list[bool],
+    results_dir: str | Path = "results",
+) -> Path:
+    """Finish a benchmark: write its store group and markdown, print the tables and targets.
+
+    The markdown is ``# title``, ``Machine: … . setup``, the tables, one bullet per target line
+    and ``targets met: K/N``; ``dataset`` gets the machine, the target lines and their counts as
+    attributes. Printed: the tables, the target lines, where it was written and, last,
+    ``targets met: K/N``. Returns the store path (see :func:`write_report`).
+    """
+    from efa.report.targets import targets_line
+
+    machine = machine_description()
+    report = (
+        f"# {title}\n\nMachine: {machine}. {setup}\n\n" + "\n".join(tables) + "\n"
+        + "".join(f"- {line}\n" for line in lines) + f"\n{targets_line(targets)}\n"
+    )
+    dataset = dataset.assign_attrs(
+        benchmark=name,
+        machine=machine,
+        targets=lines,
+        targets_met=int(sum(targets)),
+        targets_total=len(targets),
+    )
+    store = write_report(name, dataset, report, results_dir)
+    for table in tables:
+        print(table)
+    for line in lines:
+        print(line)
+    print(f"written: {store} (group {name}), {Path(results_dir) / 'bench' / f'{name}.md'}")
+    print(targets_line(targets))
+    return store
+
+
 def write_report(name: str, dataset, table: str, results_dir: str | Path = "results") -> Path:
     """Write ``dataset`` as group ``name`` of the bench store and ``table`` as markdown.
 

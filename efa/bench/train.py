@@ -157,10 +157,9 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
     import xarray as xr
 
-    from efa.bench.timing import machine_description, write_report
+    from efa.bench.timing import publish
     from efa.data.batching import Batcher
     from efa.report.tables import markdown_table
-    from efa.report.targets import targets_line
 
     names = args.configs or list(CONFIGS)
     rows, targets, lines = [], [], []
@@ -195,13 +194,6 @@ def run(args: argparse.Namespace) -> int:
          "EFA/local"],
         rows,
     )
-    machine = machine_description()
-    report = (
-        f"# Training step benchmark\n\nMachine: {machine}. Batch {args.batch_size}, "
-        f"{args.steps} timed steps per model after {args.warmup} warm-up steps, alternating "
-        f"between the models; float32.\n\n{table}\n"
-        + "".join(f"- {line}\n" for line in lines) + f"\n{targets_line(targets)}\n"
-    )
     models = ["local", "efa"]
 
     def field(get):
@@ -218,19 +210,12 @@ def run(args: argparse.Namespace) -> int:
             "description": ("config", np.array([CONFIGS[c].description for c in names], object)),
         },
         coords={"config": np.array(names, object), "model": np.array(models, object)},
-        attrs={
-            "benchmark": "train",
-            "machine": machine,
-            "batch_size": args.batch_size,
-            "targets": lines,
-            "targets_met": int(sum(targets)),
-            "targets_total": len(targets),
-        },
+        attrs={"batch_size": args.batch_size},
     )
-    store = write_report("train", dataset, report, args.output_dir)
-    print(table)
-    for line in lines:
-        print(line)
-    print(f"written: {store} (group train), {args.output_dir}/bench/train.md")
-    print(targets_line(targets))
+    setup = (
+        f"Batch {args.batch_size}, {args.steps} timed steps per model after {args.warmup} "
+        "warm-up steps, alternating between the models; float32."
+    )
+    publish("train", dataset, "Training step benchmark", setup, [table], lines, targets,
+            args.output_dir)
     return 0
