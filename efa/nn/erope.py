@@ -270,6 +270,19 @@ def _contraction_order(contraction: str, slots: int, num_pairs: int, grid_width:
     return "scores" if scores <= key_value else "key_value"
 
 
+def _grid_chunks(chunk: int, points, *weights) -> tuple:
+    """Split the half grid ``(H, 3)`` and per-point arrays ``(H, …)`` into ``(⌈H/c⌉, c, …)``.
+
+    The last chunk is filled up with copies of the first direction whose weights are zero, so
+    they contribute nothing.
+    """
+    padding = -points.shape[0] % chunk
+    points = jnp.concatenate([points, jnp.broadcast_to(points[:1], (padding, 3))])
+    weights = [jnp.pad(w, ((0, padding),) + ((0, 0),) * (w.ndim - 1)) for w in weights]
+    num_chunks = points.shape[0] // chunk
+    return tuple(a.reshape((num_chunks, chunk) + a.shape[1:]) for a in (points, *weights))
+
+
 def _sum_over_chunks(term, zeros, chunked_inputs):
     """``Σ_chunks term(*inputs_of_chunk)`` in a ``lax.scan`` under ``jax.checkpoint``.
 
@@ -341,10 +354,6 @@ def _integrate_pairwise(q, k, v, positions, frequencies, points, key_weights, ha
     num_points = points.shape[0]
     width = num_pairs * len(odd)  # kernel entries per atom pair and grid point
     chunk = _chunk_size(groups * slots * slots, width, num_points, grid_chunk_size)
-    num_chunks = -(-num_points // chunk)
-    padding = num_chunks * chunk - num_points  # zero-weight points
-    points = jnp.concatenate([points, jnp.broadcast_to(points[:1], (padding, 3))])
-    weighted = jnp.pad(weighted, ((0, padding), (0, 0)))
 
     first, second = np.triu_indices(slots, 1)
     displacements = positions[:, second] - positions[:, first]  # (G, T, 3)
@@ -352,11 +361,7 @@ def _integrate_pairwise(q, k, v, positions, frequencies, points, key_weights, ha
     cosine, sine = _sum_over_chunks(
         lambda p, w_even, w_odd: _pairwise_kernels(displacements, frequencies, p, w_even, w_odd),
         (jnp.zeros(shape + (len(even_index),), dtype), jnp.zeros(shape + (len(odd_index),), dtype)),
-        (
-            points.reshape(num_chunks, chunk, 3),
-            weighted[:, even_index].reshape(num_chunks, chunk, -1),
-            weighted[:, odd_index].reshape(num_chunks, chunk, -1),
-        ),
+        _grid_chunks(chunk, points, weighted[:, even_index], weighted[:, odd_index]),
     )
     # (n, n) index into [pairs i < j, diagonal] and the sign of S under i ↔ j.
     index = np.full((slots, slots), len(first))
@@ -424,12 +429,6 @@ def _integrate_over_grid(q, k, v, positions, frequencies, lebedev_num, harmonics
         )
 
     chunk = _chunk_size(groups * slots, pair_width * num_harmonics, num_points, grid_chunk_size)
-    num_chunks = -(-num_points // chunk)
-    padding = num_chunks * chunk - num_points
-    # Padded grid points carry zero weight and therefore contribute nothing.
-    points = jnp.concatenate([points, jnp.broadcast_to(points[:1], (padding, 3))])
-    key_weights = jnp.pad(key_weights, (0, padding))
-    harmonics = jnp.pad(harmonics, ((0, padding), (0, 0)))
 
     q = _with_rotated_partner(q.reshape(groups, slots, parities * components, num_pairs, 2))
     k = _with_rotated_partner(k.reshape(groups, slots, parities * components, num_pairs, 2))
@@ -463,11 +462,7 @@ def _integrate_over_grid(q, k, v, positions, frequencies, lebedev_num, harmonics
     return _sum_over_chunks(
         chunk_term,
         jnp.zeros((groups, slots, num_harmonics, v.shape[-1]), dtype),
-        (
-            points.reshape(num_chunks, chunk, 3),
-            key_weights.reshape(num_chunks, chunk),
-            harmonics.reshape(num_chunks, chunk, num_harmonics),
-        ),
+        _grid_chunks(chunk, points, key_weights, harmonics),
     )
 
 
