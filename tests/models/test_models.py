@@ -134,6 +134,8 @@ def test_registry_errors_name_the_problem():
         build_model("no_such_package.models:Model")
     with pytest.raises(ConfigError, match="efa_layers contains 5"):
         build_model("efa", {"efa_layers": [5]})
+    with pytest.raises(ConfigError, match="pair_chunk_size=0: expected > 0"):
+        build_model("local", {"pair_chunk_size": 0})
     assert build_model("efa.models.mpnn:LocalModel", {"features": 4}).features == 4
 
 
