@@ -19,8 +19,8 @@ from efa.nn.segments import SegmentLayout
 class EuclideanFastAttention(nn.Module):
     """Trainable EFA layer: equivariant q/k/v projections followed by :func:`erope_attention`.
 
-    ``q = ψ(W_q x)``, ``k = ψ(W_k x)``, ``v = W_v x`` with e3x equivariant dense layers (after
-    changing ``x`` to the requested max degree and parity), frequencies
+    ``q = ψ(W_q x)``, ``k = ψ(W_k x)``, ``v = W_v x`` with one e3x equivariant dense layer (then
+    truncated to the requested max degrees and parities), frequencies
     ``ω = linspace(0, max_frequency, qk_features / 2) / max_length`` and a Lebedev grid of
     ``lebedev_num`` points. ``max_frequency`` (``b_max``) must lie inside the quadrature bound
     of the grid and ``max_length`` (``r_max``) should be at least the largest pair distance in
@@ -81,6 +81,34 @@ class EuclideanFastAttention(nn.Module):
             / self.max_length
         )
 
+    def _project(self, x):
+        """``(W_q x, W_k x, W_v x)`` as one e3x dense layer ``"qkv"`` of ``2 F_qk + F_v`` channels.
+
+        One layer (one matrix product per irrep, forward and backward) instead of three: for
+        small structures the cost of a training step grows with the number of operations. The
+        input has the larger of the two degrees and the union of the parities; each output is
+        then truncated to its own (the weights of dropped irreps are unused).
+        """
+        max_degree = max(self.max_degree_qk, self.max_degree_v)
+        pseudotensors = self.include_pseudotensors_qk or self.include_pseudotensors_v
+        x = e3x.nn.change_max_degree_or_type(
+            x, max_degree=max_degree, include_pseudotensors=pseudotensors
+        )
+        qkv = e3x.nn.Dense(
+            2 * self.qk_features + self.v_features, param_dtype=self.param_dtype, name="qkv"
+        )(x)
+        q, k, v = jnp.split(qkv, [self.qk_features, 2 * self.qk_features], axis=-1)
+        q, k = (
+            e3x.nn.change_max_degree_or_type(
+                y, max_degree=self.max_degree_qk, include_pseudotensors=self.include_pseudotensors_qk
+            )
+            for y in (q, k)
+        )
+        v = e3x.nn.change_max_degree_or_type(
+            v, max_degree=self.max_degree_v, include_pseudotensors=self.include_pseudotensors_v
+        )
+        return q, k, v
+
     @nn.compact
     def __call__(
         self,
@@ -100,17 +128,9 @@ class EuclideanFastAttention(nn.Module):
         ``(N, P_o, (L_out+1)², F_v)``.
         """
         self._validate()
-        x_qk = e3x.nn.change_max_degree_or_type(
-            x, max_degree=self.max_degree_qk, include_pseudotensors=self.include_pseudotensors_qk
-        )
-        q = e3x.nn.Dense(self.qk_features, param_dtype=self.param_dtype, name="query")(x_qk)
-        k = e3x.nn.Dense(self.qk_features, param_dtype=self.param_dtype, name="key")(x_qk)
+        q, k, v = self._project(x)
         if self.qk_activation is not None:
             q, k = self.qk_activation(q), self.qk_activation(k)
-        x_v = e3x.nn.change_max_degree_or_type(
-            x, max_degree=self.max_degree_v, include_pseudotensors=self.include_pseudotensors_v
-        )
-        v = e3x.nn.Dense(self.v_features, param_dtype=self.param_dtype, name="value")(x_v)
 
         if self.trainable_frequencies:
             frequencies = self.param("frequencies", lambda _: self.initial_frequencies())

@@ -22,6 +22,6 @@ def learning_rate_schedule(config: RunConfig) -> optax.Schedule:
 def make_optimizer(config: RunConfig) -> optax.GradientTransformation:
     """Adam on the schedule, after global-norm clipping if ``gradient_clip`` is set."""
     adam = optax.adam(learning_rate_schedule(config))
-    if config.gradient_clip is None:
-        return adam
-    return optax.chain(optax.clip_by_global_norm(config.gradient_clip), adam)
+    if config.gradient_clip is not None:
+        adam = optax.chain(optax.clip_by_global_norm(config.gradient_clip), adam)
+    return optax.flatten(adam)

@@ -35,28 +35,29 @@ def test_module_without_tensor_integration_is_the_operator(x64):
     params, y = apply(module, x, positions, segment_ids)
     assert y.shape == (9, 1, 4, 6)
 
-    def project(name, degree, pseudo, features):
-        dense = e3x.nn.Dense(features, param_dtype=jnp.float64)
-        features_in = e3x.nn.change_max_degree_or_type(
-            x, max_degree=degree, include_pseudotensors=pseudo
-        )
-        return dense.apply({"params": params["params"][name]}, features_in)
-
-    q = project("query", 1, True, 8)
-    k = project("key", 1, True, 8)
-    v = project("value", 1, False, 6)
+    # One dense layer "qkv" on x with the larger degree and both parities, then split.
+    dense = e3x.nn.Dense(2 * 8 + 6, param_dtype=jnp.float64)
+    features_in = e3x.nn.change_max_degree_or_type(x, max_degree=1, include_pseudotensors=True)
+    qkv = dense.apply({"params": params["params"]["qkv"]}, features_in)
+    q, k, v = qkv[..., :8], qkv[..., 8:16], qkv[..., 16:]
+    v = e3x.nn.change_max_degree_or_type(v, max_degree=1, include_pseudotensors=False)
     frequencies = jnp.linspace(0, math.pi, 4) / 12.0
     expected = erope_attention(q, k, v, positions, frequencies, segment_ids, 2)
     np.testing.assert_allclose(y, expected, rtol=1e-12)
 
 
-def test_module_is_rotation_equivariant(x64):
+@pytest.mark.parametrize(
+    ("degree_qk", "pseudo_qk", "degree_v"), [(1, False, 1), (0, False, 1), (1, True, 0)]
+)
+def test_module_is_rotation_equivariant(x64, degree_qk, pseudo_qk, degree_v):
     module = EuclideanFastAttention(
-        qk_features=8, v_features=3, max_degree_qk=1, max_degree_v=1,
-        qk_activation=e3x.nn.gelu, max_length=8.0, param_dtype=jnp.float64,
+        qk_features=8, v_features=3, max_degree_qk=degree_qk, include_pseudotensors_qk=pseudo_qk,
+        max_degree_v=degree_v, qk_activation=e3x.nn.gelu, max_length=8.0,
+        param_dtype=jnp.float64,
     )
     x, positions, segment_ids = inputs(1)
     params, y = apply(module, x, positions, segment_ids)
+    assert y.shape == (9, 1, (degree_v + 1) ** 2, 3)
     rotation = e3x.so3.random_rotation(jax.random.PRNGKey(4))
     y_rotated = module.apply(
         params, rotate_features(x, rotation), positions @ rotation, segment_ids, 2
