@@ -155,7 +155,7 @@ class Interaction(nn.Module):
     """Local update ``MP_t(x)``: one e3x message pass (:class:`PairMessages`), then an :class:`MLP`.
 
     Up to ``pair_chunk_size`` pairs are passed at once. More pairs (large structures) are split
-    into chunks whose messages are summed in a ``scan`` under ``remat``, so memory is
+    into equal chunks whose messages are summed in a ``scan`` under ``remat``, so memory is
     ``O(N·F + chunk·F)`` instead of ``O(pairs·F)``; the parameters are the same either way.
     The automatic chunk, ``max(MIN_PAIR_CHUNK, PAIRS_PER_ATOM_CHUNK · N)`` pairs, keeps memory
     proportional to the number of atom slots ``N``.
@@ -199,6 +199,7 @@ class Interaction(nn.Module):
                 None, (pair_dst, pair_src, pair_mask), x, positions
             )
             return MLP(self.features)(m)
+        chunk = -(-num_pairs // -(-num_pairs // chunk))  # equal chunks: least padding
         padding = -num_pairs % chunk  # masked pairs: no message
         pairs = tuple(
             jnp.pad(a, (0, padding)).reshape(-1, chunk) for a in (pair_dst, pair_src, pair_mask)
