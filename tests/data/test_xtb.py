@@ -5,8 +5,16 @@ import pytest
 from tblite.exceptions import TBLiteRuntimeError
 from tblite.interface import Calculator
 
-from efa.data.generators import carbon_chain_probe, cumulene, cumulene_torsion, sn2, sn2_scan
+from efa.data.generators import (
+    carbon_chain,
+    carbon_chain_probe,
+    cumulene,
+    cumulene_torsion,
+    sn2,
+    sn2_scan,
+)
 from efa.data.generators import xtb as xtb_module
+from efa.data.generators.carbon_chain import carbon_chain_geometry, chain_pairs
 from efa.data.generators.sn2 import SN2_NUMBERS, sn2_geometry
 from efa.errors import DataError
 
@@ -63,6 +71,27 @@ def test_sn2_and_probe_pairs_equal_direct_calls():
     # identical far end, different force on the far carbon (charge transfer through the chain)
     np.testing.assert_array_equal(pairs.positions.values[0, 9:11], pairs.positions.values[1, 9:11])
     assert np.linalg.norm(pairs.forces.values[0, 9] - pairs.forces.values[1, 9]) > 0.05
+
+
+def test_carbon_chain_set_is_pairs_sharing_the_far_end():
+    ds = carbon_chain(3, seed=0)  # odd: the last pair keeps only its neutral member
+    assert ds.total_charge.values.tolist() == [0, 1, 0]
+    assert ds.attrs["parameters"]["rattle_stddev"] == 0.02
+    assert_matches_direct(ds)
+    # carbons and far-end H shared, CH2 hydrogens rattled around the ideal ones
+    np.testing.assert_array_equal(ds.positions.values[0, :11], ds.positions.values[1, :11])
+    ideal = carbon_chain_geometry(True)[1]
+    offsets = ds.positions.values[1, 11:13] - ds.positions.values[1, 0] - (ideal[11:13] - ideal[0])
+    assert 0 < np.abs(offsets).max() < 0.2
+
+
+def test_chain_pairs_without_rattled_protons_put_ideal_ch2():
+    numbers, positions = chain_pairs(np.random.default_rng(0), 2, 0.02, rattle_protons=False)
+    ideal = carbon_chain_geometry(True)[1]
+    assert [len(z) for z in numbers] == [12, 13, 12, 13]
+    for neutral, cation in zip(positions[::2], positions[1::2], strict=True):
+        np.testing.assert_array_equal(neutral[:11], cation[:11])
+        np.testing.assert_allclose(cation[11:] - cation[0], ideal[11:] - ideal[0], atol=1e-12)
 
 
 def test_forces_are_minus_gradient_of_energy():
