@@ -63,6 +63,38 @@ def time_calls(
     return Timing(statistics.median(durations), min(durations), max(durations), repeats)
 
 
+def time_alternating(
+    functions: dict[str, Callable[[], object]],
+    *,
+    warmup: int = 1,
+    budget_s: float = 2.0,
+    max_repeats: int = 20,
+) -> dict[str, Timing]:
+    """Time several functions call by call in alternation, after ``warmup`` untimed calls each.
+
+    Alternation exposes every function to the same background load, so the ratios of their
+    medians are fair on a shared machine. As many rounds are made as fit into ``budget_s`` per
+    function (at least 3, at most ``max_repeats``), judged from the slowest last warm-up call.
+    """
+    last = {}
+    for name, function in functions.items():
+        for _ in range(max(warmup, 1)):
+            start = time.perf_counter()
+            jax.block_until_ready(function())
+            last[name] = time.perf_counter() - start
+    repeats = int(min(max_repeats, max(3, budget_s // max(max(last.values()), 1e-9))))
+    durations = {name: [] for name in functions}
+    for _ in range(repeats):
+        for name, function in functions.items():
+            start = time.perf_counter()
+            jax.block_until_ready(function())
+            durations[name].append(time.perf_counter() - start)
+    return {
+        name: Timing(statistics.median(d), min(d), max(d), repeats)
+        for name, d in durations.items()
+    }
+
+
 def compiled_peak_bytes(compiled) -> int:
     """Peak bytes XLA plans for a compiled function: arguments + outputs + temporaries."""
     stats = compiled.memory_analysis()
