@@ -8,7 +8,6 @@ components up to degree ``L`` and ``F`` channels. Atoms and pairs follow the pad
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Callable
 
 import e3x
@@ -222,16 +221,13 @@ class Interaction(nn.Module):
 
 
 class EFABlock(nn.Module):
-    """Long-range update ``EFA-block_t(x) = MLP([x̃, EFA(x)])`` (SCIENCE.md §1).
+    """Long-range update ``EFA-block_t(x) = MLP(x̃ + W·EFA(x))`` (SCIENCE.md §1).
 
-    The paper's "dense + residual, then a small MLP", ``MLP(x̃ + W·EFA(x))``, with the dense
-    layer ``W`` folded into the MLP's first layer: ``W₁(x̃ + W y) = [W₁, W₁W]·[x̃, y]``, the same
-    functions with one matrix product fewer. ``x̃`` is ``x`` restricted to the degree and parity
-    of the EFA output (usually scalars), so the MLP works on those components only; its output
-    is added to the full features by the caller. EFA acts within each structure of the padded
-    batch (atom ``s·n + i`` is slot ``i`` of structure ``s``,
-    :func:`efa.nn.segments.contiguous_layout`); padding atoms take no part and their outputs
-    are zeroed.
+    ``x̃`` is ``x`` restricted to the degree and parity of the EFA values (usually scalars), so
+    the block's dense layers and MLP work on those components only; its output is added to the
+    full features by the caller. EFA acts within each structure of the padded batch (atom
+    ``s·n + i`` is slot ``i`` of structure ``s``, :func:`efa.nn.segments.contiguous_layout`);
+    padding atoms take no part and their outputs are zeroed.
 
     Attributes:
       features: output channels ``F``.
@@ -256,16 +252,12 @@ class EFABlock(nn.Module):
         y = EuclideanFastAttention(**options, name="attention")(
             x, positions, segment_ids, num_structures, layout=layout
         )
-        # [x̃, y] in a common degree and parity layout (tensor integration may raise y's).
-        max_degree = max(options["max_degree_v"], math.isqrt(y.shape[-2]) - 1)
-        pseudotensors = options["include_pseudotensors_v"] or y.shape[-3] == 2
-        x_tilde, y = (
-            e3x.nn.change_max_degree_or_type(
-                a, max_degree=max_degree, include_pseudotensors=pseudotensors
-            )
-            for a in (x, y)
+        residual = e3x.nn.change_max_degree_or_type(
+            x,
+            max_degree=options["max_degree_v"],
+            include_pseudotensors=options["include_pseudotensors_v"],
         )
-        return MLP(self.features)(jnp.concatenate([x_tilde, y], axis=-1))
+        return MLP(self.features)(e3x.nn.add(residual, e3x.nn.Dense(self.features)(y)))
 
 
 def structure_energy(
