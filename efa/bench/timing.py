@@ -43,38 +43,27 @@ def time_calls(
     budget_s: float = 2.0,
     max_repeats: int = 20,
 ) -> Timing:
-    """Time ``function()`` (blocking on its JAX outputs) after ``warmup`` untimed calls.
-
-    Without ``repeats``, as many calls as fit into ``budget_s`` are made (at least 3, at most
-    ``max_repeats``), judged from the duration of the last warm-up call.
-    """
-    last = 0.0
-    for _ in range(max(warmup, 1)):
-        start = time.perf_counter()
-        jax.block_until_ready(function())
-        last = time.perf_counter() - start
-    if repeats is None:
-        repeats = int(min(max_repeats, max(3, budget_s // max(last, 1e-9))))
-    durations = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(function())
-        durations.append(time.perf_counter() - start)
-    return Timing(statistics.median(durations), min(durations), max(durations), repeats)
+    """Time ``function()`` alone; see :func:`time_alternating` for the options."""
+    return time_alternating(
+        {"call": function}, warmup=warmup, repeats=repeats, budget_s=budget_s,
+        max_repeats=max_repeats,
+    )["call"]
 
 
 def time_alternating(
     functions: dict[str, Callable[[], object]],
     *,
     warmup: int = 1,
+    repeats: int | None = None,
     budget_s: float = 2.0,
     max_repeats: int = 20,
 ) -> dict[str, Timing]:
-    """Time several functions call by call in alternation, after ``warmup`` untimed calls each.
+    """Time several functions (blocking on their JAX outputs) call by call in alternation.
 
-    Alternation exposes every function to the same background load, so the ratios of their
-    medians are fair on a shared machine. As many rounds are made as fit into ``budget_s`` per
-    function (at least 3, at most ``max_repeats``), judged from the slowest last warm-up call.
+    Each gets ``warmup`` untimed calls first (at least one). Alternation exposes every function
+    to the same background load, so the ratios of their medians are fair on a shared machine.
+    Without ``repeats``, as many rounds are made as fit into ``budget_s`` per function (at least
+    3, at most ``max_repeats``), judged from the slowest last warm-up call.
     """
     last = {}
     for name, function in functions.items():
@@ -82,7 +71,8 @@ def time_alternating(
             start = time.perf_counter()
             jax.block_until_ready(function())
             last[name] = time.perf_counter() - start
-    repeats = int(min(max_repeats, max(3, budget_s // max(max(last.values()), 1e-9))))
+    if repeats is None:
+        repeats = int(min(max_repeats, max(3, budget_s // max(max(last.values()), 1e-9))))
     durations = {name: [] for name in functions}
     for _ in range(repeats):
         for name, function in functions.items():

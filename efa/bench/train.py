@@ -22,8 +22,6 @@ import argparse
 import dataclasses
 import functools
 import itertools
-import statistics
-import time
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,39 +115,11 @@ class Stepper:
             functools.partial(train_step, model, optimizer, 0.0, (0.01, 0.99)), donate_argnums=0
         )
         self.batches = itertools.cycle(batches)
-        self.durations: list[float] = []
 
-    def __call__(self, timed: bool = True) -> None:
-        """Run one step (the first call compiles); record its wall time if ``timed``."""
-        import jax
-
-        batch = next(self.batches)
-        start = time.perf_counter()
-        self.state, loss = self.step(self.state, batch)
-        jax.block_until_ready(loss)
-        if timed:
-            self.durations.append(time.perf_counter() - start)
-
-    def timing(self):
-        """:class:`efa.bench.timing.Timing` of the timed steps."""
-        from efa.bench.timing import Timing
-
-        durations = self.durations
-        return Timing(statistics.median(durations), min(durations), max(durations), len(durations))
-
-
-def time_pair(steppers: list[Stepper], steps: int, warmup: int) -> None:
-    """Compile and warm up every stepper, then time them in alternation.
-
-    Alternating steps expose both models to the same background load, which matters for the
-    ratio on a shared machine.
-    """
-    for stepper in steppers:
-        for _ in range(1 + warmup):
-            stepper(timed=False)
-    for _ in range(steps):
-        for stepper in steppers:
-            stepper()
+    def __call__(self):
+        """Run one step on the next batch (the first call compiles); returns the loss."""
+        self.state, loss = self.step(self.state, next(self.batches))
+        return loss
 
 
 def run(args: argparse.Namespace) -> int:
@@ -157,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
     import xarray as xr
 
-    from efa.bench.timing import publish
+    from efa.bench.timing import publish, time_alternating
     from efa.data.batching import Batcher
     from efa.report.tables import markdown_table
 
@@ -174,9 +144,10 @@ def run(args: argparse.Namespace) -> int:
             "local": Stepper("local", config.model_options, batches),
             "efa": Stepper("efa", {**config.model_options, **config.efa_options}, batches),
         }
-        time_pair(list(steppers.values()), args.steps, args.warmup)
+        # 1 + warmup untimed steps (the first compiles), then the steps of both models in turn.
+        measured = time_alternating(steppers, warmup=1 + args.warmup, repeats=args.steps)
         for model, stepper in steppers.items():
-            timings[name, model], parameters[name, model] = stepper.timing(), stepper.num_parameters
+            timings[name, model], parameters[name, model] = measured[model], stepper.num_parameters
         ratio = timings[name, "efa"].median_s / timings[name, "local"].median_s
         targets.append(ratio <= config.max_ratio)
         lines.append(
