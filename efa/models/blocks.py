@@ -17,6 +17,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int
 
 from efa.nn import EuclideanFastAttention
+from efa.nn.chunks import equal_chunk_size
 from efa.nn.segments import contiguous_layout
 
 #: Largest atomic number the element embedding and energy bias cover.
@@ -199,7 +200,7 @@ class Interaction(nn.Module):
                 None, (pair_dst, pair_src, pair_mask), x, positions
             )
             return MLP(self.features)(m)
-        chunk = -(-num_pairs // -(-num_pairs // chunk))  # equal chunks: least padding
+        chunk = equal_chunk_size(num_pairs, chunk)
         padding = -num_pairs % chunk  # masked pairs: no message
         pairs = tuple(
             jnp.pad(a, (0, padding)).reshape(-1, chunk) for a in (pair_dst, pair_src, pair_mask)

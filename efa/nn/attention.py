@@ -98,16 +98,17 @@ class EuclideanFastAttention(nn.Module):
             2 * self.qk_features + self.v_features, param_dtype=self.param_dtype, name="qkv"
         )(x)
         q, k, v = jnp.split(qkv, [self.qk_features, 2 * self.qk_features], axis=-1)
-        q, k = (
-            e3x.nn.change_max_degree_or_type(
-                y, max_degree=self.max_degree_qk, include_pseudotensors=self.include_pseudotensors_qk
-            )
-            for y in (q, k)
+        qk_type = {
+            "max_degree": self.max_degree_qk, "include_pseudotensors": self.include_pseudotensors_qk
+        }
+        v_type = {
+            "max_degree": self.max_degree_v, "include_pseudotensors": self.include_pseudotensors_v
+        }
+        return (
+            e3x.nn.change_max_degree_or_type(q, **qk_type),
+            e3x.nn.change_max_degree_or_type(k, **qk_type),
+            e3x.nn.change_max_degree_or_type(v, **v_type),
         )
-        v = e3x.nn.change_max_degree_or_type(
-            v, max_degree=self.max_degree_v, include_pseudotensors=self.include_pseudotensors_v
-        )
-        return q, k, v
 
     @nn.compact
     def __call__(

@@ -36,6 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int
 
+from efa.nn.chunks import equal_chunk_size
 from efa.nn.quadrature import antipodal_half_grid
 from efa.nn.segments import SegmentLayout, from_padded, segment_layout, to_padded
 
@@ -213,9 +214,7 @@ def _chunk_size(num_slots: int, width: int, num_points: int, requested: int | No
         if requested < 1:
             raise ValueError(f"grid_chunk_size must be >= 1, got {requested}")
         return min(requested, num_points)
-    largest = max(1, DEFAULT_CHUNK_ELEMENTS // max(1, num_slots * width))
-    num_chunks = -(-num_points // min(largest, num_points))
-    return -(-num_points // num_chunks)  # balance chunks to minimise padding
+    return equal_chunk_size(num_points, max(1, DEFAULT_CHUNK_ELEMENTS // max(1, num_slots * width)))
 
 
 def _pair_features(x, trig):
