@@ -39,6 +39,7 @@ from jaxtyping import Array, Float, Int
 from efa.nn.chunks import equal_chunk_size
 from efa.nn.quadrature import antipodal_half_grid
 from efa.nn.segments import SegmentLayout, from_padded, segment_layout, to_padded
+from efa.nn.trig import sincos
 
 #: Elements per chunk-sized intermediate (the ERoPE features ``(G, n, c·2·D_qk)``) that the
 #: automatic grid-chunk size aims for: 512 KiB in float32, so that a chunk's features stay in
@@ -322,10 +323,11 @@ def _pairwise_kernels(displacements, frequencies, points, weights_even, weights_
       ``(C, S)`` of shapes ``(G, T, K, A_even)`` and ``(G, T, K, A_odd)``.
     """
     phase = frequencies[:, None] * jnp.einsum("gtx,mx->gtm", displacements, points)[:, :, None]
-    even = jnp.einsum("gtkm,ma->gtka", jnp.cos(phase), weights_even)
+    sine, cosine = sincos(phase)
+    even = jnp.einsum("gtkm,ma->gtka", cosine, weights_even)
     if weights_odd.shape[1] == 0:
         return even, jnp.zeros(even.shape[:-1] + (0,), even.dtype)
-    return even, jnp.einsum("gtkm,ma->gtka", jnp.sin(phase), weights_odd)
+    return even, jnp.einsum("gtkm,ma->gtka", sine, weights_odd)
 
 
 def _integrate_pairwise(q, k, v, positions, frequencies, points, key_weights, harmonics, odd,
@@ -437,7 +439,7 @@ def _integrate_over_grid(q, k, v, positions, frequencies, lebedev_num, harmonics
     def chunk_term(chunk_points, chunk_key_weights, chunk_harmonics):
         projection = jnp.einsum("gnx,mx->gnm", positions, chunk_points)
         phase = frequencies[:, None] * projection[:, :, None, :]  # (G, n, K, c)
-        trig = jnp.stack([jnp.cos(phase), jnp.sin(phase)], axis=2)  # (G, n, 2, K, c)
+        trig = jnp.stack(sincos(phase)[::-1], axis=2)  # (G, n, 2, K, c): [cos, sin]
         keys = _pair_features(k, trig * chunk_key_weights)
         if harmonics_degree is None:
             queries = _pair_features(q, trig)[:, :, None]

@@ -105,12 +105,14 @@ def test_matches_oracle_at_larger_bound_with_larger_grid(x64):
     assert relative_error(run(problem, lebedev_num=194), oracle(problem)) < 1e-5
 
 
-def test_float32_matches_oracle(x64):
+@pytest.mark.parametrize("contraction", ["key_value", "scores", "pairwise"])
+def test_float32_matches_oracle(x64, contraction):
+    # float32 takes the polynomial sine/cosine of efa.nn.trig; float64 takes jnp.sin/jnp.cos.
     problem64 = make_problem(2, (10, 6), **FEATURE_KINDS["degree2-two-parities"])
     problem32 = make_problem(
         2, (10, 6), dtype=np.float32, **FEATURE_KINDS["degree2-two-parities"]
     )
-    y = run(problem32)
+    y = run(problem32, contraction=contraction)
     assert y.dtype == jnp.float32
     assert relative_error(y, oracle(problem64)) < 1e-4
 
