@@ -45,7 +45,7 @@ def _horner(coefficients, x):
 
 
 @jax.custom_jvp
-def sincos(x: Float[Array, "..."]) -> tuple[Float[Array, "..."], Float[Array, "..."]]:
+def sincos(x: Float[Array, "*shape"]) -> tuple[Float[Array, "*shape"], Float[Array, "*shape"]]:
     """``(sin x, cos x)`` elementwise; float32 by the reduced polynomials of the module doc."""
     if x.dtype != jnp.float32:
         return jnp.sin(x), jnp.cos(x)
