@@ -16,7 +16,9 @@ Implementation. Atoms are placed into a padded per-structure layout ``(G, n)``
 (:mod:`efa.nn.segments`). The grid is used as ``M/2`` antipodal pairs ``(u, −u)``, which halves
 the trigonometric work (see :func:`_pair_features`). For a chunk of ``c`` grid pairs the
 key–value sums are one batched matrix product ``(G, c·2D_qk, n) @ (G, n, D_v)`` and the queries
-another, so nothing of size ``(N, M, D_qk, D_v)`` is ever formed. Grid chunks are processed in a
+another, so nothing of size ``(N, M, D_qk, D_v)`` is ever formed. Small structures use the
+score order instead (``(G, n, n)`` scores summed over the grid, then one product with the
+values) or, for a few atoms, the grid sum per atom pair (see :func:`_contraction_order`). Grid chunks are processed in a
 ``lax.scan`` under ``jax.checkpoint``, so forward and backward memory is ``O(N · c · D_qk)``
 instead of ``O(N · M · D_qk)``.
 
@@ -48,9 +50,9 @@ from efa.nn.trig import sincos
 DEFAULT_CHUNK_ELEMENTS = 2**17
 
 #: Largest structure (atom slots per segment) for which ``contraction="auto"`` sums the grid
-#: per atom pair (see :func:`_contraction_order`). Measured (16k-atom batches, F_qk 16, F_v 32,
-#: first / second derivatives): at 16 slots pairwise 88 / 147 ms against the score order's
-#: 139 / 290 ms; at 32 slots 185 / 279 ms against 96 / 253 ms.
+#: per atom pair (see :func:`_contraction_order`). Measured on one core (16k-atom batches,
+#: F_qk 16, F_v 32, forward + gradient w.r.t. positions): at 16 slots pairwise 54 ms against the
+#: score order's 84 ms; at 32 slots 133 ms against 85 ms.
 PAIRWISE_MAX_SLOTS = 16
 
 
@@ -254,10 +256,12 @@ def _contraction_order(contraction: str, slots: int, num_pairs: int, grid_width:
 
     Operation counts per structure over the whole grid (``X`` = grid pairs × ``2·D_qk`` feature
     columns, ``K`` frequency pairs, ``A`` harmonics, ``E`` value columns): key–value order
-    ``n·X·E·(1 + A)``, score order ``n²·A·(X + E)``. On a tie the score order wins: it skips the
-    ``(G, X, E)`` key–value array and measured faster (512 structures × 32 atoms, forward +
-    gradient: 98 ms against 120 ms). The pairwise order is used for structures of at most
-    ``PAIRWISE_MAX_SLOTS`` atoms, where it takes a fraction of the operations of the others.
+    ``n·X·E·(1 + A)``, score order ``n²·A·(X + E)`` (the scores are summed over the grid before
+    they meet the values). On a tie the score order wins: it skips the ``(G, X, E)`` key–value
+    array. Measured on one core (forward + gradient): 512 structures × 32 atoms, score order
+    85 ms against 137 ms; 128 × 128 atoms, 227 ms against 94 ms. The pairwise order is used for
+    structures of at most ``PAIRWISE_MAX_SLOTS`` atoms, where it takes a fraction of the
+    operations of the others.
     """
     if contraction not in CONTRACTIONS:
         raise ValueError(f"contraction={contraction!r}: expected one of {CONTRACTIONS}")
@@ -454,16 +458,20 @@ def _integrate_over_grid(q, k, v, positions, frequencies, lebedev_num, harmonics
                 axis=2,
             )
         if order == "scores":  # (G, A, n, n) per-structure attention scores of this chunk
-            scores = jnp.einsum("gnax,gjx->ganj", queries, keys)
-            return jnp.einsum("ganj,gje->gnae", scores, v)
+            return jnp.einsum("gnax,gjx->ganj", queries, keys)
         # (G, c·2D_qk, E): per-structure key–value sums of this chunk of grid pairs
         key_value = jnp.einsum("gnx,gne->gxe", keys, v)
         return jnp.einsum("gnax,gxe->gnae", queries, key_value)
 
+    chunks = _grid_chunks(chunk, points, key_weights, harmonics)
+    if order == "scores":
+        # Scores summed over the whole grid first, so the values are multiplied once.
+        scores = _sum_over_chunks(
+            chunk_term, jnp.zeros((groups, num_harmonics, slots, slots), dtype), chunks
+        )
+        return jnp.einsum("ganj,gje->gnae", scores, v)
     return _sum_over_chunks(
-        chunk_term,
-        jnp.zeros((groups, slots, num_harmonics, v.shape[-1]), dtype),
-        _grid_chunks(chunk, points, key_weights, harmonics),
+        chunk_term, jnp.zeros((groups, slots, num_harmonics, v.shape[-1]), dtype), chunks
     )
 
 
