@@ -42,14 +42,18 @@ def cumulene_geometry(num_carbons: int, torsion_deg: float) -> tuple[np.ndarray,
 
 
 def cumulene(
-    num_structures: int, seed: int, lengths: Sequence[int] = (7, 8, 9, 10, 11),
+    num_structures: int, seed: int, lengths: Sequence[int] = (7, 9, 11),
     rattle_stddev: float = 0.05, electronic_temperature: float = 300.0,
     max_failure_fraction: float = 0.01,
 ) -> xr.Dataset:
     """Cumulenes CₙH₄, n drawn from ``lengths``, terminal torsion φ ~ U[0°, 180°), rattled.
 
     Every atom is displaced by Gaussian noise of ``rattle_stddev`` Å. Extra variable ``torsion``
-    (S,) deg holds φ before rattling.
+    (S,) deg holds φ before rattling. The default lengths are odd: odd cumulenes have their
+    energy minimum at perpendicular CH₂ planes, even ones at coplanar planes, so with both the
+    sign of the torsion energy depends on the parity of the chain length. Measured with the
+    default suite's degree-1 EFA model: lengths 7–11 gave a C₉H₄ barrier of 0.065 eV, lengths
+    7, 9, 11 gave 0.24 eV (reference 0.84 eV).
     """
     rng = np.random.default_rng(seed)
     chosen = rng.choice(np.asarray(lengths), size=num_structures)
