@@ -10,6 +10,10 @@ cubes at a constant density of 0.1 Å⁻³, ``max_length`` = cube diagonal, ``b_
   largest N whose N × N matrices fit ``--softmax-max-atoms``);
 - one structure of 1,000,000 atoms, forward + gradient (skip with ``--no-million``).
 
+The EFA cases are all compiled first and then timed call by call in alternation (forward, then
+forward + gradient), so a change of background load hits every case alike; the ratios below
+compare medians from those same rounds.
+
 Targets, each a ratio from the same run:
 1. batched per-atom cost ≤ 1.3 × single-structure per-atom cost at the same total atoms;
 2. scaling exponent of forward + gradient between 4k and 65k atoms ≤ 1.1;
@@ -131,20 +135,51 @@ def _measure(function, arguments, **timing_options):
     return timing, compiled_peak_bytes(compiled)
 
 
-def _efa_case(num_structures, atoms_per_structure, **timing_options):
+def _efa_calls(num_structures, atoms_per_structure):
+    """Compiled ``{operation: (call, XLA peak bytes)}`` of EFA for one case."""
+    import functools
+
     import jax.numpy as jnp
+
+    from efa.bench.timing import compiled_peak_bytes
 
     inputs = {key: jnp.asarray(value) for key, value in make_inputs(
         num_structures, atoms_per_structure).items()}
     forward, forward_and_gradient = efa_functions(num_structures, atoms_per_structure)
-    order = ("q", "k", "v", "positions", "frequencies", "segment_ids")
-    gradient_order = ("positions", "q", "k", "v", "frequencies", "segment_ids")
-    return {
-        "forward": _measure(forward, [inputs[n] for n in order], **timing_options),
-        "forward+gradient": _measure(
-            forward_and_gradient, [inputs[n] for n in gradient_order], **timing_options
+    orders = {
+        "forward": (forward, ("q", "k", "v", "positions", "frequencies", "segment_ids")),
+        "forward+gradient": (
+            forward_and_gradient, ("positions", "q", "k", "v", "frequencies", "segment_ids")
         ),
     }
+    calls = {}
+    for operation, (function, order) in orders.items():
+        arguments = [inputs[name] for name in order]
+        compiled = function.lower(*arguments).compile()
+        calls[operation] = (functools.partial(compiled, *arguments), compiled_peak_bytes(compiled))
+    return calls
+
+
+def _efa_cases(cases):
+    """Time the EFA cases ``[(structures, atoms), …]``, every operation in alternation.
+
+    All cases are compiled first; then the calls of one operation (forward, or forward +
+    gradient) are timed round-robin, so every case sees the same background load and the
+    batched/single ratio and the scaling exponent compare like with like.
+
+    Returns ``{(structures, atoms, operation): (Timing, XLA peak bytes)}``.
+    """
+    from efa.bench.timing import time_alternating
+
+    compiled = {case: _efa_calls(*case) for case in cases}
+    results = {}
+    for operation in ("forward", "forward+gradient"):
+        timings = time_alternating(
+            {case: compiled[case][operation][0] for case in cases}, budget_s=4.0
+        )
+        for case in cases:
+            results[case + (operation,)] = (timings[case], compiled[case][operation][1])
+    return results
 
 
 def _softmax_case(num_atoms, **timing_options):
@@ -168,25 +203,28 @@ def run(args: argparse.Namespace) -> int:
         matmul_rate_flops,
         process_peak_rss_bytes,
         publish,
+        time_calls,
     )
     from efa.report.tables import markdown_table
 
     batch_structures, batch_atoms = (int(part) for part in args.batch.lower().split("x"))
     batch_total = batch_structures * batch_atoms
     sizes = sorted(set(args.sizes) | {batch_total})
-    plan = [("efa", 1, n) for n in sizes] + [("efa", batch_structures, batch_atoms)]
-    plan += [("softmax", 1, n) for n in sizes if n <= args.softmax_max_atoms]
+    efa_cases = [(1, n) for n in sizes] + [(batch_structures, batch_atoms)]
+    softmax_sizes = [n for n in sizes if n <= args.softmax_max_atoms]
 
     records = []  # (method, structures, atoms per structure, operation, Timing, peak bytes)
-    for method, structures, atoms in tqdm(plan, desc="bench attention", unit="case"):
-        measure = _efa_case if method == "efa" else _softmax_case
-        case_args = (structures, atoms) if method == "efa" else (atoms,)
-        for operation, (timing, peak) in measure(*case_args).items():
-            records.append((method, structures, atoms, operation, timing, peak))
+    print(f"EFA: {len(efa_cases)} cases, compiled, then timed in alternation …", flush=True)
+    for (structures, atoms, operation), result in _efa_cases(efa_cases).items():
+        records.append(("efa", structures, atoms, operation, *result))
+    for atoms in tqdm(softmax_sizes, desc="bench attention (softmax)", unit="case"):
+        for operation, (timing, peak) in _softmax_case(atoms).items():
+            records.append(("softmax", 1, atoms, operation, timing, peak))
     if args.million:
         print("1,000,000 atoms, forward + gradient …", flush=True)
-        result = _efa_case(1, MILLION, warmup=1, repeats=2)["forward+gradient"]
-        records.append(("efa", 1, MILLION, "forward+gradient", *result))
+        call, peak = _efa_calls(1, MILLION)["forward+gradient"]
+        timing = time_calls(call, warmup=1, repeats=2)
+        records.append(("efa", 1, MILLION, "forward+gradient", timing, peak))
     matmul_rate = matmul_rate_flops()
 
     def lookup(method, structures, atoms, operation):
