@@ -127,21 +127,26 @@ def useful_flops(num_atoms: int, with_gradient: bool) -> float:
     return 3.0 * forward if with_gradient else forward
 
 
-def _measure(function, arguments, **timing_options):
-    from efa.bench.timing import compiled_peak_bytes, time_calls
+def _compiled_call(function, arguments):
+    """``(call, XLA peak bytes)``: ``function`` compiled for ``arguments``, bound to them."""
+    import functools
+
+    from efa.bench.timing import compiled_peak_bytes
 
     compiled = function.lower(*arguments).compile()
-    timing = time_calls(lambda: compiled(*arguments), **timing_options)
-    return timing, compiled_peak_bytes(compiled)
+    return functools.partial(compiled, *arguments), compiled_peak_bytes(compiled)
+
+
+def _measure(function, arguments, **timing_options):
+    from efa.bench.timing import time_calls
+
+    call, peak = _compiled_call(function, arguments)
+    return time_calls(call, **timing_options), peak
 
 
 def _efa_calls(num_structures, atoms_per_structure):
     """Compiled ``{operation: (call, XLA peak bytes)}`` of EFA for one case."""
-    import functools
-
     import jax.numpy as jnp
-
-    from efa.bench.timing import compiled_peak_bytes
 
     inputs = {key: jnp.asarray(value) for key, value in make_inputs(
         num_structures, atoms_per_structure).items()}
@@ -152,12 +157,10 @@ def _efa_calls(num_structures, atoms_per_structure):
             forward_and_gradient, ("positions", "q", "k", "v", "frequencies", "segment_ids")
         ),
     }
-    calls = {}
-    for operation, (function, order) in orders.items():
-        arguments = [inputs[name] for name in order]
-        compiled = function.lower(*arguments).compile()
-        calls[operation] = (functools.partial(compiled, *arguments), compiled_peak_bytes(compiled))
-    return calls
+    return {
+        operation: _compiled_call(function, [inputs[name] for name in order])
+        for operation, (function, order) in orders.items()
+    }
 
 
 def _efa_cases(cases):
@@ -169,9 +172,15 @@ def _efa_cases(cases):
 
     Returns ``{(structures, atoms, operation): (Timing, XLA peak bytes)}``.
     """
+    from tqdm import tqdm
+
     from efa.bench.timing import time_alternating
 
-    compiled = {case: _efa_calls(*case) for case in cases}
+    compiled = {
+        case: _efa_calls(*case)
+        for case in tqdm(cases, desc="bench attention (compile EFA)", unit="case")
+    }
+    print("timing the EFA cases in alternation …", flush=True)
     results = {}
     for operation in ("forward", "forward+gradient"):
         timings = time_alternating(
@@ -214,7 +223,6 @@ def run(args: argparse.Namespace) -> int:
     softmax_sizes = [n for n in sizes if n <= args.softmax_max_atoms]
 
     records = []  # (method, structures, atoms per structure, operation, Timing, peak bytes)
-    print(f"EFA: {len(efa_cases)} cases, compiled, then timed in alternation …", flush=True)
     for (structures, atoms, operation), result in _efa_cases(efa_cases).items():
         records.append(("efa", structures, atoms, operation, *result))
     for atoms in tqdm(softmax_sizes, desc="bench attention (softmax)", unit="case"):

@@ -11,9 +11,11 @@ from efa.nn.trig import sincos
 @pytest.mark.parametrize("limit", [1.0, 100.0, 3e4])
 def test_float32_matches_float64_reference(limit):
     rng = np.random.default_rng(0)
-    # Random arguments plus every quadrant boundary n·π/4 in range (rounded to float32).
-    quarter_turns = np.arange(-8, 9) * (np.pi / 4) * (limit / 6.3)
-    x = np.concatenate([rng.uniform(-limit, limit, 200_000), quarter_turns, [0.0, -0.0]])
+    # Random arguments plus every octant boundary n·π/4 in range (rounded to float32), where
+    # the rounding n = round(2x/π) switches quadrant or the reduced argument is largest.
+    largest = int(limit // (np.pi / 4))
+    octants = np.arange(-largest, largest + 1) * (np.pi / 4)
+    x = np.concatenate([rng.uniform(-limit, limit, 200_000), octants, [0.0, -0.0]])
     x = x.astype(np.float32)
     sine, cosine = jax.jit(sincos)(jnp.asarray(x))
     assert sine.dtype == cosine.dtype == jnp.float32
