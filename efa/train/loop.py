@@ -41,7 +41,14 @@ from efa.train.config import RunConfig
 from efa.train.log import TrainingLog
 from efa.train.objective import ErrorSums, add_sums, error_sums, loss_from_sums, predict
 from efa.train.optimizer import learning_rate_schedule, make_optimizer
-from efa.train.run import RunPaths, count_parameters, read_json, write_json
+from efa.train.reference import element_energies_to_json, fit_element_energies
+from efa.train.run import (
+    RunPaths,
+    count_parameters,
+    read_element_energies,
+    read_json,
+    write_json,
+)
 from efa.train.sharding import DataParallel
 
 #: Exit status of a run stopped by SIGTERM (128 + signal number, as shells report it).
@@ -69,31 +76,26 @@ class Progress:
     best_step: int = -1
 
 
-def energy_shift_per_atom(structures: Structures) -> float:
-    """``μ = Σ_s E_s / Σ_s n_s`` over the training split (eV per atom)."""
-    return float(structures.energy.sum() / structures.num_atoms.sum())
-
-
-def train_step(model, optimizer, shift, weights, state: TrainState, batch: Batch):
+def train_step(model, optimizer, element_energies, weights, state: TrainState, batch: Batch):
     """One Adam step on the loss of ``batch`` (flat or split); returns the new state and loss."""
     def loss_fn(params):
-        return loss_from_sums(_batch_sums(model, shift, params, batch), *weights)
+        return loss_from_sums(_batch_sums(model, element_energies, params, batch), *weights)
 
     loss, gradient = jax.value_and_grad(loss_fn)(state.params)
     updates, opt_state = optimizer.update(gradient, state.opt_state, state.params)
     return TrainState(optax.apply_updates(state.params, updates), opt_state), loss
 
 
-def _batch_sums(model, shift, params, batch: Batch) -> ErrorSums:
+def _batch_sums(model, element_energies, params, batch: Batch) -> ErrorSums:
     """Error sums of a flat batch, or of one split into ``D`` parts (arrays ``(D, …)``).
 
     A split batch (:func:`~efa.data.batching.split_batch`) is evaluated part by part
     (``jax.vmap``) and the sums of the parts are added.
     """
     if batch.structure_mask.ndim == 2:
-        parts = jax.vmap(functools.partial(_batch_sums, model, shift, params))(batch)
+        parts = jax.vmap(functools.partial(_batch_sums, model, element_energies, params))(batch)
         return ErrorSums(*(value.sum(axis=0) for value in parts))
-    return error_sums(predict(model, params, batch, shift), batch)
+    return error_sums(predict(model, params, batch, element_energies), batch)
 
 
 @contextlib.contextmanager
@@ -130,7 +132,11 @@ class Trainer:
         structures = Structures.from_dataset(open_dataset(config.dataset, config.datasets_root))
         self.splits = self._splits(len(structures.energy))
         train = structures.select(self.splits["train"])
-        self.shift = energy_shift_per_atom(train)
+        self.element_energies = (
+            read_element_energies(self.paths)  # a resumed run keeps the references it began with
+            if self.paths.model.exists()
+            else fit_element_energies(train)
+        )
         self.parallel = DataParallel(config.devices)
         slots = self.parallel.num_devices
         self.train_batches = Batcher(
@@ -149,10 +155,14 @@ class Trainer:
         self.optimizer = make_optimizer(config)
         weights = (config.energy_weight, config.forces_weight)
         self._step = self.parallel.jit(
-            functools.partial(train_step, self.model, self.optimizer, self.shift, weights),
+            functools.partial(
+                train_step, self.model, self.optimizer, self.element_energies, weights
+            ),
             donate_argnums=0,
         )
-        self._sums = self.parallel.jit(functools.partial(_batch_sums, self.model, self.shift))
+        self._sums = self.parallel.jit(
+            functools.partial(_batch_sums, self.model, self.element_energies)
+        )
         self.log = TrainingLog(self.paths.log)
 
     def _check_existing_run(self) -> None:
@@ -213,7 +223,7 @@ class Trainer:
                     "model_options": dict(self.config.model_options),
                     "label": self.config.model_label,
                     "cutoff": self.cutoff,
-                    "energy_shift_per_atom": self.shift,
+                    "element_energies": element_energies_to_json(self.element_energies),
                     "num_parameters": count_parameters(state.params),
                 },
                 self.paths.model,

@@ -1,7 +1,8 @@
 """Predictions, loss and error sums of an energy model on padded batches.
 
-With the per-atom energy shift ``μ`` of the training split, the model ``f_θ`` predicts
-``E_s = f_θ(batch)_s + μ·n_s`` and forces ``F_i = −∂E/∂r_i``. The loss of a batch of ``B'``
+With the per-element reference energies ``μ_Z`` of the training split
+(:mod:`efa.train.reference`), the model ``f_θ`` predicts
+``E_s = f_θ(batch)_s + Σ_{i∈s} μ_{Z_i}`` and forces ``F_i = −∂E/∂r_i``. The loss of a batch of ``B'``
 real structures is
 
     L = w_E (1/B') Σ_s (E_s − E_s^ref)² + w_F (1/B') Σ_s (1/(3n_s)) Σ_{i∈s} |F_i − F_i^ref|²
@@ -56,9 +57,12 @@ def atoms_per_structure(batch: Batch) -> Float[Array, " B"]:
 
 
 def predict(
-    model: nn.Module, params, batch: Batch, energy_shift_per_atom: float | Array
+    model: nn.Module, params, batch: Batch, element_energies: Float[Array, " Z"]
 ) -> Prediction:
-    """Energies ``f_θ + μ n`` and forces ``−∂E/∂r`` (zero on padding atoms)."""
+    """Energies ``f_θ + Σ_i μ_{Z_i}`` and forces ``−∂E/∂r`` (zero on padding atoms).
+
+    ``element_energies`` has shape ``(119,)``, indexed by atomic number.
+    """
 
     def total_energy(positions):
         energy = model.apply(params, batch._replace(positions=positions))
@@ -66,7 +70,11 @@ def predict(
         return energy.sum(), energy
 
     gradient, energy = jax.grad(total_energy, has_aux=True)(batch.positions)
-    energy = energy + energy_shift_per_atom * atoms_per_structure(batch)
+    atomic_reference = jnp.asarray(element_energies)[batch.atomic_numbers]
+    reference = jnp.where(batch.atom_mask, atomic_reference, 0.0)
+    energy = energy + jax.ops.segment_sum(
+        reference, batch.segment_ids, num_segments=batch.num_structures + 1
+    )[:-1].astype(energy.dtype)
     forces = jnp.where(batch.atom_mask[:, None], -gradient, 0.0)
     return Prediction(energy, forces)
 

@@ -1,9 +1,9 @@
 """The files of a run directory and loading a trained model from it.
 
-``<run>/``: ``config.json`` (the :class:`~efa.train.config.RunConfig`), ``model.json`` (model
-name, options, cutoff, energy shift, parameter count), ``splits.json`` (structure indices),
-``checkpoints/`` and ``best/`` (orbax, :mod:`efa.train.checkpoints`), ``train_log.jsonl`` (one
-JSON record per line) and, once training ended, ``summary.json``.
+``<run>/``: ``config.json`` (the :class:`~efa.train.config.RunConfig`), ``model.json``
+(model name, options, cutoff, per-element reference energies, parameter count), ``splits.json``
+(structure indices), ``checkpoints/`` and ``best/`` (orbax, :mod:`efa.train.checkpoints`),
+``train_log.jsonl`` (one JSON record per line) and, once training ended, ``summary.json``.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from efa.storage import write_text
 from efa.train import checkpoints
 from efa.train.config import RunConfig, config_from_mapping
 from efa.train.objective import Prediction, predict
+from efa.train.reference import element_energies_from_json
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,14 +90,14 @@ class TrainedModel:
     Attributes:
       model: the Flax module.
       params: its variables (``{"params": …}``).
-      energy_shift_per_atom: ``μ`` added back per atom (eV).
+      element_energies: reference energies ``μ_Z`` (eV), shape ``(119,)``, added back per atom.
       config: the run configuration.
       run_dir: where it was loaded from.
     """
 
     model: nn.Module
     params: Any
-    energy_shift_per_atom: float
+    element_energies: np.ndarray
     config: RunConfig
     run_dir: Path
 
@@ -106,7 +107,7 @@ class TrainedModel:
 
     def __post_init__(self):
         self._predict = jax.jit(
-            lambda params, batch: predict(self.model, params, batch, self.energy_shift_per_atom)
+            lambda params, batch: predict(self.model, params, batch, self.element_energies)
         )
 
     def predict(self, batch: Batch) -> Prediction:
@@ -138,7 +139,18 @@ def load_trained(run_dir: str | os.PathLike) -> TrainedModel:
     if checkpoints.latest_step(paths.best) is None:
         raise EfaError(f"{paths.best}: no best checkpoint yet; has the run validated once?")
     params, _ = checkpoints.restore(paths.best, _parameter_shapes(model))
-    return TrainedModel(model, params, float(info["energy_shift_per_atom"]), config, paths.root)
+    return TrainedModel(model, params, read_element_energies(paths), config, paths.root)
+
+
+def read_element_energies(paths: RunPaths) -> np.ndarray:
+    """The reference energies ``μ_Z`` (shape ``(119,)``) recorded in the run's ``model.json``."""
+    info = read_json(paths.model, "model description")
+    if "element_energies" not in info:
+        raise EfaError(
+            f"{paths.model}: no 'element_energies' (the run was started by an older efa-bench "
+            "that used one energy shift per atom); retrain it in a new run directory"
+        )
+    return element_energies_from_json(info["element_energies"], str(paths.model))
 
 
 def _parameter_shapes(model: nn.Module):
