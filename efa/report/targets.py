@@ -1,8 +1,8 @@
 """Quality targets of the suite (issue "Probes and the paper's figures"), measured from the stores.
 
-Models are paired by family (``efa`` vs ``local``, a coordinate of every probe store); every
-value is a mean over seeds. Conservative pairing: the EFA side uses the *worst* EFA model, the
-local side the *best* local model, so that a target holds for every pair. A target whose probe or
+Models are paired by family (``efa`` vs ``local``, a coordinate of every probe store).
+Conservative pairing: the EFA side uses the *worst* EFA run (model and training seed), the local
+side the *best* local run, so that a target holds for every pair of runs, not only on average. A target whose probe or
 models are missing is reported as not measured and counts as not met.
 
 1. every probe store holds a finite reference and a finite prediction for each of its models;
@@ -47,10 +47,10 @@ def targets_line(results: Sequence[bool]) -> str:
 
 
 def family_values(store: xr.Dataset, metric: str, family: str) -> np.ndarray:
-    """Seed-mean of ``metric`` for every model of ``family`` (finite values only)."""
+    """``metric`` of every run (model × seed) of ``family``, finite values only."""
     probe = store.isel(probe=0)
     models = [m for m, f in zip(probe["model"].values, probe["family"].values) if f == family]
-    values = np.array([np.nanmean(probe[metric].sel(model=m).values) for m in models]) if models else np.array([])
+    values = np.concatenate([np.ravel(probe[metric].sel(model=m).values) for m in models] or [[]])
     return values[np.isfinite(values)]
 
 

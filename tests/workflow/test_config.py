@@ -44,6 +44,22 @@ def test_paper_dry_run_plans_every_run_with_gpus():
     assert re.search(r"^train\s+%d$" % len(expected), result.stdout, re.M)
 
 
+def test_seed_overlay_adds_cumulene_seeds_to_the_default_suite():
+    """config/cumulene_seeds.yaml merged over the default suite: three cumulene seeds, the rest
+    as before."""
+    result = run([tool("snakemake"), "-n", "--configfile", "config/config.yaml",
+                  "config/cumulene_seeds.yaml"], cwd=ROOT, timeout=120)
+    trained = set(re.findall(r"output: results/runs/(\S+)/summary\.json", result.stdout))
+    default = load_config("config.yaml")["experiments"]
+    expected = {
+        f"{experiment}/{model}/seed{seed}"
+        for experiment, spec in default.items()
+        for model in spec["models"]
+        for seed in ([0, 1, 2] if experiment == "cumulene" else spec["seeds"])
+    }
+    assert trained == expected
+
+
 def _ci():
     return load_config("ci.yaml")
 
