@@ -7,10 +7,10 @@ A model is named either by a built-in name (:data:`BUILTIN_MODELS`) or by an imp
   the run configuration); unknown option names are rejected;
 - it has a ``cutoff`` attribute (Å), the radius of the neighbour lists it receives;
 - ``module.apply(variables, batch)`` takes an :class:`efa.data.batching.Batch` and returns the
-  energies ``(B,)`` of its ``B`` structure slots (eV, before the data set's energy shift is
-  added back). It may read the inputs ``atomic_numbers (N,)``, ``positions (N, 3)``,
-  ``atom_mask (N,)``, ``segment_ids (N,)`` (structure slot, ``B`` for padding atoms),
-  ``structure_mask (B,)``, ``total_charge (B,)``, ``atomic_dipoles (N, 3)`` and the neighbour
+  energies ``(B,)`` of its ``B`` structure slots (eV, before the per-element reference
+  energies of the training split, :mod:`efa.train.reference`, are added back). It may read
+  the inputs ``atomic_numbers (N,)``, ``positions (N, 3)``, ``atom_mask (N,)``,
+  ``segment_ids (N,)`` (structure slot, ``B`` for padding atoms), ``structure_mask (B,)``, ``total_charge (B,)``, ``atomic_dipoles (N, 3)`` and the neighbour
   pairs ``pair_dst, pair_src, pair_mask (P,)``, never the labels ``energy`` or ``forces``;
 - padding atoms, pairs and structure slots must not change the energy of real structures, and
   the energy must be differentiable with respect to ``positions`` (forces are ``−∂E/∂r``);
