@@ -10,8 +10,9 @@ A model is named either by a built-in name (:data:`BUILTIN_MODELS`) or by an imp
   energies ``(B,)`` of its ``B`` structure slots (eV, before the per-element reference
   energies of the training split, :mod:`efa.train.reference`, are added back). It may read
   the inputs ``atomic_numbers (N,)``, ``positions (N, 3)``, ``atom_mask (N,)``,
-  ``segment_ids (N,)`` (structure slot, ``B`` for padding atoms), ``structure_mask (B,)``, ``total_charge (B,)``, ``atomic_dipoles (N, 3)`` and the neighbour
-  pairs ``pair_dst, pair_src, pair_mask (P,)``, never the labels ``energy`` or ``forces``;
+  ``segment_ids (N,)`` (structure slot, ``B`` for padding atoms), ``structure_mask (B,)``,
+  ``total_charge (B,)``, ``atomic_dipoles (N, 3)`` and the neighbour pairs
+  ``pair_dst, pair_src, pair_mask (P,)``, never the labels ``energy`` or ``forces``;
 - padding atoms, pairs and structure slots must not change the energy of real structures, and
   the energy must be differentiable with respect to ``positions`` (forces are ``−∂E/∂r``);
 - ``module.init(key, batch)`` creates its parameters (collection ``params`` only).
