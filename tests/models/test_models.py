@@ -6,11 +6,13 @@ import numpy as np
 import pytest
 
 from efa.data.batching import BucketShape, Structures, pack
+from efa.data.schema import MAX_ATOMIC_NUMBER
 from efa.errors import ConfigError
 from efa.models import build_model
 from efa.train.objective import predict
 
 CUTOFF = 3.0
+NO_REFERENCES = np.zeros(MAX_ATOMIC_NUMBER + 1)  # per-element reference energies, all 0
 COMMON = dict(features=8, num_iterations=2, max_degree=1, cutoff=CUTOFF, num_basis=8)
 MODELS = {
     "local": ("local", COMMON),
@@ -53,7 +55,7 @@ def predictor(request):
     with jax.enable_x64(True):
         params = jax.jit(model.init)(jax.random.PRNGKey(0), batch)
         params = jax.tree.map(lambda p: jnp.asarray(p, jnp.float64), params)
-    return jax.jit(lambda batch: predict(model, params, batch, 0.0))
+    return jax.jit(lambda batch: predict(model, params, batch, NO_REFERENCES))
 
 
 #: One padded shape for every evaluation, so each model compiles once.
@@ -150,7 +152,7 @@ def test_atomic_dipole_input_is_equivariant(x64):
         batch = pack(molecule, BucketShape(4, 16), 1, CUTOFF, dtype=np.float64)
         return predictor(params, batch)
 
-    predictor = jax.jit(lambda params, batch: predict(model, params, batch, 0.0))
+    predictor = jax.jit(lambda params, batch: predict(model, params, batch, NO_REFERENCES))
 
     batch = pack(structures([positions], [numbers]), BucketShape(4, 16), 1, CUTOFF, np.float64)
     params = jax.jit(model.init)(jax.random.PRNGKey(0), batch)
@@ -180,7 +182,7 @@ def test_pair_chunks_give_the_same_parameters_energy_and_forces(name, x64):
     params = jax.tree.map(lambda p: jnp.asarray(p, jnp.float64), params)
     chunked_params = jax.jit(chunked.init)(jax.random.PRNGKey(0), batch)
     assert jax.tree.structure(chunked_params) == jax.tree.structure(params)
-    expected = predict(whole, params, batch, 0.0)
-    result = jax.jit(lambda p: predict(chunked, p, batch, 0.0))(params)
+    expected = predict(whole, params, batch, NO_REFERENCES)
+    result = jax.jit(lambda p: predict(chunked, p, batch, NO_REFERENCES))(params)
     np.testing.assert_allclose(result.energy, expected.energy, rtol=1e-12)
     np.testing.assert_allclose(result.forces, expected.forces, rtol=1e-10, atol=1e-12)
