@@ -2,8 +2,8 @@
 
 With the per-element reference energies ``μ_Z`` of the training split
 (:mod:`efa.train.reference`), the model ``f_θ`` predicts
-``E_s = f_θ(batch)_s + Σ_{i∈s} μ_{Z_i}`` and forces ``F_i = −∂E/∂r_i``. The loss of a batch of ``B'``
-real structures is
+``E_s = f_θ(batch)_s + Σ_{i∈s} μ_{Z_i}`` and forces ``F_i = −∂E/∂r_i``. The loss of a batch of
+``B'`` real structures is
 
     L = w_E (1/B') Σ_s (E_s − E_s^ref)² + w_F (1/B') Σ_s (1/(3n_s)) Σ_{i∈s} |F_i − F_i^ref|²
 
