@@ -44,18 +44,18 @@ def test_paper_dry_run_plans_every_run_with_gpus():
     assert re.search(r"^train\s+%d$" % len(expected), result.stdout, re.M)
 
 
-def test_seed_overlay_adds_cumulene_seeds_to_the_default_suite():
-    """config/cumulene_seeds.yaml merged over the default suite: three cumulene seeds, the rest
-    as before."""
+def test_seed_overlay_trains_every_experiment_with_three_seeds():
+    """config/three_seeds.yaml merged over the default suite: same experiments and models, three
+    seeds each."""
     result = run([tool("snakemake"), "-n", "--configfile", "config/config.yaml",
-                  "config/cumulene_seeds.yaml"], cwd=ROOT, timeout=120)
+                  "config/three_seeds.yaml"], cwd=ROOT, timeout=120)
     trained = set(re.findall(r"output: results/runs/(\S+)/summary\.json", result.stdout))
     default = load_config("config.yaml")["experiments"]
     expected = {
         f"{experiment}/{model}/seed{seed}"
         for experiment, spec in default.items()
         for model in spec["models"]
-        for seed in ([0, 1, 2] if experiment == "cumulene" else spec["seeds"])
+        for seed in (0, 1, 2)
     }
     assert trained == expected
 
