@@ -99,13 +99,12 @@ class Stepper:
 
     def __init__(self, model_name: str, options: dict, batches: list):
         import jax
-        import numpy as np
 
-        from efa.data.schema import MAX_ATOMIC_NUMBER
         from efa.models import build_model
         from efa.train.config import RunConfig
         from efa.train.loop import TrainState, train_step
         from efa.train.optimizer import make_optimizer
+        from efa.train.reference import zero_element_energies
         from efa.train.run import count_parameters
 
         model = build_model(model_name, options)
@@ -113,9 +112,10 @@ class Stepper:
         params = jax.jit(model.init)(jax.random.PRNGKey(0), batches[0])
         self.num_parameters = count_parameters(params)
         self.state = TrainState(params, optimizer.init(params))
-        no_references = np.zeros(MAX_ATOMIC_NUMBER + 1)  # per-element energies, all 0 here
         self.step = jax.jit(
-            functools.partial(train_step, model, optimizer, no_references, (0.01, 0.99)),
+            functools.partial(
+                train_step, model, optimizer, zero_element_energies(), (0.01, 0.99)
+            ),
             donate_argnums=0,
         )
         self.batches = itertools.cycle(batches)

@@ -16,12 +16,10 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int
 
+from efa.data.schema import MAX_ATOMIC_NUMBER
 from efa.nn import EuclideanFastAttention
 from efa.nn.chunks import equal_chunk_size
 from efa.nn.segments import contiguous_layout
-
-#: Largest atomic number the element embedding and energy bias cover.
-MAX_ATOMIC_NUMBER = 118
 
 
 class MLP(nn.Module):

@@ -2,8 +2,8 @@
 
 Models are paired by family (``efa`` vs ``local``, a coordinate of every probe store).
 Conservative pairing: the EFA side uses the *worst* EFA run (model and training seed), the local
-side the *best* local run, so that a target holds for every pair of runs, not only on average. A target whose probe or
-models are missing is reported as not measured and counts as not met.
+side the *best* local run, so that a target holds for every pair of runs, not only on average.
+A target whose probe or models are missing is reported as not measured and counts as not met.
 
 1. every probe store holds a finite reference and a finite prediction for each of its models;
 2. two atoms: energy MAE beyond the cutoff ≥ 10× lower for EFA than local;
@@ -50,7 +50,7 @@ def family_values(store: xr.Dataset, metric: str, family: str) -> np.ndarray:
     """``metric`` of every run (model × seed) of ``family``, finite values only."""
     probe = store.isel(probe=0)
     models = [m for m, f in zip(probe["model"].values, probe["family"].values) if f == family]
-    values = np.concatenate([np.ravel(probe[metric].sel(model=m).values) for m in models] or [[]])
+    values = probe[metric].sel(model=models).values.ravel()
     return values[np.isfinite(values)]
 
 

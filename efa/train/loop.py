@@ -45,8 +45,8 @@ from efa.train.reference import element_energies_to_json, fit_element_energies
 from efa.train.run import (
     RunPaths,
     count_parameters,
-    read_element_energies,
     read_json,
+    recorded_element_energies,
     write_json,
 )
 from efa.train.sharding import DataParallel
@@ -132,11 +132,11 @@ class Trainer:
         structures = Structures.from_dataset(open_dataset(config.dataset, config.datasets_root))
         self.splits = self._splits(len(structures.energy))
         train = structures.select(self.splits["train"])
-        self.element_energies = (
-            read_element_energies(self.paths)  # a resumed run keeps the references it began with
-            if self.paths.model.exists()
-            else fit_element_energies(train)
-        )
+        if self.paths.model.exists():  # a resumed run keeps the references it began with
+            info = read_json(self.paths.model, "model description")
+            self.element_energies = recorded_element_energies(info, self.paths.model)
+        else:
+            self.element_energies = fit_element_energies(train)
         self.parallel = DataParallel(config.devices)
         slots = self.parallel.num_devices
         self.train_batches = Batcher(

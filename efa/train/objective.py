@@ -20,6 +20,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from efa.data.batching import Batch
+from efa.models.blocks import structure_energy
 
 
 class Prediction(NamedTuple):
@@ -70,11 +71,13 @@ def predict(
         return energy.sum(), energy
 
     gradient, energy = jax.grad(total_energy, has_aux=True)(batch.positions)
-    atomic_reference = jnp.asarray(element_energies)[batch.atomic_numbers]
-    reference = jnp.where(batch.atom_mask, atomic_reference, 0.0)
-    energy = energy + jax.ops.segment_sum(
-        reference, batch.segment_ids, num_segments=batch.num_structures + 1
-    )[:-1].astype(energy.dtype)
+    reference = structure_energy(
+        jnp.asarray(element_energies, energy.dtype)[batch.atomic_numbers],
+        batch.segment_ids,
+        batch.atom_mask,
+        batch.num_structures,
+    )
+    energy = energy + reference
     forces = jnp.where(batch.atom_mask[:, None], -gradient, 0.0)
     return Prediction(energy, forces)
 

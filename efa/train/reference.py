@@ -24,6 +24,11 @@ from efa.data.schema import MAX_ATOMIC_NUMBER
 from efa.errors import EfaError
 
 
+def zero_element_energies() -> Float[np.ndarray, " Z"]:
+    """``μ_Z = 0`` for every element ``Z = 0 … 118`` (no references: the model predicts totals)."""
+    return np.zeros(MAX_ATOMIC_NUMBER + 1)
+
+
 def element_counts(
     atomic_numbers: Int[np.ndarray, "S A"], atom_mask: Bool[np.ndarray, "S A"]
 ) -> Int[np.ndarray, "S Z"]:
@@ -46,7 +51,7 @@ def fit_element_energies(structures: Structures) -> Float[np.ndarray, " Z"]:
     solution, *_ = np.linalg.lstsq(
         counts[:, present].astype(np.float64), structures.energy.astype(np.float64), rcond=None
     )
-    energies = np.zeros(MAX_ATOMIC_NUMBER + 1)
+    energies = zero_element_energies()
     energies[present] = solution
     return energies
 
@@ -58,7 +63,7 @@ def element_energies_to_json(energies: Float[np.ndarray, " Z"]) -> dict[str, flo
 
 def element_energies_from_json(mapping: Mapping[str, float], source: str) -> np.ndarray:
     """Inverse of :func:`element_energies_to_json`; ``source`` names the file for errors."""
-    energies = np.zeros(MAX_ATOMIC_NUMBER + 1)
+    energies = zero_element_energies()
     for key, value in mapping.items():
         if not key.isdigit() or not 1 <= int(key) <= MAX_ATOMIC_NUMBER:
             raise EfaError(

@@ -135,22 +135,23 @@ def load_trained(run_dir: str | os.PathLike) -> TrainedModel:
     paths = RunPaths(Path(run_dir))
     config = config_from_mapping(read_json(paths.config, "run configuration"), str(paths.config))
     info = read_json(paths.model, "model description")
+    element_energies = recorded_element_energies(info, paths.model)
     model = build_model(info["model"], info["model_options"])
     if checkpoints.latest_step(paths.best) is None:
         raise EfaError(f"{paths.best}: no best checkpoint yet; has the run validated once?")
     params, _ = checkpoints.restore(paths.best, _parameter_shapes(model))
-    return TrainedModel(model, params, read_element_energies(paths), config, paths.root)
+    return TrainedModel(model, params, element_energies, config, paths.root)
 
 
-def read_element_energies(paths: RunPaths) -> np.ndarray:
-    """The reference energies ``μ_Z`` (shape ``(119,)``) recorded in the run's ``model.json``."""
-    info = read_json(paths.model, "model description")
+def recorded_element_energies(info: dict[str, Any], path: Path) -> np.ndarray:
+    """The reference energies ``μ_Z`` (shape ``(119,)``) of ``info``, read from ``path``
+    (the run's ``model.json``)."""
     if "element_energies" not in info:
         raise EfaError(
-            f"{paths.model}: no 'element_energies' (the run was started by an older efa-bench "
+            f"{path}: no 'element_energies' (the run was started by an older efa-bench "
             "that used one energy shift per atom); retrain it in a new run directory"
         )
-    return element_energies_from_json(info["element_energies"], str(paths.model))
+    return element_energies_from_json(info["element_energies"], str(path))
 
 
 def _parameter_shapes(model: nn.Module):

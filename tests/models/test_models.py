@@ -5,32 +5,20 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from efa.data.batching import BucketShape, Structures, pack
-from efa.data.schema import MAX_ATOMIC_NUMBER
+from efa.data.batching import BucketShape, pack
 from efa.errors import ConfigError
 from efa.models import build_model
 from efa.train.objective import predict
+from efa.train.reference import zero_element_energies
+from tests.builders import padded_structures
 
 CUTOFF = 3.0
-NO_REFERENCES = np.zeros(MAX_ATOMIC_NUMBER + 1)  # per-element reference energies, all 0
+NO_REFERENCES = zero_element_energies()
 COMMON = dict(features=8, num_iterations=2, max_degree=1, cutoff=CUTOFF, num_basis=8)
 MODELS = {
     "local": ("local", COMMON),
     "efa": ("efa", dict(COMMON, qk_features=4, v_features=4, efa_max_degree=1, max_length=12.0)),
 }
-
-
-def structures(positions_list, numbers_list, charges=None) -> Structures:
-    """Canonical padded arrays for a list of structures."""
-    count, width = len(positions_list), max(len(p) for p in positions_list)
-    positions = np.zeros((count, width, 3))
-    numbers = np.zeros((count, width), np.int32)
-    for s, (p, z) in enumerate(zip(positions_list, numbers_list, strict=True)):
-        positions[s, : len(p)], numbers[s, : len(z)] = p, z
-    return Structures(
-        positions, numbers, numbers > 0, np.zeros(count), np.zeros((count, width, 3)),
-        np.asarray(charges if charges is not None else np.zeros(count), np.int32),
-    )
 
 
 def random_molecule(rng, count):
@@ -50,7 +38,8 @@ def predictor(request):
     model = build_model(name, options)
     rng = np.random.default_rng(1)
     batch = pack(
-        structures(*zip(random_molecule(rng, 5))), BucketShape(5, 20), 1, CUTOFF, dtype=np.float64
+        padded_structures(*zip(random_molecule(rng, 5))), BucketShape(5, 20), 1, CUTOFF,
+        dtype=np.float64,
     )
     with jax.enable_x64(True):
         params = jax.jit(model.init)(jax.random.PRNGKey(0), batch)
@@ -73,18 +62,18 @@ def energy_forces(predictor, structs):
 def test_invariance_and_equivariance(predictor, x64):
     rng = np.random.default_rng(2)
     positions, numbers = random_molecule(rng, 6)
-    energy, forces = energy_forces(predictor, structures([positions], [numbers]))
+    energy, forces = energy_forces(predictor, padded_structures([positions], [numbers]))
     assert np.all(np.isfinite(energy)) and np.abs(forces).max() > 0
 
     rotation, shift = random_rotation(rng), rng.normal(size=3) * 5.0
     moved = positions @ rotation.T + shift
-    energy_moved, forces_moved = energy_forces(predictor, structures([moved], [numbers]))
+    energy_moved, forces_moved = energy_forces(predictor, padded_structures([moved], [numbers]))
     np.testing.assert_allclose(energy_moved, energy, rtol=1e-7, atol=1e-9)
     np.testing.assert_allclose(forces_moved[0], forces[0] @ rotation.T, rtol=1e-6, atol=1e-8)
 
     order = rng.permutation(6)
     energy_perm, forces_perm = energy_forces(
-        predictor, structures([positions[order]], [numbers[order]])
+        predictor, padded_structures([positions[order]], [numbers[order]])
     )
     np.testing.assert_allclose(energy_perm, energy, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(forces_perm[0], forces[0][order], rtol=1e-9, atol=1e-12)
@@ -92,13 +81,13 @@ def test_invariance_and_equivariance(predictor, x64):
 
 def test_forces_are_negative_energy_gradient(predictor, x64):
     positions, numbers = random_molecule(np.random.default_rng(3), 5)
-    _, forces = energy_forces(predictor, structures([positions], [numbers]))
+    _, forces = energy_forces(predictor, padded_structures([positions], [numbers]))
     step = 1e-5
     for atom, axis in [(0, 0), (2, 1), (4, 2)]:
         shifted = [positions.copy(), positions.copy()]
         shifted[0][atom, axis] += step
         shifted[1][atom, axis] -= step
-        energies, _ = energy_forces(predictor, structures(shifted, [numbers, numbers]))
+        energies, _ = energy_forces(predictor, padded_structures(shifted, [numbers, numbers]))
         numeric = -(energies[0] - energies[1]) / (2 * step)
         np.testing.assert_allclose(forces[0, atom, axis], numeric, rtol=1e-6, atol=1e-8)
 
@@ -106,9 +95,9 @@ def test_forces_are_negative_energy_gradient(predictor, x64):
 def test_padding_and_batch_neighbours_do_not_change_energy(predictor, x64):
     rng = np.random.default_rng(4)
     first, second = random_molecule(rng, 4), random_molecule(rng, 6)
-    alone, forces_alone = energy_forces(predictor, structures([first[0]], [first[1]]))
+    alone, forces_alone = energy_forces(predictor, padded_structures([first[0]], [first[1]]))
     together, forces_together = energy_forces(
-        predictor, structures([first[0], second[0]], [first[1], second[1]])
+        predictor, padded_structures([first[0], second[0]], [first[1], second[1]])
     )
     np.testing.assert_allclose(together[0], alone[0], rtol=1e-10)
     np.testing.assert_allclose(forces_together[0, :4], forces_alone[0], rtol=1e-9, atol=1e-12)
@@ -117,7 +106,7 @@ def test_padding_and_batch_neighbours_do_not_change_energy(predictor, x64):
 
 def test_total_charge_embedding_separates_charge_states(x64):
     positions = np.array([[0.0, 0.0, 0.0], [2.6, 0.0, 0.0], [1.3, 2.2, 0.0]])  # Ag3 triangle
-    triangle = structures([positions] * 2, [[47] * 3] * 2, charges=[1, -1])
+    triangle = padded_structures([positions] * 2, [[47] * 3] * 2, charges=[1, -1])
     for use_charge in (False, True):
         options = dict(COMMON, num_iterations=1, max_degree=0, use_total_charge=use_charge)
         model = build_model("local", options)
@@ -148,13 +137,14 @@ def test_atomic_dipole_input_is_equivariant(x64):
     model = build_model("local", dict(COMMON, num_iterations=1, use_atomic_dipoles=True))
 
     def energy_forces(positions, dipoles):
-        molecule = structures([positions], [numbers])._replace(atomic_dipoles=dipoles[None])
+        molecule = padded_structures([positions], [numbers])._replace(atomic_dipoles=dipoles[None])
         batch = pack(molecule, BucketShape(4, 16), 1, CUTOFF, dtype=np.float64)
         return predictor(params, batch)
 
     predictor = jax.jit(lambda params, batch: predict(model, params, batch, NO_REFERENCES))
 
-    batch = pack(structures([positions], [numbers]), BucketShape(4, 16), 1, CUTOFF, np.float64)
+    molecule = padded_structures([positions], [numbers])
+    batch = pack(molecule, BucketShape(4, 16), 1, CUTOFF, np.float64)
     params = jax.jit(model.init)(jax.random.PRNGKey(0), batch)
     energy, forces = energy_forces(positions, dipoles)
     rotation = random_rotation(rng)
@@ -172,7 +162,7 @@ def test_pair_chunks_give_the_same_parameters_energy_and_forces(name, x64):
     model_name, options = MODELS[name]
     rng = np.random.default_rng(7)
     batch = pack(
-        structures(*zip(random_molecule(rng, 12))), BucketShape(12, 132), 1, CUTOFF,
+        padded_structures(*zip(random_molecule(rng, 12))), BucketShape(12, 132), 1, CUTOFF,
         dtype=np.float64,
     )
     whole = build_model(model_name, options)

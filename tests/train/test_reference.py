@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from efa.data.batching import BucketShape, Structures, pack
+from efa.data.batching import BucketShape, pack
 from efa.errors import EfaError
 from efa.train.config import config_from_mapping
 from efa.train.loop import Trainer
@@ -18,26 +18,13 @@ from efa.train.reference import (
     fit_element_energies,
 )
 from efa.train.run import load_trained
+from tests.builders import padded_structures
 
 
 def structures_of(compositions, energies):
-    """Structures with the given lists of atomic numbers (padded), on a line 1 Å apart."""
-    size = max(len(z) for z in compositions)
-    count = len(compositions)
-    numbers = np.zeros((count, size), np.int32)
-    mask = np.zeros((count, size), bool)
-    for s, z in enumerate(compositions):
-        numbers[s, : len(z)], mask[s, : len(z)] = z, True
-    positions = np.zeros((count, size, 3))
-    positions[..., 0] = np.arange(size) * 1.5
-    return Structures(
-        positions=positions,
-        atomic_numbers=numbers,
-        atom_mask=mask,
-        energy=np.asarray(energies, float),
-        forces=np.zeros((count, size, 3)),
-        total_charge=np.zeros(count, np.int32),
-    )
+    """Structures of the given element lists (atoms 1.5 Å apart on a line) and energies."""
+    positions = [np.outer(np.arange(len(z)), [1.5, 0.0, 0.0]) for z in compositions]
+    return padded_structures(positions, compositions)._replace(energy=np.asarray(energies, float))
 
 
 def test_counts_ignore_padding():
