@@ -174,3 +174,44 @@ def test_one_failing_seed_fails_its_target(stores):
     error.loc[{"model": "efa"}] = [[0.05, 0.20]]
     target = next(t for t in evaluate_targets([torsion]) if t.description.startswith(efa_torsion))
     assert target.value == pytest.approx(0.20) and target.met
+
+
+def test_truncated_runs_fail_their_targets_and_are_flagged(stores, tmp_path, capsys):
+    """A run stopped by its time limit is named in the targets, tables and metrics.json."""
+    _, probe_paths, _ = stores
+    torsion = xr.open_zarr(probe_paths[2], consolidated=False).load()
+    torsion["truncated"].loc[{"model": "efa", "seed": 1}] = 1.0
+    torsion_path = write_zarr(torsion, tmp_path / "torsion.zarr")
+    runs = []
+    for seed, truncated in ((0, 0.0), (1, 1.0)):
+        values = {"energy_mae": 0.01 * (seed + 1), "steps": 100.0 - 50 * truncated,
+                  "truncated": truncated, "wall_time_s": 3.0 + seed}
+        store = xr.Dataset(
+            {name: (("experiment", "model", "seed"), np.full((1, 1, 1), value))
+             for name, value in values.items()},
+            coords={"experiment": np.array(["cumulene"], dtype=object),
+                    "model": np.array(["efa"], dtype=object), "seed": [seed]},
+        )
+        runs.append(str(write_zarr(store, tmp_path / f"runs/seed{seed}/metrics.zarr")))
+    output = tmp_path / "results"
+    argv = ["report", "--metrics", *runs, "--probes", str(torsion_path), "--output-dir",
+            str(output), "--config-sha256", "ab" * 32]
+    assert main(argv) == 0
+    lines = capsys.readouterr().out.splitlines()
+    efa_line = next(line for line in lines if "torsion: efa barrier" in line)
+    assert efa_line.startswith("[NOT met: truncated runs]") and "efa/seed1" in efa_line
+    local_line = next(line for line in lines if "torsion: local barrier" in line)
+    assert local_line.startswith("[met]")  # its own runs were not truncated
+    assert "configuration sha256: abababababab" in "\n".join(lines)
+
+    summary = json.loads((output / "metrics.json").read_text())
+    assert summary["truncated"] == ["cumulene/efa/seed1", "probe torsion: efa/seed1"]
+    assert summary["provenance"]["config_sha256"] == "ab" * 32
+    assert "wall_time_s" not in json.dumps(summary["test"])
+    assert "YES (1 of 2 runs)" in (output / "tables/test_metrics.md").read_text()
+    assert "YES (1 of 2 runs)" in (output / "tables/probe_torsion.md").read_text()
+    assert "wall_time_s" not in (output / "tables/test_metrics.md").read_text()
+    cost = json.loads((output / "cost.json").read_text())
+    assert cost["cumulene"]["efa"]["seed1"] == {"steps": 50.0, "wall_time_s": 4.0}
+    assert "| cumulene | efa | 75 ± 25 | 3.5 ± 0.5 | YES (1 of 2 runs) |" in (
+        output / "tables/cost.md").read_text()

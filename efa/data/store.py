@@ -27,13 +27,21 @@ def store_path(name: str, root: str | os.PathLike = "datasets") -> Path:
 
 
 def write_dataset(ds: xr.Dataset, path: str | os.PathLike) -> Path:
-    """Validate ``ds`` (including its metadata attrs) and write it atomically to ``path``."""
+    """Validate ``ds`` (including its metadata attrs) and write it atomically to ``path``.
+
+    The store's attr ``content_sha256`` records :func:`efa.provenance.dataset_sha256` of the
+    data, the hash that runs record and the report's provenance lists.
+    """
+    from efa.provenance import dataset_sha256
+
     validate(ds, source=str(path), metadata=True)
+    ds = ds.copy()
+    ds.attrs["content_sha256"] = dataset_sha256(ds)
     bytes_per_structure = max(
         ds[name].dtype.itemsize * int(np.prod(ds[name].shape[1:])) for name in ds.data_vars
     )
     per_chunk = int(min(ds.sizes["structure"], max(1, CHUNK_BYTES // bytes_per_structure)))
-    out = ds.copy()
+    out = ds
     for name in out.data_vars:
         out[name].encoding = {"chunks": (per_chunk, *out[name].shape[1:])}
     return write_zarr(out, path)

@@ -65,6 +65,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _run(args: argparse.Namespace) -> int:
     from efa.probes.definitions import SIZE_SCAN_PROBES, all_probe_names, run_probe, run_test_structures, size_scan
     from efa.probes.models import load_probe_model
+    from efa.provenance import collect, to_attr
     from efa.storage import write_zarr
 
     if args.name not in all_probe_names():
@@ -81,6 +82,7 @@ def _run(args: argparse.Namespace) -> int:
                               "its options: --label, --split")
         split = args.split or "test"
         entries = [(load_probe_model(run), run_test_structures(run, split)) for run in args.runs]
+        models = [model for model, _ in entries]
         store = size_scan(entries, args.label or args.name, {"split": split})
     else:
         if args.split is not None:
@@ -88,6 +90,8 @@ def _run(args: argparse.Namespace) -> int:
         models = [load_probe_model(run) for run in args.runs]
         store = run_probe(args.name, models, **options)
     store.attrs["runs"] = list(args.runs)
+    resolved = json.loads(store.attrs.get("options", "{}"))
+    store.attrs["provenance"] = to_attr(collect(datasets=probe_datasets(models, resolved)))
     write_zarr(store, args.output)
     summary = {
         f"{name}/{model}/seed{seed}": store[name].sel(model=model, seed=seed).item()
@@ -110,3 +114,18 @@ def register(subparsers) -> None:
     )
     add_arguments(parser)
     parser.set_defaults(handler=_run)
+
+
+def probe_datasets(models, options) -> dict[str, str]:
+    """``{name: content sha256}`` of the data sets behind a probe: each model's training set
+    and the probe's reference set (when it reads one by name)."""
+    from efa.data.store import open_dataset
+    from efa.provenance import dataset_sha256
+
+    datasets = {name: digest for model in models for name, digest in model.datasets.items()}
+    reference = options.get("reference")
+    if reference:
+        datasets[str(reference)] = dataset_sha256(
+            open_dataset(reference, options.get("datasets_root") or "datasets")
+        )
+    return datasets

@@ -343,17 +343,12 @@ def size_scan(
 
 
 def run_test_structures(run_dir: str | Path, split: str = "test") -> Structures:
-    """The structures of ``split`` of the data set a run was trained on."""
-    from efa.train.config import config_from_mapping
-    from efa.train.run import RunPaths, read_json
+    """The structures of ``split`` of the data set a run was trained on (checked to be the data
+    it was trained on, :func:`efa.train.data_record.load_run_split`)."""
+    from efa.train.data_record import load_run_split
 
-    paths = RunPaths(Path(run_dir))
-    config = config_from_mapping(read_json(paths.config, "run configuration"), str(paths.config))
-    splits = read_json(paths.splits, "splits")
-    if split not in splits:
-        raise ConfigError(f"{paths.splits}: no split {split!r}; the run has {sorted(splits)}")
-    dataset = open_dataset(config.dataset, config.datasets_root)
-    return Structures.from_dataset(dataset).select(splits[split])
+    structures, _, _ = load_run_split(run_dir, split, "probe")
+    return structures
 
 
 # ----------------------------------------------------------------------------------------------

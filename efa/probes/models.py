@@ -7,7 +7,7 @@ builds one from a run directory of ``efa train``; tests build them from analytic
 
 Receptive field: a local message-passing model with ``T`` layers and cutoff ``r_c`` sees at most
 ``T·r_c`` around an atom, so beyond that its predicted interaction between fragments is exactly
-constant (SCIENCE.md §4). EFA layers remove that limit (``inf``); for a model of unknown
+constant. EFA layers remove that limit (``inf``); for a model of unknown
 architecture the receptive field is ``nan``.
 """
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -43,6 +43,9 @@ class ProbeModel:
       receptive_field: ``T·r_c`` in Å for local models, ``inf`` with EFA, ``nan`` if unknown.
       energy_forces: ``Structures → (energy (S,), forces (S, A, 3))``.
       source: where the model came from (run directory), for error messages and attrs.
+      truncated: whether its training stopped on the ``max_time_s`` safety net before its step
+        budget (the report then counts no target on it as met).
+      datasets: ``{name: content sha256}`` of the data it was trained on (provenance).
     """
 
     label: str
@@ -52,6 +55,8 @@ class ProbeModel:
     receptive_field: float
     energy_forces: EnergyForces
     source: str = "<analytic>"
+    truncated: bool = False
+    datasets: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     def predict(self, structures: Structures, chunk: int = PREDICT_CHUNK) -> tuple[np.ndarray, np.ndarray]:
         """Energies ``(S,)`` and forces ``(S, A, 3)``, predicted ``chunk`` structures at a time
@@ -84,10 +89,13 @@ def model_family_and_reach(model) -> tuple[str, float]:
 
 def load_probe_model(run_dir: str | os.PathLike) -> ProbeModel:
     """The best checkpoint of the run in ``run_dir`` (see :func:`efa.train.run.load_trained`)."""
-    from efa.train.run import load_trained
+    from efa.train.run import RunPaths, load_trained, read_json
 
     trained = load_trained(run_dir)
     family, reach = model_family_and_reach(trained.model)
+    paths = RunPaths(trained.run_dir)
+    summary = read_json(paths.summary, "run summary") if paths.summary.exists() else {}
+    data = read_json(paths.data, "data record") if paths.data.exists() else {}
 
     def energy_forces(structures: Structures) -> tuple[np.ndarray, np.ndarray]:
         prediction = trained.predict_structures(structures)
@@ -101,6 +109,8 @@ def load_probe_model(run_dir: str | os.PathLike) -> ProbeModel:
         receptive_field=reach,
         energy_forces=energy_forces,
         source=str(run_dir),
+        truncated=bool(summary.get("truncated", False)),
+        datasets={data["dataset"]: data["dataset_sha256"]} if data else {},
     )
 
 

@@ -17,6 +17,8 @@ variable                       dims                                   meaning
 ``atomic_numbers``             (probe, point, atom)                   0 on padding
 ``atom_mask``                  (probe, point, atom)
 ``total_charge``               (probe, point)                         e
+``truncated``                  (probe, model, seed)                   1 if the run stopped on
+                                                                      its time limit
 <metric>                       (probe, model, seed)                   see :mod:`efa.probes.metrics`
 =============================  =====================================  ======================
 
@@ -24,7 +26,7 @@ Coordinates along ``model``: ``family`` (local/efa/external), ``cutoff`` and
 ``receptive_field`` (Å). A (model, seed) combination without a run holds ``nan``. Attributes:
 ``kind`` (dissociation, torsion, charge_transfer, reach, size_scan), ``reference`` (data set
 name or generator), ``level_of_theory``, ``metrics`` (names of the metric variables) and the
-probe's options.
+probe's options, and ``provenance`` (:mod:`efa.provenance`, added by ``efa probe``).
 """
 
 from __future__ import annotations
@@ -80,6 +82,17 @@ def model_grid(models: Sequence[ProbeModel]) -> tuple[list[str], list[int], dict
         "receptive_field": np.array([first[label].receptive_field for label in labels]),
     }
     return labels, seeds, coords
+
+
+def run_variables(
+    models: Sequence[ProbeModel], labels: list[str], seeds: list[int]
+) -> dict[str, xr.Variable]:
+    """``truncated`` (probe, model, seed): 1 where a run's training stopped on its time limit
+    before its step budget, 0 where it did not, nan where there is no run."""
+    array = np.full((1, len(labels), len(seeds)), math.nan)
+    for model in models:
+        array[0, labels.index(model.label), seeds.index(model.seed)] = float(model.truncated)
+    return {"truncated": xr.Variable(("probe", "model", "seed"), array, {"units": "1"})}
 
 
 def metric_variables(
@@ -155,6 +168,7 @@ def curve_store(
         "atom_mask": xr.Variable(("probe", "point", "atom"), reference["atom_mask"].values[None]),
         "total_charge": xr.Variable(("probe", "point"), np.asarray(charge)[None], {"units": "e"}),
         **metric_variables(models, metrics, labels, seeds),
+        **run_variables(models, labels, seeds),
     }
     if separation is not None:
         variables["separation"] = xr.Variable(("probe", "point"), separation[None], {"units": "Å"})
@@ -192,6 +206,7 @@ def size_scan_store(
             ("probe", "model", "seed", "point"), array, {"units": METRIC_UNITS.get(name, "1")}
         )
     variables.update(metric_variables(models, metrics, labels, seeds))
+    variables.update(run_variables(models, labels, seeds))
     return xr.Dataset(
         variables,
         coords=_coords(label, labels, seeds, model_coords, len(sizes)),

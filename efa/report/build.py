@@ -2,7 +2,10 @@
 
 Outputs under ``output_dir``:
 
-- ``tables/test_metrics.md|csv``: test metrics per experiment × model (mean ± std over seeds);
+- ``tables/test_metrics.md|csv``: test metrics per experiment × model (mean ± std over seeds),
+  with a ``truncated`` column;
+- ``tables/cost.md|csv`` and ``cost.json``: steps and training wall time per run, kept apart
+  from the quality numbers because time and memory differ between runs of one configuration;
 - ``tables/probe_<label>.md|csv``: each probe's metrics per model;
 - ``tables/curve_<label>.csv``: each probe's curve (reference and seed-mean predictions), for
   DVC plots;
@@ -10,7 +13,11 @@ Outputs under ``output_dir``:
 - ``figures/<label>.png`` per probe and ``figures/force_error_vs_depth.png`` when models are
   labelled ``<name>_T<k>``;
 - ``metrics.json``: ``{"test": {experiment: {model: {metric: mean}}}, "probes": {label: {model:
-  {metric: mean}}}, "targets": {"met": K, "total": N}}`` (nan written as null).
+  {metric: mean}}}, "targets": {"met": K, "total": N}, "truncated": [run, …], "provenance":
+  {…}}`` (nan written as null). It holds quality numbers only, so that two runs of one
+  configuration on the same devices can be compared byte for byte; ``provenance``
+  (:mod:`efa.provenance`) records the code, packages, devices of the runs, the configuration's
+  hash and the data sets' hashes.
 """
 
 from __future__ import annotations
@@ -24,13 +31,17 @@ from pathlib import Path
 import xarray as xr
 
 from efa.errors import ConfigError
+from efa.provenance import from_attr, header, software, to_attr
 from efa.report.tables import (
+    COST_COLUMNS,
+    TIMING_METRICS,
+    cost_tables,
     curve_table,
     probe_metric_tables,
     seed_statistics,
     test_metric_tables,
 )
-from efa.report.targets import Target, evaluate_targets, targets_line
+from efa.report.targets import Target, evaluate_targets, targets_line, truncated_runs
 from efa.storage import write_text, write_zarr
 
 
@@ -46,11 +57,13 @@ def open_store(path: str | os.PathLike, what: str) -> xr.Dataset:
         raise ConfigError(f"{path}: not a readable {what} store ({error})") from None
 
 
-def combine_metrics(paths: Sequence[str | os.PathLike]) -> xr.Dataset | None:
+def combine_metrics(
+    paths: Sequence[str | os.PathLike], stores: Sequence[xr.Dataset] | None = None
+) -> xr.Dataset | None:
     """Test-metric stores (dims experiment, model, seed) combined into one (nan where missing)."""
     if not paths:
         return None
-    stores = [open_store(path, "test-metric") for path in paths]
+    stores = stores or [open_store(path, "test-metric") for path in paths]
     for path, store in zip(paths, stores):
         if set(store.dims) != {"experiment", "model", "seed"}:
             raise ConfigError(f"{path}: dims {sorted(store.dims)}; expected experiment, model, seed")
@@ -69,8 +82,13 @@ def _clean(value: float) -> float | None:
     return None if value is None or not math.isfinite(value) else float(value)
 
 
-def summary_json(metrics: xr.Dataset | None, probes: Sequence[xr.Dataset], targets: Sequence[Target]) -> dict:
-    """The nested ``metrics.json`` mapping (seed means)."""
+def summary_json(
+    metrics: xr.Dataset | None,
+    probes: Sequence[xr.Dataset],
+    targets: Sequence[Target],
+    provenance: dict | None = None,
+) -> dict:
+    """The nested ``metrics.json`` mapping (seed means of the quality numbers)."""
     test: dict = {}
     if metrics is not None:
         for experiment in metrics["experiment"].values:
@@ -78,6 +96,7 @@ def summary_json(metrics: xr.Dataset | None, probes: Sequence[xr.Dataset], targe
                 values = {
                     name: _clean(seed_statistics(metrics[name].sel(experiment=experiment, model=model).values)[0])
                     for name in metrics.data_vars
+                    if name not in TIMING_METRICS
                 }
                 if any(value is not None for value in values.values()):
                     test.setdefault(str(experiment), {})[str(model)] = values
@@ -95,6 +114,61 @@ def summary_json(metrics: xr.Dataset | None, probes: Sequence[xr.Dataset], targe
         "test": test,
         "probes": probe_values,
         "targets": {"met": sum(t.met for t in targets), "total": len(targets)},
+        "truncated": truncated_list(metrics, probes),
+        "provenance": provenance,
+    }
+
+
+def truncated_list(metrics: xr.Dataset | None, probes: Sequence[xr.Dataset]) -> list[str]:
+    """``experiment/model/seed<k>`` (or ``probe <label>: model/seed<k>``) of every run whose
+    training stopped on its time limit before its step budget."""
+    runs = []
+    if metrics is not None and "truncated" in metrics:
+        flags = metrics["truncated"].stack(run=("experiment", "model", "seed"))
+        for position in range(flags.sizes["run"]):
+            entry = flags.isel(run=position)
+            if entry.item() == 1:
+                runs.append(f"{entry['experiment'].item()}/{entry['model'].item()}/seed{int(entry['seed'].item())}")
+    for store in probes:
+        runs += [f"probe {_label(store)}: {run}" for run in truncated_runs(store, ("efa", "local", "external"))]
+    return sorted(runs)
+
+
+def cost_json(metrics: xr.Dataset | None) -> dict:
+    """``{experiment: {model: {seed<k>: {steps, wall_time_s}}}}`` of every run."""
+    cost: dict = {}
+    if metrics is None:
+        return cost
+    names = [name for name in COST_COLUMNS if name in metrics]
+    for experiment in metrics["experiment"].values:
+        for model in metrics["model"].values:
+            for seed in metrics["seed"].values:
+                entry = metrics.sel(experiment=experiment, model=model, seed=seed)
+                values = {name: _clean(float(entry[name].item())) for name in names}
+                if any(value is not None for value in values.values()):
+                    cost.setdefault(str(experiment), {}).setdefault(str(model), {})[
+                        f"seed{int(seed)}"
+                    ] = values
+    return cost
+
+
+def report_provenance(
+    metric_stores: Sequence[xr.Dataset], probes: Sequence[xr.Dataset], config_sha256: str | None
+) -> dict:
+    """Provenance of the report: this code and environment, the devices the runs used, the
+    configuration's hash and every data set's content hash (from the stores' provenance)."""
+    recorded = [from_attr(store.attrs.get("provenance")) for store in (*metric_stores, *probes)]
+    recorded = [entry for entry in recorded if entry]
+    devices = []
+    for entry in recorded:
+        if entry.get("devices") and entry["devices"] not in devices:
+            devices.append(entry["devices"])
+    datasets = {name: digest for entry in recorded for name, digest in entry.get("datasets", {}).items()}
+    return {
+        **software(),
+        "devices": devices[0] if len(devices) == 1 else devices,
+        "config_sha256": config_sha256,
+        "datasets": dict(sorted(datasets.items())),
     }
 
 
@@ -103,13 +177,17 @@ def build_report(
     probe_paths: Sequence[str | os.PathLike],
     output_dir: str | os.PathLike,
     combined_metrics: str | os.PathLike | None = None,
-) -> tuple[list[Target], list[Path]]:
-    """Write every report output (module docstring); return the targets and the written paths."""
+    config_sha256: str | None = None,
+) -> tuple[list[Target], list[Path], dict]:
+    """Write every report output (module docstring); return the targets, the written paths and
+    the provenance."""
     from efa.report.figures import depth_figure, probe_figure, save_figure
 
     output = Path(output_dir)
-    metrics = combine_metrics(metrics_paths)
+    metric_stores = [open_store(path, "test-metric") for path in metrics_paths]
+    metrics = combine_metrics(metrics_paths, metric_stores)
     probes = [open_store(path, "probe") for path in probe_paths]
+    provenance = report_provenance(metric_stores, probes, config_sha256)
     labels = [_label(store) for store in probes]
     duplicates = sorted({label for label in labels if labels.count(label) > 1})
     if duplicates:
@@ -126,7 +204,13 @@ def build_report(
         text(markdown, "tables/test_metrics.md")
         text(table, "tables/test_metrics.csv")
         sections.append(("Test metrics (mean ± std over seeds)", markdown))
+        costs = cost_tables(metrics)
+        if costs is not None:
+            text(costs[0], "tables/cost.md")
+            text(costs[1], "tables/cost.csv")
+            sections.append(("Cost (varies between runs; not a quality number)", costs[0]))
         if combined_metrics is not None:
+            metrics.attrs["provenance"] = to_attr(provenance)
             written.append(write_zarr(metrics, combined_metrics))
         figure = depth_figure(metrics)
         if figure is not None:
@@ -146,7 +230,9 @@ def build_report(
     target_text += f"\n\n{targets_line([target.met for target in targets])}\n"
     text(target_text, "tables/targets.md")
     sections.append(("Quality targets", target_text))
+    sections.insert(0, ("Provenance", header(provenance) + "\n"))
     text("\n".join(f"## {title}\n\n{body}" for title, body in sections), "tables/summary.md")
-    summary = summary_json(metrics, probes, targets)
+    summary = summary_json(metrics, probes, targets, provenance)
     text(json.dumps(summary, indent=2, sort_keys=True, allow_nan=False) + "\n", "metrics.json")
-    return targets, written
+    text(json.dumps(cost_json(metrics), indent=2, sort_keys=True) + "\n", "cost.json")
+    return targets, written, provenance

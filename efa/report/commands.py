@@ -9,15 +9,19 @@ inputs:  --metrics: test-metric stores of 'efa evaluate' (dims experiment, model
            stores are combined); optional.
          --probes: probe stores of 'efa probe'; optional.
 outputs (under --output-dir):
-  tables/test_metrics.md|csv        test metrics per experiment x model, mean ± std over seeds
+  tables/test_metrics.md|csv        test metrics per experiment x model, mean ± std over seeds,
+                                    and whether any run was truncated (stopped on max_time_s)
+  tables/cost.md|csv, cost.json     steps and training wall time (kept apart: they vary)
   tables/probe_<label>.md|csv       probe metrics per model
   tables/curve_<label>.csv          probe curves (reference, seed-mean prediction per model)
   tables/targets.md, summary.md     quality targets; all tables with headings
   figures/<label>.png               one figure per probe (reference vs each model, side by side)
   figures/force_error_vs_depth.png  test force RMSE vs depth T, for models labelled <name>_T<k>
-  metrics.json                      nested summary for DVC ('dvc metrics show')
+  metrics.json                      nested summary for DVC ('dvc metrics show'): quality
+                                    numbers, truncated runs and provenance (no timings)
   --combined-metrics PATH           (optional) the combined test-metric store
-stdout:  each quality target with its measured value, then 'targets met: K/N'.
+stdout:  a provenance header, each quality target with its measured value (a target judged on
+         a truncated run is not met), then 'targets met: K/N'.
 
 example: efa report --metrics results/runs/*/*/seed*/metrics.zarr \\
              --probes results/probes/*.zarr --output-dir results
@@ -26,12 +30,16 @@ example: efa report --metrics results/runs/*/*/seed*/metrics.zarr \\
 
 def _run(args: argparse.Namespace) -> int:
     from efa.errors import ConfigError
+    from efa.provenance import header
     from efa.report.build import build_report
     from efa.report.targets import targets_line
 
     if not args.metrics and not args.probes:
         raise ConfigError("nothing to report: give --metrics STORE … and/or --probes STORE …")
-    targets, written = build_report(args.metrics, args.probes, args.output_dir, args.combined_metrics)
+    targets, written, provenance = build_report(
+        args.metrics, args.probes, args.output_dir, args.combined_metrics, args.config_sha256
+    )
+    print(header(provenance))
     print(f"wrote {len(written)} files under {args.output_dir}")
     for target in targets:
         print(target.line())
@@ -54,4 +62,6 @@ def register(subparsers) -> None:
                         help="directory receiving tables/, figures/ and metrics.json")
     parser.add_argument("--combined-metrics", metavar="STORE.zarr",
                         help="also write the combined test-metric store here")
+    parser.add_argument("--config-sha256", metavar="HEX",
+                        help="content hash of the workflow configuration, for the provenance")
     parser.set_defaults(handler=_run)

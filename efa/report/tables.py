@@ -18,8 +18,15 @@ import xarray as xr
 #: Test metrics shown in the test-metric table, in this order (when present in the store).
 TEST_METRICS = (
     "energy_mae", "energy_rmse", "energy_mae_per_atom", "forces_mae", "forces_rmse",
-    "num_parameters", "steps", "wall_time_s",
+    "num_parameters", "steps",
 )
+
+#: Metrics that measure time or memory: they vary between runs of one configuration, so the
+#: quality tables and ``metrics.json`` leave them out and the cost table shows them.
+TIMING_METRICS = ("wall_time_s",)
+
+#: Columns of the cost table.
+COST_COLUMNS = ("steps", *TIMING_METRICS)
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
@@ -79,22 +86,64 @@ def metric_rows(
     return markdown, table
 
 
+def truncated_text(values: np.ndarray) -> str:
+    """The ``truncated`` column: ``no``, or how many of the runs stopped on their time limit."""
+    runs = np.asarray(values, dtype=np.float64)
+    runs = runs[np.isfinite(runs)]
+    count = int(np.count_nonzero(runs))
+    return "no" if count == 0 else f"YES ({count} of {runs.size} runs)"
+
+
+def _with_truncated(
+    dataset: xr.Dataset, rows: tuple[list, list], index_dims: Sequence[str]
+) -> tuple[list[list[object]], list[list[object]]]:
+    """Append the ``truncated`` column (markdown: text; CSV: number of truncated runs)."""
+    markdown, table = rows
+    if "truncated" not in dataset:
+        return markdown, table
+    for markdown_row, csv_row in zip(markdown, table):
+        entry = dataset["truncated"].sel(dict(zip(index_dims, markdown_row[: len(index_dims)])))
+        values = np.asarray(entry.values, dtype=np.float64)
+        markdown_row.append(truncated_text(values))
+        csv_row.append(int(np.count_nonzero(values[np.isfinite(values)])))
+    return markdown, table
+
+
+def _tables(
+    dataset: xr.Dataset, names: Sequence[str], index_dims: Sequence[str]
+) -> tuple[str, str]:
+    rows = _with_truncated(dataset, metric_rows(dataset, names, index_dims), index_dims)
+    extra = ["truncated"] if "truncated" in dataset else []
+    extra_csv = ["truncated_runs"] if extra else []
+    header = [*index_dims] + [_with_units(dataset, name) for name in names] + extra
+    csv_header = [*index_dims, "n_seeds"] + [
+        f"{n}_{s}" for n in names for s in ("mean", "std")
+    ] + extra_csv
+    return markdown_table(header, rows[0]), csv_table(csv_header, rows[1])
+
+
 def test_metric_tables(metrics: xr.Dataset) -> tuple[str, str]:
-    """Markdown and CSV of the test metrics per experiment × model (mean ± std over seeds)."""
+    """Markdown and CSV of the test metrics per experiment × model (mean ± std over seeds), with
+    a ``truncated`` column; no time or memory figures (:func:`cost_tables`)."""
     names = [name for name in TEST_METRICS if name in metrics]
-    markdown, table = metric_rows(metrics, names, ("experiment", "model"))
-    header = ["experiment", "model"] + [_with_units(metrics, name) for name in names]
-    csv_header = ["experiment", "model", "n_seeds"] + [f"{n}_{s}" for n in names for s in ("mean", "std")]
-    return markdown_table(header, markdown), csv_table(csv_header, table)
+    return _tables(metrics, names, ("experiment", "model"))
+
+
+def cost_tables(metrics: xr.Dataset) -> tuple[str, str] | None:
+    """Markdown and CSV of what the runs took (steps, training wall time), None without them.
+
+    Kept apart from the quality tables: wall times differ between runs of one configuration.
+    """
+    names = [name for name in COST_COLUMNS if name in metrics]
+    if not set(TIMING_METRICS) & set(names):
+        return None
+    return _tables(metrics, names, ("experiment", "model"))
 
 
 def probe_metric_tables(store: xr.Dataset) -> tuple[str, str]:
-    """Markdown and CSV of a probe's metrics per model (mean ± std over seeds)."""
-    names = list(store.attrs["metrics"])
-    markdown, table = metric_rows(store.isel(probe=0), names, ("model",))
-    header = ["model"] + [_with_units(store, name) for name in names]
-    csv_header = ["model", "n_seeds"] + [f"{n}_{s}" for n in names for s in ("mean", "std")]
-    return markdown_table(header, markdown), csv_table(csv_header, table)
+    """Markdown and CSV of a probe's metrics per model (mean ± std over seeds), with a
+    ``truncated`` column."""
+    return _tables(store.isel(probe=0), list(store.attrs["metrics"]), ("model",))
 
 
 def curve_table(store: xr.Dataset) -> str | None:

@@ -4,6 +4,9 @@ Models are paired by family (``efa`` vs ``local``, a coordinate of every probe s
 Conservative pairing: the EFA side uses the *worst* EFA run (model and training seed), the local
 side the *best* local run, so that a target holds for every pair of runs, not only on average.
 A target whose probe or models are missing is reported as not measured and counts as not met.
+A target judged on a run whose training stopped on its time limit before its step budget
+(``truncated``) is reported as not met, with the runs named: its value would depend on the speed
+of the machine.
 
 1. every probe store holds a finite reference and a finite prediction for each of its models;
 2. two atoms: energy MAE beyond the cutoff ≥ 10× lower for EFA than local;
@@ -33,12 +36,45 @@ class Target:
     value: float
     met: bool
     detail: str = ""
+    truncated: tuple[str, ...] = ()
 
     def line(self) -> str:
-        """``[met] description: measured … (detail)``."""
-        status = "met" if self.met else ("NOT MEASURED" if math.isnan(self.value) else "NOT met")
-        detail = f" ({self.detail})" if self.detail else ""
+        """``[met] description: measured … (detail)``; truncated runs are named."""
+        if self.truncated:
+            status = "NOT met: truncated runs"
+        else:
+            status = "met" if self.met else ("NOT MEASURED" if math.isnan(self.value) else "NOT met")
+        notes = [self.detail] if self.detail else []
+        if self.truncated:
+            notes.append(
+                "judged on runs stopped by their time limit before their step budget: "
+                + ", ".join(self.truncated)
+            )
+        detail = f" ({'; '.join(notes)})" if notes else ""
         return f"[{status}] {self.description}: measured {self.value:.3g}{detail}"
+
+
+def truncated_runs(store: xr.Dataset | None, families: Sequence[str] = ("efa", "local")) -> tuple[str, ...]:
+    """``model/seed<k>`` of every run of ``families`` in a probe store that was truncated."""
+    if store is None or "truncated" not in store:
+        return ()
+    probe = store.isel(probe=0)
+    names = []
+    for model, family in zip(probe["model"].values, probe["family"].values):
+        if family not in families:
+            continue
+        for seed in probe["seed"].values:
+            if probe["truncated"].sel(model=model, seed=seed).item() == 1:
+                names.append(f"{model}/seed{int(seed)}")
+    return tuple(names)
+
+
+def _judged(target: Target, store: xr.Dataset | None, families: Sequence[str]) -> Target:
+    """``target``, not met if any run it was judged on was truncated."""
+    runs = truncated_runs(store, families)
+    if not runs:
+        return target
+    return dataclasses.replace(target, met=False, truncated=runs)
 
 
 def targets_line(results: Sequence[bool]) -> str:
@@ -82,10 +118,10 @@ def evaluate_targets(stores: Sequence[xr.Dataset]) -> list[Target]:
     efa = family_values(two_atoms, "energy_mae_beyond_cutoff", "efa") if two_atoms else []
     local = family_values(two_atoms, "energy_mae_beyond_cutoff", "local") if two_atoms else []
     ratio = float(np.min(local) / np.max(efa)) if len(efa) and len(local) and np.max(efa) > 0 else math.nan
-    targets.append(Target(
+    targets.append(_judged(Target(
         "two atoms: energy MAE beyond cutoff, local / EFA >= 10", ratio, ratio >= 10,
         f"EFA {np.max(efa):.3g} eV, local {np.min(local):.3g} eV" if not math.isnan(ratio) else "",
-    ))
+    ), two_atoms, ("efa", "local")))
 
     torsion = _find(stores, lambda s: s.attrs.get("kind") == "torsion"
                     and s.attrs.get("level_of_theory", "").startswith(GFN2_LEVEL.split(" ")[0]))
@@ -93,18 +129,18 @@ def evaluate_targets(stores: Sequence[xr.Dataset]) -> list[Target]:
         values = family_values(torsion, "barrier_relative_error", family) if torsion else []
         value = float((np.max if family == "efa" else np.min)(values)) if len(values) else math.nan
         met = value < bound if family == "efa" else value > bound
-        targets.append(Target(
+        targets.append(_judged(Target(
             f"GFN2-xTB torsion: {family} barrier {text} of the reference (relative error)",
             value, bool(met),
-        ))
+        ), torsion, (family,)))
 
     transfer = _find(stores, lambda s: s.attrs.get("kind") == "charge_transfer")
     for family, bound, text in (("efa", 0.3, "< 30 %"), ("local", 0.7, ">= 70 %")):
         values = family_values(transfer, "far_force_change_relative_error", family) if transfer else []
         value = float((np.max if family == "efa" else np.min)(values)) if len(values) else math.nan
         met = value < bound if family == "efa" else value >= bound
-        targets.append(Target(
+        targets.append(_judged(Target(
             f"charge transfer: {family} far-end force change error {text} of the change",
             value, bool(met),
-        ))
+        ), transfer, (family,)))
     return targets

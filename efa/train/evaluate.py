@@ -5,10 +5,13 @@ For the best checkpoint of a run, on the structures of one split (default ``test
 - ``energy_mae``/``energy_rmse`` (eV) over structures, ``energy_mae_per_atom``/
   ``energy_rmse_per_atom`` (eV/atom) of ``ΔE_s / n_s``;
 - ``forces_mae``/``forces_rmse`` (eV/Å) over all Cartesian force components of real atoms;
-- ``num_parameters``, training ``steps``, ``wall_time_s`` and ``best_valid_loss``.
+- ``num_parameters``, training ``steps``, ``truncated`` (1 if training stopped on its
+  ``max_time_s`` safety net before ``max_steps``, else 0), ``best_valid_loss`` and
+  ``wall_time_s``. ``wall_time_s`` measures time, not quality: the report keeps it apart
+  (:data:`efa.report.tables.TIMING_METRICS`).
 
 They are written as an xarray store with dims ``(experiment, model, seed)`` of size 1 each
-(ARCHITECTURE.md "Result stores"), so stores of many runs combine with ``xr.combine_by_coords``;
+(``docs`` "Result stores"), so stores of many runs combine with ``xr.combine_by_coords``;
 per-structure predictions go to a second store with dim ``structure`` (data set indices).
 """
 
@@ -21,10 +24,10 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from efa.data.batching import Batcher, Structures
-from efa.data.store import open_dataset
-from efa.errors import ConfigError
+from efa.data.batching import Batcher
+from efa.provenance import collect, to_attr
 from efa.storage import write_zarr
+from efa.train.data_record import load_run_split
 from efa.train.objective import add_sums, error_sums
 from efa.train.run import RunPaths, load_trained, read_json
 
@@ -38,10 +41,10 @@ METRIC_UNITS = {
     "forces_rmse": "eV/Å",
     "num_parameters": "1",
     "steps": "1",
+    "truncated": "1",
     "wall_time_s": "s",
     "best_valid_loss": "eV²",
 }
-
 
 def evaluate_run(
     run_dir: str | os.PathLike, split: str = "test"
@@ -55,13 +58,7 @@ def evaluate_run(
     trained = load_trained(run_dir)
     paths = RunPaths(Path(run_dir))
     config = trained.config
-    splits = read_json(paths.splits, "splits")
-    if split not in splits:
-        raise ConfigError(f"split {split!r}: the run has splits {sorted(splits)}")
-    indices = np.asarray(splits[split], dtype=np.int64)
-    structures = Structures.from_dataset(
-        open_dataset(config.dataset, config.datasets_root)
-    ).select(indices)
+    structures, indices, digest = load_run_split(run_dir, split, "evaluate")
     batcher = Batcher(structures, config.batch_size, trained.cutoff, config.num_buckets)
 
     count, atoms = structures.atom_mask.shape
@@ -78,6 +75,11 @@ def evaluate_run(
 
     info = read_json(paths.model, "model description")
     summary = read_json(paths.summary, "run summary") if paths.summary.exists() else {}
+    provenance = summary.get("provenance") or collect(datasets={config.dataset: digest})
+    attrs = {
+        "split": split, "run_dir": str(paths.root), "dataset": config.dataset,
+        "provenance": to_attr(provenance),
+    }
     values = {
         "energy_mae": total.energy_abs / total.num_structures,
         "energy_rmse": math.sqrt(total.energy_sq / total.num_structures),
@@ -87,6 +89,7 @@ def evaluate_run(
         "forces_rmse": math.sqrt(total.forces_sq / total.num_components),
         "num_parameters": info["num_parameters"],
         "steps": summary.get("steps", -1),
+        "truncated": float(bool(summary.get("truncated", False))),
         "wall_time_s": summary.get("wall_time_s", math.nan),
         "best_valid_loss": summary.get("best_valid_loss", math.nan),
     }
@@ -105,7 +108,7 @@ def evaluate_run(
             for name, value in values.items()
         },
         coords=coords,
-        attrs={"split": split, "run_dir": str(paths.root), "dataset": config.dataset},
+        attrs=attrs,
     )
     force_units = {"units": "eV/Å"}
     predictions = xr.Dataset(
@@ -117,7 +120,7 @@ def evaluate_run(
             "atom_mask": (("structure", "atom"), structures.atom_mask),
         },
         coords={"structure": indices},
-        attrs={"split": split, "run_dir": str(paths.root), "dataset": config.dataset},
+        attrs=attrs,
     )
     return metrics, predictions
 

@@ -1,4 +1,4 @@
-"""The training loop of ``efa train``: budgets, validation, checkpoints, resume, NaN guard.
+"""The training loop of ``efa train``: step budget, validation, checkpoints, resume, NaN guard.
 
 Step ``t`` (0-based) trains on the batch :meth:`Batcher.training_batches` yields for ``t``, so a
 run resumed from the checkpoint of step ``s`` sees the same data from ``s`` on and, on the same
@@ -36,8 +36,10 @@ from efa.data.splits import load_splits, make_splits, save_splits
 from efa.data.store import open_dataset
 from efa.errors import ConfigError, EfaError
 from efa.models.registry import build_model
+from efa.provenance import collect, dataset_sha256, mapping_sha256
 from efa.train import checkpoints
 from efa.train.config import RunConfig
+from efa.train.data_record import check_run_data, data_record
 from efa.train.log import TrainingLog
 from efa.train.objective import ErrorSums, add_sums, error_sums, loss_from_sums, predict
 from efa.train.optimizer import learning_rate_schedule, make_optimizer
@@ -53,6 +55,9 @@ from efa.train.sharding import DataParallel
 
 #: Exit status of a run stopped by SIGTERM (128 + signal number, as shells report it).
 EXIT_INTERRUPTED = 128 + signal.SIGTERM
+
+#: Settings a run may change when it resumes: the safety-net time limit and the devices.
+RESUMABLE_KEYS = frozenset({"max_time_s", "devices"})
 
 
 class TrainingDiverged(EfaError):
@@ -129,8 +134,11 @@ class Trainer:
         self.model = build_model(config.model, config.model_options)
         self._check_existing_run()
         self.cutoff = float(self.model.cutoff)
-        structures = Structures.from_dataset(open_dataset(config.dataset, config.datasets_root))
-        self.splits = self._splits(len(structures.energy))
+        dataset = open_dataset(config.dataset, config.datasets_root)
+        self.dataset_sha256 = dataset_sha256(dataset)
+        structures = Structures.from_dataset(dataset)
+        self.num_structures = len(structures.energy)
+        self.splits = self._splits(self.num_structures)
         train = structures.select(self.splits["train"])
         if self.paths.model.exists():  # a resumed run keeps the references it began with
             info = read_json(self.paths.model, "model description")
@@ -173,9 +181,8 @@ class Trainer:
         wanted = json_round_trip(self.config.to_dict())
         keys = set(existing) | set(wanted)
         changed = sorted(key for key in keys if existing.get(key) != wanted.get(key))
-        allowed = {"max_time_s", "devices"}  # a new budget or other devices on resume
-        if set(changed) - allowed:
-            key = sorted(set(changed) - allowed)[0]
+        if set(changed) - RESUMABLE_KEYS:
+            key = sorted(set(changed) - RESUMABLE_KEYS)[0]
             raise ConfigError(
                 f"{self.paths.root} holds a run with a different configuration "
                 f"({key}: {existing.get(key)!r} there, {wanted.get(key)!r} now); "
@@ -183,8 +190,13 @@ class Trainer:
             )
 
     def _splits(self, num_structures: int) -> dict[str, np.ndarray]:
+        """The run's splits: new ones, or on resume the saved ones, once the data set is checked
+        to be the one the run started on (:func:`~efa.train.data_record.check_run_data`)."""
         if self.paths.splits.exists():
-            return load_splits(self.paths.splits)
+            splits = load_splits(self.paths.splits)
+            recorded = read_json(self.paths.data, "data record") if self.paths.data.exists() else None
+            check_run_data(recorded, self.paths.data, self.dataset_sha256, splits, "resume")
+            return splits
         return make_splits(num_structures, dict(self.config.splits), self.config.split_seed)
 
     def _initial_state(self) -> TrainState:
@@ -218,6 +230,12 @@ class Trainer:
             write_json(self.config.to_dict(), self.paths.config)
             save_splits(self.splits, self.paths.splits)
             write_json(
+                data_record(
+                    self.config.dataset, self.dataset_sha256, self.num_structures, self.splits
+                ),
+                self.paths.data,
+            )
+            write_json(
                 {
                     "model": self.config.model,
                     "model_options": dict(self.config.model_options),
@@ -241,7 +259,12 @@ class Trainer:
         return state, progress
 
     def run(self) -> dict[str, Any]:
-        """Train until a budget is used up or SIGTERM arrives; return the summary.
+        """Train for ``max_steps`` steps (or until SIGTERM); return the summary.
+
+        The step budget decides when a run is complete. ``max_time_s`` is only a safety net: a
+        run that reaches it stops with status ``truncated`` (``summary.json`` says so, and the
+        report counts no target on it as met); started again with a larger or no ``max_time_s``
+        it resumes from its last checkpoint.
 
         Raises:
           TrainingDiverged: on a non-finite loss (the last good checkpoint is kept).
@@ -249,6 +272,8 @@ class Trainer:
         if self.paths.summary.exists():
             summary = read_json(self.paths.summary, "run summary")
             if summary.get("status") == "complete":
+                return summary
+            if summary.get("status") == "truncated" and not self._more_time(summary):
                 return summary
         state, progress = self._start()
         config = self.config
@@ -292,8 +317,8 @@ class Trainer:
                     self._save(state, progress)
                 elif terminated[0]:
                     self._save(state, progress)
-                if out_of_time:
-                    stop_reason = "max_time_s"
+                if out_of_time and progress.step < config.max_steps:
+                    status, stop_reason = "truncated", "max_time_s"
                     break
                 if terminated[0]:
                     status, stop_reason = "interrupted", "SIGTERM"
@@ -301,19 +326,44 @@ class Trainer:
         summary = {
             "status": status,
             "stop_reason": stop_reason,
+            "truncated": status == "truncated",
             "steps": progress.step,
+            "max_steps": config.max_steps,
             "wall_time_s": progress.elapsed_s,
             "best_valid_loss": progress.best_valid_loss,
             "best_step": progress.best_step,
             "final_valid": valid,
+            "provenance": self.provenance(),
         }
         if status == "interrupted":
             self.log.write("interrupted", progress.step)
         else:
-            totals = {key: value for key, value in summary.items() if key != "final_valid"}
+            totals = {
+                key: value for key, value in summary.items()
+                if key not in ("final_valid", "provenance")
+            }
             self.log.write("finish", progress.step, **totals)
             write_json(summary, self.paths.summary)
         return summary
+
+    def provenance(self) -> dict[str, Any]:
+        """Code, environment, devices, configuration and data set of this run
+        (:mod:`efa.provenance`); the configuration hash leaves out ``max_time_s`` and
+        ``devices``, which a run may change on resume."""
+        settings = {
+            key: value for key, value in self.config.to_dict().items()
+            if key not in RESUMABLE_KEYS
+        }
+        return collect(
+            device_count=self.parallel.num_devices,
+            config_sha256=mapping_sha256(settings),
+            datasets={self.config.dataset: self.dataset_sha256},
+        )
+
+    def _more_time(self, summary: dict[str, Any]) -> bool:
+        """Whether a truncated run now has time left (a larger or no ``max_time_s``)."""
+        limit = self.config.max_time_s
+        return limit is None or limit > float(summary.get("wall_time_s", math.inf))
 
     def _validate_and_keep_best(self, state: TrainState, progress: Progress) -> dict[str, float]:
         valid = self.validate(state.params)

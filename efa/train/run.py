@@ -2,7 +2,8 @@
 
 ``<run>/``: ``config.json`` (the :class:`~efa.train.config.RunConfig`), ``model.json``
 (model name, options, cutoff, per-element reference energies, parameter count), ``splits.json``
-(structure indices), ``checkpoints/`` and ``best/`` (orbax, :mod:`efa.train.checkpoints`),
+(structure indices), ``data.json`` (content hashes of the data set and the splits,
+:mod:`efa.train.data_record`), ``checkpoints/`` and ``best/`` (orbax, :mod:`efa.train.checkpoints`),
 ``train_log.jsonl`` (one JSON record per line) and, once training ended, ``summary.json``.
 """
 
@@ -45,6 +46,10 @@ class RunPaths:
     @property
     def splits(self) -> Path:
         return self.root / "splits.json"
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data.json"
 
     @property
     def checkpoints(self) -> Path:

@@ -21,6 +21,7 @@ from efa.config import (
     validate_workflow_config,
 )
 from efa.data.registry import load_registry
+from efa.provenance import mapping_sha256
 
 validate(config, "../schemas/config.schema.yaml")
 validate_workflow_config(
@@ -41,6 +42,7 @@ LOGS = f"{RESULTS}/logs"  # one log per job
 BENCHMARKS = f"{RESULTS}/benchmarks"  # time and memory per job
 REGISTRY = load_registry(DATASETS)
 EXPERIMENTS = config["experiments"]
+CONFIG_SHA256 = mapping_sha256(config)  # provenance: the configuration as validated, defaults in
 
 
 def _alternatives(names):

@@ -12,6 +12,7 @@ rule report:
         probes=[store_marker(f"{RESULTS}/probes/{label}.zarr") for label in PROBES],
     output:
         summary=f"{RESULTS}/metrics.json",
+        cost=f"{RESULTS}/cost.json",
         metrics=store_marker(f"{RESULTS}/metrics.zarr"),
         tables=report(
             directory(f"{RESULTS}/tables"),
@@ -27,6 +28,7 @@ rule report:
         ),
     params:
         efa=EFA,
+        config_sha256=CONFIG_SHA256,
         root=lambda wildcards, output: Path(output.summary).parent,
         metrics=lambda wildcards, input: " ".join(store_of(path) for path in input.metrics),
         probes=lambda wildcards, input: (
@@ -44,4 +46,5 @@ rule report:
         "../envs/efa.yaml"
     shell:
         "{params.efa} report --metrics {params.metrics} {params.probes} --output-dir {params.root} "
-        "--combined-metrics {params.root}/metrics.zarr > {log} 2>&1"
+        "--combined-metrics {params.root}/metrics.zarr --config-sha256 {params.config_sha256:q} "
+        "> {log} 2>&1"

@@ -113,6 +113,15 @@ def _single_threaded_worker() -> None:
     os.environ["OMP_NUM_THREADS"] = "1"
 
 
+def _label(jobs: Sequence[_Job], workers: int, source: str) -> list:
+    """:func:`_singlepoint` of every job, in order, in ``workers`` single-threaded processes."""
+    progress = dict(total=len(jobs), desc=f"GFN2-xTB {source}", unit="structure", disable=None)
+    context = multiprocessing.get_context("forkserver")
+    with context.Pool(workers, initializer=_single_threaded_worker) as pool:
+        chunk = max(1, len(jobs) // (8 * workers))
+        return list(tqdm(pool.imap(_singlepoint, jobs, chunksize=chunk), **progress))
+
+
 def available_cores() -> int:
     """Number of CPU cores this process may use."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -141,21 +150,17 @@ def xtb_dataset(
       coordinate, extra: per-structure arrays passed to :func:`make_dataset` (failed structures
         are removed from them too).
       max_failure_fraction: largest tolerated fraction of structures whose SCF never converged.
-      workers: processes; default all available cores (serial for fewer than 8 structures).
+      workers: processes; default all available cores (one for fewer than 8 structures).
+
+    Every structure is labelled in a worker process with one OpenMP thread, also where there is
+    one worker, so the labels are bitwise the same whatever the number of workers or cores.
     """
     jobs = [
         _Job(np.asarray(z, dtype=np.int32), np.asarray(r, dtype=np.float64), int(q), temperature_k)
         for z, r, q in zip(numbers, positions, total_charge, strict=True)
     ]
     workers = available_cores() if workers is None else workers
-    progress = dict(total=len(jobs), desc=f"GFN2-xTB {source}", unit="structure", disable=None)
-    if workers <= 1 or len(jobs) < 8:
-        results = [_singlepoint(job) for job in tqdm(jobs, **progress)]
-    else:
-        context = multiprocessing.get_context("forkserver")
-        with context.Pool(workers, initializer=_single_threaded_worker) as pool:
-            chunk = max(1, len(jobs) // (8 * workers))
-            results = list(tqdm(pool.imap(_singlepoint, jobs, chunksize=chunk), **progress))
+    results = _label(jobs, 1 if len(jobs) < 8 else max(1, workers), source)
 
     failed = [index for index, result in enumerate(results) if result is None]
     if len(failed) > max_failure_fraction * len(jobs):

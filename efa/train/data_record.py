@@ -1,0 +1,117 @@
+"""What data a run was trained on, recorded so that it is never resumed or evaluated on other data.
+
+A run directory's ``data.json`` holds::
+
+    {"dataset": "<name or path>", "dataset_sha256": "<content hash>",
+     "num_structures": N, "splits_sha256": "<hash of splits.json's indices>"}
+
+The data set hash is :func:`efa.provenance.dataset_sha256` of the canonical store, so a data set
+rebuilt with other structures (another generator version, other sizes, an updated download)
+has another hash even where its name and size are unchanged. :func:`check_run_data` compares a
+run's record with the data set as it is now and refuses a mismatch, naming both hashes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from efa.errors import DataError
+from efa.provenance import mapping_sha256
+
+
+def splits_sha256(splits: Mapping[str, np.ndarray]) -> str:
+    """Content hash of split indices ``{name: (n,) int}``."""
+    return mapping_sha256({name: [int(i) for i in indices] for name, indices in splits.items()})
+
+
+def data_record(
+    dataset: str, dataset_sha256: str, num_structures: int, splits: Mapping[str, np.ndarray]
+) -> dict:
+    """The ``data.json`` mapping of a run (module docstring)."""
+    return {
+        "dataset": dataset,
+        "dataset_sha256": dataset_sha256,
+        "num_structures": int(num_structures),
+        "splits_sha256": splits_sha256(splits),
+    }
+
+
+def check_run_data(
+    recorded: Mapping | None,
+    record_path: Path,
+    dataset_sha256: str,
+    splits: Mapping[str, np.ndarray],
+    action: str,
+) -> None:
+    """Refuse to ``action`` (e.g. "resume", "evaluate") a run on data other than its own.
+
+    Args:
+      recorded: the run's ``data.json`` mapping, or None where the run has none.
+      record_path: its path, for the messages.
+      dataset_sha256: content hash of the data set as it is now.
+      splits: the run's split indices (``splits.json``).
+      action: what the caller was about to do.
+
+    Raises:
+      DataError: the run has no record, or the data set or the splits changed since.
+    """
+    run = record_path.parent
+    if recorded is None:
+        raise DataError(
+            f"{record_path}: missing; the run in {run} was started by an older efa-bench that did "
+            f"not record its data set, so it cannot be checked before it is {action}d; retrain it "
+            "in a new run directory (or delete this one)"
+        )
+    if recorded.get("dataset_sha256") != dataset_sha256:
+        raise DataError(
+            f"cannot {action} {run}: its data set {recorded.get('dataset')!r} changed since the run "
+            f"started (content sha256 {recorded.get('dataset_sha256')} then, {dataset_sha256} now). "
+            "Rebuild the data set as it was, or delete the run directory to retrain on the new data"
+        )
+    if recorded.get("splits_sha256") != splits_sha256(splits):
+        raise DataError(
+            f"cannot {action} {run}: {run / 'splits.json'} no longer matches the split indices "
+            f"recorded in {record_path}; delete the run directory to retrain"
+        )
+
+
+def load_run_split(run_dir, split: str, action: str):
+    """The structures of ``split`` of the data set a run was trained on, checked to be that data.
+
+    Args:
+      run_dir: a run directory of ``efa train``.
+      split: ``train``, ``valid`` or ``test``.
+      action: what the caller is about to do, for the error messages (e.g. "evaluate").
+
+    Returns:
+      ``(structures, indices, dataset_sha256)``: the split's
+      :class:`~efa.data.batching.Structures`, their ``(n,)`` indices in the data set and the data
+      set's content hash.
+
+    Raises:
+      ConfigError: the run has no split ``split``.
+      DataError: the data set changed since the run started (:func:`check_run_data`).
+    """
+    from efa.data.batching import Structures
+    from efa.data.store import open_dataset
+    from efa.errors import ConfigError
+    from efa.provenance import dataset_sha256
+    from efa.train.config import config_from_mapping
+    from efa.train.run import RunPaths, read_json
+
+    paths = RunPaths(Path(run_dir))
+    config = config_from_mapping(read_json(paths.config, "run configuration"), str(paths.config))
+    splits = {
+        name: np.asarray(indices, dtype=np.int64)
+        for name, indices in read_json(paths.splits, "splits").items()
+    }
+    if split not in splits:
+        raise ConfigError(f"{paths.splits}: no split {split!r}; the run has {sorted(splits)}")
+    dataset = open_dataset(config.dataset, config.datasets_root)
+    digest = dataset_sha256(dataset)
+    recorded = read_json(paths.data, "data record") if paths.data.exists() else None
+    check_run_data(recorded, paths.data, digest, splits, action)
+    return Structures.from_dataset(dataset).select(splits[split]), splits[split], digest
