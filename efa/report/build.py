@@ -9,7 +9,8 @@ Outputs under ``output_dir``:
 - ``tables/probe_<label>.md|csv``: each probe's metrics per model;
 - ``tables/curve_<label>.csv``: each probe's curve (reference and seed-mean predictions), for
   DVC plots;
-- ``tables/targets.md`` and ``tables/summary.md`` (all tables, with headings);
+- ``tables/targets.md`` and ``tables/summary.md`` (provenance and every quality table, with
+  headings; not the cost table);
 - ``figures/<label>.png`` per probe and ``figures/force_error_vs_depth.png`` when models are
   labelled ``<name>_T<k>``;
 - ``metrics.json``: ``{"test": {experiment: {model: {metric: mean}}}, "probes": {label: {model:
@@ -208,7 +209,6 @@ def build_report(
         if costs is not None:
             text(costs[0], "tables/cost.md")
             text(costs[1], "tables/cost.csv")
-            sections.append(("Cost (varies between runs; not a quality number)", costs[0]))
         if combined_metrics is not None:
             metrics.attrs["provenance"] = to_attr(provenance)
             written.append(write_zarr(metrics, combined_metrics))
