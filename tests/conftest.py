@@ -1,7 +1,22 @@
-"""Shared test fixtures."""
+"""Shared test fixtures, and the guard that keeps the tests out of the repository's outputs."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
 
 import jax
 import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+#: The repository's output folders. No test reads or writes them: the tests use temporary
+#: directories (Snakemake runs with ``--directory``), so that running the suite first (which
+#: fills them) changes no test, and running the tests changes no result.
+OUTPUT_FOLDERS = ("results", "datasets", ".snakemake")
+#: Tracked inputs inside them that tests may read (and that people edit during a session).
+TRACKED_INPUTS = frozenset({"datasets/registry.yaml"})
 
 
 @pytest.fixture
@@ -9,3 +24,79 @@ def x64():
     """Run the test body with 64-bit floats enabled (symmetry and oracle checks)."""
     with jax.enable_x64(True):
         yield
+
+
+def output_state(root: Path = ROOT) -> dict[str, tuple[int, int, int]]:
+    """Every path under ``root``'s output folders, relative to ``root``, with (type, size, mtime).
+
+    Links are not followed. Folders are recorded without size and time: creating or removing
+    anything inside them shows up as a path of its own.
+    """
+    state = {}
+    for folder in OUTPUT_FOLDERS:
+        top = Path(root, folder)
+        paths = [top]
+        for directory, folders, files in os.walk(top):
+            paths.extend(Path(directory, name) for name in (*folders, *files))
+        for path in paths:
+            name = path.relative_to(root).as_posix()
+            if name in TRACKED_INPUTS:
+                continue
+            try:
+                info = path.lstat()
+            except FileNotFoundError:  # absent, or removed while walking
+                continue
+            kind = stat.S_IFMT(info.st_mode)
+            state[name] = (kind, 0, 0) if stat.S_ISDIR(kind) else (kind, info.st_size,
+                                                                  info.st_mtime_ns)
+    return state
+
+
+def state_changes(before: dict, after: dict) -> list[str]:
+    """What differs between two :func:`output_state` results, one line per path."""
+    changes = [f"created {name}" for name in after.keys() - before.keys()]
+    changes += [f"deleted {name}" for name in before.keys() - after.keys()]
+    changes += [f"modified {name}" for name in before.keys() & after.keys()
+                if before[name] != after[name]]
+    return sorted(changes, key=lambda line: line.split(" ", 1)[1])
+
+
+def _fail_on_changes(changes: list[str], who: str) -> None:
+    if not changes:
+        return
+    shown = "\n  ".join(changes[:20])
+    more = f"\n  ... and {len(changes) - 20} more" if len(changes) > 20 else ""
+    pytest.fail(
+        f"{who} changed the repository's {', '.join(f'{f}/' for f in OUTPUT_FOLDERS)} ({ROOT}); "
+        f"tests must work in temporary directories (if another process wrote there during the "
+        f"test session, rerun the tests):\n  {shown}{more}",
+        pytrace=False,
+    )
+
+
+class _OutputGuard:
+    """The state of the repository's output folders, and the changes already reported."""
+
+    def __init__(self):
+        self.baseline = output_state()
+        self.reported: set[str] = set()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _repository_outputs_guard():
+    """Fail the session if anything (a session fixture, say) changed the repository's outputs."""
+    guard = _OutputGuard()
+    yield guard
+    changes = [line for line in state_changes(guard.baseline, output_state())
+               if line.split(" ", 1)[1] not in guard.reported]
+    _fail_on_changes(changes, "The test session")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _repository_outputs_untouched(_repository_outputs_guard, request):
+    """Fail a test module that created, modified or deleted anything in the repository's outputs."""
+    before = output_state()
+    yield
+    changes = state_changes(before, output_state())
+    _repository_outputs_guard.reported.update(line.split(" ", 1)[1] for line in changes)
+    _fail_on_changes(changes, f"The tests of {request.module.__name__}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import sys
 import re
 
@@ -12,15 +13,15 @@ import yaml
 from efa.config import validate_workflow_config
 from efa.errors import ConfigError
 
-from .conftest import ROOT, load_config, run, tool
+from .conftest import ROOT, load_config, run, snakemake, tool
 
 
-def test_lint_is_clean():
-    result = run([tool("snakemake"), "--lint"], cwd=ROOT, timeout=120)
+def test_lint_is_clean(workflow_dir):
+    result = snakemake(workflow_dir, "--lint", timeout=120)
     assert "Lints for" not in result.stdout, result.stdout
 
 
-def test_paper_dry_run_plans_every_run_with_gpus():
+def test_paper_dry_run_plans_every_run_with_gpus(workflow_dir):
     """The paper's matrix (experiment x model x seed) is planned offline, GPUs on training."""
     paper = load_config("paper.yaml")
     expected = {
@@ -29,8 +30,7 @@ def test_paper_dry_run_plans_every_run_with_gpus():
         for model in spec["models"]
         for seed in spec["seeds"]
     }
-    result = run([tool("snakemake"), "-n", "--configfile", "config/paper.yaml"], cwd=ROOT,
-                 timeout=120)
+    result = snakemake(workflow_dir, "-n", "--configfile", "config/paper.yaml", timeout=120)
     jobs = result.stdout.split("\nrule ")
     trained = {}
     for job in jobs:
@@ -44,11 +44,11 @@ def test_paper_dry_run_plans_every_run_with_gpus():
     assert re.search(r"^train\s+%d$" % len(expected), result.stdout, re.M)
 
 
-def test_seed_overlay_trains_every_experiment_with_three_seeds():
+def test_seed_overlay_trains_every_experiment_with_three_seeds(workflow_dir):
     """config/three_seeds.yaml merged over the default suite: same experiments and models, three
-    seeds each."""
-    result = run([tool("snakemake"), "-n", "--configfile", "config/config.yaml",
-                  "config/three_seeds.yaml"], cwd=ROOT, timeout=120)
+    seeds each (planned in a fresh directory: the repository's finished runs do not count)."""
+    result = snakemake(workflow_dir, "-n", "--configfile", "config/config.yaml",
+                       "config/three_seeds.yaml", timeout=120)
     trained = set(re.findall(r"output: results/runs/(\S+)/summary\.json", result.stdout))
     default = load_config("config.yaml")["experiments"]
     expected = {
@@ -58,6 +58,11 @@ def test_seed_overlay_trains_every_experiment_with_three_seeds():
         for seed in (0, 1, 2)
     }
     assert trained == expected
+
+
+def _python_path() -> str:
+    """The repository first on PYTHONPATH, as the workflow gives it to its jobs."""
+    return os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
 
 
 def _ci():
@@ -129,11 +134,7 @@ def test_bad_config_fails_before_any_job(mutate, workdir):
     key = mutate(config)
     path = workdir / "bad.yaml"
     path.write_text(yaml.safe_dump(config))
-    result = run(
-        [tool("snakemake"), "-s", ROOT / "Snakefile", "-d", workdir, "--cores", "1",
-         "--configfile", path],
-        cwd=workdir, timeout=120, check=False,
-    )
+    result = snakemake(workdir, "--cores", "1", "--configfile", path, timeout=120, check=False)
     assert result.returncode != 0
     if key == "splits":  # a schema error: Snakemake names the path of the bad value
         assert "-5 is less than the minimum of 1" in result.stdout, result.stdout
@@ -144,18 +145,19 @@ def test_bad_config_fails_before_any_job(mutate, workdir):
     assert not list((workdir / "datasets").glob("*.zarr"))
 
 
-def test_own_model_example(workdir):
+def test_own_model_example(workflow_dir):
     """README's worked example: the configuration plans, and the model trains a few steps."""
-    result = run([tool("snakemake"), "-n", "--configfile", "examples/my_model.yaml"], cwd=ROOT,
-                 timeout=120)
+    result = snakemake(workflow_dir, "-n", "--configfile", "examples/my_model.yaml", timeout=120)
     assert "results/my_model/runs/two_atoms/pair_mlp/seed0/summary.json" in result.stdout
-    run([tool("efa"), "data", "build", "--root", workdir / "datasets", "two_atoms",
-         "--set", "num_structures=50"], cwd=ROOT)
+    run([tool("efa"), "data", "build", "--root", workflow_dir / "datasets", "two_atoms",
+         "--set", "num_structures=50"], cwd=workflow_dir)
+    # examples.my_model is imported from the repository (as the workflow's jobs do), while the
+    # command runs in the temporary directory
     result = run(
         [sys.executable, "-m", "efa.cli", "train", "--model", "examples.my_model:PairMLP", "--dataset", "two_atoms",
-         "--set", f"datasets_root={workdir / 'datasets'}", "--max-steps", "5",
+         "--set", f"datasets_root={workflow_dir / 'datasets'}", "--max-steps", "5",
          "--set", "splits={train: 30, valid: 10, test: 10}", "--set", "batch_size=8",
-         "--output-root", workdir / "runs", "--no-progress"],
-        cwd=ROOT, timeout=300,
+         "--output-root", workflow_dir / "runs", "--no-progress"],
+        cwd=workflow_dir, timeout=300, env={"PYTHONPATH": _python_path()},
     )
     assert '"status": "complete"' in result.stdout, result.stdout

@@ -13,14 +13,14 @@ import pytest
 import xarray as xr
 import yaml
 
-from .conftest import ROOT, environment, load_config, run, tool
+from .conftest import ROOT, environment, load_config, run, snakemake_command, tool
 
 
 @pytest.fixture(scope="module")
 def clone(tmp_path_factory) -> Path:
     """A clone of the repository whose default configuration is the ci one, reproduced once."""
     path = tmp_path_factory.mktemp("clone") / "efa-bench"
-    run(["git", "clone", "--quiet", ROOT, path], cwd=ROOT)
+    run(["git", "clone", "--quiet", ROOT, path], cwd=path.parent)
     (path / "config" / "config.yaml").write_text((ROOT / "config" / "ci.yaml").read_text())
     run(["git", "commit", "--quiet", "-am", "test: ci configuration as the default"], cwd=path)
     run([tool("dvc"), "repro"], cwd=path, timeout=600)
@@ -88,14 +88,13 @@ def _train_log(run_dir: Path) -> list[dict]:
 
 def test_kill_and_rerun_resumes_from_checkpoint(workdir):
     config = load_config("ci.yaml")
-    # a wall-clock budget summed over sessions: the rerun trains only what is left of it
-    config["train"].update(max_steps=10**7, max_time_s=30, valid_every=100)
+    # enough steps that the kill lands mid-run; the rerun trains what is left of them
+    config["train"].update(max_steps=5000, valid_every=100)
     config["experiments"]["two_atoms"]["probes"] = {}
     path = workdir / "config.yaml"
     path.write_text(yaml.safe_dump(config))
     target = "results/runs/two_atoms/local/seed0/metrics.zarr/zarr.json"
-    command = [tool("snakemake"), target, "-s", ROOT / "Snakefile", "-d", workdir,
-               "--cores", "1", "--configfile", path]
+    command = snakemake_command(workdir, target, "--cores", "1", "--configfile", path)
     run_dir = workdir / "results" / "runs" / "two_atoms" / "local" / "seed0"
 
     process = subprocess.Popen([str(c) for c in command], cwd=workdir, env=environment(),
@@ -122,7 +121,7 @@ def test_kill_and_rerun_resumes_from_checkpoint(workdir):
     resumed = [r for r in events if r["event"] == "resume"]
     assert resumed and resumed[0]["step"] > 0, events
     summary = json.loads((run_dir / "summary.json").read_text())
-    assert summary["status"] == "complete" and summary["stop_reason"] == "max_time_s"
-    assert summary["steps"] > resumed[0]["step"]
+    assert summary["status"] == "complete" and summary["stop_reason"] == "max_steps"
+    assert summary["steps"] == 5000 > resumed[0]["step"] and summary["truncated"] is False
     metrics = xr.open_zarr(run_dir / "metrics.zarr", consolidated=False)
     assert int(metrics["steps"].item()) == summary["steps"]
