@@ -2,8 +2,9 @@
 
 The Snakemake workflow validates its configuration (``config/*.yaml``) in two steps before any
 job runs: the JSON schema (``workflow/schemas/config.schema.yaml``) checks shapes and types, and
-:func:`validate_workflow_config` checks what a schema cannot — that every data set is in the
-registry, every model can be imported and accepts its options, every EFA ``max_frequency`` is
+:func:`validate_workflow_config` checks what a schema cannot — that every name (data set,
+experiment, model label, probe label) matches :data:`efa.names.NAME_PATTERN`, every data set is in
+the registry, every model can be imported and accepts its options, every EFA ``max_frequency`` is
 inside the quadrature bound of its Lebedev grid, split sizes are positive and fit the data set,
 and probes are known. Every error names the configuration key, e.g.
 ``experiments.two_atoms.models.efa.options.max_frequency``.
@@ -33,6 +34,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from efa.errors import ConfigError, EfaError
+from efa.names import check_name
 
 #: Keys of ``efa train`` that the workflow sets itself (from the experiment and the paths).
 _WORKFLOW_TRAIN_KEYS = ("experiment", "dataset", "datasets_root", "model", "model_options",
@@ -106,6 +108,7 @@ def _check_dataset(config: Mapping, registry, name: str, key: str) -> None:
 def _check_datasets(config: Mapping, registry) -> None:
     for name, overrides in (config.get("datasets") or {}).items():
         key = f"datasets.{name}"
+        check_name("data set", name, "datasets")
         if name not in registry.entries:
             _fail(key, f"data set {name!r} is not in the registry "
                   f"({config.get('datasets_root', 'datasets')}/registry.yaml); known: "
@@ -278,6 +281,7 @@ def validate_workflow_config(config: Mapping[str, Any], source: str = "config") 
             _fail("experiments", "no experiments configured; expected at least one")
         for experiment, spec in experiments.items():
             key = f"experiments.{experiment}"
+            check_name("experiment", experiment, "experiments")
             dataset = spec.get("dataset")
             _check_dataset(config, registry, dataset, f"{key}.dataset")
             _check_splits(f"{key}.splits", spec.get("splits") or {},
@@ -291,9 +295,11 @@ def validate_workflow_config(config: Mapping[str, Any], source: str = "config") 
             if not spec.get("models"):
                 _fail(f"{key}.models", "no models configured; expected at least one")
             for label, model in spec["models"].items():
+                check_name("model label", label, f"{key}.models")
                 _check_model(f"{key}.models.{label}", label, model)
                 _check_train(f"{key}.models.{label}.train", model.get("train"))
             for label, options in (spec.get("probes") or {}).items():
+                check_name("probe label", label, f"{key}.probes")
                 if label in probe_labels:
                     _fail(f"{key}.probes.{label}", f"probe label {label!r} is also used by "
                           f"experiment {probe_labels[label]!r}; labels name the probe stores and "

@@ -33,7 +33,8 @@ def register(subparsers) -> None:
     show.add_argument("name", metavar="NAME")
     imp = command("import", _import, "add a local extxyz or npz file to the user registry and build it")
     imp.add_argument("file", type=Path, metavar="FILE")
-    imp.add_argument("--name", required=True, help="data set name")
+    imp.add_argument("--name", required=True,
+                     help="data set name: letters, digits, _ . - (see efa.names)")
     imp.add_argument("--format", choices=("extxyz", "npz"), help="default: from the file suffix")
     imp.add_argument("--energy-key", default="energy")
     imp.add_argument("--forces-key", default="forces")
@@ -129,11 +130,15 @@ def _show(args) -> int:
 
 
 def _import(args) -> int:
-    from efa.data.build import build
+    """Check the name, build the store from an in-memory entry, then register the entry: a
+    refused name writes nothing, and a failed build leaves the user registry as it was."""
+    from efa.data.build import build, entry_registry
     from efa.data.fetch import sha256_of
     from efa.data.registry import Entry, add_user_entry, load_registry
     from efa.errors import DataError
+    from efa.names import check_name
 
+    check_name("data set", args.name, "--name")
     path = args.file.resolve()
     if not path.is_file():
         raise DataError(f"{args.file}: file not found")
@@ -159,8 +164,8 @@ def _import(args) -> int:
     existing = load_registry(args.root).entries.get(args.name)
     if existing is not None and existing.kind != "import":
         raise DataError(f"--name {args.name!r}: already a built-in data set; choose another name")
+    store = build(args.name, args.root, registry=entry_registry(entry))
     registry_path = add_user_entry(args.root, entry)
-    store = build(args.name, args.root)
     print(f"{args.name}: added to {registry_path}, built {store}")
     return 0
 

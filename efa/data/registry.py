@@ -24,6 +24,7 @@ from pathlib import Path
 import yaml
 
 from efa.errors import DataError
+from efa.names import check_name
 from efa.storage import write_text
 
 REGISTRY_FILE = "registry.yaml"
@@ -87,6 +88,7 @@ class Registry:
             raise DataError(f"{origin}: expected a mapping with a 'datasets:' section")
         entries = {}
         for name, raw in data["datasets"].items():
+            check_name("data set", name, f"{origin}: datasets")
             if not isinstance(raw, Mapping):
                 raise DataError(f"{origin}: entry {name!r}: expected a mapping of keys")
             missing = [key for key in _REQUIRED if key not in raw]
@@ -102,6 +104,7 @@ class Registry:
                 raise DataError(f"{origin}: entry {name!r}: source.generator missing")
             if raw["kind"] != "generate" and "format" not in raw.get("reader", {}):
                 raise DataError(f"{origin}: entry {name!r}: reader.format missing")
+            _check_raw_files(raw, f"{origin}: entry {name!r}")
             entries[name] = Entry(name=name, origin=origin, **raw)
         return cls(entries)
 
@@ -112,6 +115,20 @@ class Registry:
             where = other.entries[clash[0]].origin
             raise DataError(f"{where}: data set name(s) {clash} already defined in the registry")
         return Registry({**self.entries, **other.entries})
+
+
+def _check_raw_files(raw: Mapping, where: str) -> None:
+    """Names of downloaded files and ``reader.file`` (``<archive stem>/<member>``): plain names,
+    so that they stay inside ``<root>/raw/``."""
+    files = raw["source"].get("files", []) if isinstance(raw["source"], Mapping) else []
+    for index, spec in enumerate(files):
+        if not isinstance(spec, Mapping) or "name" not in spec or "url" not in spec:
+            raise DataError(f"{where}: source.files[{index}]: expected a mapping with name, url "
+                            "and sha256 (null to pin on first download)")
+        check_name("file", spec["name"], f"{where}: source.files[{index}].name")
+    if "file" in raw.get("reader", {}):
+        for part in str(raw["reader"]["file"]).split("/"):
+            check_name("file", part, f"{where}: reader.file {raw['reader']['file']!r}")
 
 
 def read_registry_file(path: str | os.PathLike) -> Registry:

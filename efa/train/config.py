@@ -18,6 +18,7 @@ import yaml
 
 from efa.errors import ConfigError
 from efa.models.registry import BUILTIN_MODELS
+from efa.names import check_name
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,7 +85,8 @@ class RunConfig:
         return self.model if self.model in BUILTIN_MODELS else self.model.rpartition(":")[2]
 
     def run_dir(self) -> Path:
-        """``<output_root>/<experiment>/<label>/seed<seed>``."""
+        """``<output_root>/<experiment>/<label>/seed<seed>``, inside ``output_root``: validation
+        checks that the experiment and the model label are names (:mod:`efa.names`)."""
         return Path(self.output_root) / self.experiment / self.model_label / f"seed{self.seed}"
 
     def to_dict(self) -> dict[str, Any]:
@@ -115,6 +117,8 @@ def _validate(config: RunConfig) -> RunConfig:
     if not isinstance(config.dataset, str) or not config.dataset:
         raise ConfigError(f"dataset={config.dataset!r}: expected a data set name or .zarr path")
     _expect("label", config.label, (str,), "a string", optional=True)
+    check_name("experiment", config.experiment, "experiment")
+    check_name("model label", config.model_label, "label" if config.label else "model")
     _expect("model_options", config.model_options, (Mapping,), "a mapping of model options")
     _expect("splits", config.splits, (Mapping,), "a mapping like {train: 2000, valid: 500}")
     for name in _REQUIRED_SPLITS:

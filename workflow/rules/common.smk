@@ -7,7 +7,6 @@
 import json
 import os
 import re
-import shlex
 import sys
 from pathlib import Path
 
@@ -31,10 +30,11 @@ validate_workflow_config(
 # Jobs run the efa command line as 'python -m efa.cli' with this repository's package first on
 # the module path: Python is the one Snakemake runs in (an un-activated '.venv/bin/snakemake'
 # works), or the env of '--sdm conda' (workflow/envs/efa.yaml), which Snakemake puts first.
-EFA = "python -m efa.cli"
+#
+# Quoting: every value in the 'shell:' commands of the rules is written '{...:q}'. Parameters that
+# stand for several arguments are lists, which ':q' quotes item by item (so EFA is one too).
+EFA = ["python", "-m", "efa.cli"]
 prepare_job_environment(workflow.basedir)
-
-
 
 DATASETS = config["datasets_root"]
 RESULTS = config["results_root"]
@@ -158,10 +158,9 @@ def all_targets():
 
 
 def set_arguments(mapping):
-    """``--set KEY=VALUE`` arguments (values as JSON, which efa parses as YAML), shell-quoted."""
-    return " ".join(
-        f"--set {shlex.quote(f'{key}={json.dumps(value)}')}" for key, value in mapping.items()
-    )
+    """``--set KEY=VALUE`` arguments (values as JSON, which efa parses as YAML), as a list."""
+    return [argument for key, value in mapping.items()
+            for argument in ("--set", f"{key}={json.dumps(value)}")]
 
 
 def train_arguments(wildcards):
@@ -196,14 +195,16 @@ def probe_inputs(wildcards):
 
 
 def probe_arguments(wildcards):
+    """The arguments of 'efa probe', as a list; options as '--option=VALUE', one item each (':q'
+    leaves an empty item out, which would shift a separate value onto the next option)."""
     experiments, name, options = PROBES[wildcards.probe]
-    arguments = [name, "--label", wildcards.probe]
+    arguments = [name, f"--label={wildcards.probe}"]
     if "datasets_root" in probe_defaults(name):
-        arguments += ["--datasets-root", DATASETS]
+        arguments.append(f"--datasets-root={DATASETS}")
     for run in (run for experiment in experiments for run in runs_of(experiment)):
-        arguments += ["--run", run]
+        arguments.append(f"--run={run}")
     for option, value in options.items():
         if isinstance(value, (list, tuple)):
             value = ",".join(str(item) for item in value)
-        arguments += [f"--{option.replace('_', '-')}", str(value)]
-    return " ".join(shlex.quote(argument) for argument in arguments)
+        arguments.append(f"--{option.replace('_', '-')}={value}")
+    return arguments

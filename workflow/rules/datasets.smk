@@ -24,7 +24,8 @@ rule fetch_dataset:
     conda:
         "../envs/efa.yaml"
     shell:
-        "{params.efa} data fetch --root {params.root} {wildcards.dataset} > {output} 2> {log}"
+        "{params.efa:q} data fetch --root {params.root:q} {wildcards.dataset:q} "
+        "> {output:q} 2> {log:q}"
 
 
 
@@ -52,4 +53,5 @@ rule build_dataset:
     conda:
         "../envs/efa.yaml"
     shell:
-        "{params.efa} data build --root {params.root} {params.overrides} {wildcards.dataset} > {log} 2>&1"
+        "{params.efa:q} data build --root {params.root:q} {params.overrides:q} "
+        "{wildcards.dataset:q} > {log:q} 2>&1"

@@ -13,6 +13,7 @@ rule evaluate:
     params:
         efa=EFA,
         run=lambda wildcards: run_dir(wildcards.experiment, wildcards.model, wildcards.seed),
+        metrics=lambda wildcards, output: store_of(output.metrics),
     log:
         f"{LOGS}/evaluate/{{experiment}}/{{model}}/seed{{seed}}.log",
     benchmark:
@@ -26,4 +27,5 @@ rule evaluate:
     conda:
         "../envs/efa.yaml"
     shell:
-        "{params.efa} evaluate {params.run} --split test --output {params.run}/metrics.zarr > {log} 2>&1"
+        "{params.efa:q} evaluate {params.run:q} --split test --output {params.metrics:q} "
+        "> {log:q} 2>&1"

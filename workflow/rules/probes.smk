@@ -24,4 +24,4 @@ rule probe:
     conda:
         "../envs/efa.yaml"
     shell:
-        "{params.efa} probe {params.arguments} --output {params.store} > {log} 2>&1"
+        "{params.efa:q} probe {params.arguments:q} --output {params.store:q} > {log:q} 2>&1"

@@ -30,10 +30,11 @@ rule report:
         efa=EFA,
         config_sha256=CONFIG_SHA256,
         root=lambda wildcards, output: Path(output.summary).parent,
-        metrics=lambda wildcards, input: " ".join(store_of(path) for path in input.metrics),
+        metrics=lambda wildcards, input: [store_of(path) for path in input.metrics],
         probes=lambda wildcards, input: (
-            f"--probes {' '.join(store_of(path) for path in input.probes)}" if input.probes else ""
+            ["--probes", *(store_of(path) for path in input.probes)] if input.probes else []
         ),
+        combined=lambda wildcards, output: store_of(output.metrics),
     log:
         f"{LOGS}/report.log",
     benchmark:
@@ -45,6 +46,6 @@ rule report:
     conda:
         "../envs/efa.yaml"
     shell:
-        "{params.efa} report --metrics {params.metrics} {params.probes} --output-dir {params.root} "
-        "--combined-metrics {params.root}/metrics.zarr --config-sha256 {params.config_sha256:q} "
-        "> {log} 2>&1"
+        "{params.efa:q} report --metrics {params.metrics:q} {params.probes:q} "
+        "--output-dir {params.root:q} --combined-metrics {params.combined:q} "
+        "--config-sha256 {params.config_sha256:q} > {log:q} 2>&1"

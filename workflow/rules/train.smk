@@ -25,4 +25,5 @@ rule train:
     conda:
         "../envs/efa.yaml"
     shell:
-        "{params.efa} train {params.settings} --run-dir {params.run} --no-progress > {log} 2>&1"
+        "{params.efa:q} train {params.settings:q} --run-dir {params.run:q} --no-progress "
+        "> {log:q} 2>&1"
