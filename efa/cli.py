@@ -19,8 +19,8 @@ from efa.errors import EfaError
 
 #: Modules that contribute subcommands, in the order they appear in ``efa --help``.
 COMMAND_MODULES: tuple[str, ...] = (
-    "efa.data.commands", "efa.train.commands", "efa.probes.commands", "efa.report.commands",
-    "efa.bench.commands",
+    "efa.data.commands", "efa.train.commands", "efa.probes.commands", "efa.predict",
+    "efa.report.commands", "efa.bench.commands",
 )
 
 

@@ -22,7 +22,12 @@ Layout of the configuration (see ``config/config.yaml`` for a commented example)
         seeds: [0, 1, 2]
         train: {KEY: VALUE}          # overrides of the shared settings
         models:
-          LABEL: {model: local | efa | package.module:Class, options: {...}, train: {...}}
+          LABEL: {model: local | efa | package.module:Class, options: {...}, train: {...},
+                  card: {...}}
+          LABEL: {calculator: package.module:factory, options: {...},
+                  receptive_field: Å | global, card: {...}}   # evaluated, not trained
+          LABEL: {trainer: {command: [...], model_file: ...}, calculator: ..., options: {...}}
+                                          # trained by another code on the exported splits
         probes: {PROBE: {OPTION: VALUE}}
 """
 
@@ -38,6 +43,7 @@ from efa.names import check_name
 
 #: Keys of ``efa train`` that the workflow sets itself (from the experiment and the paths).
 _WORKFLOW_TRAIN_KEYS = ("experiment", "dataset", "datasets_root", "model", "model_options",
+                        "calculator", "calculator_options", "trainer", "receptive_field", "card",
                         "label", "splits", "seed", "output_root")
 
 
@@ -64,12 +70,21 @@ def run_settings(config: Mapping[str, Any], experiment: str, label: str, seed: i
     spec = config["experiments"][experiment]
     model = spec["models"][label]
     settings = deep_merge(config.get("train"), spec.get("train"), model.get("train"))
+    if "calculator" in model:
+        kind = {
+            "calculator": model["calculator"],
+            "calculator_options": dict(model.get("options") or {}),
+            "trainer": model.get("trainer"),
+            "receptive_field": model.get("receptive_field"),
+        }
+    else:
+        kind = {"model": model["model"], "model_options": dict(model.get("options") or {})}
     settings.update(
         experiment=experiment,
         dataset=spec["dataset"],
         datasets_root=config.get("datasets_root", "datasets"),
-        model=model["model"],
-        model_options=dict(model.get("options") or {}),
+        **kind,
+        card=dict(model.get("card") or {}),
         label=label,
         splits=dict(spec["splits"]),
         seed=int(seed),
@@ -140,9 +155,48 @@ def dataset_size(config: Mapping, registry, name: str) -> int | None:
     return entry.num_structures
 
 
+def _check_calculator(key: str, spec: Mapping) -> None:
+    """A calculator entry: the factory builds a calculator now, before any job runs."""
+    from efa.predictors.base import model_card
+    from efa.predictors.calculator import make_calculator, receptive_field_value, resolve_factory
+    from efa.predictors.external import check_trainer
+
+    try:
+        if "trainer" in spec:  # its model file exists only once the trainer has run
+            resolve_factory(spec["calculator"])
+        else:
+            make_calculator(spec["calculator"], spec.get("options"))
+    except EfaError as error:
+        _fail(f"{key}.calculator", str(error))
+    if "trainer" in spec:
+        try:
+            check_trainer(spec["trainer"])
+        except ConfigError as error:
+            _fail(key, str(error))
+    try:
+        receptive_field_value(spec.get("receptive_field"))
+    except ConfigError as error:
+        _fail(f"{key}.receptive_field", str(error))
+    try:
+        model_card(spec.get("card"))
+    except ConfigError as error:
+        _fail(key, str(error))
+
+
 def _check_model(key: str, label: str, spec: Mapping) -> None:
     from efa.models.registry import build_model
+    from efa.predictors.base import model_card
 
+    if "calculator" in spec:
+        _check_calculator(key, spec)
+        return
+    if spec.get("receptive_field") is not None:
+        _fail(f"{key}.receptive_field", "only calculator models declare it here; a trained "
+              "model's class declares its own (attribute 'receptive_field')")
+    try:
+        model_card(spec.get("card"))
+    except ConfigError as error:
+        _fail(key, str(error))
     name = spec.get("model")
     if not isinstance(name, str) or not name:
         _fail(f"{key}.model", f"{name!r}: expected a built-in model name or 'package.module:Class'")

@@ -3,7 +3,9 @@
 ``E = Σ_s Σ_{i<j within the cutoff} φ(Z_i, Z_j, r_ij) · f_cut(r_ij) + Σ_i β_{Z_i}``, with ``φ`` a
 small MLP of Gaussian radial features and element embeddings. It follows the model contract of
 :mod:`efa.models.registry` (a Flax module with a ``cutoff``, ``apply(variables, batch)`` → energies
-of the batch's structure slots), so a configuration names it as ``examples.my_model:PairMLP``.
+of the batch's structure slots, and optionally a ``receptive_field``), so a configuration names
+it as ``examples.my_model:PairMLP``. ``examples/test_my_model.py`` checks that it keeps the
+contract with :func:`efa.testing.check_model_contract`.
 """
 
 from __future__ import annotations
@@ -19,6 +21,11 @@ class PairMLP(nn.Module):
     cutoff: float = 5.0
     hidden: int = 32
     num_radial: int = 16
+
+    @property
+    def receptive_field(self) -> float:
+        """A pair potential sees its cutoff and no farther (Å)."""
+        return self.cutoff
 
     @nn.compact
     def __call__(self, batch):

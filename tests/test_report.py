@@ -13,7 +13,7 @@ from efa.cli import main
 from efa.data.batching import Structures
 from efa.data.generators.analytic import nacl_cluster
 from efa.data.store import write_dataset
-from efa.probes import ProbeModel, run_probe, size_scan
+from efa.probes import Predictor, run_probe, size_scan
 from efa.report.targets import evaluate_targets
 from efa.storage import write_zarr
 from tests.probes import analytic as a
@@ -21,14 +21,14 @@ from tests.probes import analytic as a
 SEEDS = (0, 1)
 
 
-def noisy(model: ProbeModel, seed: int, offset: float) -> ProbeModel:
+def noisy(model: Predictor, seed: int, offset: float) -> Predictor:
     """``model`` with a constant energy offset per seed (so that seeds differ)."""
 
     def energy_forces(structures):
         energy, forces = model.energy_forces(structures)
         return energy + offset * (seed + 1), forces
 
-    return ProbeModel(model.label, seed, model.family, model.cutoff, model.receptive_field,
+    return Predictor(model.label, seed, model.family, model.cutoff, model.receptive_field,
                       energy_forces)
 
 
@@ -50,7 +50,7 @@ def stores(tmp_path_factory):
                             reference=str(root / "chain.zarr"), far_atoms=a.FAR_ATOMS))
     clusters = [Structures.from_dataset(nacl_cluster(3, seed=0, diameter=d, num_atoms=n))
                 for d, n in ((6.0, 5), (8.0, 11))]
-    per_atom = ProbeModel("efa", 0, "efa", 5.0, math.inf,
+    per_atom = Predictor("efa", 0, "efa", 5.0, math.inf,
                           lambda s: (-2.0 * s.num_atoms, np.zeros(s.positions.shape)))
     probes.append(size_scan([(per_atom, c) for c in clusters]))
     probe_paths = [write_zarr(store, root / f"probes/{store['probe'].item()}.zarr") for store in probes]
@@ -89,7 +89,8 @@ def test_report_command_writes_tables_figures_and_targets(report, capsys):
 
     figures = sorted(path.name for path in (output / "figures").glob("*.png"))
     assert figures == sorted(["two_atoms.png", "reach.png", "torsion.png", "charge_transfer.png",
-                              "nacl_size.png", "force_error_vs_depth.png"])
+                              "nacl_size.png", "force_error_vs_depth.png",
+                              "leaderboard_two_atoms.png", "leaderboard_cluster_16.png"])
     for name in figures:
         image = matplotlib.image.imread(output / "figures" / name)
         assert image.shape[0] > 200 and image.shape[1] > 200, name
@@ -148,12 +149,20 @@ def test_tables_match_the_stores(report):
         assert float(row["energy_mae_std"]) == pytest.approx(np.std(values), rel=1e-9)
 
 
-def test_missing_targets_count_as_not_met(stores, tmp_path, capsys):
+def test_only_the_targets_of_the_reported_probes_are_judged(stores, tmp_path, capsys):
     _, probe_paths, _ = stores
     assert main(["report", "--probes", str(probe_paths[0]), "--output-dir", str(tmp_path)]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert lines[-1] == "targets met: 2/6"
-    assert sum("NOT MEASURED" in line for line in lines) == 4
+    assert lines[-1] == "targets met: 2/2"
+    assert not any("torsion" in line or "charge transfer" in line for line in lines)
+
+
+def test_a_probe_without_its_models_is_not_measured(stores):
+    _, probe_paths, _ = stores
+    torsion = xr.open_zarr(probe_paths[2], consolidated=False).load()
+    only_local = torsion.sel(model=["local"])
+    lines = [target.line() for target in evaluate_targets([only_local])]
+    assert any(line.startswith("[NOT MEASURED] GFN2-xTB torsion: efa") for line in lines)
 
 
 def test_report_errors_name_the_store(tmp_path, capsys):

@@ -1,4 +1,4 @@
-"""``efa data list|fetch|build|show|import``: the data set command line."""
+"""``efa data list|fetch|build|show|import|export``: the data set command line."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ DEFAULT_ROOT = "datasets"
 
 def register(subparsers) -> None:
     """Add the ``data`` command with its subcommands."""
-    data = subparsers.add_parser("data", help="list, fetch, build, show and import data sets")
+    data = subparsers.add_parser(
+        "data", help="list, fetch, build, show, import and export data sets"
+    )
     data.set_defaults(handler=lambda args: data.print_help() or 0)
     commands = data.add_subparsers(title="data commands", metavar="COMMAND")
 
@@ -47,6 +49,18 @@ def register(subparsers) -> None:
     imp.add_argument("--level-of-theory", default="unknown")
     imp.add_argument("--license", default="unknown")
     imp.add_argument("--citation", default="")
+    export = command(
+        "export", _export,
+        "write a data set, or exactly the splits of a run, as extxyz for other codes' trainers "
+        "(energy/forces under ASE's and MACE's keys, charge, spin, group as config_type)",
+    )
+    export.add_argument("name", metavar="NAME", help="data set name under --root")
+    export.add_argument("--run", metavar="RUN_DIR",
+                        help="write the run's train/valid/test splits (train.xyz, valid.xyz, "
+                        "test.xyz) instead of the whole set (NAME.xyz)")
+    export.add_argument("--format", choices=("extxyz",), default="extxyz")
+    export.add_argument("-o", "--output", required=True, type=Path, metavar="DIR",
+                        help="new (or empty) folder for the files")
 
 
 def _list(args) -> int:
@@ -167,6 +181,25 @@ def _import(args) -> int:
     store = build(args.name, args.root, registry=entry_registry(entry))
     registry_path = add_user_entry(args.root, entry)
     print(f"{args.name}: added to {registry_path}, built {store}")
+    return 0
+
+
+def _export(args) -> int:
+    """Export a whole data set, or the splits of a run checked to be of this data set."""
+    from efa.data.export import export_extxyz
+    from efa.data.store import open_dataset
+    from efa.errors import ConfigError
+    from efa.train.data_record import open_run_data
+
+    if args.run:
+        config, dataset, splits, _ = open_run_data(args.run, "export")
+        if Path(config.dataset).name.removesuffix(".zarr") != args.name:
+            raise ConfigError(f"--run {args.run}: the run was trained on {config.dataset!r}, "
+                              f"not on {args.name!r}")
+    else:
+        dataset, splits = open_dataset(args.name, args.root), None
+    for path in export_extxyz(dataset, args.output, splits, name=args.name):
+        print(path)
     return 0
 
 

@@ -79,6 +79,11 @@ class LocalModel(nn.Module):
                 f"{self.max_degree}): dipoles are degree-1 features"
             )
 
+    @property
+    def receptive_field(self) -> float:
+        """How far (Å) an atom's energy can see: ``T·r_c`` (its forces see twice that)."""
+        return self.num_iterations * self.cutoff
+
     def layer_update(self, t: int, x, local, batch: Batch):
         """Combine the features with the local update of layer ``t`` (``x + MP_t(x)``)."""
         del t, batch
@@ -156,6 +161,13 @@ class EFAModel(LocalModel):
                     f"model option efa_layers contains {layer}: expected layer indices in "
                     f"0..{self.num_iterations - 1}"
                 )
+
+    @property
+    def receptive_field(self) -> float:
+        """``inf`` with at least one EFA block (EFA couples every pair of atoms), else ``T·r_c``."""
+        if self.efa_layers is None or len(self.efa_layers) > 0:
+            return math.inf
+        return self.num_iterations * self.cutoff
 
     def attention_options(self) -> tuple[tuple[str, object], ...]:
         """Keyword options of :class:`efa.nn.EuclideanFastAttention` for every EFA block."""

@@ -15,7 +15,10 @@ A model is named either by a built-in name (:data:`BUILTIN_MODELS`) or by an imp
   ``pair_dst, pair_src, pair_mask (P,)``, never the labels ``energy`` or ``forces``;
 - padding atoms, pairs and structure slots must not change the energy of real structures, and
   the energy must be differentiable with respect to ``positions`` (forces are ``−∂E/∂r``);
-- ``module.init(key, batch)`` creates its parameters (collection ``params`` only).
+- ``module.init(key, batch)`` creates its parameters (collection ``params`` only);
+- optionally, a ``receptive_field`` attribute or property (Å; ``math.inf`` for a global model)
+  declares how far an atom's energy can see; the probes and the leaderboard report it, and a
+  model without one has an unknown (``nan``) receptive field.
 """
 
 from __future__ import annotations

@@ -64,7 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from efa.probes.definitions import SIZE_SCAN_PROBES, all_probe_names, run_probe, run_test_structures, size_scan
-    from efa.probes.models import load_probe_model
+    from efa.predictors import load_predictor
     from efa.provenance import collect, to_attr
     from efa.storage import write_zarr
 
@@ -81,15 +81,16 @@ def _run(args: argparse.Namespace) -> int:
             raise ConfigError(f"--{given[0].replace('_', '-')}: not an option of probe {args.name!r}; "
                               "its options: --label, --split")
         split = args.split or "test"
-        entries = [(load_probe_model(run), run_test_structures(run, split)) for run in args.runs]
+        entries = [(load_predictor(run), run_test_structures(run, split)) for run in args.runs]
         models = [model for model, _ in entries]
         store = size_scan(entries, args.label or args.name, {"split": split})
     else:
         if args.split is not None:
             raise ConfigError(f"--split: only used by probe nacl_size, not {args.name!r}")
-        models = [load_probe_model(run) for run in args.runs]
+        models = [load_predictor(run) for run in args.runs]
         store = run_probe(args.name, models, **options)
     store.attrs["runs"] = list(args.runs)
+    store.attrs["experiments"] = run_experiments(args.runs)
     resolved = json.loads(store.attrs.get("options", "{}"))
     store.attrs["provenance"] = to_attr(collect(datasets=probe_datasets(models, resolved)))
     write_zarr(store, args.output)
@@ -129,3 +130,15 @@ def probe_datasets(models, options) -> dict[str, str]:
             open_dataset(reference, options.get("datasets_root") or "datasets")
         )
     return datasets
+
+
+def run_experiments(runs) -> list[str]:
+    """The experiments of the given run directories (from their ``config.json``)."""
+    from pathlib import Path
+
+    from efa.train.run import read_json
+
+    return sorted({
+        str(read_json(Path(run) / "config.json", "run configuration")["experiment"])
+        for run in runs
+    })

@@ -1,6 +1,6 @@
 """The probes: which structures, which reference, which metrics.
 
-Every probe maps models (:class:`~efa.probes.models.ProbeModel`) and its options to a probe store
+Every probe maps models (:class:`~efa.predictors.Predictor`) and its options to a probe store
 (:mod:`efa.probes.store`). Reference structures come either from a canonical data set store
 (opened, and so validated, by :func:`efa.data.store.open_dataset`) or are built here and labelled
 through :func:`efa.probes.labels.label_structures`, which ends in
@@ -46,7 +46,7 @@ from efa.probes.geometry import (
     terminal_torsion_deg,
 )
 from efa.probes.labels import TWO_ATOM_LEVEL, TWO_ATOM_NUMBERS, label_structures
-from efa.probes.models import ProbeModel, check_unique
+from efa.predictors import Predictor, check_unique
 from efa.probes.store import curve_store, size_scan_store
 
 
@@ -59,7 +59,7 @@ class Probe:
     kind: str
     description: str
     defaults: Mapping[str, Any]
-    run: Callable[[Sequence[ProbeModel], Mapping[str, Any]], xr.Dataset]
+    run: Callable[[Sequence[Predictor], Mapping[str, Any]], xr.Dataset]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -118,14 +118,14 @@ def _open_reference(options: Mapping[str, Any]) -> xr.Dataset:
 # Evaluation
 
 
-def _predict_all(models: Sequence[ProbeModel], reference: xr.Dataset):
+def _predict_all(models: Sequence[Predictor], reference: xr.Dataset):
     check_unique(models)
     structures = Structures.from_dataset(reference)
     return structures, {(model.label, model.seed): model.predict(structures) for model in models}
 
 
 def dissociation_probe(
-    name: str, models: Sequence[ProbeModel], reference: xr.Dataset, separation: np.ndarray,
+    name: str, models: Sequence[Predictor], reference: xr.Dataset, separation: np.ndarray,
     options: Mapping[str, Any], coordinate_name: str,
 ) -> xr.Dataset:
     """Energies, forces and dissociation metrics of every model along ``reference``."""
@@ -305,7 +305,7 @@ def run_reach(models, options):
 
 
 def size_scan(
-    entries: Sequence[tuple[ProbeModel, Structures]], label: str = "nacl_size",
+    entries: Sequence[tuple[Predictor, Structures]], label: str = "nacl_size",
     options: Mapping[str, Any] | None = None,
 ) -> xr.Dataset:
     """Per-atom energy MAE and force MAE of each model on test structures of growing size.
@@ -411,7 +411,7 @@ def probe_options(name: str, given: Mapping[str, Any]) -> dict[str, Any]:
     return options
 
 
-def run_probe(name: str, models: Sequence[ProbeModel], **given) -> xr.Dataset:
+def run_probe(name: str, models: Sequence[Predictor], **given) -> xr.Dataset:
     """Evaluate probe ``name`` (a key of :data:`PROBES`) for ``models``; return its store."""
     if name not in PROBES:
         raise ConfigError(f"probe {name!r}: unknown; expected one of {', '.join(all_probe_names())}")

@@ -38,7 +38,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import xarray as xr
 
-from efa.probes.models import ProbeModel
+from efa.predictors import Predictor
 
 METRIC_UNITS = {
     "energy_mae": "eV",
@@ -68,7 +68,7 @@ METRIC_UNITS = {
 }
 
 
-def model_grid(models: Sequence[ProbeModel]) -> tuple[list[str], list[int], dict[str, np.ndarray]]:
+def model_grid(models: Sequence[Predictor]) -> tuple[list[str], list[int], dict[str, np.ndarray]]:
     """Sorted model labels and seeds, and the per-model coordinates ``family``, ``cutoff``,
     ``receptive_field``."""
     labels = sorted({model.label for model in models})
@@ -85,7 +85,7 @@ def model_grid(models: Sequence[ProbeModel]) -> tuple[list[str], list[int], dict
 
 
 def run_variables(
-    models: Sequence[ProbeModel], labels: list[str], seeds: list[int]
+    models: Sequence[Predictor], labels: list[str], seeds: list[int]
 ) -> dict[str, xr.Variable]:
     """``truncated`` (probe, model, seed): 1 where a run's training stopped on its time limit
     before its step budget, 0 where it did not, nan where there is no run."""
@@ -96,7 +96,7 @@ def run_variables(
 
 
 def metric_variables(
-    models: Sequence[ProbeModel],
+    models: Sequence[Predictor],
     metrics: Mapping[tuple[str, int], Mapping[str, float]],
     labels: list[str],
     seeds: list[int],
@@ -119,7 +119,7 @@ def curve_store(
     kind: str,
     reference: xr.Dataset,
     separation: np.ndarray | None,
-    models: Sequence[ProbeModel],
+    models: Sequence[Predictor],
     predictions: Mapping[tuple[str, int], tuple[np.ndarray, np.ndarray]],
     metrics: Mapping[tuple[str, int], Mapping[str, float]],
     attrs: Mapping,
@@ -181,7 +181,7 @@ def curve_store(
 
 def size_scan_store(
     label: str,
-    models: Sequence[ProbeModel],
+    models: Sequence[Predictor],
     sizes: Sequence[int],
     values: Mapping[tuple[str, int, int], Mapping[str, float]],
     metrics: Mapping[tuple[str, int], Mapping[str, float]],

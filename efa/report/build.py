@@ -4,7 +4,9 @@ Outputs under ``output_dir``:
 
 - ``tables/test_metrics.md|csv``: test metrics per experiment × model (mean ± std over seeds),
   with a ``truncated`` column;
-- ``tables/cost.md|csv`` and ``cost.json``: steps and training wall time per run, kept apart
+- ``tables/leaderboard_<experiment>.md|csv`` and ``figures/leaderboard_<experiment>.png``: every
+  model's test errors, probe metrics and model card (:mod:`efa.report.leaderboard`);
+- ``tables/cost.md|csv`` and ``cost.json``: steps, training wall time and inference time, kept apart
   from the quality numbers because time and memory differ between runs of one configuration;
 - ``tables/probe_<label>.md|csv``: each probe's metrics per model;
 - ``tables/curve_<label>.csv``: each probe's curve (reference and seed-mean predictions), for
@@ -182,7 +184,8 @@ def build_report(
 ) -> tuple[list[Target], list[Path], dict]:
     """Write every report output (module docstring); return the targets, the written paths and
     the provenance."""
-    from efa.report.figures import depth_figure, probe_figure, save_figure
+    from efa.report.figures import depth_figure, leaderboard_figure, probe_figure, save_figure
+    from efa.report.leaderboard import leaderboard_tables, model_cards
 
     output = Path(output_dir)
     metric_stores = [open_store(path, "test-metric") for path in metrics_paths]
@@ -224,6 +227,18 @@ def build_report(
             text(curve, f"tables/curve_{label}.csv")
         sections.append((f"Probe {label} ({store.attrs['kind']}; reference {store.attrs.get('reference', '')})", markdown))
         written.append(save_figure(probe_figure(store), output / f"figures/{label}.png"))
+
+    if metrics is not None:
+        boards = leaderboard_tables(metrics, probes, model_cards(metric_stores))
+        for experiment, (markdown, table, (columns, rows)) in boards.items():
+            text(markdown, f"tables/leaderboard_{experiment}.md")
+            text(table, f"tables/leaderboard_{experiment}.csv")
+            sections.append((f"Leaderboard {experiment}", markdown))
+            if rows:
+                written.append(save_figure(
+                    leaderboard_figure(experiment, columns, rows),
+                    output / f"figures/leaderboard_{experiment}.png",
+                ))
 
     targets = evaluate_targets(probes)
     target_text = "\n".join(f"- {target.line()}" for target in targets)

@@ -23,7 +23,7 @@ TEST_METRICS = (
 
 #: Metrics that measure time or memory: they vary between runs of one configuration, so the
 #: quality tables and ``metrics.json`` leave them out and the cost table shows them.
-TIMING_METRICS = ("wall_time_s",)
+TIMING_METRICS = ("wall_time_s", "inference_us_per_atom")
 
 #: Columns of the cost table.
 COST_COLUMNS = ("steps", *TIMING_METRICS)

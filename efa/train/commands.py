@@ -55,6 +55,15 @@ def _train(args: argparse.Namespace) -> int:
         f"{key}={getattr(args, key)}" for key in _SHORTCUTS if getattr(args, key) is not None
     ]
     config = load_config(args.config, assignments)
+    if config.calculator:  # another code trains it, or nothing is trained
+        from efa.predictors import prepare_calculator_run
+        from efa.predictors.external import train_external
+
+        run_dir = args.run_dir or config.run_dir()
+        prepare = train_external if config.trainer is not None else prepare_calculator_run
+        summary = prepare(config, run_dir)
+        print(json.dumps({"run_dir": str(run_dir), **summary}))
+        return 0
     trainer = Trainer(config, args.run_dir, progress_bar=args.progress)
     summary = trainer.run()
     print(json.dumps({"run_dir": str(trainer.paths.root), **summary}))
@@ -62,7 +71,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from efa.train.evaluate import write_evaluation
+    from efa.evaluate import write_evaluation
 
     path, metrics = write_evaluation(args.run_dir, args.split, args.output)
     flat = {name: float(metrics[name].values.item()) for name in metrics.data_vars}
@@ -75,15 +84,16 @@ def register(subparsers) -> None:
     train = subparsers.add_parser(
         "train", help="train (or resume) a model run",
         description="Train a model; a killed run resumes from its last checkpoint when started "
-        "again.",
+        "again. With 'calculator' set (--set calculator=package.module:factory) nothing is "
+        "trained: the run directory of that ASE calculator is written, with the same splits.",
     )
     add_train_arguments(train)
     train.set_defaults(handler=_train)
 
     evaluate = subparsers.add_parser(
         "evaluate", help="test-split metrics of a trained run",
-        description="Evaluate the best checkpoint of a run and write metrics in the "
-        "result-store format.",
+        description="Evaluate a run's model (the best checkpoint of a trained run, or its "
+        "calculator) and write metrics in the result-store format.",
     )
     evaluate.add_argument("run_dir", help="run directory written by 'efa train'")
     evaluate.add_argument("--split", default="test", help="split to evaluate (default: test)")

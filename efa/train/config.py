@@ -31,6 +31,19 @@ class RunConfig:
       datasets_root: directory of the canonical stores.
       model: built-in model name or import path ``package.module:Class``.
       model_options: keyword options of the model class.
+      calculator: import path ``package.module:factory`` of an ASE calculator factory; a run
+        with a calculator trains nothing (:mod:`efa.predictors.calculator`), and ``model`` and
+        ``model_options`` must keep their defaults.
+      calculator_options: keyword options of the factory; string values may name files of an
+        external trainer's run (``{model_file}``, ``{run_dir}``; :mod:`efa.predictors.external`).
+      trainer: an external trainer, ``{"command": [...], "model_file": "..."}``: the command (a
+        list of arguments, no shell) trains on the run's exported splits and writes
+        ``model_file``; the calculator then evaluates that model
+        (:mod:`efa.predictors.external`).
+      receptive_field: a calculator's declared receptive field: Å, ``"global"`` or None
+        (unknown); trained models declare theirs in their class.
+      card: model card entries (``name``, ``source``, ``version``, ``license``,
+        ``training_data``, ``level_of_theory``) that override what efa-bench knows.
       label: model label in the run directory and result stores (default: the built-in name or
         the class name).
       splits: ``{"train": n, "valid": n, "test": n}`` numbers of structures; splits left out
@@ -57,6 +70,11 @@ class RunConfig:
     datasets_root: str = "datasets"
     model: str = "local"
     model_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    calculator: str | None = None
+    calculator_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    trainer: Mapping[str, Any] | None = None
+    receptive_field: float | str | None = None
+    card: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     label: str | None = None
     splits: Mapping[str, int] = dataclasses.field(
         default_factory=lambda: {"train": 2000, "valid": 500, "test": 200}
@@ -82,6 +100,8 @@ class RunConfig:
         """Name of the model in paths and result stores."""
         if self.label:
             return self.label
+        if self.calculator:
+            return self.calculator.rpartition(":")[2].rpartition(".")[2]
         return self.model if self.model in BUILTIN_MODELS else self.model.rpartition(":")[2]
 
     def run_dir(self) -> Path:
@@ -93,6 +113,9 @@ class RunConfig:
         """Plain JSON-serialisable mapping (round-trips through :func:`config_from_mapping`)."""
         data = dataclasses.asdict(self)
         data["model_options"] = dict(self.model_options)
+        data["calculator_options"] = dict(self.calculator_options)
+        data["trainer"] = None if self.trainer is None else dict(self.trainer)
+        data["card"] = dict(self.card)
         data["splits"] = dict(self.splits)
         return data
 
@@ -120,6 +143,28 @@ def _validate(config: RunConfig) -> RunConfig:
     check_name("experiment", config.experiment, "experiment")
     check_name("model label", config.model_label, "label" if config.label else "model")
     _expect("model_options", config.model_options, (Mapping,), "a mapping of model options")
+    _expect("calculator", config.calculator, (str,), "an import path 'package.module:factory'",
+            optional=True)
+    _expect("calculator_options", config.calculator_options, (Mapping,),
+            "a mapping of calculator factory options")
+    _expect("card", config.card, (Mapping,), "a mapping of model card entries")
+    if config.trainer is not None:
+        from efa.predictors.external import check_trainer
+
+        if not config.calculator:
+            raise ConfigError("trainer: an external trainer needs the calculator that evaluates "
+                              "its model (calculator: package.module:factory)")
+        check_trainer(config.trainer)
+    if config.calculator and (config.model != RunConfig.model or config.model_options):
+        raise ConfigError("calculator: a run has either a calculator or a model to train, not "
+                          "both; remove model and model_options")
+    if config.receptive_field is not None and config.receptive_field != "global" and (
+        isinstance(config.receptive_field, bool)
+        or not isinstance(config.receptive_field, (int, float))
+        or not config.receptive_field > 0
+    ):
+        raise ConfigError(f"receptive_field={config.receptive_field!r}: expected a length in Å, "
+                          "'global' or null")
     _expect("splits", config.splits, (Mapping,), "a mapping like {train: 2000, valid: 500}")
     for name in _REQUIRED_SPLITS:
         if name not in config.splits:

@@ -128,6 +128,11 @@ class Trainer:
     """
 
     def __init__(self, config: RunConfig, run_dir: str | Path | None = None, progress_bar=None):
+        if config.calculator:
+            raise ConfigError(
+                f"calculator={config.calculator!r}: a calculator model has nothing to train; "
+                "use efa.predictors.prepare_calculator_run (efa train does so)"
+            )
         self.config = config
         self.paths = RunPaths(Path(run_dir) if run_dir is not None else config.run_dir())
         self.progress_bar = progress_bar
@@ -136,6 +141,7 @@ class Trainer:
         self.cutoff = float(self.model.cutoff)
         dataset = open_dataset(config.dataset, config.datasets_root)
         self.dataset_sha256 = dataset_sha256(dataset)
+        self.level_of_theory = str(dataset.attrs.get("level_of_theory", ""))
         structures = Structures.from_dataset(dataset)
         self.num_structures = len(structures.energy)
         self.splits = self._splits(self.num_structures)
@@ -177,7 +183,11 @@ class Trainer:
         """A run directory may only be resumed with the configuration it was started with."""
         if not self.paths.config.exists():
             return
-        existing = read_json(self.paths.config, "run configuration")
+        # keys a run directory of an older version lacks count as their defaults
+        existing = {
+            **json_round_trip(RunConfig().to_dict()),
+            **read_json(self.paths.config, "run configuration"),
+        }
         wanted = json_round_trip(self.config.to_dict())
         keys = set(existing) | set(wanted)
         changed = sorted(key for key in keys if existing.get(key) != wanted.get(key))
@@ -231,7 +241,8 @@ class Trainer:
             save_splits(self.splits, self.paths.splits)
             write_json(
                 data_record(
-                    self.config.dataset, self.dataset_sha256, self.num_structures, self.splits
+                    self.config.dataset, self.dataset_sha256, self.num_structures, self.splits,
+                    self.level_of_theory,
                 ),
                 self.paths.data,
             )

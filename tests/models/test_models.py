@@ -1,5 +1,8 @@
 """Symmetry, gradient and padding properties of the built-in energy models (float64)."""
 
+import math
+import types
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -10,6 +13,14 @@ from efa.errors import ConfigError
 from efa.models import build_model
 from efa.train.objective import predict
 from efa.train.reference import zero_element_energies
+from efa.testing import (
+    ContractModel,
+    check_model_contract,
+    check_receptive_field,
+    check_symmetry,
+    random_molecule,
+    random_rotation,
+)
 from tests.builders import padded_structures
 
 CUTOFF = 3.0
@@ -21,87 +32,30 @@ MODELS = {
 }
 
 
-def random_molecule(rng, count):
-    """``count`` atoms in a 3 Å box (some pairs beyond the cutoff), elements 1/6/8."""
-    return rng.uniform(0, 3.0, (count, 3)), rng.choice([1, 6, 8], count)
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_built_in_models_keep_the_model_contract(name):
+    """Symmetry, gradient, padding and receptive field (efa.testing, the public checks)."""
+    model_name, options = MODELS[name]
+    model = check_model_contract(model_name, options)
+    expected = math.inf if name == "efa" else COMMON["num_iterations"] * CUTOFF
+    assert model.model.receptive_field == expected
 
 
-def random_rotation(rng):
-    """Random orthogonal matrix with determinant −1 or +1 (rotation, possibly with reflection)."""
-    q, r = np.linalg.qr(rng.normal(size=(3, 3)))
-    return q * np.sign(np.diag(r))
-
-
-@pytest.fixture(scope="module", params=sorted(MODELS))
-def predictor(request):
-    name, options = MODELS[request.param]
-    model = build_model(name, options)
-    rng = np.random.default_rng(1)
-    batch = pack(
-        padded_structures(*zip(random_molecule(rng, 5))), BucketShape(5, 20), 1, CUTOFF,
-        dtype=np.float64,
+def test_contract_checks_catch_a_broken_model(x64):
+    """The checks can fail: an energy that depends on absolute positions breaks symmetry, and a
+    global model that declares a finite receptive field breaks that check."""
+    rng = np.random.default_rng(0)
+    model = ContractModel("local", COMMON)
+    real = model.energy_forces
+    model.energy_forces = lambda positions, numbers: (
+        real(positions, numbers)[0] + sum(p[0, 0] for p in positions), real(positions, numbers)[1]
     )
-    with jax.enable_x64(True):
-        params = jax.jit(model.init)(jax.random.PRNGKey(0), batch)
-        params = jax.tree.map(lambda p: jnp.asarray(p, jnp.float64), params)
-    return jax.jit(lambda batch: predict(model, params, batch, NO_REFERENCES))
-
-
-#: One padded shape for every evaluation, so each model compiles once.
-SHAPE, SLOTS = BucketShape(8, 64), 3
-
-
-def energy_forces(predictor, structs):
-    """Energies ``(S,)`` and forces ``(S, A, 3)`` of up to three structures."""
-    count, atoms = structs.atom_mask.shape
-    prediction = predictor(pack(structs, SHAPE, SLOTS, CUTOFF, dtype=np.float64))
-    forces = np.asarray(prediction.forces).reshape(SLOTS, SHAPE.max_atoms, 3)
-    return np.asarray(prediction.energy)[:count], forces[:count, :atoms]
-
-
-def test_invariance_and_equivariance(predictor, x64):
-    rng = np.random.default_rng(2)
-    positions, numbers = random_molecule(rng, 6)
-    energy, forces = energy_forces(predictor, padded_structures([positions], [numbers]))
-    assert np.all(np.isfinite(energy)) and np.abs(forces).max() > 0
-
-    rotation, shift = random_rotation(rng), rng.normal(size=3) * 5.0
-    moved = positions @ rotation.T + shift
-    energy_moved, forces_moved = energy_forces(predictor, padded_structures([moved], [numbers]))
-    np.testing.assert_allclose(energy_moved, energy, rtol=1e-7, atol=1e-9)
-    np.testing.assert_allclose(forces_moved[0], forces[0] @ rotation.T, rtol=1e-6, atol=1e-8)
-
-    order = rng.permutation(6)
-    energy_perm, forces_perm = energy_forces(
-        predictor, padded_structures([positions[order]], [numbers[order]])
-    )
-    np.testing.assert_allclose(energy_perm, energy, rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(forces_perm[0], forces[0][order], rtol=1e-9, atol=1e-12)
-
-
-def test_forces_are_negative_energy_gradient(predictor, x64):
-    positions, numbers = random_molecule(np.random.default_rng(3), 5)
-    _, forces = energy_forces(predictor, padded_structures([positions], [numbers]))
-    step = 1e-5
-    for atom, axis in [(0, 0), (2, 1), (4, 2)]:
-        shifted = [positions.copy(), positions.copy()]
-        shifted[0][atom, axis] += step
-        shifted[1][atom, axis] -= step
-        energies, _ = energy_forces(predictor, padded_structures(shifted, [numbers, numbers]))
-        numeric = -(energies[0] - energies[1]) / (2 * step)
-        np.testing.assert_allclose(forces[0, atom, axis], numeric, rtol=1e-6, atol=1e-8)
-
-
-def test_padding_and_batch_neighbours_do_not_change_energy(predictor, x64):
-    rng = np.random.default_rng(4)
-    first, second = random_molecule(rng, 4), random_molecule(rng, 6)
-    alone, forces_alone = energy_forces(predictor, padded_structures([first[0]], [first[1]]))
-    together, forces_together = energy_forces(
-        predictor, padded_structures([first[0], second[0]], [first[1], second[1]])
-    )
-    np.testing.assert_allclose(together[0], alone[0], rtol=1e-10)
-    np.testing.assert_allclose(forces_together[0, :4], forces_alone[0], rtol=1e-9, atol=1e-12)
-    assert np.all(forces_together[0, 4:] == 0.0)  # padding atoms get no force
+    with pytest.raises(AssertionError, match="energy changes under rotation and translation"):
+        check_symmetry(model, rng)
+    efa = ContractModel("efa", MODELS["efa"][1])
+    efa.model = types.SimpleNamespace(receptive_field=6.0)  # EFA sees everything, claims 6 Å
+    with pytest.raises(AssertionError, match="declared receptive_field=6.0"):
+        check_receptive_field(efa, rng)
 
 
 def test_total_charge_embedding_separates_charge_states(x64):

@@ -9,7 +9,7 @@ import numpy as np
 from efa.data.generators.carbon_chain import carbon_chain_geometry
 from efa.data.generators.cumulene import cumulene_geometry
 from efa.data.schema import make_dataset
-from efa.probes import ProbeModel
+from efa.probes import Predictor
 from efa.probes.geometry import terminal_torsion_deg
 from efa.probes.labels import two_atom_energy, two_atom_labels
 
@@ -36,10 +36,10 @@ def truncated_pair(structures):
     return np.where(beyond, two_atom_energy(CUTOFF), energy), np.where(beyond[:, None, None], 0.0, forces)
 
 
-def pair_models() -> list[ProbeModel]:
+def pair_models() -> list[Predictor]:
     return [
-        ProbeModel("efa", 0, "efa", CUTOFF, math.inf, exact_pair),
-        ProbeModel("local", 0, "local", CUTOFF, 2 * CUTOFF, truncated_pair),
+        Predictor("efa", 0, "efa", CUTOFF, math.inf, exact_pair),
+        Predictor("local", 0, "local", CUTOFF, 2 * CUTOFF, truncated_pair),
     ]
 
 
@@ -49,11 +49,11 @@ def torsion_energy(structures) -> np.ndarray:
     return BARRIER * np.cos(phi) ** 2
 
 
-def torsion_model(label: str, family: str, scale: float) -> ProbeModel:
+def torsion_model(label: str, family: str, scale: float) -> Predictor:
     def energy_forces(structures):
         return scale * torsion_energy(structures) - 3.0, np.zeros(structures.positions.shape)
 
-    return ProbeModel(label, 0, family, 4.0, math.inf if family == "efa" else 12.0, energy_forces)
+    return Predictor(label, 0, family, 4.0, math.inf if family == "efa" else 12.0, energy_forces)
 
 
 def torsion_reference(angles: np.ndarray, level_of_theory: str = "GFN2-xTB (tblite)"):
@@ -74,14 +74,14 @@ def chain_labels(structures):
     return charge * ENERGY_CHANGE, forces
 
 
-def chain_model(label: str, family: str, captured: float) -> ProbeModel:
+def chain_model(label: str, family: str, captured: float) -> Predictor:
     """Gets the energy change right and a fraction ``captured`` of the far-end force change."""
 
     def energy_forces(structures):
         energy, forces = chain_labels(structures)
         return energy, captured * forces
 
-    return ProbeModel(label, 0, family, 4.0, math.inf if family == "efa" else 12.0, energy_forces)
+    return Predictor(label, 0, family, 4.0, math.inf if family == "efa" else 12.0, energy_forces)
 
 
 def chain_reference(num_pairs: int = 3):

@@ -10,7 +10,7 @@ from efa.cli import main
 from efa.data.generators.analytic import two_atoms
 from efa.data.store import write_dataset
 from efa.models.registry import build_model
-from efa.probes.models import model_family_and_reach
+from efa.predictors import model_family_and_reach
 from efa.train.config import config_from_mapping
 from efa.train.loop import Trainer
 

@@ -9,7 +9,7 @@ from efa.data.generators.analytic import two_atoms
 from efa.data.generators.cumulene import cumulene_geometry
 from efa.data.store import write_dataset
 from efa.errors import ConfigError
-from efa.probes import ProbeModel, run_probe, size_scan
+from efa.probes import Predictor, run_probe, size_scan
 from efa.probes.geometry import fragment_gap, pull_apart, terminal_torsion_deg
 from efa.probes.labels import two_atom_energy
 from efa.probes.metrics import REACH_TOLERANCE_EV
@@ -129,7 +129,7 @@ def test_size_scan_per_atom_error():
     from efa.data.generators.analytic import nacl_cluster
 
     per_atom = -2.0
-    model = ProbeModel("efa", 1, "efa", 5.0, math.inf,
+    model = Predictor("efa", 1, "efa", 5.0, math.inf,
                        lambda s: (per_atom * s.num_atoms, np.zeros(s.positions.shape)))
     sets = [Structures.from_dataset(nacl_cluster(4, seed=0, diameter=d, num_atoms=n))
             for d, n in ((6.0, 5), (8.0, 11))]

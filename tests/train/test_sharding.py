@@ -12,7 +12,7 @@ import pytest
 
 from efa.data.batching import BucketShape, Structures, pack, split_batch
 from efa.errors import ConfigError
-from efa.train.evaluate import write_evaluation
+from efa.evaluate import write_evaluation
 from efa.train.log import TrainingLog
 from efa.train.sharding import DataParallel
 

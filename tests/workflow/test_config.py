@@ -109,8 +109,33 @@ def _unknown_option(config):
     return "experiments.two_atoms.models.local.options.no_such_option"
 
 
+def _calculator_not_a_calculator(config):
+    config["experiments"]["two_atoms"]["models"]["calc"] = {"calculator": "math:sqrt",
+                                                           "options": {}}
+    return "experiments.two_atoms.models.calc.calculator"
+
+
+def _calculator_factory_raises(config):
+    config["experiments"]["two_atoms"]["models"]["calc"] = {
+        "calculator": "ase.calculators.lj:LennardJones", "options": {"no_such_parameter": 1}}
+    return "experiments.two_atoms.models.calc.calculator"
+
+
+def _calculator_bad_receptive_field(config):
+    config["experiments"]["two_atoms"]["models"]["calc"] = {
+        "calculator": "ase.calculators.lj:LennardJones", "receptive_field": -3}
+    return "experiments.two_atoms.models.calc.receptive_field"
+
+
+def _unknown_card_key(config):
+    config["experiments"]["two_atoms"]["models"]["local"]["card"] = {"licence": "MIT"}
+    return "card.licence"
+
+
 BAD_CONFIGS = [_unknown_model, _outside_bound, _missing_dataset, _unregistered_dataset,
-               _too_many_structures, _unknown_probe_option, _unknown_option]
+               _too_many_structures, _unknown_probe_option, _unknown_option,
+               _calculator_not_a_calculator, _calculator_factory_raises,
+               _calculator_bad_receptive_field, _unknown_card_key]
 
 
 @pytest.mark.parametrize("mutate", BAD_CONFIGS, ids=lambda f: f.__name__.strip("_"))
@@ -123,6 +148,13 @@ def test_validation_names_the_key(mutate):
 
 def test_ci_config_is_valid():
     validate_workflow_config(_ci())
+
+
+def test_calculator_example_plans_a_run_without_training(workflow_dir):
+    result = snakemake(workflow_dir, "-n", "-p", "--configfile", "examples/calculator.yaml",
+                       timeout=120)
+    assert "results/calculator/runs/two_atoms/lennard_jones/seed0/summary.json" in result.stdout
+    assert "calculator=\"ase.calculators.lj:LennardJones\"" in result.stdout, result.stdout
 
 
 @pytest.mark.parametrize(

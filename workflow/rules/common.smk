@@ -73,10 +73,12 @@ RESOURCE_DEFAULTS = {
 
 def rule_resources(step, experiment=None, model=None):
     """Resources of a job of ``step`` (threads, mem_mb, runtime, gpu, cpus_per_task)."""
+    entry = EXPERIMENTS[experiment]["models"][model] if experiment and model else {}
+    if step == "train" and "calculator" in entry and "trainer" not in entry:  # nothing to train
+        return dict(RESOURCE_DEFAULTS["fetch"], cpus_per_task=1)
     merged = dict(RESOURCE_DEFAULTS[step])
     merged.update((config.get("resources") or {}).get(step) or {})
-    if experiment is not None and model is not None:
-        merged.update(EXPERIMENTS[experiment]["models"][model].get("resources") or {})
+    merged.update(entry.get("resources") or {})
     merged.setdefault("cpus_per_task", merged["threads"])
     return merged
 

@@ -1,21 +1,19 @@
-"""The models a probe evaluates: trained runs, or any callable with the same outputs.
+"""The predictor: what evaluation, probes and the report need of any model.
 
-A probe only needs, per model, a label, a seed, a family, the neighbour cutoff, the nominal
-receptive field and a function mapping :class:`~efa.data.batching.Structures` (``S`` structures,
-``A`` atom slots) to energies ``(S,)`` eV and forces ``(S, A, 3)`` eV/Å. :func:`load_probe_model`
-builds one from a run directory of ``efa train``; tests build them from analytic potentials.
+A predictor is a label, a seed, a family, the neighbour cutoff, the declared receptive field, a
+model card and a function mapping :class:`~efa.data.batching.Structures` (``S`` structures,
+``A`` atom slots) to energies ``(S,)`` eV and forces ``(S, A, 3)`` eV/Å. Trained runs
+(:mod:`efa.predictors.trained`), ASE calculators (:mod:`efa.predictors.calculator`) and, in the
+tests, analytic potentials all take this one shape.
 
 Receptive field: a local message-passing model with ``T`` layers and cutoff ``r_c`` sees at most
 ``T·r_c`` around an atom, so beyond that its predicted interaction between fragments is exactly
-constant. EFA layers remove that limit (``inf``); for a model of unknown
-architecture the receptive field is ``nan``.
+constant. EFA layers remove that limit (``inf``); a model that declares nothing has ``nan``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
-import os
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
@@ -32,8 +30,8 @@ EnergyForces = Callable[[Structures], tuple[np.ndarray, np.ndarray]]
 
 
 @dataclasses.dataclass(frozen=True)
-class ProbeModel:
-    """A model as seen by the probes.
+class Predictor:
+    """A model as seen by evaluation, the probes and the report.
 
     Attributes:
       label: model name in the result stores (the run's ``model_label``).
@@ -43,6 +41,8 @@ class ProbeModel:
       receptive_field: ``T·r_c`` in Å for local models, ``inf`` with EFA, ``nan`` if unknown.
       energy_forces: ``Structures → (energy (S,), forces (S, A, 3))``.
       source: where the model came from (run directory), for error messages and attrs.
+      card: the model card (``name``, ``source``, ``version``, ``license``, ``training_data``,
+        ``level_of_theory``; :func:`model_card`).
       truncated: whether its training stopped on the ``max_time_s`` safety net before its step
         budget (the report then counts no target on it as met).
       datasets: ``{name: content sha256}`` of the data it was trained on (provenance).
@@ -55,6 +55,7 @@ class ProbeModel:
     receptive_field: float
     energy_forces: EnergyForces
     source: str = "<analytic>"
+    card: Mapping[str, str] = dataclasses.field(default_factory=dict)
     truncated: bool = False
     datasets: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
@@ -75,46 +76,7 @@ class ProbeModel:
         return energy, np.where(structures.atom_mask[..., None], forces, 0.0)
 
 
-def model_family_and_reach(model) -> tuple[str, float]:
-    """``(family, receptive field in Å)`` of a Flax model built by the model registry."""
-    from efa.models.mpnn import EFAModel, LocalModel
-
-    cutoff = float(model.cutoff)
-    if isinstance(model, EFAModel) and (model.efa_layers is None or len(model.efa_layers) > 0):
-        return "efa", math.inf
-    if isinstance(model, LocalModel):
-        return "local", model.num_iterations * cutoff
-    return "external", math.nan
-
-
-def load_probe_model(run_dir: str | os.PathLike) -> ProbeModel:
-    """The best checkpoint of the run in ``run_dir`` (see :func:`efa.train.run.load_trained`)."""
-    from efa.train.run import RunPaths, load_trained, read_json
-
-    trained = load_trained(run_dir)
-    family, reach = model_family_and_reach(trained.model)
-    paths = RunPaths(trained.run_dir)
-    summary = read_json(paths.summary, "run summary") if paths.summary.exists() else {}
-    data = read_json(paths.data, "data record") if paths.data.exists() else {}
-
-    def energy_forces(structures: Structures) -> tuple[np.ndarray, np.ndarray]:
-        prediction = trained.predict_structures(structures)
-        return np.asarray(prediction.energy, np.float64), np.asarray(prediction.forces, np.float64)
-
-    return ProbeModel(
-        label=trained.config.model_label,
-        seed=trained.config.seed,
-        family=family,
-        cutoff=trained.cutoff,
-        receptive_field=reach,
-        energy_forces=energy_forces,
-        source=str(run_dir),
-        truncated=bool(summary.get("truncated", False)),
-        datasets={data["dataset"]: data["dataset_sha256"]} if data else {},
-    )
-
-
-def check_unique(models: Sequence[ProbeModel]) -> None:
+def check_unique(models: Sequence[Predictor]) -> None:
     """Raise :class:`ConfigError` if two models share a ``(label, seed)`` pair."""
     seen: dict[tuple[str, int], str] = {}
     for model in models:
@@ -127,3 +89,22 @@ def check_unique(models: Sequence[ProbeModel]) -> None:
         seen[key] = model.source
     if not models:
         raise ConfigError("no models given; expected at least one --run RUN_DIR")
+
+
+#: The keys of a model card, in the order the leaderboard shows them.
+CARD_KEYS = ("name", "source", "version", "license", "training_data", "level_of_theory")
+
+
+def model_card(given: Mapping[str, object] | None = None, **defaults: object) -> dict[str, str]:
+    """A model card: ``defaults`` (what efa-bench knows) overridden by ``given`` (the
+    configuration's ``card``), every key of :data:`CARD_KEYS` present (``""`` if unknown).
+
+    Raises:
+      ConfigError: ``given`` has a key that is not a card key.
+    """
+    given = dict(given or {})
+    unknown = sorted(set(given) - set(CARD_KEYS))
+    if unknown:
+        raise ConfigError(f"card.{unknown[0]}: not a model card key; expected {', '.join(CARD_KEYS)}")
+    merged = {**defaults, **given}
+    return {key: str(merged.get(key) or "") for key in CARD_KEYS}

@@ -1,0 +1,174 @@
+"""Predictors from ASE calculators: any code that ships an ``ase.calculators`` interface.
+
+A configuration names a calculator by a factory, ``package.module:callable``, and its keyword
+options; ``callable(**options)`` must return an :class:`ase.calculators.calculator.Calculator`.
+Structures are evaluated one at a time as :class:`ase.Atoms` without a cell (``pbc=False``),
+with the total charge in ``atoms.info["charge"]`` (integer, e) and the spin multiplicity in
+``atoms.info["spin"]`` (``2S + 1``; 1 for an even number of electrons, 2 for an odd one, as
+computed from the atomic numbers and the charge). The built-in models read the same keys
+(:class:`efa.calculator.EFACalculator`). For calculators that follow ASE's older convention
+(tblite's ``TBLite`` among them) the same values are also given as initial charges and initial
+magnetic moments: the total charge and the ``2S`` unpaired electrons sit on the first atom.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+from ase import Atoms
+from ase.calculators.calculator import Calculator
+
+from efa.data.batching import Structures
+from efa.errors import ConfigError, EfaError
+from efa.predictors.base import Predictor, model_card
+
+#: Keys of ``atoms.info`` that carry the total charge and the spin multiplicity.
+CHARGE_KEY = "charge"
+SPIN_KEY = "spin"
+
+
+def resolve_factory(path: str) -> Callable[..., Any]:
+    """The callable named by ``package.module:name`` (``name`` may be dotted, ``Class.method``).
+
+    Raises:
+      ConfigError: the path is malformed, the module cannot be imported (or raises on import),
+        or the name is missing or not callable.
+    """
+    module_name, colon, attribute = str(path).partition(":")
+    if not colon or not module_name or not attribute:
+        raise ConfigError(f"calculator {path!r}: expected an import path 'package.module:factory'")
+    try:
+        target: Any = importlib.import_module(module_name)
+    except Exception as error:  # a module that raises on import is the user's bad input
+        raise ConfigError(
+            f"calculator {path!r}: cannot import module {module_name!r} "
+            f"({type(error).__name__}: {error})"
+        ) from None
+    for part in attribute.split("."):
+        target = getattr(target, part, None)
+        if target is None:
+            raise ConfigError(f"calculator {path!r}: {module_name} has no attribute {attribute!r}")
+    if not callable(target):
+        raise ConfigError(f"calculator {path!r}: {module_name}.{attribute} is not callable")
+    return target
+
+
+def make_calculator(path: str, options: Mapping[str, Any] | None = None) -> Calculator:
+    """``factory(**options)`` for the factory named by ``path``, checked to be a Calculator.
+
+    Raises:
+      ConfigError: the factory cannot be found, raises, or returns something else.
+    """
+    factory = resolve_factory(path)
+    try:
+        calculator = factory(**dict(options or {}))
+    except Exception as error:
+        raise ConfigError(
+            f"calculator {path!r}: the factory raised {type(error).__name__}: {error}"
+        ) from None
+    if not isinstance(calculator, Calculator):
+        raise ConfigError(
+            f"calculator {path!r}: the factory returned a {type(calculator).__name__}; expected "
+            "an ase.calculators.calculator.Calculator"
+        )
+    return calculator
+
+
+def spin_multiplicity(numbers: np.ndarray, charge: int) -> int:
+    """Lowest spin multiplicity ``2S + 1`` of ``sum(numbers) - charge`` electrons."""
+    return 1 + int(np.sum(numbers) - charge) % 2
+
+
+def to_atoms(structures: Structures, index: int) -> Atoms:
+    """Structure ``index`` (its real atoms) as :class:`ase.Atoms` with charge and spin in info."""
+    mask = structures.atom_mask[index]
+    numbers = structures.atomic_numbers[index][mask]
+    charge = int(structures.total_charge[index])
+    spin = spin_multiplicity(numbers, charge)
+    first = np.eye(1, len(numbers))[0]
+    atoms = Atoms(
+        numbers=numbers, positions=structures.positions[index][mask], pbc=False,
+        charges=charge * first, magmoms=(spin - 1) * first,
+    )
+    atoms.info[CHARGE_KEY] = charge
+    atoms.info[SPIN_KEY] = spin
+    return atoms
+
+
+def calculator_energy_forces(
+    calculator: Calculator, name: str
+) -> Callable[[Structures], tuple[np.ndarray, np.ndarray]]:
+    """``Structures → (energy (S,), forces (S, A, 3))`` evaluated by ``calculator``.
+
+    Raises (when called):
+      EfaError: the calculator raised, or returned a non-finite energy or force (the message
+        names the structure).
+    """
+
+    def energy_forces(structures: Structures) -> tuple[np.ndarray, np.ndarray]:
+        count, atoms_per_slot = structures.atom_mask.shape
+        energy = np.zeros(count)
+        forces = np.zeros((count, atoms_per_slot, 3))
+        for index in range(count):
+            atoms = to_atoms(structures, index)
+            atoms.calc = calculator
+            try:
+                value = float(atoms.get_potential_energy())
+                gradient = np.asarray(atoms.get_forces(), dtype=np.float64)
+            except Exception as error:
+                raise EfaError(
+                    f"calculator {name!r} failed on structure {index} "
+                    f"({atoms.get_chemical_formula()}): {type(error).__name__}: {error}"
+                ) from None
+            if not (math.isfinite(value) and np.all(np.isfinite(gradient))):
+                raise EfaError(
+                    f"calculator {name!r} returned a non-finite energy or force for structure "
+                    f"{index} ({atoms.get_chemical_formula()}): energy {value}"
+                )
+            energy[index] = value
+            forces[index, structures.atom_mask[index]] = gradient
+        return energy, forces
+
+    return energy_forces
+
+
+def receptive_field_value(value: float | str | None) -> float:
+    """A configuration's ``receptive_field``: Å, ``"global"`` (``inf``) or None (``nan``)."""
+    if value is None:
+        return math.nan
+    if value == "global":
+        return math.inf
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ConfigError(f"receptive_field={value!r}: expected a length in Å, 'global' or null")
+    return float(value)
+
+
+def calculator_predictor(
+    label: str,
+    factory: str,
+    options: Mapping[str, Any] | None = None,
+    *,
+    seed: int = 0,
+    cutoff: float | None = None,
+    receptive_field: float | str | None = None,
+    card: Mapping[str, Any] | None = None,
+    datasets: Mapping[str, str] | None = None,
+    source: str = "",
+) -> Predictor:
+    """A :class:`Predictor` evaluating ``factory(**options)`` (family ``external``)."""
+    calculator = make_calculator(factory, options)
+    return Predictor(
+        label=label,
+        seed=seed,
+        family="external",
+        cutoff=math.nan if cutoff is None else float(cutoff),
+        receptive_field=receptive_field_value(receptive_field),
+        energy_forces=calculator_energy_forces(calculator, factory),
+        source=source or factory,
+        card=model_card(card, name=label, source=factory),
+        datasets=dict(datasets or {}),
+    )

@@ -1,0 +1,104 @@
+"""One leaderboard per experiment: every model's test errors, probe metrics and model card.
+
+A row per model of the experiment, whatever its kind (built-in, own Flax module, calculator):
+
+- test errors (seed means of ``energy_mae``, ``energy_rmse``, ``forces_mae``, ``forces_rmse``);
+- every metric of every probe that evaluated the experiment's runs, as ``<probe>:<metric>``;
+- ``num_parameters``, training ``steps`` and ``truncated`` (runs stopped by their time limit);
+- the model card: ``source``, ``version``, ``license``, ``training_data``, ``level_of_theory``.
+
+What the models cost (training time, inference µs/atom) varies between runs and is in the cost
+table (:func:`efa.report.tables.cost_tables`), not here, so that the leaderboard of one
+configuration is the same byte for byte on every rerun.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import xarray as xr
+
+from efa.predictors.base import CARD_KEYS
+from efa.report.tables import csv_table, markdown_table, seed_statistics, truncated_text
+
+#: Test metrics on the leaderboard, in this order.
+LEADERBOARD_TEST_METRICS = ("energy_mae", "energy_rmse", "forces_mae", "forces_rmse")
+
+
+def model_cards(metric_stores: Sequence[xr.Dataset]) -> dict[tuple[str, str], dict[str, str]]:
+    """``(experiment, model) → card`` from the ``card`` attribute of per-run metric stores."""
+    cards: dict[tuple[str, str], dict[str, str]] = {}
+    for store in metric_stores:
+        if "card" not in store.attrs:
+            continue
+        key = (str(store["experiment"].values[0]), str(store["model"].values[0]))
+        cards.setdefault(key, json.loads(store.attrs["card"]))
+    return cards
+
+
+def _probe_columns(
+    probes: Sequence[xr.Dataset], experiment: str
+) -> list[tuple[str, xr.Dataset, str]]:
+    """``(column name, store, metric)`` of every probe metric of ``experiment``'s runs."""
+    columns = []
+    for store in probes:
+        if experiment not in store.attrs.get("experiments", []):
+            continue
+        label = str(store["probe"].values[0])
+        columns += [(f"{label}:{metric}", store, metric) for metric in store.attrs["metrics"]]
+    return columns
+
+
+def _mean(values: np.ndarray) -> float:
+    return seed_statistics(values)[0]
+
+
+def leaderboard(
+    metrics: xr.Dataset,
+    probes: Sequence[xr.Dataset],
+    cards: Mapping[tuple[str, str], Mapping[str, str]],
+    experiment: str,
+) -> tuple[list[str], list[list[object]]]:
+    """Header and rows (one per model with test metrics) of ``experiment``'s leaderboard."""
+    probe_columns = _probe_columns(probes, experiment)
+    test = [name for name in LEADERBOARD_TEST_METRICS if name in metrics]
+    header = (
+        ["model", *test, *(name for name, _, _ in probe_columns), "num_parameters", "steps",
+         "truncated", *(key for key in CARD_KEYS if key != "name")]
+    )
+    rows = []
+    for model in metrics["model"].values:
+        entry = metrics.sel(experiment=experiment, model=model)
+        if not np.any(np.isfinite(entry[test[0]].values)):
+            continue  # a model of another experiment
+        row: list[object] = [str(model)]
+        row += [_mean(entry[name].values) for name in test]
+        for _, store, metric in probe_columns:
+            probe = store.isel(probe=0)
+            present = str(model) in probe["model"].values
+            row.append(_mean(probe[metric].sel(model=model).values) if present else float("nan"))
+        row += [_mean(entry[name].values) if name in entry else float("nan")
+                for name in ("num_parameters", "steps")]
+        row.append(truncated_text(entry["truncated"].values) if "truncated" in entry else "no")
+        card = cards.get((experiment, str(model)), {})
+        row += [card.get(key, "") for key in CARD_KEYS if key != "name"]
+        rows.append(row)
+    return header, rows
+
+
+def leaderboard_tables(
+    metrics: xr.Dataset,
+    probes: Sequence[xr.Dataset],
+    cards: Mapping[tuple[str, str], Mapping[str, str]],
+) -> dict[str, tuple[str, str, tuple[list[str], list[list[object]]]]]:
+    """``experiment → (markdown, csv, (header, rows))`` for every experiment of ``metrics``."""
+    tables = {}
+    for experiment in metrics["experiment"].values:
+        header, rows = leaderboard(metrics, probes, cards, str(experiment))
+        shown = [[f"{cell:.3g}" if isinstance(cell, float) else cell for cell in row] for row in rows]
+        tables[str(experiment)] = (
+            markdown_table(header, shown), csv_table(header, rows), (header, rows)
+        )
+    return tables

@@ -1,0 +1,177 @@
+"""The model contract as reusable checks, for the built-in models and for your own.
+
+A model named in a configuration (``package.module:Class``, see :mod:`efa.models.registry`) is
+trained and evaluated like the built-in ones only if it keeps the contract. Call
+:func:`check_model_contract` from your own test to check it in float64 on random molecules::
+
+    from efa.testing import check_model_contract
+
+    def test_my_model_keeps_the_contract():
+        check_model_contract("mypackage.models:MyModel", {"cutoff": 5.0, "hidden": 16})
+
+Checks (each raises ``AssertionError`` with what failed):
+
+- **symmetry**: the energy is invariant and the forces equivariant under a random rotation
+  (with reflection) and translation; permuting the atoms permutes the forces;
+- **gradient**: forces equal ``−∂E/∂r`` by central finite differences;
+- **padding and batching**: another structure in the same batch and padding atoms change
+  nothing, and padding atoms get no force;
+- **receptive field**: a model that declares a finite ``receptive_field`` R (Å) gives exactly
+  the same energy for an atom at two distances beyond R from the rest of the molecule.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+#: Padded shape of every evaluation: up to 3 structures of up to 8 atoms, 64 pair slots.
+SLOTS, MAX_ATOMS, MAX_PAIRS = 3, 8, 64
+
+
+class ContractModel:
+    """A model built from the registry with float64 parameters, evaluated on padded batches.
+
+    Args:
+      name: built-in name or import path ``package.module:Class``.
+      options: the model's keyword options.
+      seed: PRNG seed of the parameters.
+    """
+
+    def __init__(self, name: str, options: Mapping[str, Any] | None = None, seed: int = 0):
+        import jax
+        import jax.numpy as jnp
+
+        from efa.data.batching import BucketShape
+        from efa.models.registry import build_model
+        from efa.train.objective import predict
+        from efa.train.reference import zero_element_energies
+
+        self.model = build_model(name, options)
+        self.cutoff = float(self.model.cutoff)
+        self.shape = BucketShape(MAX_ATOMS, MAX_PAIRS)
+        positions, numbers = random_molecule(np.random.default_rng(seed), 5)
+        with jax.enable_x64(True):
+            batch = self._batch([positions], [numbers])
+            params = jax.jit(self.model.init)(jax.random.PRNGKey(seed), batch)
+            self.params = jax.tree.map(lambda p: jnp.asarray(p, jnp.float64), params)
+        model, references = self.model, zero_element_energies()
+        self._predict = jax.jit(lambda p, b: predict(model, p, b, references))
+
+    def _batch(self, positions: Sequence[np.ndarray], numbers: Sequence[np.ndarray],
+               charges: Sequence[int] | None = None):
+        from efa.data.batching import Structures, pack
+        from efa.data.schema import pad_atoms
+
+        count = len(positions)
+        mask = np.zeros((count, max(len(p) for p in positions)), bool)
+        for index, p in enumerate(positions):
+            mask[index, : len(p)] = True
+        structures = Structures(
+            positions=pad_atoms([np.asarray(p, np.float64) for p in positions]),
+            atomic_numbers=pad_atoms([np.asarray(z) for z in numbers]).astype(np.int32),
+            atom_mask=mask,
+            energy=np.zeros(count),
+            forces=np.zeros((count, mask.shape[1], 3)),
+            total_charge=np.asarray(charges if charges is not None else [0] * count, np.int32),
+        )
+        return pack(structures, self.shape, SLOTS, self.cutoff, dtype=np.float64)
+
+    def energy_forces(
+        self, positions: Sequence[np.ndarray], numbers: Sequence[np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Energies ``(S,)`` and forces ``(S, MAX_ATOMS, 3)`` of up to :data:`SLOTS` structures."""
+        import jax
+
+        with jax.enable_x64(True):
+            prediction = self._predict(self.params, self._batch(positions, numbers))
+            forces = np.asarray(prediction.forces).reshape(SLOTS, MAX_ATOMS, 3)
+            return np.asarray(prediction.energy)[: len(positions)], forces[: len(positions)]
+
+
+def random_molecule(rng: np.random.Generator, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """``count`` atoms in a 3 Å box (some pairs beyond a 3 Å cutoff), elements H, C, O."""
+    return rng.uniform(0, 3.0, (count, 3)), rng.choice([1, 6, 8], count)
+
+
+def random_rotation(rng: np.random.Generator) -> np.ndarray:
+    """A random orthogonal 3×3 matrix (a rotation, possibly with a reflection)."""
+    q, r = np.linalg.qr(rng.normal(size=(3, 3)))
+    return q * np.sign(np.diag(r))
+
+
+def check_symmetry(model: ContractModel, rng: np.random.Generator) -> None:
+    """Energy invariant, forces equivariant under rotation, reflection, translation, permutation."""
+    positions, numbers = random_molecule(rng, 6)
+    energy, forces = model.energy_forces([positions], [numbers])
+    assert np.all(np.isfinite(energy)), f"energy is not finite: {energy}"
+    rotation, shift = random_rotation(rng), rng.normal(size=3) * 5.0
+    moved_energy, moved_forces = model.energy_forces([positions @ rotation.T + shift], [numbers])
+    np.testing.assert_allclose(moved_energy, energy, rtol=1e-7, atol=1e-9,
+                               err_msg="energy changes under rotation and translation")
+    np.testing.assert_allclose(moved_forces[0, :6], forces[0, :6] @ rotation.T, rtol=1e-6,
+                               atol=1e-8, err_msg="forces do not rotate with the molecule")
+    order = rng.permutation(6)
+    permuted_energy, permuted_forces = model.energy_forces([positions[order]], [numbers[order]])
+    np.testing.assert_allclose(permuted_energy, energy, rtol=1e-10, atol=1e-12,
+                               err_msg="energy changes when the atoms are permuted")
+    np.testing.assert_allclose(permuted_forces[0, :6], forces[0, :6][order], rtol=1e-9,
+                               atol=1e-12, err_msg="forces are not permuted with the atoms")
+
+
+def check_gradient(model: ContractModel, rng: np.random.Generator, step: float = 1e-5) -> None:
+    """Forces equal ``−∂E/∂r`` by central finite differences (three components)."""
+    positions, numbers = random_molecule(rng, 5)
+    _, forces = model.energy_forces([positions], [numbers])
+    for atom, axis in [(0, 0), (2, 1), (4, 2)]:
+        plus, minus = positions.copy(), positions.copy()
+        plus[atom, axis] += step
+        minus[atom, axis] -= step
+        energies, _ = model.energy_forces([plus, minus], [numbers, numbers])
+        numeric = -(energies[0] - energies[1]) / (2 * step)
+        np.testing.assert_allclose(
+            forces[0, atom, axis], numeric, rtol=1e-6, atol=1e-8,
+            err_msg=f"force on atom {atom}, axis {axis} is not -dE/dr",
+        )
+
+
+def check_padding(model: ContractModel, rng: np.random.Generator) -> None:
+    """Batch neighbours and padding change nothing; padding atoms get no force."""
+    first, second = random_molecule(rng, 4), random_molecule(rng, 6)
+    alone, forces_alone = model.energy_forces([first[0]], [first[1]])
+    together, forces_together = model.energy_forces([first[0], second[0]], [first[1], second[1]])
+    np.testing.assert_allclose(together[0], alone[0], rtol=1e-10,
+                               err_msg="another structure in the batch changes the energy")
+    np.testing.assert_allclose(forces_together[0, :4], forces_alone[0, :4], rtol=1e-9, atol=1e-12,
+                               err_msg="another structure in the batch changes the forces")
+    assert np.all(forces_together[0, 4:] == 0.0), "padding atoms get a force"
+
+
+def check_receptive_field(model: ContractModel, rng: np.random.Generator) -> None:
+    """With a finite declared receptive field R, an atom moved between two distances beyond R
+    from a molecule leaves the energy exactly unchanged."""
+    reach = getattr(model.model, "receptive_field", None)
+    if reach is None or not math.isfinite(float(reach)):
+        return  # global or undeclared: nothing to honour
+    positions, numbers = random_molecule(rng, 4)
+    far = [np.vstack([positions, [[0.0, 0.0, 3.0 + float(reach) + gap]]]) for gap in (1.0, 4.0)]
+    energies, _ = model.energy_forces(far, [np.append(numbers, 1)] * 2)
+    assert energies[0] == energies[1], (
+        f"declared receptive_field={reach} Å, but an atom moved from {reach + 1:.1f} to "
+        f"{reach + 4:.1f} Å beyond the molecule changes the energy by {energies[1] - energies[0]}"
+    )
+
+
+def check_model_contract(
+    name: str, options: Mapping[str, Any] | None = None, seed: int = 0
+) -> ContractModel:
+    """Run every check of the module docstring on model ``name`` with ``options``; return the
+    :class:`ContractModel` it built (for further checks of your own)."""
+    model = ContractModel(name, options, seed)
+    rng = np.random.default_rng(seed + 1)
+    for check in (check_symmetry, check_gradient, check_padding, check_receptive_field):
+        check(model, rng)
+    return model

@@ -1,0 +1,66 @@
+"""efa data export: a data set, or exactly a run's splits, as extxyz under MACE's and ASE's keys."""
+
+import json
+
+import numpy as np
+import pytest
+from ase.io import read
+
+from efa.cli import main
+from efa.data.generators.sn2 import sn2_scan
+from efa.data.store import open_dataset, write_dataset
+from efa.train.config import config_from_mapping
+from efa.predictors import prepare_calculator_run
+
+
+@pytest.fixture
+def root(tmp_path):
+    root = tmp_path / "datasets"
+    scan = sn2_scan(num_points=6, coordinate_min=-3.0, coordinate_max=3.0)
+    scan.attrs.update(name="scan", license="CC0-1.0", citation="test data")
+    write_dataset(scan, root / "scan.zarr")
+    return root
+
+
+def test_export_writes_every_structure_with_its_labels(root, tmp_path):
+    output = tmp_path / "export"
+    assert main(["data", "export", "scan", "--root", str(root), "-o", str(output)]) == 0
+    frames = read(output / "scan.xyz", index=":")
+    dataset = open_dataset("scan", root)
+    assert len(frames) == dataset.sizes["structure"] == 6
+    for index, atoms in enumerate(frames):
+        mask = dataset.atom_mask.values[index]
+        assert atoms.get_potential_energy() == pytest.approx(float(dataset.energy[index]), abs=1e-9)
+        assert atoms.info["REF_energy"] == pytest.approx(float(dataset.energy[index]), abs=1e-9)
+        np.testing.assert_allclose(atoms.get_forces(), dataset.forces.values[index][mask], atol=1e-8)
+        np.testing.assert_allclose(atoms.arrays["REF_forces"], dataset.forces.values[index][mask],
+                                   atol=1e-8)
+        np.testing.assert_allclose(atoms.positions, dataset.positions.values[index][mask], atol=1e-8)
+        assert atoms.info["total_charge"] == atoms.info["charge"] == -1
+        assert atoms.info["total_spin"] == 1 and atoms.info["efa_index"] == index
+
+
+def test_export_of_a_run_writes_exactly_its_splits(root, tmp_path):
+    config = config_from_mapping({
+        "experiment": "e", "dataset": "scan", "datasets_root": str(root), "label": "lj",
+        "calculator": "ase.calculators.lj:LennardJones",
+        "splits": {"train": 3, "valid": 1, "test": 2}, "output_root": str(tmp_path / "runs"),
+    })
+    prepare_calculator_run(config)
+    run = config.run_dir()
+    output = tmp_path / "splits"
+    assert main(["data", "export", "scan", "--root", str(root), "--run", str(run),
+                 "-o", str(output)]) == 0
+    splits = json.loads((run / "splits.json").read_text())
+    for part in ("train", "valid", "test"):
+        frames = read(output / f"{part}.xyz", index=":")
+        assert [atoms.info["efa_index"] for atoms in frames] == splits[part]
+
+
+def test_export_refuses_a_non_empty_folder_and_writes_nothing(root, tmp_path, capsys):
+    output = tmp_path / "taken"
+    output.mkdir()
+    (output / "mine.txt").write_text("keep me")
+    assert main(["data", "export", "scan", "--root", str(root), "-o", str(output)]) == 2
+    assert "exists and is not an empty folder" in capsys.readouterr().err
+    assert sorted(p.name for p in output.iterdir()) == ["mine.txt"]

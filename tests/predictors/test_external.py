@@ -1,0 +1,116 @@
+"""External trainers: another code's command trains on the exported splits, its calculator is
+evaluated and probed like any run."""
+
+import json
+import sys
+import textwrap
+
+import pytest
+import xarray as xr
+from ase.io import read
+
+from efa.cli import main
+from efa.data.generators.analytic import two_atoms
+from efa.data.store import write_dataset
+from efa.errors import ConfigError
+from efa.predictors.external import check_trainer
+
+#: A stand-in trainer: "fits" a Lennard-Jones sigma to the training split (the position of the
+#: lowest energy) and writes it as the model file.
+FAKE_TRAINER = textwrap.dedent("""
+    import json, sys
+    import numpy as np
+    from ase.io import read
+
+    train, model_file = sys.argv[1], sys.argv[2]
+    frames = read(train, index=":")
+    best = min(frames, key=lambda atoms: atoms.info["REF_energy"])
+    r = float(np.linalg.norm(best.positions[1] - best.positions[0]))
+    json.dump({"sigma": r / 2 ** (1 / 6), "n_train": len(frames)}, open(model_file, "w"))
+""")
+
+
+@pytest.fixture
+def setup(tmp_path, monkeypatch):
+    root = tmp_path / "datasets"
+    dataset = two_atoms(60, seed=0)
+    dataset.attrs.update(name="two_atoms", license="CC0-1.0", citation="test data")
+    write_dataset(dataset, root / "two_atoms.zarr")
+    (tmp_path / "fake_trainer.py").write_text(FAKE_TRAINER)
+    (tmp_path / "fake_models.py").write_text(textwrap.dedent("""
+        import json
+        from ase.calculators.lj import LennardJones
+
+        def load(path):
+            return LennardJones(sigma=json.load(open(path))["sigma"], epsilon=0.8, rc=12.0)
+    """))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield root, tmp_path
+    sys.modules.pop("fake_models", None)
+
+
+def _train(root, tmp_path, command, model_file="{run_dir}/fake_model.json"):
+    trainer = {"command": command, "model_file": model_file}
+    argv = ["train", "--experiment", "pairs", "--dataset", "two_atoms",
+            "--set", f"datasets_root={root}", "--set", "calculator=fake_models:load",
+            "--set", 'calculator_options={path: "{model_file}"}',
+            "--set", f"trainer={json.dumps(trainer)}", "--set", "label=fake",
+            "--set", "splits={train: 30, valid: 10, test: 20}",
+            "--output-root", str(tmp_path / "runs")]
+    return main(argv), tmp_path / "runs" / "pairs" / "fake" / "seed0"
+
+
+def test_external_trainer_trains_on_exactly_the_runs_splits(setup):
+    root, tmp_path = setup
+    command = [sys.executable, str(tmp_path / "fake_trainer.py"), "{train}", "{model_file}"]
+    status, run = _train(root, tmp_path, command)
+    assert status == 0
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "complete" and summary["stop_reason"] == "external trainer"
+    assert summary["trainer_command"][2].endswith("splits_extxyz/train.xyz")
+    splits = json.loads((run / "splits.json").read_text())
+    for part in ("train", "valid", "test"):
+        frames = read(run / "splits_extxyz" / f"{part}.xyz", index=":")
+        assert [atoms.info["efa_index"] for atoms in frames] == splits[part]
+    assert json.loads((run / "fake_model.json").read_text())["n_train"] == 30
+
+    assert main(["evaluate", str(run)]) == 0
+    metrics = xr.open_zarr(run / "metrics.zarr", consolidated=False).load()
+    assert 0 < float(metrics["energy_mae"].item()) < 1.0
+    card = json.loads(metrics.attrs["card"])
+    assert card["training_data"].startswith("two_atoms (train split of")
+    store = tmp_path / "probe.zarr"
+    assert main(["probe", "two_atoms", "--run", str(run), "--num-points", "10",
+                 "--output", str(store)]) == 0
+
+
+def test_a_failing_trainer_is_an_error_with_its_output(setup, capsys):
+    root, tmp_path = setup
+    command = [sys.executable, "-c", "import sys; print('out of memory'); sys.exit(3)"]
+    status, run = _train(root, tmp_path, command)
+    error = capsys.readouterr().err
+    assert status == 2 and "failed with exit status 3" in error and "out of memory" in error
+    assert not (run / "summary.json").exists()
+
+
+def test_a_trainer_that_writes_no_model_is_an_error(setup, capsys):
+    root, tmp_path = setup
+    status, run = _train(root, tmp_path, [sys.executable, "-c", "pass"])
+    assert status == 2 and "wrote no model file" in capsys.readouterr().err
+    assert not (run / "summary.json").exists()
+    status, _ = _train(root, tmp_path, ["no-such-trainer-xyz"])
+    assert status == 2 and "cannot run 'no-such-trainer-xyz'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "trainer, message",
+    [
+        ({"command": "mace_run_train --name x", "model_file": "m"}, "expected a non-empty list"),
+        ({"command": ["t"], "model_file": ""}, "trainer.model_file"),
+        ({"command": ["t", "{trian}"], "model_file": "m"}, "unknown placeholder"),
+        ({"command": ["t"], "model_file": "m", "gpu": 1}, "trainer.gpu: unknown key"),
+    ],
+)
+def test_bad_trainer_entries_are_refused_by_key(trainer, message):
+    with pytest.raises(ConfigError, match=message):
+        check_trainer(trainer)
