@@ -116,8 +116,8 @@ def _calculator_not_a_calculator(config):
 
 
 def _calculator_factory_raises(config):
-    config["experiments"]["two_atoms"]["models"]["calc"] = {
-        "calculator": "ase.calculators.lj:LennardJones", "options": {"no_such_parameter": 1}}
+    config["experiments"]["two_atoms"]["models"]["calc"] = {  # json.loads("{") raises
+        "calculator": "json:loads", "options": {"s": "{"}}
     return "experiments.two_atoms.models.calc.calculator"
 
 
