@@ -3,6 +3,8 @@
 import numpy as np
 
 from efa.data.batching import Structures
+from efa.data.generators.analytic import two_atoms
+from efa.data.store import write_dataset
 
 
 def padded_structures(positions_list, numbers_list, charges=None) -> Structures:
@@ -16,3 +18,10 @@ def padded_structures(positions_list, numbers_list, charges=None) -> Structures:
         positions, numbers, numbers > 0, np.zeros(count), np.zeros((count, width, 3)),
         np.asarray(charges if charges is not None else np.zeros(count), np.int32),
     )
+
+
+def write_two_atom_store(root, count: int, seed: int = 0):
+    """Write ``<root>/two_atoms.zarr``: ``count`` analytic two-atom pairs drawn with ``seed``."""
+    dataset = two_atoms(count, seed=seed)
+    dataset.attrs.update(name="two_atoms", license="CC0-1.0", citation="test data")
+    return write_dataset(dataset, root / "two_atoms.zarr")

@@ -15,15 +15,14 @@ from efa.cli import main
 from efa.data.batching import Structures
 from efa.data.generators.analytic import two_atoms
 from efa.data.generators.sn2 import sn2_scan
-from efa.data.store import write_dataset
 from efa.errors import ConfigError, EfaError
 from efa.predictors import load_predictor
 from efa.predictors.calculator import (
     calculator_predictor,
     make_calculator,
     spin_multiplicity,
-    to_atoms,
 )
+from tests.builders import write_two_atom_store
 
 LJ = "ase.calculators.lj:LennardJones"
 LJ_OPTIONS = {"sigma": 1.116, "epsilon": 0.8, "rc": 12.0}
@@ -132,9 +131,7 @@ def test_gfn2_calculator_reproduces_the_suites_gfn2_labels():
 @pytest.fixture
 def datasets_root(tmp_path):
     root = tmp_path / "datasets"
-    dataset = two_atoms(60, seed=0)
-    dataset.attrs.update(name="two_atoms", license="CC0-1.0", citation="test data")
-    write_dataset(dataset, root / "two_atoms.zarr")
+    write_two_atom_store(root, 60)
     return root
 
 

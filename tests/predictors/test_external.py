@@ -10,10 +10,9 @@ import xarray as xr
 from ase.io import read
 
 from efa.cli import main
-from efa.data.generators.analytic import two_atoms
-from efa.data.store import write_dataset
 from efa.errors import ConfigError
 from efa.predictors.external import check_trainer
+from tests.builders import write_two_atom_store
 
 #: A stand-in trainer: "fits" a Lennard-Jones sigma to the training split (the position of the
 #: lowest energy) and writes it as the model file.
@@ -33,9 +32,7 @@ FAKE_TRAINER = textwrap.dedent("""
 @pytest.fixture
 def setup(tmp_path, monkeypatch):
     root = tmp_path / "datasets"
-    dataset = two_atoms(60, seed=0)
-    dataset.attrs.update(name="two_atoms", license="CC0-1.0", citation="test data")
-    write_dataset(dataset, root / "two_atoms.zarr")
+    write_two_atom_store(root, 60)
     (tmp_path / "fake_trainer.py").write_text(FAKE_TRAINER)
     (tmp_path / "fake_models.py").write_text(textwrap.dedent("""
         import json

@@ -9,8 +9,7 @@ import pytest
 import xarray as xr
 
 from efa.cli import main
-from efa.data.generators.analytic import two_atoms
-from efa.data.store import write_dataset
+from tests.builders import write_two_atom_store
 
 pytest.importorskip("mace", reason="the [mace] extra is not installed")
 
@@ -29,9 +28,7 @@ MACE_COMMAND = [
 @pytest.mark.slow
 def test_mace_trains_on_the_exported_splits_and_is_probed(tmp_path):
     root = tmp_path / "datasets"
-    dataset = two_atoms(60, seed=0)
-    dataset.attrs.update(name="two_atoms", license="CC0-1.0", citation="test data")
-    write_dataset(dataset, root / "two_atoms.zarr")
+    write_two_atom_store(root, 60)
     trainer = {"command": MACE_COMMAND, "model_file": "{run_dir}/mace.model"}
     options = {"model_paths": "{model_file}", "device": "cpu", "default_dtype": "float64"}
     argv = ["train", "--experiment", "pairs", "--dataset", "two_atoms",

@@ -4,8 +4,7 @@ import json
 
 import pytest
 
-from efa.data.generators.analytic import two_atoms
-from efa.data.store import write_dataset
+from tests.builders import write_two_atom_store
 
 #: A model small enough to compile in seconds (no EFA: these tests are about the training loop).
 TINY_MODEL = {"features": 8, "num_iterations": 1, "max_degree": 0, "num_basis": 8}
@@ -15,9 +14,7 @@ TINY_MODEL = {"features": 8, "num_iterations": 1, "max_degree": 0, "num_basis": 
 def datasets_root(tmp_path_factory):
     """Directory holding ``two_atoms.zarr`` with 160 structures."""
     root = tmp_path_factory.mktemp("datasets")
-    dataset = two_atoms(160, seed=0)
-    dataset.attrs.update(name="two_atoms", license="CC0-1.0", citation="test data")
-    write_dataset(dataset, root / "two_atoms.zarr")
+    write_two_atom_store(root, 160)
     return root
 
 

@@ -7,16 +7,16 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from efa.data.generators.analytic import two_atoms
-from efa.data.store import open_dataset, write_dataset
+from efa.data.store import open_dataset
 from efa.errors import DataError
+from efa.evaluate import write_evaluation
 from efa.provenance import KEY_PACKAGES, dataset_sha256
 from efa.report.tables import TIMING_METRICS
 from efa.train import checkpoints
 from efa.train.config import config_from_mapping
-from efa.evaluate import write_evaluation
 from efa.train.loop import Trainer
 from efa.train.run import load_trained
+from tests.builders import write_two_atom_store
 
 
 def _leaves(run_dir):
@@ -99,16 +99,12 @@ def test_summary_and_stores_record_provenance(base_config, tmp_path):
 def own_datasets(tmp_path):
     """A data set root of this test only (the test rebuilds its store)."""
     root = tmp_path / "datasets"
-    dataset = two_atoms(160, seed=0)
-    dataset.attrs.update(name="two_atoms", license="CC0-1.0", citation="test data")
-    write_dataset(dataset, root / "two_atoms.zarr")
+    write_two_atom_store(root, 160)
     return root
 
 
 def _rebuild(root, seed):
-    dataset = two_atoms(160, seed=seed)
-    dataset.attrs.update(name="two_atoms", license="CC0-1.0", citation="test data")
-    write_dataset(dataset, root / "two_atoms.zarr")
+    write_two_atom_store(root, 160, seed)
 
 
 def test_resume_onto_a_rebuilt_data_set_is_refused(base_config, own_datasets, tmp_path):
