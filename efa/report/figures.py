@@ -7,8 +7,8 @@ model's prediction (seed mean, with a ±1 std band when several seeds exist); ax
   error on a log scale (bottom), with the model's cutoff marked when the coordinate is a distance;
 - torsion: energy relative to each curve's minimum, so barrier heights read off directly;
 - charge transfer: predicted vs reference change of the far-end force components on protonation;
-- reach: ``E − E(far)`` on a symmetric-log axis against the fragment gap, with the receptive
-  field ``T·r_c`` of local models marked;
+- reach: ``E − E(far)`` on a symmetric-log axis against the fragment gap, with each model's
+  declared receptive field (``T·r_c`` of local models) marked;
 - size scan: per-atom energy MAE against the number of atoms;
 - depth: test force error against message-passing depth ``T`` (from model labels ``<name>_T<k>``).
 """
@@ -73,7 +73,7 @@ def _panels(count: int, rows: int = 1, height: float = 3.6):
 def _model_title(probe: xr.Dataset, model: str) -> str:
     family = str(probe["family"].sel(model=model).item())
     reach = float(probe["receptive_field"].sel(model=model).item())
-    reach_text = "" if not np.isfinite(reach) else f", T·r_c = {reach:g} Å"
+    reach_text = "" if not np.isfinite(reach) else f", receptive field {reach:g} Å"
     return f"{model} ({family}{reach_text})"
 
 
@@ -117,10 +117,10 @@ def curve_figure(store: xr.Dataset) -> plt.Figure:
         axis.set_title(_model_title(probe, model), fontsize=10)
         cutoff = float(probe["cutoff"].sel(model=model).item())
         reach = float(probe["receptive_field"].sel(model=model).item())
-        if is_distance or kind == "reach":
+        if (is_distance or kind == "reach") and np.isfinite(cutoff):
             axis.axvline(cutoff, color="gray", linestyle=":", label=f"cutoff {cutoff:g} Å")
-            if kind == "reach" and np.isfinite(reach):
-                axis.axvline(reach, color="gray", linestyle="--", label=f"T·r_c {reach:g} Å")
+        if kind == "reach" and np.isfinite(reach):
+            axis.axvline(reach, color="gray", linestyle="--", label=f"receptive field {reach:g} Å")
         if kind == "dissociation":
             error = np.abs(predicted - reference)
             if aligned:
@@ -130,7 +130,7 @@ def curve_figure(store: xr.Dataset) -> plt.Figure:
             lower.set_yscale("log")
             lower.set_ylabel("|E − E_ref| (eV)")
             lower.set_xlabel(_coordinate_label(probe))
-            if is_distance:
+            if is_distance and np.isfinite(cutoff):
                 lower.axvline(cutoff, color="gray", linestyle=":")
         else:
             axis.set_xlabel(_coordinate_label(probe))
