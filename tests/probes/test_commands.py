@@ -10,7 +10,7 @@ from efa.cli import main
 from efa.data.generators.analytic import two_atoms
 from efa.data.store import write_dataset
 from efa.models.registry import build_model
-from efa.predictors import model_family_and_reach
+from efa.predictors.trained import declared_receptive_field, model_family
 from efa.train.config import config_from_mapping
 from efa.train.loop import Trainer
 
@@ -58,7 +58,12 @@ def test_probe_command_errors_name_the_option(run_dir, tmp_path, capsys):
     assert not (tmp_path / "x.zarr").exists()
 
 
-def test_model_families():
-    assert model_family_and_reach(build_model("local", TINY)) == ("local", 6.0)
-    assert model_family_and_reach(build_model("efa", TINY)) == ("efa", math.inf)
-    assert model_family_and_reach(build_model("efa", {**TINY, "efa_layers": []})) == ("local", 6.0)
+def test_model_families_and_declared_receptive_fields():
+    def family_and_reach(model):
+        return model_family(model), declared_receptive_field(model)
+
+    assert family_and_reach(build_model("local", TINY)) == ("local", 6.0)
+    assert family_and_reach(build_model("efa", TINY)) == ("efa", math.inf)
+    assert family_and_reach(build_model("efa", {**TINY, "efa_layers": []})) == ("local", 6.0)
+    assert family_and_reach(build_model("examples.my_model:PairMLP", {"cutoff": 4.0})) == (
+        "external", 4.0)
