@@ -260,20 +260,20 @@ def probe_figure(store: xr.Dataset) -> plt.Figure:
 
 
 def leaderboard_figure(experiment: str, header: list[str], rows: list[list[object]]) -> plt.Figure:
-    """Test energy and force MAE of every model of an experiment as bars (log scale)."""
+    """Test energy and force MAE of every model of an experiment, one marker per model on a
+    log axis (markers, not bars: a bar's length means nothing on a log axis)."""
     names = [name for name in ("energy_mae", "forces_mae") if name in header]
     figure, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.4), squeeze=False)
     models = [str(row[0]) for row in rows]
     for axis, name in zip(axes[0], names):
-        values = [float(row[header.index(name)]) for row in rows]
-        colours = [
-            FAMILY_COLOURS.get(model.split("_")[0], FAMILY_COLOURS["external"]) for model in models
-        ]
-        axis.bar(models, values, color=colours)
+        for position, (model, row) in enumerate(zip(models, rows)):
+            colour = FAMILY_COLOURS.get(model.split("_")[0], FAMILY_COLOURS["external"])
+            axis.plot(position, float(row[header.index(name)]), "o", color=colour, markersize=9)
+        axis.set_xticks(range(len(models)), models, rotation=30)
+        axis.set_xlim(-0.6, len(models) - 0.4)
         axis.set_yscale("log")
         axis.set_ylabel(f"test {name} ({'eV' if name.startswith('energy') else 'eV/Å'})")
-        axis.tick_params(axis="x", rotation=30)
-        axis.grid(True, axis="y", alpha=0.3)
+        axis.grid(True, axis="y", which="both", alpha=0.3)
     figure.suptitle(f"{experiment}: test errors of every model")
     figure.tight_layout()
     return figure
