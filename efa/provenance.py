@@ -52,12 +52,12 @@ def dataset_sha256(dataset) -> str:
     """Content hash of an xarray Dataset: every variable and coordinate, sorted by name.
 
     Each contributes its name, dtype (little-endian), shape and C-ordered bytes; attributes and
-    chunking do not count. Object (string) arrays are hashed through their JSON text.
+    chunking do not count. String arrays are hashed through their JSON text.
     """
     digest = hashlib.sha256()
     for name in sorted(map(str, dataset.variables)):
         values = np.asarray(dataset[name].values)
-        if values.dtype.kind == "O":
+        if values.dtype.kind in "OUT":  # strings, of any numpy string type
             payload = json.dumps([str(item) for item in values.ravel()]).encode()
             kind = "object"
         else:
@@ -155,10 +155,11 @@ def header(provenance: Mapping[str, Any]) -> str:
     commit = code.get("git_commit")
     where = f"git {commit[:12]}{' (dirty)' if code.get('git_dirty') else ''}" if commit else "no git checkout"
     packages = ", ".join(f"{k} {v}" for k, v in (provenance.get("packages") or {}).items() if v)
-    device = provenance.get("devices") or {}
-    devices_text = (
-        f"{device.get('count')} × {device.get('kind')} ({device.get('platform')})" if device else "–"
-    )
+    devices = provenance.get("devices") or []
+    devices_text = "; ".join(
+        f"{device.get('count')} × {device.get('kind')} ({device.get('platform')})"
+        for device in ([devices] if isinstance(devices, Mapping) else devices)
+    ) or "–"
     data = ", ".join(f"{name} {digest[:12]}" for name, digest in (provenance.get("datasets") or {}).items())
     lines = [
         f"efa-bench {code.get('version')}, {where}; Python {provenance.get('python')}",

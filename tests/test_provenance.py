@@ -56,3 +56,6 @@ def test_collect_records_code_packages_devices_and_inputs():
     text = provenance.header(record)
     assert "packages: jax " in text and "data sets: a 1, z 2" in text
     assert provenance.from_attr(provenance.to_attr(record)) == record
+    several = {**record, "devices": [{"count": 1, "kind": "cpu", "platform": "cpu"},
+                                     {"count": 2, "kind": "H200", "platform": "gpu"}]}
+    assert "devices: 1 × cpu (cpu); 2 × H200 (gpu)" in provenance.header(several)

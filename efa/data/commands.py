@@ -52,7 +52,7 @@ def register(subparsers) -> None:
     export = command(
         "export", _export,
         "write a data set, or exactly the splits of a run, as extxyz for other codes' trainers "
-        "(energy/forces under ASE's and MACE's keys, charge, spin, group as config_type)",
+        "(energy/forces under ASE's and MACE's keys, charge, spin)",
     )
     export.add_argument("name", metavar="NAME", help="data set name under --root")
     export.add_argument("--run", metavar="RUN_DIR",

@@ -15,8 +15,6 @@ key                               content
                                   ``--forces_key``
 ``charge``, ``total_charge``      total charge (e): efa-bench's and MACE's key
 ``spin``, ``total_spin``          spin multiplicity ``2S + 1`` (:mod:`efa.predictors.calculator`)
-``config_type``                   the structure's group label, where the data set has groups
-                                  (MACE reports errors per ``config_type``)
 ``efa_index``                     the structure's index in the data set
 ================================  ============================================================
 
@@ -42,7 +40,7 @@ from efa.errors import ConfigError
 from efa.storage import atomic_path
 
 
-def structure_atoms(structures: Structures, index: int, group: str | None = None) -> Atoms:
+def structure_atoms(structures: Structures, index: int) -> Atoms:
     """Structure ``index`` with its labels as :class:`ase.Atoms` (keys in the module docstring)."""
     from efa.predictors.calculator import to_atoms
 
@@ -58,20 +56,15 @@ def structure_atoms(structures: Structures, index: int, group: str | None = None
         total_spin=atoms.info["spin"],
     )
     atoms.arrays["REF_forces"] = forces
-    if group is not None:
-        atoms.info["config_type"] = group
     atoms.calc = SinglePointCalculator(atoms, energy=energy, forces=forces)
     return atoms
 
 
 def _frames(dataset: xr.Dataset, indices: np.ndarray) -> list[Atoms]:
     structures = Structures.from_dataset(dataset)
-    groups = dataset["group"].values if "group" in dataset else None
     frames = []
     for index in indices:
-        atoms = structure_atoms(
-            structures, int(index), None if groups is None else str(groups[index])
-        )
+        atoms = structure_atoms(structures, int(index))
         atoms.info["efa_index"] = int(index)
         frames.append(atoms)
     return frames

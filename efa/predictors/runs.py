@@ -56,9 +56,10 @@ def prepare_run_files(config, paths):
     not train; return ``(dataset, splits, dataset_sha256)``.
 
     The splits are drawn as for a trained run (same sizes, same ``split_seed``); an existing run
-    directory keeps its splits if its data set is unchanged.
+    directory is reused only for the same configuration and data set.
 
     Raises:
+      ConfigError: the run directory holds a run of another configuration.
       DataError: the data set is missing, or changed since the run directory was written.
     """
     from efa.data.batching import Structures
@@ -66,8 +67,10 @@ def prepare_run_files(config, paths):
     from efa.data.store import open_dataset
     from efa.provenance import dataset_sha256
     from efa.train.data_record import check_run_data, data_record
-    from efa.train.run import read_json, write_json
+    from efa.train.loop import RESUMABLE_KEYS
+    from efa.train.run import check_same_config, read_json, write_json
 
+    check_same_config(paths, config, RESUMABLE_KEYS)
     dataset = open_dataset(config.dataset, config.datasets_root)
     digest = dataset_sha256(dataset)
     count = len(Structures.from_dataset(dataset).energy)
@@ -94,6 +97,7 @@ def write_summary(
     ``steps`` is 0 for a calculator (nothing trained) and None where another code trained the
     model (its steps are its own)."""
     from efa.provenance import collect, mapping_sha256
+    from efa.train.loop import RESUMABLE_KEYS
     from efa.train.run import write_json
 
     summary = {
@@ -105,7 +109,9 @@ def write_summary(
         "wall_time_s": wall_time_s,
         **(extra or {}),
         "provenance": collect(
-            config_sha256=mapping_sha256(config.to_dict()),
+            config_sha256=mapping_sha256(
+                {k: v for k, v in config.to_dict().items() if k not in RESUMABLE_KEYS}
+            ),
             datasets={config.dataset: dataset_sha256},
         ),
     }

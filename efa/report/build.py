@@ -138,7 +138,7 @@ def truncated_list(metrics: xr.Dataset | None, probes: Sequence[xr.Dataset]) -> 
 
 
 def cost_json(metrics: xr.Dataset | None) -> dict:
-    """``{experiment: {model: {seed<k>: {steps, wall_time_s}}}}`` of every run."""
+    """``{experiment: {model: {seed<k>: {steps, wall_time_s, inference_us_per_atom}}}}``."""
     cost: dict = {}
     if metrics is None:
         return cost
@@ -169,7 +169,7 @@ def report_provenance(
     datasets = {name: digest for entry in recorded for name, digest in entry.get("datasets", {}).items()}
     return {
         **software(),
-        "devices": devices[0] if len(devices) == 1 else devices,
+        "devices": devices[0] if len(devices) == 1 else devices,  # a list where runs differ
         "config_sha256": config_sha256,
         "datasets": dict(sorted(datasets.items())),
     }

@@ -130,7 +130,8 @@ def test_metric_tables(metrics: xr.Dataset) -> tuple[str, str]:
 
 
 def cost_tables(metrics: xr.Dataset) -> tuple[str, str] | None:
-    """Markdown and CSV of what the runs took (steps, training wall time), None without them.
+    """Markdown and CSV of what the runs took (steps, training wall time, inference time), None
+    without them.
 
     Kept apart from the quality tables: wall times differ between runs of one configuration.
     """

@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-import json
 import math
 import signal
 import time
@@ -46,6 +45,7 @@ from efa.train.optimizer import learning_rate_schedule, make_optimizer
 from efa.train.reference import element_energies_to_json, fit_element_energies
 from efa.train.run import (
     RunPaths,
+    check_same_config,
     count_parameters,
     read_json,
     recorded_element_energies,
@@ -137,7 +137,7 @@ class Trainer:
         self.paths = RunPaths(Path(run_dir) if run_dir is not None else config.run_dir())
         self.progress_bar = progress_bar
         self.model = build_model(config.model, config.model_options)
-        self._check_existing_run()
+        check_same_config(self.paths, config, RESUMABLE_KEYS)
         self.cutoff = float(self.model.cutoff)
         dataset = open_dataset(config.dataset, config.datasets_root)
         self.dataset_sha256 = dataset_sha256(dataset)
@@ -178,26 +178,6 @@ class Trainer:
             functools.partial(_batch_sums, self.model, self.element_energies)
         )
         self.log = TrainingLog(self.paths.log)
-
-    def _check_existing_run(self) -> None:
-        """A run directory may only be resumed with the configuration it was started with."""
-        if not self.paths.config.exists():
-            return
-        # keys a run directory of an older version lacks count as their defaults
-        existing = {
-            **json_round_trip(RunConfig().to_dict()),
-            **read_json(self.paths.config, "run configuration"),
-        }
-        wanted = json_round_trip(self.config.to_dict())
-        keys = set(existing) | set(wanted)
-        changed = sorted(key for key in keys if existing.get(key) != wanted.get(key))
-        if set(changed) - RESUMABLE_KEYS:
-            key = sorted(set(changed) - RESUMABLE_KEYS)[0]
-            raise ConfigError(
-                f"{self.paths.root} holds a run with a different configuration "
-                f"({key}: {existing.get(key)!r} there, {wanted.get(key)!r} now); "
-                "use another output directory or delete that run"
-            )
 
     def _splits(self, num_structures: int) -> dict[str, np.ndarray]:
         """The run's splits: new ones, or on resume the saved ones, once the data set is checked
@@ -401,8 +381,3 @@ class Trainer:
             f"step {step}: {what} is {loss}; training stopped and {kept}. "
             "Lower learning_rate or set gradient_clip."
         )
-
-
-def json_round_trip(data: Any) -> Any:
-    """``data`` as it reads back from JSON (tuples become lists, etc.)."""
-    return json.loads(json.dumps(data))

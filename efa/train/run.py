@@ -73,6 +73,37 @@ def write_json(data: Any, path: Path) -> None:
     write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", path)
 
 
+def check_same_config(paths: RunPaths, config, changeable: frozenset[str] = frozenset()) -> None:
+    """Refuse to reuse a run directory that holds a run of another configuration.
+
+    Keys an older version's ``config.json`` lacks count as their defaults; keys in
+    ``changeable`` (a new time limit, other devices) may differ.
+
+    Raises:
+      ConfigError: naming the first key that differs, with both values.
+    """
+    from efa.errors import ConfigError
+
+    if not paths.config.exists():
+        return
+    existing = {
+        **json.loads(json.dumps(RunConfig().to_dict())),
+        **read_json(paths.config, "run configuration"),
+    }
+    wanted = json.loads(json.dumps(config.to_dict()))
+    changed = sorted(
+        key for key in set(existing) | set(wanted)
+        if existing.get(key) != wanted.get(key) and key not in changeable
+    )
+    if changed:
+        key = changed[0]
+        raise ConfigError(
+            f"{paths.root} holds a run with a different configuration ({key}: "
+            f"{existing.get(key)!r} there, {wanted.get(key)!r} now); use another output "
+            "directory or delete that run"
+        )
+
+
 def read_json(path: Path, what: str) -> Any:
     """Read a JSON file of a run, with an error naming it if it is missing or broken."""
     try:

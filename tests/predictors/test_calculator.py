@@ -176,6 +176,21 @@ def test_calculator_run_is_evaluated_and_probed_like_a_trained_one(datasets_root
     assert (output / "figures" / "leaderboard_pairs.png").is_file()
 
 
+def test_a_calculator_run_directory_is_not_reused_for_other_splits(datasets_root, tmp_path,
+                                                                    capsys):
+    status, run = _calculator_run(datasets_root, tmp_path)
+    assert status == 0
+    splits = (run / "splits.json").read_text()
+    argv = ["train", "--experiment", "pairs", "--dataset", "two_atoms",
+            "--set", f"datasets_root={datasets_root}", "--set", f"calculator={LJ}",
+            "--set", f"calculator_options={json.dumps(LJ_OPTIONS)}", "--set", "label=lj",
+            "--set", "receptive_field=12.0", "--set", "splits={train: 20, valid: 10, test: 30}",
+            "--output-root", str(tmp_path / "runs")]
+    assert main(argv) == 2
+    assert "holds a run with a different configuration (splits:" in capsys.readouterr().err
+    assert (run / "splits.json").read_text() == splits
+
+
 def test_calculator_run_refuses_a_factory_that_raises(user_module, datasets_root, tmp_path, capsys):
     status, run = _calculator_run(datasets_root, tmp_path, "user_calculators:raises", {})
     assert status == 2 and "the factory raised RuntimeError" in capsys.readouterr().err

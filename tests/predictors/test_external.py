@@ -95,7 +95,7 @@ def test_a_trainer_that_writes_no_model_is_an_error(setup, capsys):
     status, run = _train(root, tmp_path, [sys.executable, "-c", "pass"])
     assert status == 2 and "wrote no model file" in capsys.readouterr().err
     assert not (run / "summary.json").exists()
-    status, _ = _train(root, tmp_path, ["no-such-trainer-xyz"])
+    status, _ = _train(root, tmp_path / "second", ["no-such-trainer-xyz"])
     assert status == 2 and "cannot run 'no-such-trainer-xyz'" in capsys.readouterr().err
 
 
