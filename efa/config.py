@@ -18,14 +18,14 @@ Layout of the configuration (see ``config/config.yaml`` for a commented example)
     experiments:
       EXPERIMENT:
         dataset: NAME
-        splits: {train: N, valid: N, test: N}
+        splits: {train: N, valid: N, test: N}   # random; or "dataset": its published splits
         seeds: [0, 1, 2]
         train: {KEY: VALUE}          # overrides of the shared settings
         models:
           LABEL: {model: local | efa | package.module:Class, options: {...}, train: {...},
                   card: {...}}
           LABEL: {calculator: package.module:factory, options: {...},
-                  receptive_field: Å | global, card: {...}}   # evaluated, not trained
+                  receptive_field: Å | global, cutoff: Å, card: {...}}   # evaluated, not trained
           LABEL: {trainer: {command: [...], model_file: ...}, calculator: ..., options: {...}}
                                           # trained by another code on the exported splits
         probes: {PROBE: {OPTION: VALUE}}
@@ -43,7 +43,7 @@ from efa.names import check_name
 
 #: Keys of ``efa train`` that the workflow sets itself (from the experiment and the paths).
 _WORKFLOW_TRAIN_KEYS = ("experiment", "dataset", "datasets_root", "model", "model_options",
-                        "calculator", "calculator_options", "trainer", "receptive_field", "card",
+                        "calculator", "calculator_options", "trainer", "receptive_field", "cutoff", "card",
                         "label", "splits", "seed", "output_root")
 
 
@@ -76,6 +76,7 @@ def run_settings(config: Mapping[str, Any], experiment: str, label: str, seed: i
             "calculator_options": dict(model.get("options") or {}),
             "trainer": model.get("trainer"),
             "receptive_field": model.get("receptive_field"),
+            "cutoff": model.get("cutoff"),
         }
     else:
         kind = {"model": model["model"], "model_options": dict(model.get("options") or {})}
@@ -86,7 +87,7 @@ def run_settings(config: Mapping[str, Any], experiment: str, label: str, seed: i
         **kind,
         card=dict(model.get("card") or {}),
         label=label,
-        splits=dict(spec["splits"]),
+        splits=spec["splits"] if isinstance(spec["splits"], str) else dict(spec["splits"]),
         seed=int(seed),
         output_root=f"{config.get('results_root', 'results')}/runs",
     )
@@ -177,6 +178,10 @@ def _check_calculator(key: str, spec: Mapping) -> None:
         receptive_field_value(spec.get("receptive_field"))
     except ConfigError as error:
         _fail(f"{key}.receptive_field", str(error))
+    cutoff = spec.get("cutoff")
+    if cutoff is not None and (isinstance(cutoff, bool) or not isinstance(cutoff, (int, float))
+                               or not math.isfinite(cutoff) or cutoff <= 0):
+        _fail(f"{key}.cutoff", f"{cutoff!r}: expected a positive length in Å or null")
     try:
         model_card(spec.get("card"))
     except ConfigError as error:
@@ -190,9 +195,10 @@ def _check_model(key: str, label: str, spec: Mapping) -> None:
     if "calculator" in spec:
         _check_calculator(key, spec)
         return
-    if spec.get("receptive_field") is not None:
-        _fail(f"{key}.receptive_field", "only calculator models declare it here; a trained "
-              "model's class declares its own (attribute 'receptive_field')")
+    for name in ("receptive_field", "cutoff"):
+        if spec.get(name) is not None:
+            _fail(f"{key}.{name}", "only calculator models declare it here; a trained model's "
+                  f"class declares its own (attribute '{name}')")
     try:
         model_card(spec.get("card"))
     except ConfigError as error:
@@ -229,7 +235,19 @@ def _check_quadrature(key: str, model, options: Mapping) -> None:
         _fail(f"{key}.options.{name}", str(error))
 
 
-def _check_splits(key: str, splits: Mapping, size: int | None, dataset: str) -> None:
+def _check_splits(key: str, splits: Mapping | str, size: int | None, dataset: str,
+                  registry) -> None:
+    from efa.data.splits import PUBLISHED
+
+    if splits == PUBLISHED:
+        entry = registry.entries[dataset]
+        if not (entry.kind == "import" and "splits" in entry.source):
+            _fail(key, f"{PUBLISHED!r}, but data set {dataset!r} has no published splits; import "
+                  "it with 'efa data import --split train=FILE --split valid=FILE --split "
+                  "test=FILE', or give split sizes {train: N, valid: N, test: N}")
+        return
+    if not isinstance(splits, Mapping):
+        _fail(key, f"{splits!r}: expected {{train: N, valid: N, test: N}} or {PUBLISHED!r}")
     for name in ("train", "valid", "test"):
         if name not in splits:
             _fail(f"{key}.{name}", "missing; expected a positive number of structures")
@@ -339,7 +357,7 @@ def validate_workflow_config(config: Mapping[str, Any], source: str = "config") 
             dataset = spec.get("dataset")
             _check_dataset(config, registry, dataset, f"{key}.dataset")
             _check_splits(f"{key}.splits", spec.get("splits") or {},
-                          dataset_size(config, registry, dataset), dataset)
+                          dataset_size(config, registry, dataset), dataset, registry)
             seeds = spec.get("seeds", [0])
             if len(set(seeds)) != len(seeds) or any(
                 isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds

@@ -15,7 +15,9 @@ checkpoint, or a calculator), on the structures of one split (default ``test``):
 They are written as an xarray store with dims ``(experiment, model, seed)`` of size 1 each
 (``docs/architecture.md``, "Result stores"), so stores of many runs combine with
 ``xr.combine_by_coords``; per-structure predictions go to a second store with dim ``structure``
-(data set indices). Both carry the run's provenance and model card as attributes.
+(data set indices), and the errors of every test set, whole and per group label, to a third with
+dims ``(experiment, model, seed, test_set, group)``. All carry the run's provenance and model
+card as attributes.
 """
 
 from __future__ import annotations
@@ -33,8 +35,6 @@ from efa.data.batching import Structures
 from efa.predictors import load_predictor
 from efa.provenance import collect, to_attr
 from efa.storage import write_zarr
-from efa.train.config import config_from_mapping
-from efa.train.data_record import load_run_split
 from efa.train.run import RunPaths, read_json
 
 #: Units of the metric variables.
@@ -51,6 +51,7 @@ METRIC_UNITS = {
     "wall_time_s": "s",
     "inference_us_per_atom": "µs/atom",
     "best_valid_loss": "eV²",
+    "num_structures": "1",
 }
 
 
@@ -73,23 +74,77 @@ def test_errors(
     }
 
 
+#: Error metrics given per test set and group (:func:`test_set_errors`).
+TEST_SET_METRICS = ("energy_mae", "energy_rmse", "energy_mae_per_atom", "forces_mae",
+                    "forces_rmse", "num_structures")
+#: The group label of a whole test set.
+ALL_GROUPS = "all"
+
+
+def test_set_errors(
+    structures: Structures, energy: np.ndarray, forces: np.ndarray, groups: np.ndarray | None
+) -> dict[str, dict[str, float]]:
+    """``{group: {metric: value}}`` of one test set (:data:`TEST_SET_METRICS`): group
+    :data:`ALL_GROUPS` for all its structures, then one entry per label of ``groups (S,)``."""
+    subsets = {ALL_GROUPS: np.ones(len(structures.energy), dtype=bool)}
+    if groups is not None:
+        subsets.update({str(label): groups == label for label in sorted(set(groups.tolist()))})
+    out = {}
+    for group, mask in subsets.items():
+        errors = test_errors(structures.select(np.flatnonzero(mask)), energy[mask], forces[mask])
+        out[group] = {**errors, "num_structures": float(mask.sum())}
+    return {group: {name: values[name] for name in TEST_SET_METRICS}
+            for group, values in out.items()}
+
+
+def _timed_predictions(predictor, structures: Structures):
+    """``(energy, forces, seconds)``: predictions and the time of one pass (a second pass for a
+    compiled model, whose first one compiles)."""
+    start = time.perf_counter()
+    energy, forces = predictor.predict(structures)
+    if predictor.compiled:
+        start = time.perf_counter()
+        predictor.predict(structures)
+    return energy, forces, time.perf_counter() - start
+
+
 def evaluate_run(
     run_dir: str | os.PathLike, split: str = "test"
-) -> tuple[xr.Dataset, xr.Dataset]:
+) -> tuple[xr.Dataset, xr.Dataset, xr.Dataset]:
     """Metrics and per-structure predictions of the run's predictor on ``split``.
 
+    With ``split="test"``, every test set of the run (each split but train and valid, e.g. the
+    published ``test_ood`` of a data set imported with ``--split``) is evaluated as well, as a
+    whole and per group label of the data set.
+
     Returns:
-      ``(metrics, predictions)``: metrics with dims ``(experiment, model, seed)``; predictions
-      with dims ``(structure, atom, xyz)`` holding reference and predicted energies and forces.
+      ``(metrics, predictions, test_sets)``: metrics with dims ``(experiment, model, seed)``,
+      errors on ``split``; predictions on ``split`` with dims ``(structure, atom, xyz)``
+      (reference and predicted energies and forces); the errors of every test set with dims
+      ``(experiment, model, seed, test_set, group)``, group ``all`` being the whole set.
     """
+    from efa.data.splits import test_sets
+    from efa.errors import ConfigError
+    from efa.train.data_record import open_run_data
+
     paths = RunPaths(Path(run_dir))
-    config = config_from_mapping(read_json(paths.config, "run configuration"), str(paths.config))
-    structures, indices, digest = load_run_split(run_dir, split, "evaluate")
+    config, dataset, splits, digest = open_run_data(run_dir, "evaluate")
+    if split not in splits:
+        raise ConfigError(f"{paths.splits}: no split {split!r}; the run has {sorted(splits)}")
+    everything = Structures.from_dataset(dataset)
+    groups = np.asarray([str(g) for g in dataset["group"].values]) if "group" in dataset else None
     predictor = load_predictor(run_dir)
-    energy, forces = predictor.predict(structures)
-    start = time.perf_counter()
-    predictor.predict(structures)
-    seconds = time.perf_counter() - start
+    indices = splits[split]
+    structures = everything.select(indices)
+    energy, forces, seconds = _timed_predictions(predictor, structures)
+    names = [split] + ([s for s in test_sets(splits) if s != split] if split == "test" else [])
+    per_set = {}
+    for name in names:
+        part = everything.select(splits[name])
+        found = (energy, forces) if name == split else predictor.predict(part)
+        per_set[name] = test_set_errors(
+            part, *found, None if groups is None else groups[splits[name]]
+        )
 
     trained = not config.calculator and paths.model.exists()
     info = read_json(paths.model, "model description") if trained else {}
@@ -137,16 +192,41 @@ def evaluate_run(
         coords={"structure": indices},
         attrs=attrs,
     )
-    return metrics, predictions
+    return metrics, predictions, test_set_store(per_set, coords, attrs)
+
+
+def test_set_store(
+    per_set: dict[str, dict[str, dict[str, float]]], coords: dict, attrs: dict
+) -> xr.Dataset:
+    """``{test set: {group: {metric: value}}}`` as a store with dims ``(experiment, model, seed,
+    test_set, group)`` (nan where a test set has no such group)."""
+    sets = list(per_set)
+    groups = list(dict.fromkeys(group for entry in per_set.values() for group in entry))
+    variables = {}
+    for name in TEST_SET_METRICS:
+        table = np.full((1, 1, 1, len(sets), len(groups)), math.nan)
+        for i, test_set in enumerate(sets):
+            for j, group in enumerate(groups):
+                table[0, 0, 0, i, j] = per_set[test_set].get(group, {}).get(name, math.nan)
+        variables[name] = (("experiment", "model", "seed", "test_set", "group"), table,
+                           {"units": METRIC_UNITS.get(name, "1")})
+    return xr.Dataset(
+        variables,
+        coords={**coords, "test_set": np.array(sets, dtype=object),
+                "group": np.array(groups, dtype=object)},
+        attrs=attrs,
+    )
 
 
 def write_evaluation(
     run_dir: str | os.PathLike, split: str = "test", output: str | os.PathLike | None = None
 ) -> tuple[Path, xr.Dataset]:
-    """Evaluate and write ``metrics.zarr`` (or ``output``) and ``predictions_<split>.zarr``."""
-    metrics, predictions = evaluate_run(run_dir, split)
+    """Evaluate and write ``metrics.zarr`` (or ``output``), ``predictions_<split>.zarr`` and
+    ``test_sets.zarr`` (next to the metrics store)."""
+    metrics, predictions, test_sets = evaluate_run(run_dir, split)
     root = Path(run_dir)
     path = Path(output) if output is not None else root / "metrics.zarr"
-    write_zarr(metrics, path)
     write_zarr(predictions, root / f"predictions_{split}.zarr")
+    write_zarr(test_sets, path.parent / "test_sets.zarr")
+    write_zarr(metrics, path)
     return path, metrics

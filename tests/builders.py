@@ -25,3 +25,31 @@ def write_two_atom_store(root, count: int, seed: int = 0):
     dataset = two_atoms(count, seed=seed)
     dataset.attrs.update(name="two_atoms", license="CC0-1.0", citation="test data")
     return write_dataset(dataset, root / "two_atoms.zarr")
+
+
+def write_published_split_files(folder, seed: int = 1) -> dict:
+    """Two-atom pairs as four extxyz files of published splits, with a ``config_type`` label.
+
+    ``train.xyz`` (40) and ``valid.xyz`` (10) hold pairs closer than 8 Å (``in_domain``);
+    ``test.xyz`` 10 in-domain and 10 farther pairs (``ood``); ``test_far.xyz`` 6 far pairs.
+    Returns ``{split: path}``.
+    """
+    import ase.io
+
+    from efa.data.export import structure_atoms
+
+    folder.mkdir(parents=True, exist_ok=True)
+    structures = Structures.from_dataset(two_atoms(160, seed=seed))
+    distance = np.linalg.norm(structures.positions[:, 0] - structures.positions[:, 1], axis=-1)
+    near, far = [], []
+    for index in range(len(distance)):
+        atoms = structure_atoms(structures, index)
+        atoms.info["config_type"] = "ood" if distance[index] > 8.0 else "in_domain"
+        (far if distance[index] > 8.0 else near).append(atoms)
+    parts = {"train": near[:40], "valid": near[40:50], "test": near[50:60] + far[:10],
+             "test_far": far[10:16]}
+    paths = {}
+    for split, frames in parts.items():
+        paths[split] = folder / f"{split}.xyz"
+        ase.io.write(paths[split], frames, format="extxyz")
+    return paths

@@ -2,7 +2,8 @@
 
 ``fetch`` entries: fetch the raw files (:mod:`efa.data.fetch`), extract archives, read them with
 the entry's reader. ``generate`` entries: call the generator with the entry's parameters and
-seed. ``import`` entries: re-read the user's file after checking its sha256. The entry's
+seed. ``import`` entries: re-read the user's file (or one file per published split, whose
+structures get that split's name as their ``split`` label) after checking its sha256. The entry's
 metadata (name, description, license, citation, level of theory, splits) goes into the store's
 attrs; the store is validated and written atomically, so a failed build leaves no store.
 """
@@ -13,12 +14,20 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+import numpy as np
 import xarray as xr
 
 from efa.data.fetch import HashLock, RemoteFile, extract_archive, fetch_file, sha256_of
 from efa.data.generators import GENERATORS
 from efa.data.readers import read_extxyz, read_npz
-from efa.data.registry import LOCK_FILE, Entry, Registry, load_registry, read_registry_file
+from efa.data.registry import (
+    LOCK_FILE,
+    Entry,
+    Registry,
+    load_registry,
+    read_registry_file,
+)
+from efa.data.schema import concat_datasets
 from efa.data.store import store_path, write_dataset
 from efa.errors import DataError
 
@@ -77,18 +86,22 @@ def load_entry(
         ds.attrs["sha256"] = digests.get(reader_file.name) or sha256_of(reader_file)
         urls = ", ".join(spec["url"] for spec in entry.source["files"])
         ds.attrs["source"] = f"{urls} ({entry.reader['file']})"
+    elif "splits" in entry.source:  # published splits: one file per split
+        parts, digests = [], {}
+        for split, spec in entry.source["splits"].items():
+            part = _read_import(entry, spec)
+            digests[split] = part.attrs["sha256"]
+            parts.append(part.assign(
+                split=("structure", np.full(part.sizes["structure"], split, dtype=object))
+            ))
+        ds = concat_datasets(parts, source=f"data set {name!r}")
+        ds.attrs.update(
+            sha256=", ".join(f"{split}={digest}" for split, digest in digests.items()),
+            source=", ".join(f"{split}={spec['path']}"
+                             for split, spec in entry.source["splits"].items()),
+        )
     else:
-        path = Path(entry.source["path"])
-        if not path.is_file():
-            raise DataError(f"{path}: imported file not found (data set {name!r}); "
-                            "import it again with 'efa data import'")
-        digest = sha256_of(path)
-        expected = entry.source.get("sha256")
-        if expected and digest != expected:
-            raise DataError(f"{path.name}: sha256 mismatch: expected {expected}, got {digest} "
-                            "(the imported file changed; import it again)")
-        ds = _read(entry, path)
-        ds.attrs.update(sha256=digest, source=str(path))
+        ds = _read_import(entry, entry.source)
     ds.attrs.update(
         name=entry.name,
         description=entry.description,
@@ -128,6 +141,22 @@ def _generate(entry: Entry, overrides: dict) -> xr.Dataset:
     except TypeError as error:  # a parameter the generator does not take
         raise DataError(f"{entry.origin}: entry {entry.name!r}: bad parameters for generator "
                         f"{generator!r}: {error}") from None
+
+
+def _read_import(entry: Entry, spec: Mapping) -> xr.Dataset:
+    """Read an imported file ``spec = {path, sha256}`` after checking that it is unchanged."""
+    path = Path(spec["path"])
+    if not path.is_file():
+        raise DataError(f"{path}: imported file not found (data set {entry.name!r}); "
+                        "import it again with 'efa data import'")
+    digest = sha256_of(path)
+    expected = spec.get("sha256")
+    if expected and digest != expected:
+        raise DataError(f"{path.name}: sha256 mismatch: expected {expected}, got {digest} "
+                        "(the imported file changed; import it again)")
+    ds = _read(entry, path)
+    ds.attrs.update(sha256=digest, source=str(path))
+    return ds
 
 
 def _read(entry: Entry, path: Path) -> xr.Dataset:

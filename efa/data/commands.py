@@ -33,8 +33,17 @@ def register(subparsers) -> None:
                        help="override a generator parameter, e.g. num_structures=500 (repeatable)")
     show = command("show", _show, "summarise a built data set")
     show.add_argument("name", metavar="NAME")
-    imp = command("import", _import, "add a local extxyz or npz file to the user registry and build it")
-    imp.add_argument("file", type=Path, metavar="FILE")
+    imp = command("import", _import,
+                  "add a local extxyz or npz file (or one file per published split) to the user "
+                  "registry and build it")
+    imp.add_argument("file", type=Path, metavar="FILE", nargs="?",
+                     help="the file with all structures (or give --split instead)")
+    imp.add_argument("--split", dest="splits", action="append", default=[], metavar="NAME=FILE",
+                     help="one file per published split (repeatable): train, valid and test are "
+                     "required; any further name (e.g. test_ood) is another test set")
+    imp.add_argument("--group-key", metavar="KEY",
+                     help="extxyz info key of a per-structure group label (e.g. config_type); "
+                     "test metrics are also given per group")
     imp.add_argument("--name", required=True,
                      help="data set name: letters, digits, _ . - (see efa.names)")
     imp.add_argument("--format", choices=("extxyz", "npz"), help="default: from the file suffix")
@@ -130,6 +139,10 @@ def _show(args) -> int:
                      f"(over {info['pair_structures']} structures)")
     if info["total_charge"] is not None:
         lines.append(f"total charge    {info['total_charge']}")
+    for name, title in (("split", "splits          "), ("group", "groups          ")):
+        counts = info[f"{name}_counts"]
+        if counts is not None:
+            lines.append(title + ", ".join(f"{label} {count}" for label, count in counts.items()))
     lines += [
         f"variables       {', '.join(info['variables'])}",
         f"units           {', '.join(f'{k}: {v}' for k, v in units.items())}",
@@ -153,10 +166,12 @@ def _import(args) -> int:
     from efa.names import check_name
 
     check_name("data set", args.name, "--name")
-    path = args.file.resolve()
-    if not path.is_file():
-        raise DataError(f"{args.file}: file not found")
-    fmt = args.format or ("npz" if path.suffix == ".npz" else "extxyz")
+    files = _import_files(args)
+    first = next(iter(files.values()))
+    fmt = args.format or ("npz" if first.suffix == ".npz" else "extxyz")
+    if args.group_key and fmt != "extxyz":
+        raise DataError("--group-key: group labels are read from extxyz info keys; "
+                        f"the format is {fmt}")
     units = {"positions": args.length_unit, "energy": args.energy_unit,
              "forces": f"{args.energy_unit}/{args.length_unit}"}
     if fmt == "extxyz":
@@ -164,15 +179,20 @@ def _import(args) -> int:
                   "forces_key": args.forces_key, "units": units}
         if args.charge_key:
             reader["charge_key"] = args.charge_key
+        if args.group_key:
+            reader["group_key"] = args.group_key
     else:
         keys = {"positions": args.positions_key, "atomic_numbers": args.numbers_key,
                 "energy": args.energy_key, "forces": args.forces_key}
         if args.charge_key:
             keys["total_charge"] = args.charge_key
         reader = {"format": "npz", "keys": keys, "units": units}
+    specs = {split: {"path": str(path), "sha256": sha256_of(path)} for split, path in files.items()}
+    source = specs[""] if "" in specs else {"splits": specs}
+    names = ", ".join(path.name for path in files.values())
     entry = Entry(
-        name=args.name, kind="import", description=args.description or f"imported from {path.name}",
-        source={"path": str(path), "sha256": sha256_of(path)}, reader=reader,
+        name=args.name, kind="import", description=args.description or f"imported from {names}",
+        source=source, reader=reader,
         level_of_theory=args.level_of_theory, license=args.license, citation=args.citation,
     )
     existing = load_registry(args.root).entries.get(args.name)
@@ -182,6 +202,37 @@ def _import(args) -> int:
     registry_path = add_user_entry(args.root, entry)
     print(f"{args.name}: added to {registry_path}, built {store}")
     return 0
+
+
+def _import_files(args) -> dict:
+    """``{split name: resolved path}`` of ``efa data import`` (split ``""`` for a single FILE)."""
+    from efa.errors import DataError
+    from efa.names import check_name
+
+    if (args.file is None) == (not args.splits):
+        raise DataError("efa data import: give either FILE or --split NAME=FILE for every split, "
+                        "not both")
+    if args.file is not None:
+        items = {"": args.file}
+    else:
+        items = {}
+        for item in args.splits:
+            split, sep, file = item.partition("=")
+            if not sep or not file:
+                raise DataError(f"--split {item!r}: expected NAME=FILE, e.g. train=train.xyz")
+            check_name("split", split, f"--split {item!r}")
+            if split in items:
+                raise DataError(f"--split {item!r}: split {split!r} given twice")
+            items[split] = Path(file)
+        missing = [name for name in ("train", "valid", "test") if name not in items]
+        if missing:
+            raise DataError(f"--split: no file for split(s) {missing}; expected train, valid and "
+                            "test (and any further test sets)")
+    for split, file in items.items():
+        if not file.is_file():
+            where = f"--split {split}={file}" if split else str(file)
+            raise DataError(f"{where}: file not found")
+    return {split: file.resolve() for split, file in items.items()}
 
 
 def _export(args) -> int:

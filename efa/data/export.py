@@ -15,6 +15,9 @@ key                               content
                                   ``--forces_key``
 ``charge``, ``total_charge``      total charge (e): efa-bench's and MACE's key
 ``spin``, ``total_spin``          spin multiplicity ``2S + 1`` (:mod:`efa.predictors.calculator`)
+``config_type``                   the structure's group label, if the data set has one (MACE
+                                  reports its errors per ``config_type``)
+``efa_split``                     the published split, if the data set has them
 ``efa_index``                     the structure's index in the data set
 ================================  ============================================================
 
@@ -60,11 +63,18 @@ def structure_atoms(structures: Structures, index: int) -> Atoms:
     return atoms
 
 
+#: Info keys of the data set's string labels (:data:`efa.data.schema.LABELS`).
+LABEL_KEYS = {"group": "config_type", "split": "efa_split"}
+
+
 def _frames(dataset: xr.Dataset, indices: np.ndarray) -> list[Atoms]:
     structures = Structures.from_dataset(dataset)
+    labels = {key: np.asarray(dataset[name].values) for name, key in LABEL_KEYS.items()
+              if name in dataset}
     frames = []
     for index in indices:
         atoms = structure_atoms(structures, int(index))
+        atoms.info.update({key: str(values[index]) for key, values in labels.items()})
         atoms.info["efa_index"] = int(index)
         frames.append(atoms)
     return frames

@@ -94,13 +94,15 @@ def read_npz(
 def read_extxyz(
     path: str | os.PathLike, energy_key: str = "energy", forces_key: str = "forces",
     charge_key: str | None = None, units: Mapping[str, str] | None = None,
-    attrs: Mapping | None = None,
+    attrs: Mapping | None = None, group_key: str | None = None,
 ) -> xr.Dataset:
     """Read every frame of an extended XYZ file through ASE.
 
     The energy is looked up as ``atoms.info[energy_key]`` or in the attached calculator's results,
     the forces as ``atoms.arrays[forces_key]`` or in the calculator's results; ``charge_key``
-    (optional) names a per-frame total charge in ``atoms.info``. ``units`` as in :func:`read_npz`.
+    (optional) names a per-frame total charge in ``atoms.info`` and ``group_key`` (optional) a
+    per-frame group label there (e.g. ``config_type``), kept as the ``group`` label.
+    ``units`` as in :func:`read_npz`.
     """
     import ase.io
 
@@ -126,8 +128,21 @@ def read_extxyz(
     forces = [lookup(a, forces_key, "forces", i, True) for i, a in enumerate(frames)]
     charge = None
     if charge_key is not None:
-        charge = [int(round(float(lookup(a, charge_key, "total_charge", i, False))))
-                  for i, a in enumerate(frames)]
+        charge = []
+        for i, a in enumerate(frames):
+            value = float(lookup(a, charge_key, "total_charge", i, False))
+            if value != round(value):
+                raise DataError(f"{path.name}: field 'total_charge': {value} in frame {i} "
+                                f"(info key {charge_key!r}); expected an integer charge in e")
+            charge.append(int(round(value)))
+    labels = {}
+    if group_key is not None:
+        missing = [i for i, a in enumerate(frames) if group_key not in a.info]
+        if missing:
+            raise DataError(f"{path.name}: field 'group': info key {group_key!r} missing in frame "
+                            f"{missing[0]} ({len(missing)} frames without it); expected a label "
+                            "in every frame")
+        labels["group"] = [str(a.info[group_key]) for a in frames]
     factor = {field: to_canonical(units.get(field, unit), field, field)
               for field, unit in CANONICAL_UNITS.items()}
     return make_dataset(
@@ -135,5 +150,5 @@ def read_extxyz(
         pad_atoms([a.get_atomic_numbers() for a in frames]),
         energy.reshape(len(frames)) * factor["energy"],
         pad_atoms(forces) * factor["forces"],
-        total_charge=charge, attrs=attrs, source=path.name,
+        total_charge=charge, attrs=attrs, source=path.name, labels=labels,
     )

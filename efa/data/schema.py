@@ -13,6 +13,10 @@ variable            dims                dtype     units
 ``forces``          (S, A, 3)           float64   eV/Å  (= -∂E/∂positions)
 ``total_charge``    (S,)                int32     e   (optional)
 ``coordinate``      (S,)                float64   declared (optional, scans: angle, distance…)
+``split``           (S,)                string    --  (optional: published split of each structure,
+                                                  ``train``, ``valid``, ``test`` or another test set)
+``group``           (S,)                string    --  (optional: a label such as ``ood`` or a
+                                                  configuration type; metrics are given per group)
 extra variables     (S, …)              numeric   declared (e.g. ``partial_charges`` (S, A) in e,
                                                   ``dipoles`` (S, A, 3) in e·Å)
 ==================  ==================  ========  ========
@@ -25,6 +29,7 @@ and every store is checked by :func:`validate` when written and when opened.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -61,6 +66,11 @@ _OPTIONAL: dict[str, tuple[tuple[str, ...], str, str]] = {
     "total_charge": (("structure",), "i", "integer total charge per structure in e"),
     "coordinate": (("structure",), "f", "float64 scan coordinate per structure"),
 }
+#: Optional per-structure string labels: the published split and a group.
+LABELS: dict[str, str] = {
+    "split": "the published split of each structure (train, valid, test or another test set)",
+    "group": "a group label per structure (e.g. 'ood', a configuration type)",
+}
 MAX_ATOMIC_NUMBER = 118
 
 
@@ -90,6 +100,7 @@ def make_dataset(
     extra: Mapping[str, np.ndarray] | None = None,
     attrs: Mapping | None = None,
     source: str = "<arrays>",
+    labels: Mapping[str, Sequence[str]] | None = None,
 ) -> xr.Dataset:
     """Build and validate a canonical data set from padded arrays in canonical units.
 
@@ -106,6 +117,8 @@ def make_dataset(
         units go into ``attrs['units']``.
       attrs: data set attributes (``name``, ``description``, ``source``, …, ``units``).
       source: name of the file or generator, used in error messages.
+      labels: optional string labels per structure, ``{"split": (S,), "group": (S,)}``
+        (:data:`LABELS`).
 
     Returns:
       The validated ``xr.Dataset``.
@@ -141,6 +154,10 @@ def make_dataset(
             array = np.asarray(value)
             dims = _extra_dims(name, array, num_atoms, source)
         variables[name] = (tuple(dims), array)
+    for name, values in (labels or {}).items():
+        if name not in LABELS:
+            raise DataError(f"{source}: label {name!r}: unknown; expected one of {list(LABELS)}")
+        variables[name] = (("structure",), np.array([str(v) for v in values], dtype=object))
     units = {**dict((attrs or {}).get("units", {})), **CANONICAL_UNITS}
     if total_charge is not None:
         units.setdefault("total_charge", "e")
@@ -204,6 +221,9 @@ def validate(ds: xr.Dataset, source: str = "<dataset>", metadata: bool = False) 
         array = np.asarray(ds[name].values)
         if ds[name].dims[:1] != ("structure",):
             raise fail(name, f"has dims {ds[name].dims}", "'structure' as the first dim")
+        if name in LABELS:
+            _check_labels(name, ds[name], fail)
+            continue
         if name in ("atomic_numbers", "atom_mask"):
             continue
         if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
@@ -222,6 +242,42 @@ def validate(ds: xr.Dataset, source: str = "<dataset>", metadata: bool = False) 
         if missing:
             raise fail(f"attrs.{missing[0]}", "missing", f"all of {', '.join(METADATA_ATTRS)}")
     return ds
+
+
+def _check_labels(name: str, variable: xr.DataArray, fail) -> None:
+    """A label variable (:data:`LABELS`): (S,) strings; split names follow :mod:`efa.names`."""
+    from efa.names import NAME_PATTERN
+
+    if variable.dims != ("structure",) or variable.dtype.kind not in "OUT":
+        raise fail(name, f"has dims {variable.dims} and dtype {variable.dtype}",
+                   "(structure,) strings")
+    values = [str(value) for value in np.asarray(variable.values)]
+    if any(not value for value in values):
+        raise fail(name, "has empty labels", "a non-empty label for every structure")
+    if name == "split":
+        bad = sorted({value for value in values if not re.fullmatch(NAME_PATTERN, value)})
+        if bad:
+            raise fail(name, f"has the split name {bad[0]!r}", "letters, digits, _ . - only")
+
+
+def concat_datasets(parts: Sequence[xr.Dataset], source: str = "<datasets>") -> xr.Dataset:
+    """Concatenate canonical data sets along ``structure``, padding ``atom`` to the widest.
+
+    Variables and units must agree; the attrs of the first part are kept.
+    """
+    width = max(part.sizes["atom"] for part in parts)
+    names = set(parts[0].data_vars)
+    padded = []
+    for index, part in enumerate(parts):
+        if set(part.data_vars) != names:
+            raise DataError(f"{source}: part {index} has the fields {sorted(part.data_vars)}; "
+                            f"expected the same fields as the first, {sorted(names)}")
+        extra = width - part.sizes["atom"]
+        padded.append(part.pad(atom=(0, extra), constant_values=0) if extra else part)
+    for part in padded:  # pad() turns bool masks into ints
+        part["atom_mask"] = part["atom_mask"].astype(bool)
+    combined = xr.concat(padded, dim="structure", combine_attrs="override")
+    return validate(combined, source=source)
 
 
 def _as_integers(array: np.ndarray, field: str, source: str) -> np.ndarray:

@@ -1,9 +1,11 @@
-"""Deterministic, non-overlapping train/valid/test splits.
+"""Deterministic, non-overlapping train/valid/test splits: random, or the data set's own.
 
-A split is a random permutation of ``range(num_structures)`` drawn from ``seed`` and cut into
+A random split is a permutation of ``range(num_structures)`` drawn from ``seed`` and cut into
 consecutive pieces of the requested sizes, in the order the sizes are given. The same seed and
-sizes always give the same indices; the pieces never overlap. Splits are saved as JSON next to
-the run that uses them.
+sizes always give the same indices; the pieces never overlap. A data set imported with one file
+per split (``efa data import --split``) carries its published splits in its ``split`` label;
+``splits: dataset`` selects them (:data:`PUBLISHED`). Splits are saved as JSON next to the run
+that uses them. Every split other than ``train`` and ``valid`` is a test set.
 """
 
 from __future__ import annotations
@@ -16,6 +18,11 @@ from pathlib import Path
 import numpy as np
 
 from efa.errors import DataError
+
+#: The ``splits`` value that selects a data set's published splits instead of random ones.
+PUBLISHED = "dataset"
+#: Splits a run trains and validates on; every other split is a test set.
+FIT_SPLITS = ("train", "valid")
 from efa.storage import write_text
 
 
@@ -40,6 +47,38 @@ def make_splits(num_structures: int, sizes: Mapping[str, int], seed: int) -> dic
         splits[name] = np.sort(order[start : start + int(size)]).astype(np.int64)
         start += int(size)
     return splits
+
+
+def published_splits(dataset, source: str = "<dataset>") -> dict[str, np.ndarray]:
+    """The data set's own splits ``{name: sorted int64 indices}`` from its ``split`` label,
+    in the order the names first appear; ``train``, ``valid`` and ``test`` are required."""
+    if "split" not in dataset.variables:
+        raise DataError(f"{source}: has no published splits (no 'split' label); import it with "
+                        "'efa data import --split train=FILE --split valid=FILE --split "
+                        "test=FILE', or give split sizes")
+    labels = np.asarray([str(value) for value in np.asarray(dataset["split"].values)])
+    names = list(dict.fromkeys(labels))
+    missing = [name for name in ("train", "valid", "test") if name not in names]
+    if missing:
+        raise DataError(f"{source}: its published splits {names} lack {missing}; expected "
+                        "train, valid and test")
+    return {name: np.flatnonzero(labels == name).astype(np.int64) for name in names}
+
+
+def run_splits(
+    spec: Mapping[str, int] | str, seed: int, dataset, source: str = "<dataset>"
+) -> dict[str, np.ndarray]:
+    """A run's splits: random ones of sizes ``spec`` drawn with ``seed``, or the published
+    splits of ``dataset`` where ``spec`` is :data:`PUBLISHED`."""
+    if spec == PUBLISHED:
+        return published_splits(dataset, source)
+    return make_splits(int(dataset.sizes["structure"]), dict(spec), seed)
+
+
+def test_sets(splits: Mapping[str, np.ndarray]) -> list[str]:
+    """Names of the test sets among ``splits``: all but :data:`FIT_SPLITS`, ``test`` first."""
+    names = [name for name in splits if name not in FIT_SPLITS]
+    return sorted(names, key=lambda name: name != "test")
 
 
 def save_splits(splits: Mapping[str, np.ndarray], path: str | os.PathLike) -> Path:

@@ -38,8 +38,17 @@ def summarize(ds: xr.Dataset) -> dict:
         "pair_structures": len(chosen),
         "total_charge": sorted(int(q) for q in np.unique(ds.total_charge.values))
         if "total_charge" in ds else None,
+        **{f"{name}_counts": _label_counts(ds, name) for name in ("split", "group")},
         "variables": list(ds.data_vars),
         "units": dict(ds.attrs.get("units", {})),
         **{key: ds.attrs.get(key, "") for key in
            ("description", "source", "sha256", "level_of_theory", "license", "citation")},
     }
+
+
+def _label_counts(ds: xr.Dataset, name: str) -> dict[str, int] | None:
+    """``{label: number of structures}`` of a string label (in order of appearance), or None."""
+    if name not in ds:
+        return None
+    labels = [str(value) for value in np.asarray(ds[name].values)]
+    return {label: labels.count(label) for label in dict.fromkeys(labels)}

@@ -46,6 +46,9 @@ class Predictor:
       truncated: whether its training stopped on the ``max_time_s`` safety net before its step
         budget (the report then counts no target on it as met).
       datasets: ``{name: content sha256}`` of the data it was trained on (provenance).
+      compiled: a model compiled for the shapes it sees (JAX): :meth:`predict` repeats the
+        last structure of the last chunk up to the chunk size so that it sees one shape, and
+        its first call includes compilation. False for calculators.
     """
 
     label: str
@@ -58,6 +61,7 @@ class Predictor:
     card: Mapping[str, str] = dataclasses.field(default_factory=dict)
     truncated: bool = False
     datasets: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    compiled: bool = True
 
     def predict(self, structures: Structures, chunk: int = PREDICT_CHUNK) -> tuple[np.ndarray, np.ndarray]:
         """Energies ``(S,)`` and forces ``(S, A, 3)``, predicted ``chunk`` structures at a time
@@ -67,8 +71,8 @@ class Predictor:
         energy = np.zeros(count)
         forces = np.zeros((count, atoms, 3))
         for start in range(0, count, chunk):
-            # The last chunk repeats its final structure up to full size: one compiled shape.
-            indices = np.minimum(np.arange(start, start + chunk), count - 1)
+            stop = start + chunk if self.compiled else min(count, start + chunk)
+            indices = np.minimum(np.arange(start, stop), count - 1)
             part_energy, part_forces = self.energy_forces(structures.select(indices))
             stop = min(count, start + chunk)
             energy[start:stop] = part_energy[: stop - start]

@@ -171,4 +171,5 @@ def calculator_predictor(
         source=source or factory,
         card=model_card(card, name=label, source=factory),
         datasets=dict(datasets or {}),
+        compiled=False,
     )

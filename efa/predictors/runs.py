@@ -39,6 +39,7 @@ def load_predictor(run_dir: str | os.PathLike) -> Predictor:
         config.calculator,
         calculator_options(config, paths.root),
         seed=config.seed,
+        cutoff=config.cutoff,
         receptive_field=config.receptive_field,
         card={
             "training_data": f"{config.dataset} (train split of {run_dir})" if config.trainer
@@ -55,7 +56,7 @@ def prepare_run_files(config, paths):
     """Write ``config.json``, ``splits.json`` and ``data.json`` of a run that ``efa train`` does
     not train; return ``(dataset, splits, dataset_sha256)``.
 
-    The splits are drawn as for a trained run (same sizes, same ``split_seed``); an existing run
+    The splits are those of a trained run (same sizes and ``split_seed``, or the published ones); an existing run
     directory is reused only for the same configuration and data set.
 
     Raises:
@@ -63,7 +64,7 @@ def prepare_run_files(config, paths):
       DataError: the data set is missing, or changed since the run directory was written.
     """
     from efa.data.batching import Structures
-    from efa.data.splits import load_splits, make_splits, save_splits
+    from efa.data.splits import load_splits, run_splits, save_splits
     from efa.data.store import open_dataset
     from efa.provenance import dataset_sha256
     from efa.train.data_record import check_run_data, data_record
@@ -79,7 +80,7 @@ def prepare_run_files(config, paths):
         recorded = read_json(paths.data, "data record") if paths.data.exists() else None
         check_run_data(recorded, paths.data, digest, splits, "reuse")
     else:
-        splits = make_splits(count, dict(config.splits), config.split_seed)
+        splits = run_splits(config.splits, config.split_seed, dataset, config.dataset)
     paths.root.mkdir(parents=True, exist_ok=True)
     write_json(config.to_dict(), paths.config)
     save_splits(splits, paths.splits)

@@ -4,6 +4,8 @@ Outputs under ``output_dir``:
 
 - ``tables/test_metrics.md|csv``: test metrics per experiment × model (mean ± std over seeds),
   with a ``truncated`` column;
+- ``tables/test_sets.md|csv``: errors per experiment × model × test set × group (from the
+  per-run ``test_sets.zarr`` stores; group ``all`` is the whole set);
 - ``tables/leaderboard_<experiment>.md|csv`` and ``figures/leaderboard_<experiment>.png``: every
   model's test errors, probe metrics and model card (:mod:`efa.report.leaderboard`);
 - ``tables/cost.md|csv`` and ``cost.json``: steps, training wall time and inference time, kept apart
@@ -15,7 +17,8 @@ Outputs under ``output_dir``:
   headings; not the cost table);
 - ``figures/<label>.png`` per probe and ``figures/force_error_vs_depth.png`` when models are
   labelled ``<name>_T<k>``;
-- ``metrics.json``: ``{"test": {experiment: {model: {metric: mean}}}, "probes": {label: {model:
+- ``metrics.json``: ``{"test": {experiment: {model: {metric: mean}}}, "test_sets": {experiment:
+  {model: {test set: {group: {metric: mean}}}}}, "probes": {label: {model:
   {metric: mean}}}, "targets": {"met": K, "total": N}, "truncated": [run, …], "provenance":
   {…}}`` (nan written as null). It holds quality numbers only, so that two runs of one
   configuration on the same devices can be compared byte for byte; ``provenance``
@@ -43,6 +46,7 @@ from efa.report.tables import (
     probe_metric_tables,
     seed_statistics,
     test_metric_tables,
+    test_set_tables,
 )
 from efa.report.targets import Target, evaluate_targets, targets_line, truncated_runs
 from efa.storage import write_text, write_zarr
@@ -77,6 +81,45 @@ def combine_metrics(
     return combined
 
 
+def combine_test_sets(
+    paths: Sequence[str | os.PathLike], stores: Sequence[xr.Dataset]
+) -> xr.Dataset | None:
+    """Per-run test-set stores (dims experiment, model, seed, test_set, group) combined into one:
+    test sets and groups are joined first (nan where a run has no such set or group)."""
+    if not stores:
+        return None
+    expected = {"experiment", "model", "seed", "test_set", "group"}
+    for path, store in zip(paths, stores):
+        if set(store.dims) != expected:
+            raise ConfigError(f"{path}: dims {sorted(store.dims)}; expected {sorted(expected)}")
+    aligned = xr.align(*stores, join="outer", exclude=("experiment", "model", "seed"))
+    try:
+        return xr.combine_by_coords(list(aligned), combine_attrs="drop_conflicts")
+    except ValueError as error:
+        raise ConfigError(f"--test-sets: cannot combine the stores ({error})") from None
+
+
+def test_set_json(test_sets: xr.Dataset | None) -> dict:
+    """``{experiment: {model: {test set: {group: {metric: seed mean}}}}}`` of the quality
+    numbers of every test set and group."""
+    out: dict = {}
+    if test_sets is None:
+        return out
+    for experiment in test_sets["experiment"].values:
+        for model in test_sets["model"].values:
+            for test_set in test_sets["test_set"].values:
+                for group in test_sets["group"].values:
+                    entry = test_sets.sel(experiment=experiment, model=model, test_set=test_set,
+                                          group=group)
+                    values = {name: _clean(seed_statistics(entry[name].values)[0])
+                              for name in test_sets.data_vars}
+                    if values.get("num_structures") is None:
+                        continue
+                    out.setdefault(str(experiment), {}).setdefault(str(model), {}).setdefault(
+                        str(test_set), {})[str(group)] = values
+    return out
+
+
 def _label(store: xr.Dataset) -> str:
     return str(store["probe"].values[0])
 
@@ -90,6 +133,7 @@ def summary_json(
     probes: Sequence[xr.Dataset],
     targets: Sequence[Target],
     provenance: dict | None = None,
+    test_sets: xr.Dataset | None = None,
 ) -> dict:
     """The nested ``metrics.json`` mapping (seed means of the quality numbers)."""
     test: dict = {}
@@ -115,6 +159,7 @@ def summary_json(
     }
     return {
         "test": test,
+        "test_sets": test_set_json(test_sets),
         "probes": probe_values,
         "targets": {"met": sum(t.met for t in targets), "total": len(targets)},
         "truncated": truncated_list(metrics, probes),
@@ -181,6 +226,7 @@ def build_report(
     output_dir: str | os.PathLike,
     combined_metrics: str | os.PathLike | None = None,
     config_sha256: str | None = None,
+    test_set_paths: Sequence[str | os.PathLike] = (),
 ) -> tuple[list[Target], list[Path], dict]:
     """Write every report output (module docstring); return the targets, the written paths and
     the provenance."""
@@ -190,6 +236,9 @@ def build_report(
     output = Path(output_dir)
     metric_stores = [open_store(path, "test-metric") for path in metrics_paths]
     metrics = combine_metrics(metrics_paths, metric_stores)
+    test_sets = combine_test_sets(
+        test_set_paths, [open_store(path, "test-set") for path in test_set_paths]
+    )
     probes = [open_store(path, "probe") for path in probe_paths]
     provenance = report_provenance(metric_stores, probes, config_sha256)
     labels = [_label(store) for store in probes]
@@ -215,6 +264,12 @@ def build_report(
         if combined_metrics is not None:
             metrics.attrs["provenance"] = to_attr(provenance)
             written.append(write_zarr(metrics, combined_metrics))
+        if test_sets is not None:
+            markdown, table = test_set_tables(test_sets)
+            text(markdown, "tables/test_sets.md")
+            text(table, "tables/test_sets.csv")
+            sections.append(("Test metrics per test set and group (mean ± std over seeds)",
+                             markdown))
         figure = depth_figure(metrics)
         if figure is not None:
             written.append(save_figure(figure, output / "figures/force_error_vs_depth.png"))
@@ -229,7 +284,7 @@ def build_report(
         written.append(save_figure(probe_figure(store), output / f"figures/{label}.png"))
 
     if metrics is not None:
-        boards = leaderboard_tables(metrics, probes, model_cards(metric_stores))
+        boards = leaderboard_tables(metrics, probes, model_cards(metric_stores), test_sets)
         for experiment, (markdown, table, (columns, rows)) in boards.items():
             text(markdown, f"tables/leaderboard_{experiment}.md")
             text(table, f"tables/leaderboard_{experiment}.csv")
@@ -247,7 +302,7 @@ def build_report(
     sections.append(("Quality targets", target_text))
     sections.insert(0, ("Provenance", header(provenance) + "\n"))
     text("\n".join(f"## {title}\n\n{body}" for title, body in sections), "tables/summary.md")
-    summary = summary_json(metrics, probes, targets, provenance)
+    summary = summary_json(metrics, probes, targets, provenance, test_sets)
     text(json.dumps(summary, indent=2, sort_keys=True, allow_nan=False) + "\n", "metrics.json")
     text(json.dumps(cost_json(metrics), indent=2, sort_keys=True) + "\n", "cost.json")
     return targets, written, provenance

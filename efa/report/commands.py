@@ -7,10 +7,13 @@ import argparse
 _EPILOG = """\
 inputs:  --metrics: test-metric stores of 'efa evaluate' (dims experiment, model, seed; per-run
            stores are combined); optional.
+         --test-sets: per-run test-set stores of 'efa evaluate' (test_sets.zarr, dims
+           experiment, model, seed, test_set, group); optional.
          --probes: probe stores of 'efa probe'; optional.
 outputs (under --output-dir):
   tables/test_metrics.md|csv        test metrics per experiment x model, mean ± std over seeds,
                                     and whether any run was truncated (stopped on max_time_s)
+  tables/test_sets.md|csv           errors per test set and group (with --test-sets)
   tables/cost.md|csv, cost.json     steps and training wall time (kept apart: they vary)
   tables/probe_<label>.md|csv       probe metrics per model
   tables/curve_<label>.csv          probe curves (reference, seed-mean prediction per model)
@@ -24,6 +27,7 @@ stdout:  a provenance header, each quality target with its measured value (a tar
          a truncated run is not met), then 'targets met: K/N'.
 
 example: efa report --metrics results/runs/*/*/seed*/metrics.zarr \\
+             --test-sets results/runs/*/*/seed*/test_sets.zarr \\
              --probes results/probes/*.zarr --output-dir results
 """
 
@@ -37,7 +41,8 @@ def _run(args: argparse.Namespace) -> int:
     if not args.metrics and not args.probes:
         raise ConfigError("nothing to report: give --metrics STORE … and/or --probes STORE …")
     targets, written, provenance = build_report(
-        args.metrics, args.probes, args.output_dir, args.combined_metrics, args.config_sha256
+        args.metrics, args.probes, args.output_dir, args.combined_metrics, args.config_sha256,
+        args.test_sets,
     )
     print(header(provenance))
     print(f"wrote {len(written)} files under {args.output_dir}")
@@ -57,6 +62,8 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--metrics", nargs="+", default=[], metavar="STORE.zarr",
                         help="test-metric stores (combined)")
+    parser.add_argument("--test-sets", nargs="+", default=[], metavar="STORE.zarr",
+                        help="per-run test-set stores (errors per test set and group)")
     parser.add_argument("--probes", nargs="+", default=[], metavar="STORE.zarr", help="probe stores")
     parser.add_argument("--output-dir", required=True, metavar="DIR",
                         help="directory receiving tables/, figures/ and metrics.json")

@@ -3,6 +3,8 @@
 A row per model of the experiment, whatever its kind (built-in, own Flax module, calculator):
 
 - test errors (seed means of ``energy_mae``, ``energy_rmse``, ``forces_mae``, ``forces_rmse``);
+- on a data set with several test sets or group labels, ``energy_mae`` and ``forces_mae`` of
+  each further test set and group, as ``<test set>/<group>:<metric>``;
 - every metric of every probe that evaluated the experiment's runs, as ``<probe>:<metric>``;
 - ``num_parameters``, training ``steps`` and ``truncated`` (runs stopped by their time limit);
 - the model card: ``source``, ``version``, ``license``, ``training_data``, ``level_of_theory``.
@@ -25,6 +27,8 @@ from efa.report.tables import csv_table, markdown_table, seed_statistics, trunca
 
 #: Test metrics on the leaderboard, in this order.
 LEADERBOARD_TEST_METRICS = ("energy_mae", "energy_rmse", "forces_mae", "forces_rmse")
+#: Metrics shown for each further test set and group.
+LEADERBOARD_SET_METRICS = ("energy_mae", "forces_mae")
 
 
 def model_cards(metric_stores: Sequence[xr.Dataset]) -> dict[tuple[str, str], dict[str, str]]:
@@ -55,17 +59,40 @@ def _mean(values: np.ndarray) -> float:
     return seed_statistics(values)[0]
 
 
+def _set_columns(
+    test_sets: xr.Dataset | None, experiment: str
+) -> list[tuple[str, str, str, str]]:
+    """``(column name, test set, group, metric)`` of every test set and group of
+    ``experiment`` other than the whole ``test`` set (which the test columns show)."""
+    if test_sets is None or experiment not in test_sets["experiment"].values:
+        return []
+    counts = test_sets["num_structures"].sel(experiment=experiment)
+    columns = []
+    for test_set in test_sets["test_set"].values:
+        for group in test_sets["group"].values:
+            if (test_set, group) == ("test", "all"):
+                continue
+            if not np.any(np.isfinite(counts.sel(test_set=test_set, group=group).values)):
+                continue
+            columns += [(f"{test_set}/{group}:{metric}", test_set, group, metric)
+                        for metric in LEADERBOARD_SET_METRICS]
+    return columns
+
+
 def leaderboard(
     metrics: xr.Dataset,
     probes: Sequence[xr.Dataset],
     cards: Mapping[tuple[str, str], Mapping[str, str]],
     experiment: str,
+    test_sets: xr.Dataset | None = None,
 ) -> tuple[list[str], list[list[object]]]:
     """Header and rows (one per model with test metrics) of ``experiment``'s leaderboard."""
     probe_columns = _probe_columns(probes, experiment)
+    set_columns = _set_columns(test_sets, experiment)
     test = [name for name in LEADERBOARD_TEST_METRICS if name in metrics]
     header = (
-        ["model", *test, *(name for name, _, _ in probe_columns), "num_parameters", "steps",
+        ["model", *test, *(name for name, *_ in set_columns),
+         *(name for name, _, _ in probe_columns), "num_parameters", "steps",
          "truncated", *(key for key in CARD_KEYS if key != "name")]
     )
     rows = []
@@ -75,6 +102,11 @@ def leaderboard(
             continue  # a model of another experiment
         row: list[object] = [str(model)]
         row += [_mean(entry[name].values) for name in test]
+        for _, test_set, group, metric in set_columns:
+            present = str(model) in test_sets["model"].values
+            row.append(_mean(test_sets[metric].sel(
+                experiment=experiment, model=model, test_set=test_set, group=group
+            ).values) if present else float("nan"))
         for _, store, metric in probe_columns:
             probe = store.isel(probe=0)
             present = str(model) in probe["model"].values
@@ -92,11 +124,12 @@ def leaderboard_tables(
     metrics: xr.Dataset,
     probes: Sequence[xr.Dataset],
     cards: Mapping[tuple[str, str], Mapping[str, str]],
+    test_sets: xr.Dataset | None = None,
 ) -> dict[str, tuple[str, str, tuple[list[str], list[list[object]]]]]:
     """``experiment → (markdown, csv, (header, rows))`` for every experiment of ``metrics``."""
     tables = {}
     for experiment in metrics["experiment"].values:
-        header, rows = leaderboard(metrics, probes, cards, str(experiment))
+        header, rows = leaderboard(metrics, probes, cards, str(experiment), test_sets)
         shown = [[f"{cell:.3g}" if isinstance(cell, float) else cell for cell in row] for row in rows]
         tables[str(experiment)] = (
             markdown_table(header, shown), csv_table(header, rows), (header, rows)

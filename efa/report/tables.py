@@ -129,6 +129,13 @@ def test_metric_tables(metrics: xr.Dataset) -> tuple[str, str]:
     return _tables(metrics, names, ("experiment", "model"))
 
 
+def test_set_tables(test_sets: xr.Dataset) -> tuple[str, str]:
+    """Markdown and CSV of the errors per experiment × model × test set × group (mean ± std
+    over seeds; group ``all`` is the whole test set)."""
+    names = [name for name in ("num_structures", *TEST_METRICS) if name in test_sets]
+    return _tables(test_sets, names, ("experiment", "model", "test_set", "group"))
+
+
 def cost_tables(metrics: xr.Dataset) -> tuple[str, str] | None:
     """Markdown and CSV of what the runs took (steps, training wall time, inference time), None
     without them.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from efa.data.splits import PUBLISHED
 from efa.errors import ConfigError
 from efa.models.registry import BUILTIN_MODELS
 from efa.names import check_name
@@ -42,12 +44,16 @@ class RunConfig:
         (:mod:`efa.predictors.external`).
       receptive_field: a calculator's declared receptive field: Å, ``"global"`` or None
         (unknown); trained models declare theirs in their class.
+      cutoff: a calculator's declared neighbour cutoff in Å, or None (unknown); probe metrics
+        "beyond the cutoff" need it. Trained models declare theirs in their class.
       card: model card entries (``name``, ``source``, ``version``, ``license``,
         ``training_data``, ``level_of_theory``) that override what efa-bench knows.
       label: model label in the run directory and result stores (default: the built-in name or
         the class name).
-      splits: ``{"train": n, "valid": n, "test": n}`` numbers of structures; splits left out
-        keep their defaults.
+      splits: ``{"train": n, "valid": n, "test": n}`` numbers of structures drawn at random
+        (splits left out keep their defaults), or ``"dataset"``: the data set's published
+        splits (:func:`efa.data.splits.published_splits`), with every split other than train
+        and valid a test set.
       split_seed: seed of the split permutation (the paper uses 0).
       seed: seed of parameter initialisation and batch order.
       batch_size: structures per batch.
@@ -74,9 +80,10 @@ class RunConfig:
     calculator_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     trainer: Mapping[str, Any] | None = None
     receptive_field: float | str | None = None
+    cutoff: float | None = None
     card: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     label: str | None = None
-    splits: Mapping[str, int] = dataclasses.field(
+    splits: Mapping[str, int] | str = dataclasses.field(
         default_factory=lambda: {"train": 2000, "valid": 500, "test": 200}
     )
     split_seed: int = 0
@@ -116,7 +123,7 @@ class RunConfig:
         data["calculator_options"] = dict(self.calculator_options)
         data["trainer"] = None if self.trainer is None else dict(self.trainer)
         data["card"] = dict(self.card)
-        data["splits"] = dict(self.splits)
+        data["splits"] = self.splits if isinstance(self.splits, str) else dict(self.splits)
         return data
 
 
@@ -165,16 +172,14 @@ def _validate(config: RunConfig) -> RunConfig:
     ):
         raise ConfigError(f"receptive_field={config.receptive_field!r}: expected a length in Å, "
                           "'global' or null")
-    _expect("splits", config.splits, (Mapping,), "a mapping like {train: 2000, valid: 500}")
-    for name in _REQUIRED_SPLITS:
-        if name not in config.splits:
-            raise ConfigError(f"splits.{name}: missing; expected a number of structures")
-    for name, size in config.splits.items():
-        if name not in _REQUIRED_SPLITS:
-            raise ConfigError(f"splits.{name}: unknown split; expected {list(_REQUIRED_SPLITS)}")
-        _expect(f"splits.{name}", size, (int,), "a positive integer")
-        if size < 1:
-            raise ConfigError(f"splits.{name}={size}: expected a positive integer")
+    _expect("cutoff", config.cutoff, (int, float), "a positive length in Å or null", optional=True)
+    if config.cutoff is not None and not (math.isfinite(config.cutoff) and config.cutoff > 0):
+        raise ConfigError(f"cutoff={config.cutoff!r}: expected a positive length in Å or null")
+    if config.cutoff is not None and not config.calculator:
+        raise ConfigError("cutoff: only a calculator model declares it; a trained model's class "
+                          "declares its own")
+    if config.splits != PUBLISHED:
+        _check_split_sizes(config.splits)
     for key in ("split_seed", "seed"):
         _expect(key, getattr(config, key), (int,), "a non-negative integer")
         if getattr(config, key) < 0:
@@ -285,3 +290,18 @@ def load_config(path: str | os.PathLike | None, assignments: Sequence[str] = ())
     data = read_config_file(path) if path else {}
     source = str(path) if path else "command line"
     return config_from_mapping(apply_overrides(data, assignments), source)
+
+
+def _check_split_sizes(splits) -> None:
+    """Random split sizes: train, valid and test, each a positive integer."""
+    _expect("splits", splits, (Mapping,),
+            f"a mapping like {{train: 2000, valid: 500}} or {PUBLISHED!r}")
+    for name in _REQUIRED_SPLITS:
+        if name not in splits:
+            raise ConfigError(f"splits.{name}: missing; expected a number of structures")
+    for name, size in splits.items():
+        if name not in _REQUIRED_SPLITS:
+            raise ConfigError(f"splits.{name}: unknown split; expected {list(_REQUIRED_SPLITS)}")
+        _expect(f"splits.{name}", size, (int,), "a positive integer")
+        if size < 1:
+            raise ConfigError(f"splits.{name}={size}: expected a positive integer")

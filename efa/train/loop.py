@@ -31,7 +31,7 @@ import optax
 from tqdm.auto import tqdm
 
 from efa.data.batching import Batch, Batcher, Structures
-from efa.data.splits import load_splits, make_splits, save_splits
+from efa.data.splits import load_splits, run_splits, save_splits
 from efa.data.store import open_dataset
 from efa.errors import ConfigError, EfaError
 from efa.models.registry import build_model
@@ -144,7 +144,7 @@ class Trainer:
         self.level_of_theory = str(dataset.attrs.get("level_of_theory", ""))
         structures = Structures.from_dataset(dataset)
         self.num_structures = len(structures.energy)
-        self.splits = self._splits(self.num_structures)
+        self.splits = self._splits(dataset)
         train = structures.select(self.splits["train"])
         if self.paths.model.exists():  # a resumed run keeps the references it began with
             info = read_json(self.paths.model, "model description")
@@ -179,7 +179,7 @@ class Trainer:
         )
         self.log = TrainingLog(self.paths.log)
 
-    def _splits(self, num_structures: int) -> dict[str, np.ndarray]:
+    def _splits(self, dataset) -> dict[str, np.ndarray]:
         """The run's splits: new ones, or on resume the saved ones, once the data set is checked
         to be the one the run started on (:func:`~efa.train.data_record.check_run_data`)."""
         if self.paths.splits.exists():
@@ -187,7 +187,7 @@ class Trainer:
             recorded = read_json(self.paths.data, "data record") if self.paths.data.exists() else None
             check_run_data(recorded, self.paths.data, self.dataset_sha256, splits, "resume")
             return splits
-        return make_splits(num_structures, dict(self.config.splits), self.config.split_seed)
+        return run_splits(self.config.splits, self.config.split_seed, dataset, self.config.dataset)
 
     def _initial_state(self) -> TrainState:
         first = next(self.train_batches.training_batches(self.config.seed))

@@ -132,10 +132,28 @@ def _unknown_card_key(config):
     return "card.licence"
 
 
+def _calculator_bad_cutoff(config):
+    config["experiments"]["two_atoms"]["models"]["calc"] = {
+        "calculator": "ase.calculators.lj:LennardJones", "cutoff": 0}
+    return "experiments.two_atoms.models.calc.cutoff"
+
+
+def _cutoff_on_a_trained_model(config):
+    config["experiments"]["two_atoms"]["models"]["local"]["cutoff"] = 5.0
+    return "experiments.two_atoms.models.local.cutoff"
+
+
+def _published_splits_of_a_generated_set(config):
+    config["experiments"]["two_atoms"]["splits"] = "dataset"
+    return "experiments.two_atoms.splits"
+
+
 BAD_CONFIGS = [_unknown_model, _outside_bound, _missing_dataset, _unregistered_dataset,
                _too_many_structures, _unknown_probe_option, _unknown_option,
                _calculator_not_a_calculator, _calculator_factory_raises,
-               _calculator_bad_receptive_field, _unknown_card_key]
+               _calculator_bad_receptive_field, _calculator_bad_cutoff,
+               _cutoff_on_a_trained_model, _published_splits_of_a_generated_set,
+               _unknown_card_key]
 
 
 @pytest.mark.parametrize("mutate", BAD_CONFIGS, ids=lambda f: f.__name__.strip("_"))

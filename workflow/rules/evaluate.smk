@@ -2,7 +2,8 @@
 
 
 rule evaluate:
-    """Metrics (and per-structure predictions) of the best checkpoint on the test split."""
+    """Metrics (and per-structure predictions) of the best checkpoint on the test split, and
+    the errors on every test set and group of the data set."""
     input:
         f"{RESULTS}/runs/{{experiment}}/{{model}}/seed{{seed}}/summary.json",
     output:
@@ -10,6 +11,7 @@ rule evaluate:
         predictions=(
             f"{RESULTS}/runs/{{experiment}}/{{model}}/seed{{seed}}/predictions_test.zarr/zarr.json"
         ),
+        test_sets=f"{RESULTS}/runs/{{experiment}}/{{model}}/seed{{seed}}/test_sets.zarr/zarr.json",
     params:
         efa=EFA,
         run=lambda wildcards: run_dir(wildcards.experiment, wildcards.model, wildcards.seed),

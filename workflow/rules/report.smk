@@ -9,6 +9,11 @@ rule report:
             for experiment in EXPERIMENTS
             for run in runs_of(experiment)
         ],
+        test_sets=[
+            store_marker(f"{run}/test_sets.zarr")
+            for experiment in EXPERIMENTS
+            for run in runs_of(experiment)
+        ],
         probes=[store_marker(f"{RESULTS}/probes/{label}.zarr") for label in PROBES],
     output:
         summary=f"{RESULTS}/metrics.json",
@@ -31,6 +36,7 @@ rule report:
         config_sha256=CONFIG_SHA256,
         root=lambda wildcards, output: Path(output.summary).parent,
         metrics=lambda wildcards, input: [store_of(path) for path in input.metrics],
+        test_sets=lambda wildcards, input: [store_of(path) for path in input.test_sets],
         probes=lambda wildcards, input: (
             ["--probes", *(store_of(path) for path in input.probes)] if input.probes else []
         ),
@@ -46,6 +52,7 @@ rule report:
     conda:
         "../envs/efa.yaml"
     shell:
-        "{params.efa:q} report --metrics {params.metrics:q} {params.probes:q} "
+        "{params.efa:q} report --metrics {params.metrics:q} --test-sets {params.test_sets:q} "
+        "{params.probes:q} "
         "--output-dir {params.root:q} --combined-metrics {params.combined:q} "
         "--config-sha256 {params.config_sha256:q} > {log:q} 2>&1"
