@@ -153,6 +153,7 @@ def evaluate_run(
     attrs = {
         "split": split, "run_dir": str(paths.root), "dataset": config.dataset,
         "provenance": to_attr(provenance), "card": json.dumps(dict(predictor.card)),
+        "family": predictor.family,
     }
     values = {
         **test_errors(structures, energy, forces),

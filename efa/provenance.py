@@ -160,7 +160,11 @@ def header(provenance: Mapping[str, Any]) -> str:
         f"{device.get('count')} × {device.get('kind')} ({device.get('platform')})"
         for device in ([devices] if isinstance(devices, Mapping) else devices)
     ) or "–"
-    data = ", ".join(f"{name} {digest[:12]}" for name, digest in (provenance.get("datasets") or {}).items())
+    data = ", ".join(
+        f"{name} {digest[:12]}" if isinstance(digest, str)
+        else f"{name} DIFFERS between runs ({' / '.join(d[:12] for d in digest)})"
+        for name, digest in (provenance.get("datasets") or {}).items()
+    )
     lines = [
         f"efa-bench {code.get('version')}, {where}; Python {provenance.get('python')}",
         f"packages: {packages}",

@@ -16,8 +16,9 @@ Checks (each raises ``AssertionError`` with what failed):
 - **gradient**: forces equal ``−∂E/∂r`` by central finite differences;
 - **padding and batching**: another structure in the same batch and padding atoms change
   nothing, and padding atoms get no force;
-- **receptive field**: a model that declares a finite ``receptive_field`` R (Å) gives exactly
-  the same energy for an atom at two distances beyond R from the rest of the molecule.
+- **receptive field**: for a model that declares a finite ``receptive_field`` R (Å), the force
+  on the first atom of a chain (neighbours closer than the cutoff) does not change when an atom
+  farther than 2R from it moves.
 """
 
 from __future__ import annotations
@@ -62,8 +63,8 @@ class ContractModel:
         self._predict = jax.jit(lambda p, b: predict(model, p, b, references))
 
     def _batch(self, positions: Sequence[np.ndarray], numbers: Sequence[np.ndarray],
-               charges: Sequence[int] | None = None):
-        from efa.data.batching import Structures, pack
+               charges: Sequence[int] | None = None, max_atoms: int = MAX_ATOMS):
+        from efa.data.batching import BucketShape, Structures, pack
         from efa.data.schema import pad_atoms
 
         count = len(positions)
@@ -78,17 +79,22 @@ class ContractModel:
             forces=np.zeros((count, mask.shape[1], 3)),
             total_charge=np.asarray(charges if charges is not None else [0] * count, np.int32),
         )
-        return pack(structures, self.shape, SLOTS, self.cutoff, dtype=np.float64)
+        shape = self.shape if max_atoms == MAX_ATOMS else BucketShape(
+            max_atoms, max_atoms * (max_atoms - 1))
+        return pack(structures, shape, SLOTS, self.cutoff, dtype=np.float64)
 
     def energy_forces(
-        self, positions: Sequence[np.ndarray], numbers: Sequence[np.ndarray]
+        self, positions: Sequence[np.ndarray], numbers: Sequence[np.ndarray],
+        max_atoms: int = MAX_ATOMS,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Energies ``(S,)`` and forces ``(S, MAX_ATOMS, 3)`` of up to :data:`SLOTS` structures."""
+        """Energies ``(S,)`` and forces ``(S, max_atoms, 3)`` of up to :data:`SLOTS` structures
+        of up to ``max_atoms`` atoms each."""
         import jax
 
         with jax.enable_x64(True):
-            prediction = self._predict(self.params, self._batch(positions, numbers))
-            forces = np.asarray(prediction.forces).reshape(SLOTS, MAX_ATOMS, 3)
+            batch = self._batch(positions, numbers, max_atoms=max_atoms)
+            prediction = self._predict(self.params, batch)
+            forces = np.asarray(prediction.forces).reshape(SLOTS, max_atoms, 3)
             return np.asarray(prediction.energy)[: len(positions)], forces[: len(positions)]
 
 
@@ -151,17 +157,30 @@ def check_padding(model: ContractModel, rng: np.random.Generator) -> None:
 
 
 def check_receptive_field(model: ContractModel, rng: np.random.Generator) -> None:
-    """With a finite declared receptive field R, an atom moved between two distances beyond R
-    from a molecule leaves the energy exactly unchanged."""
+    """With a finite declared receptive field R: moving an atom farther than 2R from the first
+    atom of a chain leaves the force on that first atom exactly unchanged.
+
+    Neighbours along the chain are closer than the cutoff, so messages travel along it: an
+    atom's energy ``E_j`` depends on the atoms within R of atom j, and the force
+    ``F_0 = −Σ_j ∂E_j/∂r_0`` on the atoms within 2R of atom 0. A model that declares less than
+    it sees (a local model with T interactions of cutoff r_c declaring r_c instead of T·r_c)
+    fails, because the moved atom is then within its true 2R.
+    """
     reach = getattr(model.model, "receptive_field", None)
     if reach is None or not math.isfinite(float(reach)):
         return  # global or undeclared: nothing to honour
-    positions, numbers = random_molecule(rng, 4)
-    far = [np.vstack([positions, [[0.0, 0.0, 3.0 + float(reach) + gap]]]) for gap in (1.0, 4.0)]
-    energies, _ = model.energy_forces(far, [np.append(numbers, 1)] * 2)
-    assert energies[0] == energies[1], (
-        f"declared receptive_field={reach} Å, but an atom moved from {reach + 1:.1f} to "
-        f"{reach + 4:.1f} Å beyond the molecule changes the energy by {energies[1] - energies[0]}"
+    spacing = 0.8 * min(model.cutoff, float(reach))
+    count = int(2 * float(reach) / spacing) + 3  # the last atom lies beyond 2R + spacing/2
+    chain = np.array([[i * spacing, 0.25 * (i % 2), 0.1 * (i % 3)] for i in range(count)])
+    numbers = rng.choice([1, 6, 8], size=count)
+    moved = chain.copy()
+    moved[-1] += [0.2, 0.15, -0.1]
+    _, forces = model.energy_forces([chain, moved], [numbers, numbers], max_atoms=count)
+    change = float(np.abs(forces[1, 0] - forces[0, 0]).max())
+    assert change == 0.0, (
+        f"declared receptive_field={reach} Å, but moving an atom {np.linalg.norm(chain[-1]):.1f} "
+        f"Å along a chain changes the force on its first atom by {change:.3g} eV/Å; the model "
+        f"sees farther than it declares (nothing beyond 2R = {2 * float(reach):.1f} Å may act)"
     )
 
 

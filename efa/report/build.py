@@ -204,14 +204,22 @@ def report_provenance(
     metric_stores: Sequence[xr.Dataset], probes: Sequence[xr.Dataset], config_sha256: str | None
 ) -> dict:
     """Provenance of the report: this code and environment, the devices the runs used, the
-    configuration's hash and every data set's content hash (from the stores' provenance)."""
+    configuration's hash and every data set's content hash (from the stores' provenance; a list
+    of hashes where the runs of one report were trained or probed on different contents)."""
     recorded = [from_attr(store.attrs.get("provenance")) for store in (*metric_stores, *probes)]
     recorded = [entry for entry in recorded if entry]
     devices = []
     for entry in recorded:
         if entry.get("devices") and entry["devices"] not in devices:
             devices.append(entry["devices"])
-    datasets = {name: digest for entry in recorded for name, digest in entry.get("datasets", {}).items()}
+    digests: dict[str, list[str]] = {}
+    for entry in recorded:
+        for name, digest in entry.get("datasets", {}).items():
+            if digest not in digests.setdefault(name, []):
+                digests[name].append(digest)
+    # one hash per data set; a list where runs of one report saw different contents
+    datasets = {name: found[0] if len(found) == 1 else sorted(found)
+                for name, found in digests.items()}
     return {
         **software(),
         "devices": devices[0] if len(devices) == 1 else devices,  # a list where runs differ
@@ -231,7 +239,7 @@ def build_report(
     """Write every report output (module docstring); return the targets, the written paths and
     the provenance."""
     from efa.report.figures import depth_figure, leaderboard_figure, probe_figure, save_figure
-    from efa.report.leaderboard import leaderboard_tables, model_cards
+    from efa.report.leaderboard import leaderboard_tables, model_cards, model_families
 
     output = Path(output_dir)
     metric_stores = [open_store(path, "test-metric") for path in metrics_paths]
@@ -290,8 +298,10 @@ def build_report(
             text(table, f"tables/leaderboard_{experiment}.csv")
             sections.append((f"Leaderboard {experiment}", markdown))
             if rows:
+                families = {model: family for (name, model), family in
+                            model_families(metric_stores).items() if name == experiment}
                 written.append(save_figure(
-                    leaderboard_figure(experiment, columns, rows),
+                    leaderboard_figure(experiment, columns, rows, families),
                     output / f"figures/leaderboard_{experiment}.png",
                 ))
 

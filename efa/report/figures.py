@@ -259,15 +259,18 @@ def probe_figure(store: xr.Dataset) -> plt.Figure:
     return curve_figure(store)
 
 
-def leaderboard_figure(experiment: str, header: list[str], rows: list[list[object]]) -> plt.Figure:
+def leaderboard_figure(
+    experiment: str, header: list[str], rows: list[list[object]], families: dict[str, str]
+) -> plt.Figure:
     """Test energy and force MAE of every model of an experiment, one marker per model on a
-    log axis (markers, not bars: a bar's length means nothing on a log axis)."""
+    log axis (markers, not bars: a bar's length means nothing on a log axis), coloured by the
+    model's family (``families``: model → ``local``, ``efa`` or ``external``)."""
     names = [name for name in ("energy_mae", "forces_mae") if name in header]
     figure, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.4), squeeze=False)
     models = [str(row[0]) for row in rows]
     for axis, name in zip(axes[0], names):
         for position, (model, row) in enumerate(zip(models, rows)):
-            colour = FAMILY_COLOURS.get(model.split("_")[0], FAMILY_COLOURS["external"])
+            colour = FAMILY_COLOURS.get(families.get(model, ""), FAMILY_COLOURS["external"])
             axis.plot(position, float(row[header.index(name)]), "o", color=colour, markersize=9)
         axis.set_xticks(range(len(models)), models, rotation=30)
         axis.set_xlim(-0.6, len(models) - 0.4)

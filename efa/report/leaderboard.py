@@ -42,6 +42,15 @@ def model_cards(metric_stores: Sequence[xr.Dataset]) -> dict[tuple[str, str], di
     return cards
 
 
+def model_families(metric_stores: Sequence[xr.Dataset]) -> dict[tuple[str, str], str]:
+    """``(experiment, model) → family`` (``local``, ``efa``, ``external``) from the ``family``
+    attribute of per-run metric stores."""
+    return {
+        (str(store["experiment"].values[0]), str(store["model"].values[0])): store.attrs["family"]
+        for store in metric_stores if "family" in store.attrs
+    }
+
+
 def _probe_columns(
     probes: Sequence[xr.Dataset], experiment: str
 ) -> list[tuple[str, xr.Dataset, str]]:

@@ -58,6 +58,19 @@ def test_contract_checks_catch_a_broken_model(x64):
         check_receptive_field(efa, rng)
 
 
+def test_receptive_field_check_catches_an_under_declared_local_model(x64):
+    """A local model with T = 2 interactions sees T·r_c along a chain of atoms; declaring only
+    r_c fails the check, declaring T·r_c passes it."""
+    rng = np.random.default_rng(0)
+    local = ContractModel("local", COMMON)
+    true_reach = local.model.receptive_field
+    assert true_reach == 2 * CUTOFF
+    check_receptive_field(local, rng)
+    local.model = types.SimpleNamespace(receptive_field=CUTOFF)  # one hop declared, two seen
+    with pytest.raises(AssertionError, match="sees farther than it declares"):
+        check_receptive_field(local, rng)
+
+
 def test_total_charge_embedding_separates_charge_states(x64):
     positions = np.array([[0.0, 0.0, 0.0], [2.6, 0.0, 0.0], [1.3, 2.2, 0.0]])  # Ag3 triangle
     triangle = padded_structures([positions] * 2, [[47] * 3] * 2, charges=[1, -1])
