@@ -1,14 +1,27 @@
-"""Atomic writes: outputs appear complete or not at all.
+"""Atomic writes: outputs appear complete or not at all, and stores are checked when read.
 
 Every store and file the suite writes goes to a temporary sibling path first and is renamed into
 place only after it was written completely, so an interruption (a killed job, a full disk) never
 leaves a half-written output that looks complete. A rename within one directory is atomic on
 POSIX file systems; a directory that already exists is moved aside first and removed afterwards.
+
+Zarr stores get two more guards:
+
+- a **completeness marker** (the root group's attribute :data:`COMPLETE_MARKER`, written last)
+  lists every file of the store with its size; :func:`read_zarr` refuses a store without it or with a file
+  missing or of another size (a store copied in part, a chunk deleted), naming the store and
+  the file, instead of reading missing chunks as zeros;
+- a **lock** (an ``flock`` on ``.<store name>.lock`` next to the store): writers hold it
+  exclusively, so that several processes writing one store (commands run by hand on one
+  results folder) take turns, and readers hold it shared, so that they never look in the moment
+  between moving the old store aside and renaming the new one into place.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import json
 import os
 import shutil
 import uuid
@@ -44,14 +57,109 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             temporary.unlink()
 
 
+#: Attribute of a store's root group, written last: ``{relative path: size in bytes}`` of the
+#: store's other files.
+COMPLETE_MARKER = "efa_complete"
+
+
+@contextlib.contextmanager
+def store_lock(path: str | os.PathLike, shared: bool = False) -> Iterator[None]:
+    """Hold the lock of store ``path``: exclusive (writers) or shared (readers).
+
+    The lock is an ``flock`` on the file ``.<name>.lock`` next to the store. Where that file
+    cannot be created (a read-only folder), readers go on without a lock.
+    """
+    target = Path(path)
+    lock = target.with_name(f".{target.name}.lock")
+    try:
+        if not shared:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(lock, "a")
+    except OSError:
+        if not shared:
+            raise
+        yield
+        return
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def mark_complete(store: Path) -> None:
+    """Record the files of the store folder ``store`` and their sizes in the root group's
+    attribute :data:`COMPLETE_MARKER` (the root ``zarr.json`` is rewritten last)."""
+    root = store / "zarr.json"
+    files = {
+        item.relative_to(store).as_posix(): item.stat().st_size
+        for item in sorted(store.rglob("*"))
+        if item.is_file() and item != root
+    }
+    group = zarr.open_group(store, mode="r+", zarr_format=3)
+    group.attrs[COMPLETE_MARKER] = files
+
+
+def check_complete(path: str | os.PathLike, what: str) -> None:
+    """Refuse a store whose completeness marker is missing or does not match its files.
+
+    Raises:
+      DataError: naming the store and the first missing or changed file.
+    """
+    from efa.errors import DataError
+
+    store = Path(path)
+    if not store.is_dir():
+        raise DataError(f"{store}: no {what} store found")
+    advice = "delete it and rerun the command that writes it"
+    try:
+        files = json.loads((store / "zarr.json").read_text())["attributes"][COMPLETE_MARKER]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise DataError(
+            f"{store}: incomplete {what} store: no completeness marker (attribute "
+            f"{COMPLETE_MARKER!r} of its zarr.json, written last; the store was cut short, "
+            f"copied in part, or written by an efa-bench older than 0.2); {advice}"
+        ) from None
+    for name, size in files.items():
+        item = store / name
+        if not item.is_file():
+            raise DataError(f"{store}: incomplete {what} store: {name} is missing; {advice}")
+        if item.stat().st_size != size:
+            raise DataError(f"{store}: incomplete {what} store: {name} has "
+                            f"{item.stat().st_size} bytes, {size} when written; {advice}")
+
+
+def read_zarr(path: str | os.PathLike, what: str, **options) -> xr.Dataset:
+    """Load the zarr store at ``path`` into memory after :func:`check_complete`, under its
+    shared lock; ``options`` go to :func:`xarray.open_zarr`.
+
+    Raises:
+      DataError: the store is missing, incomplete or unreadable (naming it).
+    """
+    from efa.errors import DataError
+
+    with store_lock(path, shared=True):
+        check_complete(path, what)
+        try:
+            with xr.open_zarr(path, consolidated=False, chunks=None, **options) as lazy:
+                dataset = lazy.load()
+        except (ValueError, KeyError, OSError) as error:
+            raise DataError(f"{path}: not a readable {what} store ({error})") from None
+    dataset.attrs.pop(COMPLETE_MARKER, None)
+    return dataset
+
+
 def write_zarr(dataset: xr.Dataset, path: str | os.PathLike) -> Path:
-    """Write ``dataset`` as a zarr (format 3) store at ``path`` atomically; return the path.
+    """Write ``dataset`` as a zarr (format 3) store at ``path`` atomically, under the store's
+    lock, with its completeness marker; return the path.
 
     Fixed-width unicode arrays are stored as variable-length strings, the string type that
     zarr 3 specifies (fixed-width UTF-32 has no zarr 3 specification yet).
     """
-    with atomic_path(path) as temporary:
+    with store_lock(path), atomic_path(path) as temporary:
         _storable(dataset).to_zarr(temporary, mode="w", zarr_format=3, consolidated=False)
+        mark_complete(temporary)
     return Path(path)
 
 
@@ -60,17 +168,20 @@ def write_zarr_group(dataset: xr.Dataset, path: str | os.PathLike, group: str) -
 
     The store is created if missing; its other groups are kept. The group is written to a
     temporary sibling directory inside the store and renamed into place (:func:`atomic_path`),
-    so readers see the old group or the new one, never a half-written one. Strings are stored
-    as in :func:`write_zarr`. Returns the store path.
+    so readers see the old group or the new one, never a half-written one; the store's
+    completeness marker is then written anew. Strings are stored as in :func:`write_zarr`.
+    Returns the store path.
 
     Raises:
       ValueError: if ``group`` is not a plain name (empty, with ``/``, or starting with ``.``).
     """
     if not group or "/" in group or group.startswith("."):
         raise ValueError(f"group must be a plain name without '/' or a leading '.'; got {group!r}")
-    zarr.open_group(path, mode="a", zarr_format=3)  # the root group, if not there yet
-    with atomic_path(Path(path) / group) as temporary:
-        _storable(dataset).to_zarr(temporary, mode="w", zarr_format=3, consolidated=False)
+    with store_lock(path):
+        zarr.open_group(path, mode="a", zarr_format=3)  # the root group, if not there yet
+        with atomic_path(Path(path) / group) as temporary:
+            _storable(dataset).to_zarr(temporary, mode="w", zarr_format=3, consolidated=False)
+        mark_complete(Path(path))
     return Path(path)
 
 

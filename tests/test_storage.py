@@ -1,12 +1,26 @@
 """Atomic writes: a failed write leaves the previous output (or nothing) and no temporaries."""
 
+import json
 import warnings
 
 import numpy as np
 import pytest
 import xarray as xr
 
-from efa.storage import atomic_path, write_text, write_zarr, write_zarr_group
+from efa.errors import DataError
+from efa.storage import (
+    COMPLETE_MARKER,
+    atomic_path,
+    read_zarr,
+    write_text,
+    write_zarr,
+    write_zarr_group,
+)
+
+
+def visible(folder):
+    """Names in ``folder`` other than the stores' lock files."""
+    return sorted(p.name for p in folder.iterdir() if not p.name.endswith(".lock"))
 
 
 def test_interrupted_write_leaves_nothing(tmp_path):
@@ -27,7 +41,7 @@ def test_interrupted_rewrite_keeps_the_previous_store(tmp_path):
             temporary.mkdir()
             raise RuntimeError("killed")
     assert xr.open_zarr(target, consolidated=False)["a"].values.tolist() == [0.0, 1.0, 2.0]
-    assert [p.name for p in tmp_path.iterdir()] == ["store.zarr"]
+    assert visible(tmp_path) == ["store.zarr"]
 
 
 def test_rewrite_replaces_store_and_strings_round_trip(tmp_path):
@@ -40,7 +54,7 @@ def test_rewrite_replaces_store_and_strings_round_trip(tmp_path):
     loaded = xr.open_zarr(target, consolidated=False).load()
     assert "a" not in loaded
     assert loaded["name"].values.tolist() == ["efa", "softmax"]
-    assert [p.name for p in tmp_path.iterdir()] == ["store.zarr"]
+    assert visible(tmp_path) == ["store.zarr"]
 
 
 def test_write_text(tmp_path):
@@ -79,3 +93,55 @@ def test_interrupted_group_write_keeps_the_previous_group(tmp_path, monkeypatch)
 def test_group_names_are_plain(tmp_path, group):
     with pytest.raises(ValueError, match="plain name"):
         write_zarr_group(xr.Dataset(), tmp_path / "bench.zarr", group)
+
+
+def test_a_store_with_a_missing_chunk_or_marker_is_refused_by_name(tmp_path):
+    target = tmp_path / "metrics.zarr"
+    write_zarr(xr.Dataset({"energy_mae": ("seed", np.arange(1.0, 4.0))}), target)
+    assert read_zarr(target, "test-metric")["energy_mae"].values.tolist() == [1.0, 2.0, 3.0]
+    chunk = next(p for p in (target / "energy_mae").rglob("*") if p.is_file()
+                 and p.name != "zarr.json")
+    chunk.unlink()  # xarray alone would read the missing chunk as fill values
+    missing = chunk.relative_to(target).as_posix()
+    with pytest.raises(DataError, match=f"incomplete test-metric store: {missing} is missing"):
+        read_zarr(target, "test-metric")
+    write_zarr(xr.Dataset({"energy_mae": ("seed", np.arange(3.0))}), target)
+    root = json.loads((target / "zarr.json").read_text())
+    del root["attributes"][COMPLETE_MARKER]
+    (target / "zarr.json").write_text(json.dumps(root))
+    with pytest.raises(DataError, match="incomplete test-metric store: no completeness marker"):
+        read_zarr(target, "test-metric")
+
+
+def _write_many(path: str, value: float) -> None:
+    for _ in range(5):
+        write_zarr(xr.Dataset({"a": ("x", np.full(1000, value))}), path)
+
+
+def _read_many(path: str, seen) -> None:
+    for _ in range(20):
+        values = read_zarr(path, "test")["a"].values
+        seen.append(float(values[0]) if np.all(values == values[0]) else -1.0)
+
+
+def test_concurrent_writers_and_readers_of_one_store(tmp_path):
+    """Four processes rewrite one store while another reads it: no errors, no leftovers, and
+    every read sees one whole store."""
+    import multiprocessing
+
+    target = str(tmp_path / "store.zarr")
+    write_zarr(xr.Dataset({"a": ("x", np.zeros(1000))}), target)
+    context = multiprocessing.get_context("spawn")
+    with context.Manager() as manager:
+        seen = manager.list()
+        workers = [context.Process(target=_write_many, args=(target, float(k)))
+                   for k in range(1, 5)]
+        workers.append(context.Process(target=_read_many, args=(target, seen)))
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(timeout=120)
+        assert [worker.exitcode for worker in workers] == [0] * 5
+        assert set(seen) <= {0.0, 1.0, 2.0, 3.0, 4.0} and len(seen) == 20
+    assert visible(tmp_path) == ["store.zarr"]
+    assert read_zarr(target, "test")["a"].values[0] in (1.0, 2.0, 3.0, 4.0)

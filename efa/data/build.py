@@ -79,9 +79,23 @@ def load_entry(
     if entry.kind == "generate":
         ds = _generate(entry, dict(overrides or {}))
     elif entry.kind == "fetch":
-        digests = {path.name: digest for path, digest in fetch(name, root, entry_registry(entry))}
+        fetched = fetch(name, root, entry_registry(entry))
+        digests = {path.name: digest for path, digest in fetched}
         reader_file = Path(root) / "raw" / entry.reader["file"]
-        ds = _read(entry, reader_file)
+        lock = HashLock(Path(root) / LOCK_FILE)
+        unpinned = [(spec["url"], path, digest)
+                    for spec, (path, digest) in zip(entry.source["files"], fetched)
+                    if not spec.get("sha256") and lock.get(spec["url"]) is None]
+        try:
+            ds = _read(entry, reader_file)
+        except DataError as error:
+            if not unpinned:
+                raise
+            files = ", ".join(str(path) for _, path, _ in unpinned)
+            raise DataError(f"{error} [{files} has no pinned sha256 and was not pinned; delete "
+                            "it to download it again]") from None
+        for url, _, digest in unpinned:  # read successfully: now the hash may be pinned
+            lock.pin(url, digest)
         # a file inside an extracted archive has no registry hash of its own: hash it here
         ds.attrs["sha256"] = digests.get(reader_file.name) or sha256_of(reader_file)
         urls = ", ".join(spec["url"] for spec in entry.source["files"])

@@ -9,8 +9,8 @@ Order of lookup for a file ``NAME`` of a registry entry:
 
 Every copy and download is written to a temporary path and renamed only after its sha256
 matched, so a wrong, truncated or interrupted file never appears under its final name. Entries
-whose hash is not known in advance are pinned on first download in a lock file
-(``<root>/registry.lock``, URL → sha256) and a different file is refused afterwards. Archives
+whose hash is not known in advance are pinned in a lock file (``<root>/registry.lock``, URL →
+sha256) once a data set was read from them, and a different file is refused afterwards. Archives
 (zip, tar) are extracted into ``<raw_dir>/<archive stem>/`` after checking that no member
 escapes that folder (absolute paths, ``..``, links or devices are refused).
 """
@@ -103,6 +103,10 @@ def find_in_mirror(name: str) -> Path | None:
 def fetch_file(remote: RemoteFile, raw_dir: str | os.PathLike, lock: HashLock) -> tuple[Path, str]:
     """Make ``remote`` available as ``<raw_dir>/<name>``; return its path and verified sha256.
 
+    A file without a known hash (``sha256: null`` and not in the lock) is not pinned here:
+    :func:`efa.data.build.load_entry` pins it once the data set was read from it, so that a
+    truncated or wrong file is never pinned.
+
     Raises :class:`DataError` on a checksum mismatch (naming the file, expected and actual
     hash), an HTTP error, a truncated download, or when offline without a mirror (naming the URL
     and where to put the file).
@@ -123,18 +127,27 @@ def fetch_file(remote: RemoteFile, raw_dir: str | os.PathLike, lock: HashLock) -
                 origin = remote.url
             actual = sha256_of(temporary)
             _check_hash(Path(remote.name), expected, actual, hint=f"source: {origin}")
-    if expected is None:
-        lock.pin(remote.url, actual)
     return target, actual
 
 
+#: File in an extracted folder naming the sha256 of the archive it came from.
+EXTRACTED_FROM = ".efa-extracted-from"
+
+
 def extract_archive(archive: str | os.PathLike, destination: str | os.PathLike) -> Path:
-    """Extract a zip or tar archive into ``destination`` (atomically) after checking its members."""
+    """Extract a zip or tar archive into ``destination`` (atomically) after checking its members.
+
+    The folder records the archive's sha256 (:data:`EXTRACTED_FROM`); an existing folder is
+    reused only if it came from this very archive, so an updated archive is extracted anew.
+    """
     archive, destination = Path(archive), Path(destination)
-    if destination.is_dir():
+    digest = sha256_of(archive)
+    marker = destination / EXTRACTED_FROM
+    if destination.is_dir() and marker.is_file() and marker.read_text().strip() == digest:
         return destination
     with atomic_path(destination) as temporary:
         temporary.mkdir()
+        (temporary / EXTRACTED_FROM).write_text(digest + "\n")
         if zipfile.is_zipfile(archive):
             with zipfile.ZipFile(archive) as bundle:
                 for info in bundle.infolist():

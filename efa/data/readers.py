@@ -7,6 +7,7 @@ and every error names the file and the field.
 from __future__ import annotations
 
 import os
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -45,14 +46,25 @@ def read_npz(
                         f"expected some of {list(NPZ_FIELDS)}")
     try:
         archive = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
         raise DataError(f"{path.name}: not a readable npz file ({error})") from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise DataError(f"{path.name}: holds a single array (a .npy file), not an npz archive "
+                        "of named arrays; expected a file written by numpy.savez")
     with archive:
         def get(field: str, key: str) -> np.ndarray:
             if key not in archive.files:
                 raise DataError(f"{path.name}: field '{field}': key {key!r} not found; "
                                 f"expected one of the file's keys {sorted(archive.files)}")
-            return archive[key]
+            try:
+                array = archive[key]
+            except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:  # pickles, cuts
+                raise DataError(f"{path.name}: field '{field}': key {key!r} cannot be read "
+                                f"({error}); expected a numeric array") from None
+            if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+                raise DataError(f"{path.name}: field '{field}': key {key!r} has dtype "
+                                f"{array.dtype}; expected a numeric array")
+            return array
 
         for field in ("positions", "atomic_numbers", "energy", "forces"):
             if field not in keys:
@@ -63,6 +75,8 @@ def read_npz(
     for field in CANONICAL_UNITS:
         unit = units.get(field, CANONICAL_UNITS[field])
         arrays[field] = np.asarray(arrays[field], dtype=np.float64) * to_canonical(unit, field, field)
+    _check_npz_shapes(arrays, path.name)
+    arrays["energy"] = np.asarray(arrays["energy"]).reshape(-1)
     numbers = np.asarray(arrays["atomic_numbers"])
     shape = arrays["positions"].shape[:2]
     if numbers.ndim == 1:
@@ -91,6 +105,23 @@ def read_npz(
     )
 
 
+def _check_npz_shapes(arrays: Mapping[str, np.ndarray], name: str) -> None:
+    """Shapes of the core npz fields: positions and forces (S, A, 3), energy (S,), atomic
+    numbers (S, A) or (A,) shared by all structures."""
+    positions = arrays["positions"]
+    if positions.ndim != 3 or positions.shape[2] != 3:
+        raise DataError(f"{name}: field 'positions': has shape {positions.shape}; expected "
+                        "(structures, atoms, 3)")
+    count, atoms = positions.shape[:2]
+    expected = {"energy": [(count,), (count, 1)], "forces": [(count, atoms, 3)],
+                "atomic_numbers": [(count, atoms), (atoms,)]}
+    for field, shapes in expected.items():
+        if arrays[field].shape not in shapes:
+            wanted = " or ".join(str(s) for s in shapes)
+            raise DataError(f"{name}: field '{field}': has shape {arrays[field].shape}; expected "
+                            f"{wanted} for positions of shape {positions.shape}")
+
+
 def read_extxyz(
     path: str | os.PathLike, energy_key: str = "energy", forces_key: str = "forces",
     charge_key: str | None = None, units: Mapping[str, str] | None = None,
@@ -113,6 +144,14 @@ def read_extxyz(
         raise DataError(f"{path.name}: not a readable extended XYZ file ({error})") from None
     if not frames:
         raise DataError(f"{path.name}: contains no structures; expected at least one frame")
+    periodic = [i for i, atoms in enumerate(frames) if atoms.pbc.any()]
+    if periodic:
+        raise DataError(
+            f"{path.name}: field 'pbc': frame {periodic[0]} is periodic "
+            f"(pbc={frames[periodic[0]].pbc.tolist()}, {len(periodic)} periodic frames); "
+            "periodic structures are not supported yet, and importing them as isolated molecules "
+            "would change their energies; expected pbc=\"F F F\" (molecules)"
+        )
     units = dict(units or {})
 
     def lookup(atoms, key: str, field: str, frame: int, per_atom: bool):

@@ -15,7 +15,7 @@ import xarray as xr
 
 from efa.data.schema import validate
 from efa.errors import DataError
-from efa.storage import write_zarr
+from efa.storage import read_zarr, write_zarr
 
 #: Target size of one chunk of the largest variable.
 CHUNK_BYTES = 16 * 2**20
@@ -50,8 +50,8 @@ def write_dataset(ds: xr.Dataset, path: str | os.PathLike) -> Path:
 def open_dataset(name_or_path: str | os.PathLike, root: str | os.PathLike = "datasets") -> xr.Dataset:
     """Open a canonical store by data set name (under ``root``) or by path; load and validate it.
 
-    Raises :class:`DataError` if the store does not exist (naming the command that builds it) or
-    fails validation.
+    Raises :class:`DataError` if the store does not exist (naming the command that builds it),
+    is incomplete (:func:`efa.storage.check_complete`) or fails validation.
     """
     candidate = Path(name_or_path)
     is_path = candidate.suffix == ".zarr" or len(candidate.parts) > 1
@@ -59,8 +59,7 @@ def open_dataset(name_or_path: str | os.PathLike, root: str | os.PathLike = "dat
     if not path.is_dir():
         hint = "" if is_path else f" (build it with 'efa data build {name_or_path}')"
         raise DataError(f"{path}: no data set store found{hint}")
-    with xr.open_zarr(path, consolidated=False, chunks=None, zarr_format=3) as lazy:
-        ds = lazy.load()
+    ds = read_zarr(path, "data set", zarr_format=3)
     for name in ds.variables:
         ds[name].encoding = {}
     return validate(ds, source=str(path), metadata=True)

@@ -52,3 +52,18 @@ def _label_counts(ds: xr.Dataset, name: str) -> dict[str, int] | None:
         return None
     labels = [str(value) for value in np.asarray(ds[name].values)]
     return {label: labels.count(label) for label in dict.fromkeys(labels)}
+
+
+def largest_pair_distance(ds: xr.Dataset, rows: int = 1024) -> float:
+    """The largest distance (Å) between two real atoms of one structure, over all structures
+    (0 for a data set of single atoms); computed exactly, ``rows`` atoms at a time."""
+    positions = np.asarray(ds.positions.values)
+    mask = np.asarray(ds.atom_mask.values)
+    largest = 0.0
+    for index in range(positions.shape[0]):
+        atoms = positions[index][mask[index]]
+        for start in range(0, len(atoms), rows):
+            block = atoms[start : start + rows]
+            squared = ((block[:, None, :] - atoms[None, :, :]) ** 2).sum(axis=-1)
+            largest = max(largest, float(squared.max()))
+    return float(np.sqrt(largest))

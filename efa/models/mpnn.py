@@ -161,6 +161,9 @@ class EFAModel(LocalModel):
                     f"model option efa_layers contains {layer}: expected layer indices in "
                     f"0..{self.num_iterations - 1}"
                 )
+        from efa.nn.attention import EuclideanFastAttention
+
+        EuclideanFastAttention(**dict(self.attention_options()), parent=None).check_options()
 
     @property
     def receptive_field(self) -> float:

@@ -25,6 +25,9 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import math
+import types
+import typing
 from collections.abc import Mapping
 from typing import Any
 
@@ -50,10 +53,11 @@ def resolve_model(name: str) -> type[nn.Module]:
         )
     try:
         module = importlib.import_module(module_name)
-    except ImportError as error:
+    except Exception as error:  # not found, a syntax error, or an error raised on import
         raise ConfigError(
-            f"model {name!r}: cannot import module {module_name!r} ({error})"
-        ) from error
+            f"model {name!r}: cannot import module {module_name!r} "
+            f"({type(error).__name__}: {error})"
+        ) from None
     model_class = getattr(module, class_name, None)
     if not (isinstance(model_class, type) and issubclass(model_class, nn.Module)):
         raise ConfigError(
@@ -86,8 +90,75 @@ def build_model(name: str, options: Mapping[str, Any] | None = None) -> nn.Modul
     options = {
         key: tuple(value) if isinstance(value, list) else value for key, value in options.items()
     }
-    model = model_class(**options)
+    check_option_types(model_class, options)
+    try:
+        model = model_class(**options)
+    except Exception as error:  # a user class may raise anything from its constructor
+        raise ConfigError(f"model {name!r}: constructing it with {options} raised "
+                          f"{type(error).__name__}: {error}") from None
     validate = getattr(model, "validate", None)
     if callable(validate):
-        validate()
+        try:
+            validate()
+        except ConfigError:
+            raise
+        except Exception as error:
+            raise ConfigError(f"model {name!r}: its validate() raised {type(error).__name__}: "
+                              f"{error}") from None
     return model
+
+
+def check_option_types(model_class: type, options: Mapping[str, Any]) -> None:
+    """Check each option against the annotation of its field (``int``, ``float``, ``bool``,
+    ``str``, ``X | None``, ``tuple[int, ...]``); other annotations are not checked.
+
+    Raises:
+      ConfigError: ``model_options.<name>=<value>: expected <type>`` for the first mismatch,
+        also for a float that is not finite.
+    """
+    try:
+        hints = typing.get_type_hints(model_class)
+    except Exception:  # unresolvable annotations: the class checks its options itself
+        return
+    for name, value in options.items():
+        hint = hints.get(name)
+        if hint is not None and not _matches(value, hint):
+            raise ConfigError(f"model_options.{name}={value!r}: expected {_describe(hint)}")
+
+
+def _matches(value: Any, hint: Any) -> bool:
+    """Whether ``value`` fits the annotation ``hint`` (True for annotations not understood)."""
+    origin, arguments = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(value, argument) for argument in arguments)
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return (isinstance(value, (int, float)) and not isinstance(value, bool)
+                and math.isfinite(value))
+    if hint is str:
+        return isinstance(value, str)
+    if origin is tuple:
+        if not isinstance(value, tuple):
+            return False
+        if len(arguments) == 2 and arguments[1] is Ellipsis:
+            return all(_matches(item, arguments[0]) for item in value)
+        return len(arguments) == len(value) and all(map(_matches, value, arguments))
+    return True
+
+
+def _describe(hint: Any) -> str:
+    """A reader's name for an annotation: ``an integer``, ``a finite number or null``, …"""
+    names = {bool: "true or false", int: "an integer", float: "a finite number",
+             str: "a string", type(None): "null"}
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return " or ".join(_describe(argument) for argument in typing.get_args(hint))
+    if typing.get_origin(hint) is tuple:
+        plural = {bool: "booleans", int: "integers", float: "finite numbers", str: "strings"}
+        items = [a for a in typing.get_args(hint) if a is not Ellipsis]
+        return "a list of " + ", ".join(plural.get(a, str(a)) for a in items)
+    return names.get(hint, str(hint))

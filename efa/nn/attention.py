@@ -64,7 +64,8 @@ class EuclideanFastAttention(nn.Module):
     unsafe_ignore_quadrature_bound: bool = False
     param_dtype: jnp.dtype = jnp.float32
 
-    def _validate(self) -> None:
+    def check_options(self) -> None:
+        """Raise :class:`ConfigError` naming the first option out of range (before tracing)."""
         if self.qk_features < 2 or self.qk_features % 2:
             raise ConfigError(f"qk_features={self.qk_features}: expected an even number >= 2")
         if self.v_features < 1:
@@ -128,7 +129,7 @@ class EuclideanFastAttention(nn.Module):
         Returns ``(N, P_v, (L_v+1)², F_v)``, or with tensor integration
         ``(N, P_o, (L_out+1)², F_v)``.
         """
-        self._validate()
+        self.check_options()
         q, k, v = self._project(x)
         if self.qk_activation is not None:
             q, k = self.qk_activation(q), self.qk_activation(k)

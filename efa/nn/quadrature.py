@@ -139,6 +139,9 @@ def check_quadrature_bound(max_frequency: float, lebedev_num: int) -> None:
     """
     if not np.isfinite(max_frequency) or max_frequency < 0:
         raise ConfigError(f"max_frequency={max_frequency!r}: expected a finite value >= 0")
+    if lebedev_num not in SAFE_MAX_FREQUENCY:
+        raise ConfigError(f"lebedev_num={lebedev_num!r}: expected the size of a Lebedev grid "
+                          f"with a tabulated quadrature bound, one of {sorted(SAFE_MAX_FREQUENCY)}")
     bound = max_safe_frequency(lebedev_num)
     if max_frequency <= bound * (1.0 + _BOUND_RTOL):
         return

@@ -49,19 +49,13 @@ from efa.report.tables import (
     test_set_tables,
 )
 from efa.report.targets import Target, evaluate_targets, targets_line, truncated_runs
-from efa.storage import write_text, write_zarr
+from efa.storage import read_zarr, write_text, write_zarr
 
 
 def open_store(path: str | os.PathLike, what: str) -> xr.Dataset:
-    """Load a zarr result store, with an error naming the path if it is missing or unreadable."""
-    path = Path(path)
-    if not path.is_dir():
-        raise ConfigError(f"{path}: no {what} store found")
-    try:
-        with xr.open_zarr(path, consolidated=False, chunks=None) as lazy:
-            return lazy.load()
-    except (ValueError, KeyError, OSError) as error:
-        raise ConfigError(f"{path}: not a readable {what} store ({error})") from None
+    """Load a complete zarr result store (:func:`efa.storage.read_zarr`); an error names the
+    path if it is missing, incomplete or unreadable."""
+    return read_zarr(path, what)
 
 
 def combine_metrics(

@@ -193,16 +193,17 @@ def _validate(config: RunConfig) -> RunConfig:
         raise ConfigError(f"devices={config.devices}: expected a positive integer or null (all)")
     for key in ("learning_rate", "final_learning_rate"):
         _expect(key, getattr(config, key), (int, float), "a positive number")
-        if not getattr(config, key) > 0:
-            raise ConfigError(f"{key}={getattr(config, key)}: expected a positive number")
+        if not (math.isfinite(getattr(config, key)) and getattr(config, key) > 0):
+            raise ConfigError(f"{key}={getattr(config, key)}: expected a finite positive number")
     for key in ("max_time_s", "gradient_clip"):
         _expect(key, getattr(config, key), (int, float), "a positive number or null", optional=True)
-        if getattr(config, key) is not None and not getattr(config, key) > 0:
-            raise ConfigError(f"{key}={getattr(config, key)}: expected a positive number or null")
+        value = getattr(config, key)
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise ConfigError(f"{key}={value}: expected a finite positive number or null")
     for key in ("energy_weight", "forces_weight"):
         _expect(key, getattr(config, key), (int, float), "a non-negative number")
-        if getattr(config, key) < 0:
-            raise ConfigError(f"{key}={getattr(config, key)}: expected a non-negative number")
+        if not (math.isfinite(getattr(config, key)) and getattr(config, key) >= 0):
+            raise ConfigError(f"{key}={getattr(config, key)}: expected a finite number >= 0")
     if config.energy_weight == 0 and config.forces_weight == 0:
         raise ConfigError("energy_weight and forces_weight are both 0: nothing to train")
     return config

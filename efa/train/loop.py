@@ -118,6 +118,24 @@ def _sigterm_flag() -> Iterator[list[bool]]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def check_max_length(model, dataset, name: str) -> None:
+    """Refuse a model whose ``max_length`` (Å; EFA's ``r_max``) is shorter than the largest
+    distance between two atoms of one structure of the data set: beyond it the quadrature bound
+    no longer holds and the energy is no longer rotation invariant."""
+    from efa.data.summary import largest_pair_distance
+
+    max_length = getattr(model, "max_length", None)
+    if max_length is None or not math.isinf(getattr(model, "receptive_field", 0.0)):
+        return
+    longest = largest_pair_distance(dataset)
+    if longest > float(max_length):
+        raise ConfigError(
+            f"model_options.max_length={max_length}: shorter than the largest distance between "
+            f"two atoms of one structure in data set {name!r} ({longest:.3f} Å); EFA is rotation "
+            f"invariant only up to max_length: set it to at least {math.ceil(longest * 10) / 10}"
+        )
+
+
 class Trainer:
     """Trains one run; construct, then call :meth:`run`.
 
@@ -142,10 +160,12 @@ class Trainer:
         dataset = open_dataset(config.dataset, config.datasets_root)
         self.dataset_sha256 = dataset_sha256(dataset)
         self.level_of_theory = str(dataset.attrs.get("level_of_theory", ""))
+        check_max_length(self.model, dataset, config.dataset)
         structures = Structures.from_dataset(dataset)
         self.num_structures = len(structures.energy)
         self.splits = self._splits(dataset)
         train = structures.select(self.splits["train"])
+        self.train_elements = sorted(int(z) for z in np.unique(train.atomic_numbers[train.atom_mask]))
         if self.paths.model.exists():  # a resumed run keeps the references it began with
             info = read_json(self.paths.model, "model description")
             self.element_energies = recorded_element_energies(info, self.paths.model)
@@ -233,6 +253,7 @@ class Trainer:
                     "label": self.config.model_label,
                     "cutoff": self.cutoff,
                     "element_energies": element_energies_to_json(self.element_energies),
+                    "elements": self.train_elements,
                     "num_parameters": count_parameters(state.params),
                 },
                 self.paths.model,

@@ -20,7 +20,7 @@ import jax
 import numpy as np
 
 from efa.data.batching import Batch, BucketShape, Structures, count_pairs, pack
-from efa.errors import EfaError
+from efa.errors import ConfigError, EfaError
 from efa.models.registry import build_model
 from efa.storage import write_text
 from efa.train import checkpoints
@@ -82,8 +82,6 @@ def check_same_config(paths: RunPaths, config, changeable: frozenset[str] = froz
     Raises:
       ConfigError: naming the first key that differs, with both values.
     """
-    from efa.errors import ConfigError
-
     if not paths.config.exists():
         return
     existing = {
@@ -129,6 +127,7 @@ class TrainedModel:
       element_energies: reference energies ``μ_Z`` (eV), shape ``(119,)``, added back per atom.
       config: the run configuration.
       run_dir: where it was loaded from.
+      elements: atomic numbers of the training split; other elements are refused.
     """
 
     model: nn.Module
@@ -136,6 +135,7 @@ class TrainedModel:
     element_energies: np.ndarray
     config: RunConfig
     run_dir: Path
+    elements: tuple[int, ...]
 
     @property
     def cutoff(self) -> float:
@@ -150,12 +150,37 @@ class TrainedModel:
         """Energies and forces of a padded batch."""
         return self._predict(self.params, batch)
 
+    def check_inputs(self, structures: Structures) -> None:
+        """Refuse what the model cannot answer: elements it never saw in training (or no
+        element at all, Z outside 1..118) and non-finite positions; the error names the
+        structure."""
+        from ase.data import chemical_symbols
+
+        numbers = structures.atomic_numbers
+        unknown = structures.atom_mask & ~np.isin(numbers, self.elements)
+        if unknown.any():
+            structure, atom = (int(i) for i in np.argwhere(unknown)[0])
+            z = int(numbers[structure, atom])
+            name = chemical_symbols[z] if 1 <= z < len(chemical_symbols) else "no element"
+            seen = ", ".join(chemical_symbols[e] for e in self.elements)
+            raise ConfigError(
+                f"structure {structure}, atom {atom}: element Z={z} ({name}) never appeared in the "
+                f"training split of {self.run_dir} (it saw {seen}); the model cannot predict it"
+            )
+        positions = structures.positions[structures.atom_mask]
+        if not np.all(np.isfinite(positions)):
+            structure = int(np.argwhere(~np.isfinite(structures.positions).all(-1)
+                                        & structures.atom_mask)[0][0])
+            raise ConfigError(f"structure {structure}: non-finite positions; expected finite "
+                              "coordinates in Å")
+
     def predict_structures(self, structures: Structures) -> Prediction:
         """Energies ``(S,)`` and forces ``(S, A, 3)`` of structures packed as one batch.
 
         Pair slots are rounded up to a power of two, so that a trajectory whose neighbour count
         fluctuates recompiles only a few times.
         """
+        self.check_inputs(structures)
         count, atoms = structures.atom_mask.shape
         pairs = max(1, int(count_pairs(structures, self.cutoff).max()))
         shape = BucketShape(atoms, 1 << (pairs - 1).bit_length())
@@ -167,16 +192,31 @@ class TrainedModel:
 
 
 def load_trained(run_dir: str | os.PathLike) -> TrainedModel:
-    """Load the best parameters of the run in ``run_dir``."""
+    """Load the best parameters of the run in ``run_dir``.
+
+    The model is built from the run's ``config.json`` (the configuration it was trained with);
+    a ``model.json`` that names another model or other options is refused before anything is
+    imported. Loading a run imports the model's module: open only run folders you trust.
+    """
     paths = RunPaths(Path(run_dir))
     config = config_from_mapping(read_json(paths.config, "run configuration"), str(paths.config))
     info = read_json(paths.model, "model description")
     element_energies = recorded_element_energies(info, paths.model)
-    model = build_model(info["model"], info["model_options"])
+    recorded = (info.get("model"), dict(info.get("model_options") or {}))
+    if recorded != (config.model, dict(config.model_options)):
+        raise EfaError(
+            f"{paths.model}: names model {recorded[0]!r} with options {recorded[1]}, but the "
+            f"run's {paths.config.name} trained {config.model!r} with {dict(config.model_options)}; "
+            "the run folder was altered, so nothing of it is imported or loaded"
+        )
+    model = build_model(config.model, config.model_options)
     if checkpoints.latest_step(paths.best) is None:
         raise EfaError(f"{paths.best}: no best checkpoint yet; has the run validated once?")
     params, _ = checkpoints.restore(paths.best, _parameter_shapes(model))
-    return TrainedModel(model, params, element_energies, config, paths.root)
+    # runs of earlier versions list no elements: those with a reference energy were trained on
+    elements = info.get("elements") or [int(z) for z in info["element_energies"]]
+    return TrainedModel(model, params, element_energies, config, paths.root,
+                        tuple(sorted(int(z) for z in elements)))
 
 
 def recorded_element_energies(info: dict[str, Any], path: Path) -> np.ndarray:

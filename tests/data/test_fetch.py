@@ -173,6 +173,34 @@ def test_unknown_hash_is_pinned_then_enforced(tmp_path, server):
         build("remote", tmp_path, registry(f"{base}/file.npz"))
 
 
+def test_an_unreadable_file_is_not_pinned(tmp_path, server):
+    """A truncated file without a known hash fails to read and is not pinned, so the good file
+    downloaded afterwards builds."""
+    base, routes = server
+    good = npz_bytes()
+    routes["/file.npz"] = (200, good[: len(good) // 2], None)  # cut short, no Content-Length lie
+    with pytest.raises(DataError, match="has no pinned sha256 and was not pinned; delete it"):
+        build("remote", tmp_path, registry(f"{base}/file.npz"))
+    assert not (tmp_path / "registry.lock").exists()
+    (tmp_path / "raw" / "file.npz").unlink()
+    routes["/file.npz"] = (200, good, None)
+    build("remote", tmp_path, registry(f"{base}/file.npz"))
+    assert sha(good) in (tmp_path / "registry.lock").read_text()
+
+
+def test_an_updated_archive_is_extracted_again(tmp_path, server):
+    base, routes = server
+    old, new = (zip_bytes({"inner/data.npz": npz_bytes(scale=s)}) for s in (1.0, 2.0))
+    for body in (old, new):
+        routes["/bundle.zip"] = (200, body, None)
+        (tmp_path / "raw" / "bundle.zip").unlink(missing_ok=True)
+        build("remote", tmp_path, registry(f"{base}/bundle.zip", name="bundle.zip",
+                                           sha256=sha(body), reader_file="bundle/inner/data.npz"))
+    source = np.load(io.BytesIO(npz_bytes(scale=2.0)))
+    np.testing.assert_array_equal(open_dataset("remote", root=tmp_path).positions.values,
+                                  source["R"])
+
+
 def test_mirror_is_used_before_the_network(tmp_path, monkeypatch):
     body = npz_bytes()
     mirror = tmp_path / "mirror" / "sub"
