@@ -213,7 +213,8 @@ def _check_model(key: str, label: str, spec: Mapping) -> None:
         text = str(error)
         # build_model names the option as 'model_options.X' or 'model option X'; point at the key
         for option in options:
-            if f"model_options.{option}" in text or f"model option {option}=" in text:
+            if (f"model_options.{option}" in text or f"model option {option}=" in text
+                    or text.startswith(f"{option}=")):
                 _fail(f"{key}.options.{option}", text)
         if text.startswith("model "):
             _fail(f"{key}.model", text)
@@ -276,6 +277,26 @@ def _check_train(key: str, settings: Mapping) -> None:
             _fail(f"{key}.{name}", f"{value!r}: expected a positive number of seconds or null")
 
 
+def _check_run_settings(config: Mapping, experiment: str, label: str, seed: int) -> None:
+    """The complete ``efa train`` configuration of a run (types and ranges of every train
+    setting after merging), naming the block each bad setting came from."""
+    from efa.train.config import config_from_mapping
+
+    try:
+        config_from_mapping(run_settings(config, experiment, label, seed), "")
+    except ConfigError as error:
+        text = str(error).removeprefix(": ")
+        name = text.split("=", 1)[0].split(":", 1)[0].strip()
+        spec = config["experiments"][experiment]
+        blocks = [(f"experiments.{experiment}.models.{label}.train",
+                   spec["models"][label].get("train")),
+                  (f"experiments.{experiment}.train", spec.get("train")), ("train",
+                                                                          config.get("train"))]
+        where = next((block for block, values in blocks if name in (values or {})),
+                     f"experiments.{experiment}.models.{label}")
+        _fail(f"{where}.{name}" if where.endswith("train") else where, text)
+
+
 #: Probe options the workflow sets itself.
 _WORKFLOW_PROBE_OPTIONS = ("datasets_root", "label")
 
@@ -300,7 +321,7 @@ def probe_reference(name: str, options: Mapping[str, Any]) -> str | None:
 
 
 def _check_probe(config: Mapping, registry, key: str, options: Mapping[str, Any]) -> None:
-    from efa.probes.definitions import PROBES, SIZE_SCAN_PROBES
+    from efa.probes.definitions import PROBES, SIZE_SCAN_PROBES, probe_options
 
     options = dict(options or {})
     name = options.pop("probe", key.rpartition(".")[2])
@@ -322,6 +343,11 @@ def _check_probe(config: Mapping, registry, key: str, options: Mapping[str, Any]
             known = sorted(set(defaults) - set(_WORKFLOW_PROBE_OPTIONS))
             _fail(f"{key}.{option}", f"probe {name!r} has no option {option!r}; known: "
                   f"{', '.join(known) or 'none'}")
+    if name in PROBES:
+        try:
+            probe_options(name, {k: v for k, v in options.items() if v is not None})
+        except ConfigError as error:
+            _fail(key, str(error))
     reference = probe_reference(name, options)
     if reference is not None:
         where = f"{key}.reference" if "reference" in options else key
@@ -370,6 +396,7 @@ def validate_workflow_config(config: Mapping[str, Any], source: str = "config") 
                 check_name("model label", label, f"{key}.models")
                 _check_model(f"{key}.models.{label}", label, model)
                 _check_train(f"{key}.models.{label}.train", model.get("train"))
+                _check_run_settings(config, experiment, label, seeds[0])
             for label, options in (spec.get("probes") or {}).items():
                 check_name("probe label", label, f"{key}.probes")
                 if label in probe_labels:

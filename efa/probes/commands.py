@@ -63,7 +63,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from efa.probes.definitions import SIZE_SCAN_PROBES, all_probe_names, run_probe, run_test_structures, size_scan
+    from efa.probes.definitions import (
+        SIZE_SCAN_PROBES,
+        all_probe_names,
+        probe_options,
+        run_probe,
+        run_test_structures,
+        size_scan,
+    )
     from efa.predictors import load_predictor
     from efa.provenance import collect, to_attr
     from efa.storage import write_zarr
@@ -87,6 +94,7 @@ def _run(args: argparse.Namespace) -> int:
     else:
         if args.split is not None:
             raise ConfigError(f"--split: only used by probe nacl_size, not {args.name!r}")
+        probe_options(args.name, options)  # refuse bad options before loading any model
         models = [load_predictor(run) for run in args.runs]
         store = run_probe(args.name, models, **options)
     store.attrs["runs"] = list(args.runs)

@@ -396,6 +396,7 @@ def probe_options(name: str, given: Mapping[str, Any]) -> dict[str, Any]:
                 f"--{key.replace('_', '-')}: not an option of probe {name!r}; its options: "
                 + ", ".join(f"--{k.replace('_', '-')}" for k in sorted(probe.defaults))
             )
+        _check_type(key, value, probe.defaults[key])
         options[key] = value
     if name == "pull_apart" and (options["reference"] is None or options["fragment"] is None):
         raise ConfigError("probe 'pull_apart' needs --reference DATASET and --fragment I,J,…")
@@ -409,6 +410,19 @@ def probe_options(name: str, given: Mapping[str, Any]) -> dict[str, Any]:
             "0 < min < max (Å)"
         )
     return options
+
+
+def _check_type(key: str, value: Any, default: Any) -> None:
+    """An option of the type of its default: an integer, or a finite number (Å)."""
+    option = f"--{key.replace('_', '-')} {value!r}"
+    if isinstance(default, bool) or default is None:
+        return
+    if isinstance(default, int) and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ConfigError(f"{option}: expected an integer")
+    if isinstance(default, float) and (
+        isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+    ):
+        raise ConfigError(f"{option}: expected a finite number")
 
 
 def run_probe(name: str, models: Sequence[Predictor], **given) -> xr.Dataset:

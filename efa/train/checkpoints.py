@@ -4,7 +4,9 @@
 metadata (step, elapsed time, best validation loss); ``<run>/best/<step>/`` holds the parameters
 with the lowest validation loss so far. Orbax writes each step to a temporary directory and
 renames it when complete, so a killed process leaves either the previous or the new checkpoint,
-never a partial one; only the newest complete step of each is kept.
+never a partial one. The two newest complete steps of each are kept: when the newest cannot be
+read (a damaged disk, a file removed by hand), :func:`restore` warns and falls back to the one
+before.
 
 Arrays may be sharded or replicated over several devices (data-parallel training,
 :mod:`efa.train.sharding`); a checkpoint restores onto the devices of the tree it is restored
@@ -15,6 +17,7 @@ parameters load in a one-device process (``efa evaluate``).
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +26,13 @@ import orbax.checkpoint as ocp
 
 from efa.errors import EfaError
 
+#: Complete checkpoints kept per directory (the newest and a fallback).
+KEEP = 2
+
 
 def _manager(directory: Path) -> ocp.CheckpointManager:
     options = ocp.CheckpointManagerOptions(
-        max_to_keep=1, enable_async_checkpointing=False, create=True
+        max_to_keep=KEEP, enable_async_checkpointing=False, create=True
     )
     return ocp.CheckpointManager(directory.absolute(), options=options)
 
@@ -70,38 +76,47 @@ def _restore_target(leaf: Any) -> jax.ShapeDtypeStruct:
     return jax.ShapeDtypeStruct(target.shape, target.dtype, sharding=default)
 
 
+def _restore_newest(directory: str | os.PathLike, args) -> Any:
+    """Restore the newest readable checkpoint with ``args``; warn about each unreadable one."""
+    with _manager(Path(directory)) as manager:
+        steps = sorted(manager.all_steps(), reverse=True)
+        if not steps:
+            raise EfaError(f"{directory}: no complete checkpoint found")
+        problems = []
+        for step in steps:
+            try:
+                restored = manager.restore(step, args=args)
+            except Exception as error:  # orbax and tensorstore raise many kinds
+                problems.append(f"step {step}: {type(error).__name__}: {error}")
+                continue
+            if problems:
+                warnings.warn(f"{directory}: checkpoint {problems[0]}; restored step {step} "
+                              "instead", RuntimeWarning, stacklevel=3)
+            return restored
+    raise EfaError(f"{directory}: no readable checkpoint ({'; '.join(problems)}); delete the run "
+                   "directory to train it again")
+
+
 def restore(directory: str | os.PathLike, like: Any) -> tuple[Any, dict[str, Any]]:
-    """Restore the newest checkpoint into the structure of ``like``; return ``(tree, metadata)``.
+    """Restore the newest readable checkpoint into the structure of ``like``; return
+    ``(tree, metadata)``.
 
     Each array is placed like the leaf of ``like`` (a jax.Array or a ``jax.ShapeDtypeStruct``
     with a sharding), or on the default device when that leaf has no sharding (numpy arrays,
-    ``jax.eval_shape`` results).
+    ``jax.eval_shape`` results). An unreadable newest checkpoint is skipped with a warning.
 
     Raises:
-      EfaError: if ``directory`` holds no complete checkpoint.
+      EfaError: if ``directory`` holds no readable checkpoint.
     """
-    with _manager(Path(directory)) as manager:
-        step = manager.latest_step()
-        if step is None:
-            raise EfaError(f"{directory}: no complete checkpoint found")
-        abstract = jax.tree.map(_restore_target, like)
-        restored = manager.restore(
-            step,
-            args=ocp.args.Composite(
-                tree=ocp.args.StandardRestore(abstract), metadata=ocp.args.JsonRestore()
-            ),
-        )
+    abstract = jax.tree.map(_restore_target, like)
+    restored = _restore_newest(directory, ocp.args.Composite(
+        tree=ocp.args.StandardRestore(abstract), metadata=ocp.args.JsonRestore()
+    ))
     tree = jax.tree.unflatten(jax.tree.structure(like), jax.tree.leaves(restored.tree))
     return tree, dict(restored.metadata)
 
 
 def restore_metadata(directory: str | os.PathLike) -> dict[str, Any]:
-    """Only the JSON metadata of the newest checkpoint."""
-    with _manager(Path(directory)) as manager:
-        step = manager.latest_step()
-        if step is None:
-            raise EfaError(f"{directory}: no complete checkpoint found")
-        restored = manager.restore(
-            step, args=ocp.args.Composite(metadata=ocp.args.JsonRestore())
-        )
+    """Only the JSON metadata of the newest readable checkpoint."""
+    restored = _restore_newest(directory, ocp.args.Composite(metadata=ocp.args.JsonRestore()))
     return dict(restored.metadata)

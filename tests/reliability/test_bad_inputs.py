@@ -16,6 +16,7 @@ import contextlib
 import io
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ import pytest
 import yaml
 
 from efa.cli import main
+from tests.builders import write_two_atom_store
 
 from ..conftest import ROOT
 from ..workflow.conftest import environment, run, snakemake_command
@@ -179,6 +181,90 @@ def unlisted_dataset(config: dict, workdir: Path) -> None:
     config["datasets"]["../x"] = None
 
 
+def two_atom_store(workdir: Path) -> None:
+    """A setup building ``datasets/two_atoms.zarr`` (40 analytic pairs up to 10 Å apart)."""
+    write_two_atom_store(workdir / "datasets", 40)
+
+
+def module(name: str, text: str) -> Callable[[Path], None]:
+    """A setup writing the Python module ``<name>.py`` into the work directory (and putting the
+    work directory on the import path), then building the two-atom store."""
+
+    def setup(workdir: Path) -> None:
+        (workdir / f"{name}.py").write_text(text)
+        if str(workdir) not in sys.path:
+            sys.path.insert(0, str(workdir))
+        two_atom_store(workdir)
+
+    return setup
+
+
+def npz_file(name: str, **changes) -> Callable[[Path], None]:
+    """A setup writing ``<name>`` as good.npz with some arrays replaced (``None``: removed)."""
+
+    def setup(workdir: Path) -> None:
+        with np.load(workdir / "good.npz") as good:
+            arrays = {key: good[key] for key in good.files}
+        arrays.update(changes)
+        np.savez(workdir / name, **{k: v for k, v in arrays.items() if v is not None})
+
+    return setup
+
+
+def extxyz_file(name: str, pbc: bool = False, charge: float | None = None):
+    """A setup writing three two-atom frames as extxyz: periodic, and/or with a total charge."""
+
+    def setup(workdir: Path) -> None:
+        import ase.io
+        from ase import Atoms
+        from ase.calculators.singlepoint import SinglePointCalculator
+
+        frames = []
+        for index in range(3):
+            atoms = Atoms("HHe", positions=[[0, 0, 0], [0, 0, 1.0 + index]])
+            if pbc:
+                atoms.set_cell([8.0, 8.0, 8.0])
+                atoms.pbc = True
+            if charge is not None:
+                atoms.info["charge"] = charge if index == 1 else 0
+            atoms.calc = SinglePointCalculator(atoms, energy=-1.0, forces=np.zeros((2, 3)))
+            frames.append(atoms)
+        ase.io.write(workdir / name, frames, format="extxyz")
+
+    return setup
+
+
+def altered_run(workdir: Path) -> None:
+    """A run folder whose ``model.json`` names a module that creates ``INJECTED`` on import,
+    while its ``config.json`` names the built-in local model."""
+    import json
+
+    from efa.data.splits import make_splits, save_splits
+    from efa.provenance import dataset_sha256
+    from efa.train.config import RunConfig
+    from efa.train.data_record import data_record
+
+    store = write_two_atom_store(workdir / "datasets", 40)
+    (workdir / "evil_model.py").write_text("open('INJECTED', 'w').close()\n")
+    if str(workdir) not in sys.path:
+        sys.path.insert(0, str(workdir))
+    run = workdir / "run"
+    run.mkdir()
+    config = RunConfig(dataset="two_atoms", datasets_root=str(workdir / "datasets"),
+                       splits={"train": 20, "valid": 10, "test": 10})
+    (run / "config.json").write_text(json.dumps(config.to_dict()))
+    splits = make_splits(40, config.splits, 0)
+    save_splits(splits, run / "splits.json")
+    from efa.data.store import open_dataset
+    digest = dataset_sha256(open_dataset(store))
+    (run / "data.json").write_text(json.dumps(data_record("two_atoms", digest, 40, splits)))
+    (run / "model.json").write_text(json.dumps({
+        "model": "evil_model:Model", "model_options": {}, "element_energies": {"1": -1.0}}))
+
+
+TRAIN = ("train", "--dataset", "two_atoms", "--output-root", "results/runs", "--no-progress")
+
+
 # --- the table ------------------------------------------------------------------------------
 
 ROWS = [
@@ -241,7 +327,91 @@ ROWS = [
              efa("train", "--set", "label=../../y", "--dataset", "two_atoms",
                  "--output-root", "results/runs", "--max-steps", "1"),
              expect=f"label: model label '../../y' {NOT_A_NAME}", absent=("results",)),
+    BadInput("model-option-type", "model_options: {features: abc}",
+             efa(*TRAIN, "--set", "model_options={features: abc}", setup=two_atom_store),
+             expect="model_options.features='abc': expected an integer", absent=("results",)),
+    BadInput("model-option-float", "model_options: {features: 8.5}",
+             efa(*TRAIN, "--set", "model_options={features: 8.5}", setup=two_atom_store),
+             expect="model_options.features=8.5: expected an integer", absent=("results",)),
+    BadInput("lebedev-grid", "model: efa, model_options: {lebedev_num: 51}",
+             efa(*TRAIN, "--model", "efa", "--set", "model_options={lebedev_num: 51}",
+                 setup=two_atom_store),
+             expect="lebedev_num=51: expected the size of a Lebedev grid", absent=("results",)),
+    BadInput("max-length-shorter-than-data", "model: efa, model_options: {max_length: 5.0}",
+             efa(*TRAIN, "--model", "efa", "--set", "model_options={max_length: 5.0}",
+                 setup=two_atom_store),
+             expect="model_options.max_length=5.0: shorter than the largest distance",
+             absent=("results",)),
+    BadInput("max-steps-negative", "max_steps: -5",
+             efa(*TRAIN, "--set", "max_steps=-5", setup=two_atom_store),
+             expect="max_steps=-5: expected a positive integer", absent=("results",)),
+    BadInput("learning-rate-inf", "learning_rate: inf",
+             efa(*TRAIN, "--set", "learning_rate=inf", setup=two_atom_store),
+             expect="learning_rate=inf: expected a finite positive number", absent=("results",)),
+    BadInput("energy-weight-nan", "energy_weight: nan",
+             efa(*TRAIN, "--set", "energy_weight=nan", setup=two_atom_store),
+             expect="energy_weight=nan: expected a finite number >= 0", absent=("results",)),
+    BadInput("model-module-syntax-error", "model: broken_syntax:Model (a syntax error)",
+             efa(*TRAIN, "--model", "broken_syntax:Model",
+                 setup=module("broken_syntax", "def (:\n")),
+             expect="cannot import module 'broken_syntax' (SyntaxError", absent=("results",)),
+    BadInput("model-module-raises", "model: raises_on_import:Model (raises on import)",
+             efa(*TRAIN, "--model", "raises_on_import:Model",
+                 setup=module("raises_on_import", "raise RuntimeError('no GPU here')\n")),
+             expect="cannot import module 'raises_on_import' (RuntimeError: no GPU here)",
+             absent=("results",)),
+    BadInput("probe-num-points", "efa probe two_atoms --num-points -4",
+             efa("probe", "two_atoms", "--run", "no_run", "--num-points", "-4",
+                 "--output", "p.zarr"),
+             expect="--num-points -4: expected at least 2", absent=("p.zarr",)),
+    BadInput("npz-object-array", "npz with an object array as energy",
+             efa("data", "import", "objects.npz", "--name", "objects", "--root", "datasets",
+                 setup=npz_file("objects.npz", energy=np.array([1.0, "a", None], dtype=object))),
+             expect="objects.npz: field 'energy': key 'energy' cannot be read (Object arrays",
+             absent=("datasets/objects.zarr",), unregistered=("objects",)),
+    BadInput("npy-renamed-npz", "a .npy file renamed .npz",
+             efa("data", "import", "single.npz", "--name", "single", "--root", "datasets",
+                 setup=lambda w: (np.save(w / "single.npy", np.zeros(3)),
+                                  (w / "single.npy").rename(w / "single.npz"))),
+             expect="single.npz: holds a single array (a .npy file), not an npz archive",
+             absent=("datasets/single.zarr",), unregistered=("single",)),
+    BadInput("npz-numbers-length", "npz atomic_numbers of the wrong length",
+             efa("data", "import", "short.npz", "--name", "short", "--root", "datasets",
+                 setup=npz_file("short.npz", atomic_numbers=np.array([1, 2, 3]))),
+             expect="short.npz: field 'atomic_numbers': has shape (3,); expected (3, 2) or (2,)",
+             absent=("datasets/short.zarr",), unregistered=("short",)),
+    BadInput("extxyz-periodic", "extxyz frames with a periodic cell",
+             efa("data", "import", "cell.xyz", "--name", "cell", "--root", "datasets",
+                 setup=extxyz_file("cell.xyz", pbc=True)),
+             expect="cell.xyz: field 'pbc': frame 0 is periodic",
+             absent=("datasets/cell.zarr",), unregistered=("cell",)),
+    BadInput("extxyz-fractional-charge", "extxyz total charge 0.5",
+             efa("data", "import", "half.xyz", "--name", "half", "--root", "datasets",
+                 "--charge-key", "charge", setup=extxyz_file("half.xyz", charge=0.5)),
+             expect="half.xyz: field 'total_charge': 0.5 in frame 1",
+             absent=("datasets/half.zarr",), unregistered=("half",)),
+    BadInput("run-folder-model-import", "run folder whose model.json names another module",
+             efa("evaluate", "run", setup=altered_run),
+             expect="model.json: names model 'evil_model:Model'",
+             absent=("INJECTED", "run/metrics.zarr")),
+    BadInput("report-incomplete-store", "efa report on a metric store with a missing chunk",
+             efa("report", "--metrics", "metrics.zarr", "--output-dir", "report",
+                 setup=lambda w: incomplete_store(w / "metrics.zarr")),
+             expect="incomplete test-metric store: energy_mae/c/0/0/0 is missing",
+             absent=("report",)),
 ]
+
+
+def incomplete_store(path: Path) -> None:
+    """A metric store written completely, then one chunk removed."""
+    import xarray as xr
+
+    from efa.storage import write_zarr
+
+    store = xr.Dataset({"energy_mae": (("experiment", "model", "seed"), np.ones((1, 1, 1)))},
+                       coords={"experiment": ["e"], "model": ["m"], "seed": [0]})
+    write_zarr(store, path)
+    (path / "energy_mae" / "c" / "0" / "0" / "0").unlink()
 
 
 @pytest.fixture
