@@ -3,9 +3,9 @@
 #   snakemake --cores 2                                  # the default suite (config/config.yaml)
 #   snakemake --cores 2 --configfile config/ci.yaml      # the tiny suite of the tests
 #   snakemake -n --configfile config/paper.yaml          # plan the paper's matrix
-#   snakemake --profile workflow/profiles/slurm --configfile config/paper.yaml
+#   snakemake --profile profiles/slurm --configfile config/paper.yaml
 #
-# The default profile (workflow/profiles/default) is used automatically. All logic lives in the
+# The default profile (profiles/default) is used automatically. All logic lives in the
 # efa package; the rules only call the efa command line. See README.md, "Running the suite".
 
 from snakemake.utils import min_version

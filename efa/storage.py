@@ -63,10 +63,12 @@ COMPLETE_MARKER = "efa_complete"
 
 
 @contextlib.contextmanager
-def store_lock(path: str | os.PathLike, shared: bool = False) -> Iterator[None]:
-    """Hold the lock of store ``path``: exclusive (writers) or shared (readers).
+def path_lock(path: str | os.PathLike, shared: bool = False, wait: bool = True) -> Iterator[None]:
+    """Hold the lock of ``path`` (a store or a run directory): exclusive (writers) or shared
+    (readers).
 
-    The lock is an ``flock`` on the file ``.<name>.lock`` next to the store. Where that file
+    The lock is an ``flock`` on the file ``.<name>.lock`` next to ``path``. With ``wait=False``
+    a lock held by another process raises :class:`BlockingIOError` at once. Where the lock file
     cannot be created (a read-only folder), readers go on without a lock.
     """
     target = Path(path)
@@ -81,7 +83,8 @@ def store_lock(path: str | os.PathLike, shared: bool = False) -> Iterator[None]:
         yield
         return
     with handle:
-        fcntl.flock(handle, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+        flags = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
+        fcntl.flock(handle, flags if wait else flags | fcntl.LOCK_NB)
         try:
             yield
         finally:
@@ -139,7 +142,7 @@ def read_zarr(path: str | os.PathLike, what: str, **options) -> xr.Dataset:
     """
     from efa.errors import DataError
 
-    with store_lock(path, shared=True):
+    with path_lock(path, shared=True):
         check_complete(path, what)
         try:
             with xr.open_zarr(path, consolidated=False, chunks=None, **options) as lazy:
@@ -157,7 +160,7 @@ def write_zarr(dataset: xr.Dataset, path: str | os.PathLike) -> Path:
     Fixed-width unicode arrays are stored as variable-length strings, the string type that
     zarr 3 specifies (fixed-width UTF-32 has no zarr 3 specification yet).
     """
-    with store_lock(path), atomic_path(path) as temporary:
+    with path_lock(path), atomic_path(path) as temporary:
         _storable(dataset).to_zarr(temporary, mode="w", zarr_format=3, consolidated=False)
         mark_complete(temporary)
     return Path(path)
@@ -177,7 +180,7 @@ def write_zarr_group(dataset: xr.Dataset, path: str | os.PathLike, group: str) -
     """
     if not group or "/" in group or group.startswith("."):
         raise ValueError(f"group must be a plain name without '/' or a leading '.'; got {group!r}")
-    with store_lock(path):
+    with path_lock(path):
         zarr.open_group(path, mode="a", zarr_format=3)  # the root group, if not there yet
         with atomic_path(Path(path) / group) as temporary:
             _storable(dataset).to_zarr(temporary, mode="w", zarr_format=3, consolidated=False)

@@ -280,7 +280,20 @@ class Trainer:
 
         Raises:
           TrainingDiverged: on a non-finite loss (the last good checkpoint is kept).
+          EfaError: another process is training this run directory now.
         """
+        from efa.storage import path_lock
+
+        try:
+            with path_lock(self.paths.root, wait=False):
+                return self._run()
+        except BlockingIOError:
+            raise EfaError(
+                f"{self.paths.root}: another process is training this run now (it holds "
+                f".{self.paths.root.name}.lock); wait for it to finish or stop it"
+            ) from None
+
+    def _run(self) -> dict[str, Any]:
         if self.paths.summary.exists():
             summary = read_json(self.paths.summary, "run summary")
             if summary.get("status") == "complete":

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -24,6 +26,8 @@ def clone(tmp_path_factory) -> Path:
     (path / "config" / "config.yaml").write_text((ROOT / "config" / "ci.yaml").read_text())
     run(["git", "commit", "--quiet", "-am", "test: ci configuration as the default"], cwd=path)
     run([tool("dvc"), "repro"], cwd=path, timeout=600)
+    # the uninterrupted results, before any test changes the clone (dvc exp run does)
+    shutil.copy(path / "results" / "metrics.json", path.parent / "uninterrupted_metrics.json")
     return path
 
 
@@ -125,3 +129,83 @@ def test_kill_and_rerun_resumes_from_checkpoint(workdir):
     assert summary["steps"] == 5000 > resumed[0]["step"] and summary["truncated"] is False
     metrics = xr.open_zarr(run_dir / "metrics.zarr", consolidated=False)
     assert int(metrics["steps"].item()) == summary["steps"]
+
+
+#: Jobs of each kind, by the words after ``efa.cli`` in their command line.
+JOB_KINDS = {"build": ("data", "build"), "train": ("train",), "evaluate": ("evaluate",),
+             "probe": ("probe",), "report": ("report",)}
+
+
+def _job_pids(kind: tuple[str, ...], root: Path) -> list[int]:
+    """Processes of this user running ``python -m efa.cli KIND…`` inside ``root``."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            words = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
+            cwd = os.readlink(entry / "cwd")
+        except OSError:
+            continue
+        if "efa.cli" in words and cwd == str(root):
+            start = words.index("efa.cli") + 1
+            if tuple(words[start : start + len(kind)]) == kind:
+                pids.append(int(entry.name))
+    return pids
+
+
+def _kill_during(command, workdir: Path, kind: str | None, whole: bool = False) -> str:
+    """Start Snakemake; as soon as a job of ``kind`` runs, SIGKILL it (or, with ``whole``,
+    Snakemake and all its jobs); wait for Snakemake to end. Returns what was killed, or "" if
+    the workflow finished first."""
+    process = subprocess.Popen([str(c) for c in command], cwd=workdir, env=environment(),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    killed = ""
+    try:
+        deadline = time.monotonic() + 300
+        while process.poll() is None and time.monotonic() < deadline:
+            pids = _job_pids(JOB_KINDS[kind], workdir)
+            if pids:
+                time.sleep(0.5 if kind == "train" else 0.0)  # let training reach its steps
+                if whole:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    killed = f"snakemake and its jobs during {kind}"
+                else:
+                    for pid in pids:
+                        with contextlib.suppress(ProcessLookupError):
+                            os.kill(pid, signal.SIGKILL)
+                    killed = f"{kind} job"
+                break
+            time.sleep(0.01)
+        process.wait(timeout=300)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    return killed
+
+
+def test_kill_9_of_every_job_kind_and_of_snakemake_then_rerun_gives_the_same_results(
+    clone, workdir
+):
+    """SIGKILL of a data set build, a training, an evaluation, a probe, the report, and of
+    Snakemake with all its jobs, each followed by a rerun: the results equal those of the
+    uninterrupted run of the same configuration (the clone's)."""
+    (workdir / "config.yaml").write_text((ROOT / "config" / "ci.yaml").read_text())
+    command = snakemake_command(workdir, "--cores", "2", "--configfile", "config.yaml")
+    killed = []
+    for kind, whole in [("build", False), ("train", True), ("train", False),
+                        ("evaluate", False), ("probe", False), ("report", False)]:
+        if whole:
+            killed.append(_kill_during(command, workdir, kind, whole=True))
+            run(snakemake_command(workdir, "--unlock", "--configfile", "config.yaml"),
+                cwd=workdir)
+        else:
+            killed.append(_kill_during(command, workdir, kind))
+    assert all(killed), killed  # every kill landed while its job ran
+    run(command, cwd=workdir, timeout=600)
+    result = json.loads((workdir / "results" / "metrics.json").read_text())
+    uninterrupted = json.loads((clone.parent / "uninterrupted_metrics.json").read_text())
+    for key in ("test", "test_sets", "probes", "targets", "truncated"):
+        assert result[key] == uninterrupted[key], key
