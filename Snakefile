@@ -6,7 +6,9 @@
 #   snakemake --profile profiles/slurm --configfile config/paper.yaml
 #
 # The default profile (profiles/default) is used automatically. All logic lives in the
-# efa package; the rules only call the efa command line. See README.md, "Running the suite".
+# efa package; the rules only call the efa command line. See docs/workflow.md.
+
+import os
 
 from snakemake.utils import min_version
 
@@ -38,6 +40,6 @@ include: "workflow/rules/report.smk"
 
 
 rule all:
-    input:
-        all_targets(),
     default_target: True
+    input:
+        PLAN.targets(),

@@ -31,6 +31,9 @@ class EFACalculator(Calculator):
 
     def __init__(self, run_dir: str | os.PathLike, charge_key: str = "charge", **kwargs):
         super().__init__(**kwargs)
+        from efa.xla import configure_xla
+
+        configure_xla()  # before JAX starts, if it has not yet
         from efa.train.run import load_trained  # JAX is imported only when a model is loaded
 
         self.trained = load_trained(run_dir)

@@ -19,8 +19,12 @@ from efa.errors import EfaError
 
 #: Modules that contribute subcommands, in the order they appear in ``efa --help``.
 COMMAND_MODULES: tuple[str, ...] = (
-    "efa.data.commands", "efa.train.commands", "efa.probes.commands", "efa.predict",
-    "efa.report.commands", "efa.bench.commands",
+    "efa.data.commands",
+    "efa.train.commands",
+    "efa.probes.commands",
+    "efa.predict",
+    "efa.report.commands",
+    "efa.bench.commands",
 )
 
 
@@ -40,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``efa`` console script."""
+    from efa.xla import configure_xla
+
+    configure_xla()
     parser = build_parser()
     args = parser.parse_args(argv)
     handler = getattr(args, "handler", None)

@@ -14,4 +14,5 @@ class ConfigError(EfaError, ValueError):
 
 
 class DataError(EfaError, ValueError):
-    """A data set, raw file or download is invalid (names the source, the field and what was expected)."""
+    """A data set, raw file or download is invalid (names the source, the field and what was
+    expected)."""

@@ -13,7 +13,7 @@ checkpoint, or a calculator), on the structures of one split (default ``test``):
   (:data:`efa.report.tables.TIMING_METRICS`).
 
 They are written as an xarray store with dims ``(experiment, model, seed)`` of size 1 each
-(``docs/architecture.md``, "Result stores"), so stores of many runs combine with
+(``docs/architecture.md``, "Stores"), so stores of many runs combine with
 ``xr.combine_by_coords``; per-structure predictions go to a second store with dim ``structure``
 (data set indices), and the errors of every test set, whole and per group label, to a third with
 dims ``(experiment, model, seed, test_set, group)``. All carry the run's provenance and model
@@ -55,9 +55,7 @@ METRIC_UNITS = {
 }
 
 
-def test_errors(
-    structures: Structures, energy: np.ndarray, forces: np.ndarray
-) -> dict[str, float]:
+def test_errors(structures: Structures, energy: np.ndarray, forces: np.ndarray) -> dict[str, float]:
     """Energy and force errors (module docstring) of predictions ``energy (S,)``,
     ``forces (S, A, 3)`` against the labels of ``structures``, in float64."""
     atoms = structures.atom_mask.sum(axis=1)
@@ -75,8 +73,14 @@ def test_errors(
 
 
 #: Error metrics given per test set and group (:func:`test_set_errors`).
-TEST_SET_METRICS = ("energy_mae", "energy_rmse", "energy_mae_per_atom", "forces_mae",
-                    "forces_rmse", "num_structures")
+TEST_SET_METRICS = (
+    "energy_mae",
+    "energy_rmse",
+    "energy_mae_per_atom",
+    "forces_mae",
+    "forces_rmse",
+    "num_structures",
+)
 #: The group label of a whole test set.
 ALL_GROUPS = "all"
 
@@ -93,8 +97,9 @@ def test_set_errors(
     for group, mask in subsets.items():
         errors = test_errors(structures.select(np.flatnonzero(mask)), energy[mask], forces[mask])
         out[group] = {**errors, "num_structures": float(mask.sum())}
-    return {group: {name: values[name] for name in TEST_SET_METRICS}
-            for group, values in out.items()}
+    return {
+        group: {name: values[name] for name in TEST_SET_METRICS} for group, values in out.items()
+    }
 
 
 def _timed_predictions(predictor, structures: Structures):
@@ -151,8 +156,11 @@ def evaluate_run(
     summary = read_json(paths.summary, "run summary") if paths.summary.exists() else {}
     provenance = summary.get("provenance") or collect(datasets={config.dataset: digest})
     attrs = {
-        "split": split, "run_dir": str(paths.root), "dataset": config.dataset,
-        "provenance": to_attr(provenance), "card": json.dumps(dict(predictor.card)),
+        "split": split,
+        "run_dir": str(paths.root),
+        "dataset": config.dataset,
+        "provenance": to_attr(provenance),
+        "card": json.dumps(dict(predictor.card)),
         "family": predictor.family,
     }
     values = {
@@ -209,12 +217,18 @@ def test_set_store(
         for i, test_set in enumerate(sets):
             for j, group in enumerate(groups):
                 table[0, 0, 0, i, j] = per_set[test_set].get(group, {}).get(name, math.nan)
-        variables[name] = (("experiment", "model", "seed", "test_set", "group"), table,
-                           {"units": METRIC_UNITS.get(name, "1")})
+        variables[name] = (
+            ("experiment", "model", "seed", "test_set", "group"),
+            table,
+            {"units": METRIC_UNITS.get(name, "1")},
+        )
     return xr.Dataset(
         variables,
-        coords={**coords, "test_set": np.array(sets, dtype=object),
-                "group": np.array(groups, dtype=object)},
+        coords={
+            **coords,
+            "test_set": np.array(sets, dtype=object),
+            "group": np.array(groups, dtype=object),
+        },
         attrs=attrs,
     )
 

@@ -35,17 +35,23 @@ def read_frames(path: str | os.PathLike):
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
     except Exception as error:
-        raise DataError(f"{path}: cannot read it with ASE ({type(error).__name__}: {error})") from None
+        raise DataError(
+            f"{path}: cannot read it with ASE ({type(error).__name__}: {error})"
+        ) from None
     if not frames:
         raise DataError(f"{path}: no frames")
     for index, atoms in enumerate(frames):
         if atoms.pbc.any():
-            raise ConfigError(f"{path}: frame {index} has periodic boundary conditions "
-                              f"(pbc={atoms.pbc.tolist()}); only molecules are supported yet")
+            raise ConfigError(
+                f"{path}: frame {index} has periodic boundary conditions "
+                f"(pbc={atoms.pbc.tolist()}); only molecules are supported yet"
+            )
         charge = atoms.info.get("charge", 0)
         if int(charge) != charge:
-            raise ConfigError(f"{path}: frame {index}: info['charge']={charge!r}; expected an "
-                              "integer total charge")
+            raise ConfigError(
+                f"{path}: frame {index}: info['charge']={charge!r}; expected an "
+                "integer total charge"
+            )
     return frames
 
 
@@ -79,8 +85,10 @@ def model_predictor(model: str, options: dict):
             raise ConfigError("--option: only for a calculator factory, not for a run directory")
         return load_predictor(model)
     if ":" not in model:
-        raise ConfigError(f"--model {model!r}: not a run directory, nor a calculator factory "
-                          "'package.module:factory'")
+        raise ConfigError(
+            f"--model {model!r}: not a run directory, nor a calculator factory "
+            "'package.module:factory'"
+        )
     return calculator_predictor(model.rpartition(":")[2], model, options)
 
 
@@ -112,15 +120,33 @@ def _run(args: argparse.Namespace) -> int:
 def register(subparsers) -> None:
     """Add ``efa predict``."""
     parser = subparsers.add_parser(
-        "predict", help="energies and forces of any structures with any model",
-        description=__doc__.split("\n\n")[1], epilog=_EPILOG,
+        "predict",
+        help="energies and forces of any structures with any model",
+        description=__doc__.split("\n\n")[1],
+        epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--model", required=True, metavar="RUN_OR_CALCULATOR",
-                        help="run directory, or calculator factory 'package.module:factory'")
-    parser.add_argument("--option", dest="options", action="append", default=[],
-                        metavar="KEY=VALUE", help="calculator factory option (repeatable)")
+    parser.add_argument(
+        "--model",
+        required=True,
+        metavar="RUN_OR_CALCULATOR",
+        help="run directory, or calculator factory 'package.module:factory'",
+    )
+    parser.add_argument(
+        "--option",
+        dest="options",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="calculator factory option (repeatable)",
+    )
     parser.add_argument("input", type=Path, metavar="IN.xyz", help="structures (any ASE format)")
-    parser.add_argument("-o", "--output", required=True, type=Path, metavar="OUT.xyz",
-                        help="new extxyz file with the predictions")
+    parser.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        type=Path,
+        metavar="OUT.xyz",
+        help="new extxyz file with the predictions",
+    )
     parser.set_defaults(handler=_run)

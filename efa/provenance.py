@@ -61,7 +61,11 @@ def dataset_sha256(dataset) -> str:
             payload = json.dumps([str(item) for item in values.ravel()]).encode()
             kind = "object"
         else:
-            kind = values.dtype.newbyteorder("<").str if values.dtype.itemsize > 1 else values.dtype.str
+            kind = (
+                values.dtype.newbyteorder("<").str
+                if values.dtype.itemsize > 1
+                else values.dtype.str
+            )
             payload = np.ascontiguousarray(values, dtype=kind).tobytes()
         digest.update(f"{name}|{kind}|{values.shape}|".encode())
         digest.update(payload)
@@ -84,11 +88,17 @@ def _git_state() -> tuple[str | None, bool | None]:
     try:
         commit = subprocess.run(
             ["git", "-C", str(root), "rev-parse", "HEAD"],
-            capture_output=True, text=True, check=True, timeout=30,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
         ).stdout.strip()
         changed = subprocess.run(
             ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True, text=True, check=True, timeout=30,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None, None
@@ -153,15 +163,23 @@ def header(provenance: Mapping[str, Any]) -> str:
     """A few lines for the top of the report."""
     code = provenance.get("efa_bench") or {}
     commit = code.get("git_commit")
-    where = f"git {commit[:12]}{' (dirty)' if code.get('git_dirty') else ''}" if commit else "no git checkout"
+    where = (
+        f"git {commit[:12]}{' (dirty)' if code.get('git_dirty') else ''}"
+        if commit
+        else "no git checkout"
+    )
     packages = ", ".join(f"{k} {v}" for k, v in (provenance.get("packages") or {}).items() if v)
     devices = provenance.get("devices") or []
-    devices_text = "; ".join(
-        f"{device.get('count')} × {device.get('kind')} ({device.get('platform')})"
-        for device in ([devices] if isinstance(devices, Mapping) else devices)
-    ) or "–"
+    devices_text = (
+        "; ".join(
+            f"{device.get('count')} × {device.get('kind')} ({device.get('platform')})"
+            for device in ([devices] if isinstance(devices, Mapping) else devices)
+        )
+        or "–"
+    )
     data = ", ".join(
-        f"{name} {digest[:12]}" if isinstance(digest, str)
+        f"{name} {digest[:12]}"
+        if isinstance(digest, str)
         else f"{name} DIFFERS between runs ({' / '.join(d[:12] for d in digest)})"
         for name, digest in (provenance.get("datasets") or {}).items()
     )

@@ -8,9 +8,9 @@ POSIX file systems; a directory that already exists is moved aside first and rem
 Zarr stores get two more guards:
 
 - a **completeness marker** (the root group's attribute :data:`COMPLETE_MARKER`, written last)
-  lists every file of the store with its size; :func:`read_zarr` refuses a store without it or with a file
-  missing or of another size (a store copied in part, a chunk deleted), naming the store and
-  the file, instead of reading missing chunks as zeros;
+  lists every file of the store with its size; :func:`read_zarr` refuses a store without it or
+  with a file missing or of another size (a store copied in part, a chunk deleted), naming the
+  store and the file, instead of reading missing chunks as zeros;
 - a **lock** (an ``flock`` on ``.<store name>.lock`` next to the store): writers hold it
   exclusively, so that several processes writing one store (commands run by hand on one
   results folder) take turns, and readers hold it shared, so that they never look in the moment
@@ -129,8 +129,10 @@ def check_complete(path: str | os.PathLike, what: str) -> None:
         if not item.is_file():
             raise DataError(f"{store}: incomplete {what} store: {name} is missing; {advice}")
         if item.stat().st_size != size:
-            raise DataError(f"{store}: incomplete {what} store: {name} has "
-                            f"{item.stat().st_size} bytes, {size} when written; {advice}")
+            raise DataError(
+                f"{store}: incomplete {what} store: {name} has "
+                f"{item.stat().st_size} bytes, {size} when written; {advice}"
+            )
 
 
 def read_zarr(path: str | os.PathLike, what: str, **options) -> xr.Dataset:

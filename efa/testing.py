@@ -62,8 +62,13 @@ class ContractModel:
         model, references = self.model, zero_element_energies()
         self._predict = jax.jit(lambda p, b: predict(model, p, b, references))
 
-    def _batch(self, positions: Sequence[np.ndarray], numbers: Sequence[np.ndarray],
-               charges: Sequence[int] | None = None, max_atoms: int = MAX_ATOMS):
+    def _batch(
+        self,
+        positions: Sequence[np.ndarray],
+        numbers: Sequence[np.ndarray],
+        charges: Sequence[int] | None = None,
+        max_atoms: int = MAX_ATOMS,
+    ):
         from efa.data.batching import BucketShape, Structures, pack
         from efa.data.schema import pad_atoms
 
@@ -79,12 +84,17 @@ class ContractModel:
             forces=np.zeros((count, mask.shape[1], 3)),
             total_charge=np.asarray(charges if charges is not None else [0] * count, np.int32),
         )
-        shape = self.shape if max_atoms == MAX_ATOMS else BucketShape(
-            max_atoms, max_atoms * (max_atoms - 1))
+        shape = (
+            self.shape
+            if max_atoms == MAX_ATOMS
+            else BucketShape(max_atoms, max_atoms * (max_atoms - 1))
+        )
         return pack(structures, shape, SLOTS, self.cutoff, dtype=np.float64)
 
     def energy_forces(
-        self, positions: Sequence[np.ndarray], numbers: Sequence[np.ndarray],
+        self,
+        positions: Sequence[np.ndarray],
+        numbers: Sequence[np.ndarray],
         max_atoms: int = MAX_ATOMS,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Energies ``(S,)`` and forces ``(S, max_atoms, 3)`` of up to :data:`SLOTS` structures
@@ -116,16 +126,36 @@ def check_symmetry(model: ContractModel, rng: np.random.Generator) -> None:
     assert np.all(np.isfinite(energy)), f"energy is not finite: {energy}"
     rotation, shift = random_rotation(rng), rng.normal(size=3) * 5.0
     moved_energy, moved_forces = model.energy_forces([positions @ rotation.T + shift], [numbers])
-    np.testing.assert_allclose(moved_energy, energy, rtol=1e-7, atol=1e-9,
-                               err_msg="energy changes under rotation and translation")
-    np.testing.assert_allclose(moved_forces[0, :6], forces[0, :6] @ rotation.T, rtol=1e-6,
-                               atol=1e-8, err_msg="forces do not rotate with the molecule")
+    np.testing.assert_allclose(
+        moved_energy,
+        energy,
+        rtol=1e-7,
+        atol=1e-9,
+        err_msg="energy changes under rotation and translation",
+    )
+    np.testing.assert_allclose(
+        moved_forces[0, :6],
+        forces[0, :6] @ rotation.T,
+        rtol=1e-6,
+        atol=1e-8,
+        err_msg="forces do not rotate with the molecule",
+    )
     order = rng.permutation(6)
     permuted_energy, permuted_forces = model.energy_forces([positions[order]], [numbers[order]])
-    np.testing.assert_allclose(permuted_energy, energy, rtol=1e-10, atol=1e-12,
-                               err_msg="energy changes when the atoms are permuted")
-    np.testing.assert_allclose(permuted_forces[0, :6], forces[0, :6][order], rtol=1e-9,
-                               atol=1e-12, err_msg="forces are not permuted with the atoms")
+    np.testing.assert_allclose(
+        permuted_energy,
+        energy,
+        rtol=1e-10,
+        atol=1e-12,
+        err_msg="energy changes when the atoms are permuted",
+    )
+    np.testing.assert_allclose(
+        permuted_forces[0, :6],
+        forces[0, :6][order],
+        rtol=1e-9,
+        atol=1e-12,
+        err_msg="forces are not permuted with the atoms",
+    )
 
 
 def check_gradient(model: ContractModel, rng: np.random.Generator, step: float = 1e-5) -> None:
@@ -139,7 +169,10 @@ def check_gradient(model: ContractModel, rng: np.random.Generator, step: float =
         energies, _ = model.energy_forces([plus, minus], [numbers, numbers])
         numeric = -(energies[0] - energies[1]) / (2 * step)
         np.testing.assert_allclose(
-            forces[0, atom, axis], numeric, rtol=1e-6, atol=1e-8,
+            forces[0, atom, axis],
+            numeric,
+            rtol=1e-6,
+            atol=1e-8,
             err_msg=f"force on atom {atom}, axis {axis} is not -dE/dr",
         )
 
@@ -149,10 +182,19 @@ def check_padding(model: ContractModel, rng: np.random.Generator) -> None:
     first, second = random_molecule(rng, 4), random_molecule(rng, 6)
     alone, forces_alone = model.energy_forces([first[0]], [first[1]])
     together, forces_together = model.energy_forces([first[0], second[0]], [first[1], second[1]])
-    np.testing.assert_allclose(together[0], alone[0], rtol=1e-10,
-                               err_msg="another structure in the batch changes the energy")
-    np.testing.assert_allclose(forces_together[0, :4], forces_alone[0, :4], rtol=1e-9, atol=1e-12,
-                               err_msg="another structure in the batch changes the forces")
+    np.testing.assert_allclose(
+        together[0],
+        alone[0],
+        rtol=1e-10,
+        err_msg="another structure in the batch changes the energy",
+    )
+    np.testing.assert_allclose(
+        forces_together[0, :4],
+        forces_alone[0, :4],
+        rtol=1e-9,
+        atol=1e-12,
+        err_msg="another structure in the batch changes the forces",
+    )
     assert np.all(forces_together[0, 4:] == 0.0), "padding atoms get a force"
 
 

@@ -15,7 +15,11 @@ def padded_structures(positions_list, numbers_list, charges=None) -> Structures:
     for s, (p, z) in enumerate(zip(positions_list, numbers_list, strict=True)):
         positions[s, : len(p)], numbers[s, : len(z)] = p, z
     return Structures(
-        positions, numbers, numbers > 0, np.zeros(count), np.zeros((count, width, 3)),
+        positions,
+        numbers,
+        numbers > 0,
+        np.zeros(count),
+        np.zeros((count, width, 3)),
         np.asarray(charges if charges is not None else np.zeros(count), np.int32),
     )
 
@@ -46,8 +50,12 @@ def write_published_split_files(folder, seed: int = 1) -> dict:
         atoms = structure_atoms(structures, index)
         atoms.info["config_type"] = "ood" if distance[index] > 8.0 else "in_domain"
         (far if distance[index] > 8.0 else near).append(atoms)
-    parts = {"train": near[:40], "valid": near[40:50], "test": near[50:60] + far[:10],
-             "test_far": far[10:16]}
+    parts = {
+        "train": near[:40],
+        "valid": near[40:50],
+        "test": near[50:60] + far[:10],
+        "test_far": far[10:16],
+    }
     paths = {}
     for split, frames in parts.items():
         paths[split] = folder / f"{split}.xyz"

@@ -19,6 +19,13 @@ OUTPUT_FOLDERS = ("results", "datasets", ".snakemake")
 TRACKED_INPUTS = frozenset({"datasets/registry.yaml"})
 
 
+def pytest_configure(config):
+    """XLA settings of a process that runs efa-bench (before any test starts JAX)."""
+    from efa.xla import configure_xla
+
+    configure_xla()
+
+
 @pytest.fixture
 def x64():
     """Run the test body with 64-bit floats enabled (symmetry and oracle checks)."""
@@ -47,8 +54,9 @@ def output_state(root: Path = ROOT) -> dict[str, tuple[int, int, int]]:
             except FileNotFoundError:  # absent, or removed while walking
                 continue
             kind = stat.S_IFMT(info.st_mode)
-            state[name] = (kind, 0, 0) if stat.S_ISDIR(kind) else (kind, info.st_size,
-                                                                  info.st_mtime_ns)
+            state[name] = (
+                (kind, 0, 0) if stat.S_ISDIR(kind) else (kind, info.st_size, info.st_mtime_ns)
+            )
     return state
 
 
@@ -56,8 +64,9 @@ def state_changes(before: dict, after: dict) -> list[str]:
     """What differs between two :func:`output_state` results, one line per path."""
     changes = [f"created {name}" for name in after.keys() - before.keys()]
     changes += [f"deleted {name}" for name in before.keys() - after.keys()]
-    changes += [f"modified {name}" for name in before.keys() & after.keys()
-                if before[name] != after[name]]
+    changes += [
+        f"modified {name}" for name in before.keys() & after.keys() if before[name] != after[name]
+    ]
     return sorted(changes, key=lambda line: line.split(" ", 1)[1])
 
 
@@ -87,8 +96,11 @@ def _repository_outputs_guard():
     """Fail the session if anything (a session fixture, say) changed the repository's outputs."""
     guard = _OutputGuard()
     yield guard
-    changes = [line for line in state_changes(guard.baseline, output_state())
-               if line.split(" ", 1)[1] not in guard.reported]
+    changes = [
+        line
+        for line in state_changes(guard.baseline, output_state())
+        if line.split(" ", 1)[1] not in guard.reported
+    ]
     _fail_on_changes(changes, "The test session")
 
 

@@ -70,12 +70,22 @@ def test_nve_dynamics_conserves_total_energy(run_dir):
     assert drift < ENERGY_DRIFT_BOUND_EV, f"total energy drifted by {drift:.2e} eV"
 
 
-@pytest.mark.parametrize("numbers, positions, message", [
-    ([1, 1, 1, 1, 79], None, r"atom 4: element Z=79 \(Au\) never appeared in the training split"),
-    ([1, 1, 1, 1, 119], None, r"element Z=119 \(no element\) never appeared"),
-    ([1] * 5, np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1], [np.nan, 0, 0]]),
-     "non-finite positions"),
-])
+@pytest.mark.parametrize(
+    "numbers, positions, message",
+    [
+        (
+            [1, 1, 1, 1, 79],
+            None,
+            r"atom 4: element Z=79 \(Au\) never appeared in the training split",
+        ),
+        ([1, 1, 1, 1, 119], None, r"element Z=119 \(no element\) never appeared"),
+        (
+            [1] * 5,
+            np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1], [np.nan, 0, 0]]),
+            "non-finite positions",
+        ),
+    ],
+)
 def test_calculator_refuses_what_the_model_cannot_answer(run_dir, numbers, positions, message):
     if positions is None:
         positions = np.random.default_rng(1).uniform(0, 2.5, (5, 3))

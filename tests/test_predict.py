@@ -20,8 +20,16 @@ def frames(tmp_path):
 
 def test_predict_with_a_calculator_factory(frames, tmp_path):
     output = tmp_path / "out.xyz"
-    argv = ["predict", "--model", "ase.calculators.lj:LennardJones", "--option", "sigma=1.1",
-            str(frames), "-o", str(output)]
+    argv = [
+        "predict",
+        "--model",
+        "ase.calculators.lj:LennardJones",
+        "--option",
+        "sigma=1.1",
+        str(frames),
+        "-o",
+        str(output),
+    ]
     assert main(argv) == 0
     for atoms in read(output, index=":"):
         reference = atoms.copy()
@@ -42,5 +50,7 @@ def test_predict_refuses_periodic_frames_and_existing_outputs(frames, tmp_path, 
     assert main(["predict", *model, str(frames), "-o", str(existing)]) == 2
     assert "exists; choose a new file" in capsys.readouterr().err
     assert existing.read_text() == "mine"
-    assert main(["predict", "--model", "no_run_here", str(frames), "-o", str(tmp_path / "b.xyz")]) == 2
+    assert (
+        main(["predict", "--model", "no_run_here", str(frames), "-o", str(tmp_path / "b.xyz")]) == 2
+    )
     assert "not a run directory, nor a calculator factory" in capsys.readouterr().err

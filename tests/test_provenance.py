@@ -50,12 +50,21 @@ def test_collect_records_code_packages_devices_and_inputs():
     assert record["devices"]["count"] >= 1 and record["devices"]["platform"]
     code = record["efa_bench"]
     if (ROOT / ".git").exists():  # run from a checkout: the commit it is at
-        head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], text=True,
-                              capture_output=True, check=True).stdout.strip()
+        head = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "HEAD"],
+            text=True,
+            capture_output=True,
+            check=True,
+        ).stdout.strip()
         assert code["git_commit"] == head and isinstance(code["git_dirty"], bool)
     text = provenance.header(record)
     assert "packages: jax " in text and "data sets: a 1, z 2" in text
     assert provenance.from_attr(provenance.to_attr(record)) == record
-    several = {**record, "devices": [{"count": 1, "kind": "cpu", "platform": "cpu"},
-                                     {"count": 2, "kind": "H200", "platform": "gpu"}]}
+    several = {
+        **record,
+        "devices": [
+            {"count": 1, "kind": "cpu", "platform": "cpu"},
+            {"count": 2, "kind": "H200", "platform": "gpu"},
+        ],
+    }
     assert "devices: 1 × cpu (cpu); 2 × H200 (gpu)" in provenance.header(several)

@@ -99,8 +99,9 @@ def test_a_store_with_a_missing_chunk_or_marker_is_refused_by_name(tmp_path):
     target = tmp_path / "metrics.zarr"
     write_zarr(xr.Dataset({"energy_mae": ("seed", np.arange(1.0, 4.0))}), target)
     assert read_zarr(target, "test-metric")["energy_mae"].values.tolist() == [1.0, 2.0, 3.0]
-    chunk = next(p for p in (target / "energy_mae").rglob("*") if p.is_file()
-                 and p.name != "zarr.json")
+    chunk = next(
+        p for p in (target / "energy_mae").rglob("*") if p.is_file() and p.name != "zarr.json"
+    )
     chunk.unlink()  # xarray alone would read the missing chunk as fill values
     missing = chunk.relative_to(target).as_posix()
     with pytest.raises(DataError, match=f"incomplete test-metric store: {missing} is missing"):
@@ -134,8 +135,9 @@ def test_concurrent_writers_and_readers_of_one_store(tmp_path):
     context = multiprocessing.get_context("spawn")
     with context.Manager() as manager:
         seen = manager.list()
-        workers = [context.Process(target=_write_many, args=(target, float(k)))
-                   for k in range(1, 5)]
+        workers = [
+            context.Process(target=_write_many, args=(target, float(k))) for k in range(1, 5)
+        ]
         workers.append(context.Process(target=_read_many, args=(target, seen)))
         for worker in workers:
             worker.start()

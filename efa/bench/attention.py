@@ -47,24 +47,33 @@ MIN_MATMUL_FRACTION = 0.10
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``efa bench attention``."""
     parser.add_argument(
-        "--sizes", type=int, nargs="+", default=list(SIZES),
+        "--sizes",
+        type=int,
+        nargs="+",
+        default=list(SIZES),
         help="atoms of the single-structure cases (default: %(default)s)",
     )
     parser.add_argument(
-        "--batch", default="512x32",
+        "--batch",
+        default="512x32",
         help="many-structure case as STRUCTURESxATOMS; its total is compared with one "
         "structure of the same size (default: %(default)s)",
     )
     parser.add_argument(
-        "--softmax-max-atoms", type=int, default=16384,
+        "--softmax-max-atoms",
+        type=int,
+        default=16384,
         help="largest N for the O(N²) softmax comparison (default: %(default)s)",
     )
     parser.add_argument(
-        "--no-million", dest="million", action="store_false",
+        "--no-million",
+        dest="million",
+        action="store_false",
         help="skip the 1,000,000-atom forward + gradient",
     )
     parser.add_argument(
-        "--output-dir", default="results",
+        "--output-dir",
+        default="results",
         help="results directory: writes group 'attention' of bench.zarr and bench/attention.md "
         "there (default: %(default)s)",
     )
@@ -95,7 +104,14 @@ def efa_functions(num_structures: int, atoms_per_structure: int):
 
     def forward(q, k, v, positions, frequencies, segment_ids):
         return erope_attention(
-            q, k, v, positions, frequencies, segment_ids, num_structures, LEBEDEV_NUM,
+            q,
+            k,
+            v,
+            positions,
+            frequencies,
+            segment_ids,
+            num_structures,
+            LEBEDEV_NUM,
             max_segment_size=atoms_per_structure,
         )
 
@@ -148,13 +164,16 @@ def _efa_calls(num_structures, atoms_per_structure):
     """Compiled ``{operation: (call, XLA peak bytes)}`` of EFA for one case."""
     import jax.numpy as jnp
 
-    inputs = {key: jnp.asarray(value) for key, value in make_inputs(
-        num_structures, atoms_per_structure).items()}
+    inputs = {
+        key: jnp.asarray(value)
+        for key, value in make_inputs(num_structures, atoms_per_structure).items()
+    }
     forward, forward_and_gradient = efa_functions(num_structures, atoms_per_structure)
     orders = {
         "forward": (forward, ("q", "k", "v", "positions", "frequencies", "segment_ids")),
         "forward+gradient": (
-            forward_and_gradient, ("positions", "q", "k", "v", "frequencies", "segment_ids")
+            forward_and_gradient,
+            ("positions", "q", "k", "v", "frequencies", "segment_ids"),
         ),
     }
     return {
@@ -241,12 +260,27 @@ def run(args: argparse.Namespace) -> int:
                 return record
         return None
 
-    header = ["method", "structures × atoms", "N", "operation", "median ms", "min–max ms",
-              "µs/atom", "peak MiB (XLA)"]
+    header = [
+        "method",
+        "structures × atoms",
+        "N",
+        "operation",
+        "median ms",
+        "min–max ms",
+        "µs/atom",
+        "peak MiB (XLA)",
+    ]
     rows = [
-        [method, f"{structures} × {atoms}", structures * atoms, operation,
-         f"{timing.median_s * 1e3:.4g}", timing.spread(),
-         f"{timing.median_s / (structures * atoms) * 1e6:.3g}", f"{peak / 2**20:.1f}"]
+        [
+            method,
+            f"{structures} × {atoms}",
+            structures * atoms,
+            operation,
+            f"{timing.median_s * 1e3:.4g}",
+            timing.spread(),
+            f"{timing.median_s / (structures * atoms) * 1e6:.3g}",
+            f"{peak / 2**20:.1f}",
+        ]
         for method, structures, atoms, operation, timing, peak in records
     ]
     table = markdown_table(header, rows)
@@ -261,8 +295,10 @@ def run(args: argparse.Namespace) -> int:
         f"batched ({batch_structures} × {batch_atoms}) / single ({batch_total}) per-atom cost, "
         f"forward+gradient: {ratio:.2f} (target ≤ {MAX_BATCHED_RATIO})"
     )
-    small, large = lookup("efa", 1, 4096, "forward+gradient"), lookup("efa", 1, 65536,
-                                                                         "forward+gradient")
+    small, large = (
+        lookup("efa", 1, 4096, "forward+gradient"),
+        lookup("efa", 1, 65536, "forward+gradient"),
+    )
     if small and large:
         exponent = math.log(large[4].median_s / small[4].median_s) / math.log(65536 / 4096)
         targets.append(exponent <= MAX_SCALING_EXPONENT)
@@ -306,6 +342,14 @@ def run(args: argparse.Namespace) -> int:
         f"F_qk={QK_FEATURES}, F_v={V_FEATURES}, {LEBEDEV_NUM} Lebedev points, float32; median "
         "of repeated calls after warm-up."
     )
-    publish("attention", dataset, "EFA operator benchmark", setup, [table], lines, targets,
-            args.output_dir)
+    publish(
+        "attention",
+        dataset,
+        "EFA operator benchmark",
+        setup,
+        [table],
+        lines,
+        targets,
+        args.output_dir,
+    )
     return 0

@@ -73,20 +73,27 @@ MAX_MEMORY_SPREAD = 1.2
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``efa bench scale``."""
     parser.add_argument(
-        "--sizes", type=int, nargs="+", default=list(SIZES),
+        "--sizes",
+        type=int,
+        nargs="+",
+        default=list(SIZES),
         help="atoms N of the single structures (default: %(default)s)",
     )
     parser.add_argument(
-        "--max-memory-gib", type=float,
+        "--max-memory-gib",
+        type=float,
         help="run a model at a size only if XLA plans at most this peak (default: 90%% of the "
         "memory available when the case starts); larger cases are compiled, not run",
     )
     parser.add_argument(
-        "--runs", nargs=2, metavar=("LOCAL_RUN", "EFA_RUN"),
+        "--runs",
+        nargs=2,
+        metavar=("LOCAL_RUN", "EFA_RUN"),
         help="time these trained run directories instead of randomly initialised models",
     )
     parser.add_argument(
-        "--output-dir", default="results",
+        "--output-dir",
+        default="results",
         help="results directory: writes group 'scale' of bench.zarr and bench/scale.md there "
         "(default: %(default)s)",
     )
@@ -170,9 +177,7 @@ def _trained_models(run_dirs: list[str]) -> tuple[dict, Callable]:
     return params, lambda name, num_atoms: trained[name].model
 
 
-def _measure_size(
-    num_atoms: int, params: dict, build: Callable, memory_limit: int | None
-) -> dict:
+def _measure_size(num_atoms: int, params: dict, build: Callable, memory_limit: int | None) -> dict:
     """Neighbour list and per-model figures for one cube of ``num_atoms`` atoms.
 
     Returns ``{"num_pairs": P, "neighbours": Timing, model: (Timing | None, XLA peak bytes,
@@ -197,7 +202,8 @@ def _measure_size(
         "num_pairs": num_pairs,
         "neighbours": time_calls(
             lambda: structure_pairs(structure.positions, structure.atom_mask, cutoff),
-            budget_s=2.0, max_repeats=5,
+            budget_s=2.0,
+            max_repeats=5,
         ),
     }
     batch = jax.device_put(pack(structure, BucketShape(num_atoms, num_pairs), 1, cutoff))
@@ -214,8 +220,11 @@ def _measure_size(
         if peaks[name] <= limit:
             calls[name] = functools.partial(compiled, params[name], batch)
         else:
-            print(f"{name}, N={num_atoms}: not run, planned peak {peaks[name] / 2**30:.2f} GiB "
-                  f"> limit {limit / 2**30:.2f} GiB", flush=True)
+            print(
+                f"{name}, N={num_atoms}: not run, planned peak {peaks[name] / 2**30:.2f} GiB "
+                f"> limit {limit / 2**30:.2f} GiB",
+                flush=True,
+            )
     timings = time_alternating(calls, budget_s=3.0, max_repeats=50) if calls else {}
     for name in MODELS:
         figures[name] = (timings.get(name), peaks[name], process_peak_rss_bytes())
@@ -247,19 +256,35 @@ def run(args: argparse.Namespace) -> int:
         search = figures[n]["neighbours"]
         for name in MODELS:
             timing, peak, rss = figures[n][name]
-            rows.append([
-                name, n, f"{figures[n]['num_pairs'] / n:.1f}",
-                f"{search.median_s * 1e3:.4g} ({search.spread()})",
-                f"{timing.median_s * 1e3:.4g}" if timing else "not run (memory)",
-                timing.spread() if timing else "",
-                f"{timing.median_s / n * 1e6:.3g}" if timing else "",
-                f"{ratios[n]:.2f}" if name == "efa" and math.isfinite(ratios[n]) else "",
-                f"{peak / 2**20:.1f}", f"{peak / n / 2**10:.2f}", f"{rss / 2**30:.2f}",
-            ])
+            rows.append(
+                [
+                    name,
+                    n,
+                    f"{figures[n]['num_pairs'] / n:.1f}",
+                    f"{search.median_s * 1e3:.4g} ({search.spread()})",
+                    f"{timing.median_s * 1e3:.4g}" if timing else "not run (memory)",
+                    timing.spread() if timing else "",
+                    f"{timing.median_s / n * 1e6:.3g}" if timing else "",
+                    f"{ratios[n]:.2f}" if name == "efa" and math.isfinite(ratios[n]) else "",
+                    f"{peak / 2**20:.1f}",
+                    f"{peak / n / 2**10:.2f}",
+                    f"{rss / 2**30:.2f}",
+                ]
+            )
     table = markdown_table(
-        ["model", "N", "pairs/atom", "neighbour list ms (min–max)", "E+F median ms",
-         "min–max ms", "µs/atom", "EFA/local", "peak MiB (XLA)", "peak KiB/atom",
-         "RSS GiB (process)"],
+        [
+            "model",
+            "N",
+            "pairs/atom",
+            "neighbour list ms (min–max)",
+            "E+F median ms",
+            "min–max ms",
+            "µs/atom",
+            "EFA/local",
+            "peak MiB (XLA)",
+            "peak KiB/atom",
+            "RSS GiB (process)",
+        ],
         rows,
     )
     measured = {name: [n for n in sizes if figures[n][name][0]] for name in MODELS}
@@ -277,13 +302,19 @@ def run(args: argparse.Namespace) -> int:
     targets, lines = [], []
     compared = [n for n in sizes if math.isfinite(ratios[n])]
     worst = max(compared, key=ratios.get, default=None)
-    targets.append(worst is not None and len(compared) == len(sizes)
-                   and ratios[worst] <= MAX_COST_RATIO)
+    targets.append(
+        worst is not None and len(compared) == len(sizes) and ratios[worst] <= MAX_COST_RATIO
+    )
     missing = [n for n in sizes if n not in compared]
     lines.append(
         "EFA / local cost of energy + forces at every N: "
-        + (f"at most {ratios[worst]:.2f} (N={worst}; all: "
-           + ", ".join(f"{ratios[n]:.2f}" for n in compared) + ")" if worst else "not measured")
+        + (
+            f"at most {ratios[worst]:.2f} (N={worst}; all: "
+            + ", ".join(f"{ratios[n]:.2f}" for n in compared)
+            + ")"
+            if worst
+            else "not measured"
+        )
         + (f", not measured at N={missing}" if missing else "")
         + f" (target ≤ {MAX_COST_RATIO:g})"
     )
@@ -291,14 +322,18 @@ def run(args: argparse.Namespace) -> int:
         run_sizes = measured[name]
         if len(run_sizes) < 2:
             targets.append(False)
-            lines.append(f"scaling exponent of {name}: not measured (fewer than two sizes run) "
-                         f"(target ≤ {MAX_SCALING_EXPONENT})")
+            lines.append(
+                f"scaling exponent of {name}: not measured (fewer than two sizes run) "
+                f"(target ≤ {MAX_SCALING_EXPONENT})"
+            )
             continue
         small, large = run_sizes[0], run_sizes[-1]
         slope = exponent(seconds(name, small), seconds(name, large), small, large)
         targets.append(slope <= MAX_SCALING_EXPONENT)
-        lines.append(f"scaling exponent of {name}, {small} → {large} atoms: {slope:.3f} "
-                     f"(target ≤ {MAX_SCALING_EXPONENT})")
+        lines.append(
+            f"scaling exponent of {name}, {small} → {large} atoms: {slope:.3f} "
+            f"(target ≤ {MAX_SCALING_EXPONENT})"
+        )
     flat = [n for n in sizes if n >= MEMORY_FLAT_FROM]
     flat = flat if len(flat) > 1 else sizes
     for name in MODELS:
@@ -347,6 +382,14 @@ def run(args: argparse.Namespace) -> int:
         f"One cube of N atoms at {DENSITY} Å⁻³, cutoff {MODEL_OPTIONS['cutoff']} Å; {models}; "
         "float32; median of repeated calls after warm-up."
     )
-    publish("scale", dataset, "Energy + forces of one large structure", setup,
-            [table, slope_table], lines, targets, args.output_dir)
+    publish(
+        "scale",
+        dataset,
+        "Energy + forces of one large structure",
+        setup,
+        [table, slope_table],
+        lines,
+        targets,
+        args.output_dir,
+    )
     return 0

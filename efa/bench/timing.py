@@ -45,7 +45,10 @@ def time_calls(
 ) -> Timing:
     """Time ``function()`` alone; see :func:`time_alternating` for the options."""
     return time_alternating(
-        {"call": function}, warmup=warmup, repeats=repeats, budget_s=budget_s,
+        {"call": function},
+        warmup=warmup,
+        repeats=repeats,
+        budget_s=budget_s,
         max_repeats=max_repeats,
     )["call"]
 
@@ -80,17 +83,14 @@ def time_alternating(
             jax.block_until_ready(function())
             durations[name].append(time.perf_counter() - start)
     return {
-        name: Timing(statistics.median(d), min(d), max(d), repeats)
-        for name, d in durations.items()
+        name: Timing(statistics.median(d), min(d), max(d), repeats) for name, d in durations.items()
     }
 
 
 def compiled_peak_bytes(compiled) -> int:
     """Peak bytes XLA plans for a compiled function: arguments + outputs + temporaries."""
     stats = compiled.memory_analysis()
-    return int(
-        stats.argument_size_in_bytes + stats.output_size_in_bytes + stats.temp_size_in_bytes
-    )
+    return int(stats.argument_size_in_bytes + stats.output_size_in_bytes + stats.temp_size_in_bytes)
 
 
 def process_peak_rss_bytes() -> int:
@@ -150,8 +150,11 @@ def publish(
 
     machine = machine_description()
     report = (
-        f"# {title}\n\nMachine: {machine}. {setup}\n\n" + "\n".join(tables) + "\n"
-        + "".join(f"- {line}\n" for line in lines) + f"\n{targets_line(targets)}\n"
+        f"# {title}\n\nMachine: {machine}. {setup}\n\n"
+        + "\n".join(tables)
+        + "\n"
+        + "".join(f"- {line}\n" for line in lines)
+        + f"\n{targets_line(targets)}\n"
     )
     dataset = dataset.assign_attrs(
         benchmark=name,

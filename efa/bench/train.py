@@ -1,6 +1,6 @@
 """``efa bench train``: training steps/s of local vs EFA models of the same width.
 
-Two configurations of the paper (SCIENCE.md §2), each trained on synthetic analytic data with the
+Two configurations of the paper (docs/science.md), each trained on synthetic analytic data with the
 real training step (:func:`efa.train.loop.train_step`: energy + forces loss, Adam):
 
 - ``two_atoms``: 2-atom structures, batch 32, 64 features, 2 layers, degree 0; EFA in both
@@ -67,14 +67,18 @@ CONFIGS = {
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``efa bench train``."""
     parser.add_argument(
-        "--config", dest="configs", action="append", choices=sorted(CONFIGS),
+        "--config",
+        dest="configs",
+        action="append",
+        choices=sorted(CONFIGS),
         help="configuration to run (repeatable; default: all)",
     )
     parser.add_argument("--batch-size", type=int, default=32, help="structures per batch")
     parser.add_argument("--steps", type=int, default=20, help="timed steps per model")
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps after compiling")
     parser.add_argument(
-        "--output-dir", default="results",
+        "--output-dir",
+        default="results",
         help="results directory: writes group 'train' of bench.zarr and bench/train.md there "
         "(default: %(default)s)",
     )
@@ -113,9 +117,7 @@ class Stepper:
         self.num_parameters = count_parameters(params)
         self.state = TrainState(params, optimizer.init(params))
         self.step = jax.jit(
-            functools.partial(
-                train_step, model, optimizer, zero_element_energies(), (0.01, 0.99)
-            ),
+            functools.partial(train_step, model, optimizer, zero_element_energies(), (0.01, 0.99)),
             donate_argnums=0,
         )
         self.batches = itertools.cycle(batches)
@@ -159,14 +161,19 @@ def run(args: argparse.Namespace) -> int:
         )
         for model in steppers:
             timing = timings[name, model]
-            rows.append([
-                name if model == "local" else "", model, f"{parameters[name, model]:,}",
-                f"{timing.median_s * 1e3:.3g}", timing.spread(), f"{1 / timing.median_s:.1f}",
-                f"{ratio:.2f}" if model == "efa" else "",
-            ])
+            rows.append(
+                [
+                    name if model == "local" else "",
+                    model,
+                    f"{parameters[name, model]:,}",
+                    f"{timing.median_s * 1e3:.3g}",
+                    timing.spread(),
+                    f"{1 / timing.median_s:.1f}",
+                    f"{ratio:.2f}" if model == "efa" else "",
+                ]
+            )
     table = markdown_table(
-        ["config", "model", "parameters", "step ms (median)", "min–max ms", "steps/s",
-         "EFA/local"],
+        ["config", "model", "parameters", "step ms (median)", "min–max ms", "steps/s", "EFA/local"],
         rows,
     )
     models = ["local", "efa"]
@@ -191,6 +198,7 @@ def run(args: argparse.Namespace) -> int:
         f"Batch {args.batch_size}, {args.steps} timed steps per model after {args.warmup} "
         "warm-up steps, alternating between the models; float32."
     )
-    publish("train", dataset, "Training step benchmark", setup, [table], lines, targets,
-            args.output_dir)
+    publish(
+        "train", dataset, "Training step benchmark", setup, [table], lines, targets, args.output_dir
+    )
     return 0

@@ -101,7 +101,7 @@ class Structures(NamedTuple):
         if missing:
             raise ConfigError(
                 f"dataset {dataset.attrs.get('name', '<unnamed>')!r} lacks the variables "
-                f"{missing}; expected the canonical layout (ARCHITECTURE.md)"
+                f"{missing}; expected the canonical layout (docs/architecture.md)"
             )
         num_structures = dataset.sizes["structure"]
         charge = (
@@ -144,9 +144,7 @@ def structure_pairs(
     """
     num_atoms = atom_mask.shape[1]
     real = np.flatnonzero(atom_mask.reshape(-1))
-    dst, src = neighbor_pairs(
-        positions.reshape(-1, 3)[real], cutoff, segment_ids=real // num_atoms
-    )
+    dst, src = neighbor_pairs(positions.reshape(-1, 3)[real], cutoff, segment_ids=real // num_atoms)
     return real[dst], real[src]
 
 

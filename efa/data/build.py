@@ -32,7 +32,9 @@ from efa.data.store import store_path, write_dataset
 from efa.errors import DataError
 
 
-def resolve_registry(root: str | os.PathLike, registry: Registry | str | os.PathLike | None) -> Registry:
+def resolve_registry(
+    root: str | os.PathLike, registry: Registry | str | os.PathLike | None
+) -> Registry:
     """``registry`` itself, the registry file it names, or the registry of ``root``."""
     if isinstance(registry, Registry):
         return registry
@@ -40,7 +42,8 @@ def resolve_registry(root: str | os.PathLike, registry: Registry | str | os.Path
 
 
 def fetch(
-    name: str, root: str | os.PathLike = "datasets",
+    name: str,
+    root: str | os.PathLike = "datasets",
     registry: Registry | str | os.PathLike | None = None,
 ) -> list[tuple[Path, str]]:
     """Fetch (and extract) the raw files of a ``fetch`` entry into ``<root>/raw/``.
@@ -49,8 +52,10 @@ def fetch(
     """
     entry = resolve_registry(root, registry).get(name)
     if entry.kind != "fetch":
-        raise DataError(f"data set {name!r} is of kind {entry.kind!r}; only 'fetch' entries "
-                        "have files to download (use 'efa data build')")
+        raise DataError(
+            f"data set {name!r} is of kind {entry.kind!r}; only 'fetch' entries "
+            "have files to download (use 'efa data build')"
+        )
     raw_dir = Path(root) / "raw"
     lock = HashLock(Path(root) / LOCK_FILE)
     fetched = []
@@ -64,7 +69,8 @@ def fetch(
 
 
 def load_entry(
-    name: str, root: str | os.PathLike = "datasets",
+    name: str,
+    root: str | os.PathLike = "datasets",
     registry: Registry | str | os.PathLike | None = None,
     overrides: Mapping[str, object] | None = None,
 ) -> xr.Dataset:
@@ -83,17 +89,21 @@ def load_entry(
         digests = {path.name: digest for path, digest in fetched}
         reader_file = Path(root) / "raw" / entry.reader["file"]
         lock = HashLock(Path(root) / LOCK_FILE)
-        unpinned = [(spec["url"], path, digest)
-                    for spec, (path, digest) in zip(entry.source["files"], fetched)
-                    if not spec.get("sha256") and lock.get(spec["url"]) is None]
+        unpinned = [
+            (spec["url"], path, digest)
+            for spec, (path, digest) in zip(entry.source["files"], fetched)
+            if not spec.get("sha256") and lock.get(spec["url"]) is None
+        ]
         try:
             ds = _read(entry, reader_file)
         except DataError as error:
             if not unpinned:
                 raise
             files = ", ".join(str(path) for _, path, _ in unpinned)
-            raise DataError(f"{error} [{files} has no pinned sha256 and was not pinned; delete "
-                            "it to download it again]") from None
+            raise DataError(
+                f"{error} [{files} has no pinned sha256 and was not pinned; delete "
+                "it to download it again]"
+            ) from None
         for url, _, digest in unpinned:  # read successfully: now the hash may be pinned
             lock.pin(url, digest)
         # a file inside an extracted archive has no registry hash of its own: hash it here
@@ -105,14 +115,17 @@ def load_entry(
         for split, spec in entry.source["splits"].items():
             part = _read_import(entry, spec)
             digests[split] = part.attrs["sha256"]
-            parts.append(part.assign(
-                split=("structure", np.full(part.sizes["structure"], split, dtype=object))
-            ))
+            parts.append(
+                part.assign(
+                    split=("structure", np.full(part.sizes["structure"], split, dtype=object))
+                )
+            )
         ds = concat_datasets(parts, source=f"data set {name!r}")
         ds.attrs.update(
             sha256=", ".join(f"{split}={digest}" for split, digest in digests.items()),
-            source=", ".join(f"{split}={spec['path']}"
-                             for split, spec in entry.source["splits"].items()),
+            source=", ".join(
+                f"{split}={spec['path']}" for split, spec in entry.source["splits"].items()
+            ),
         )
     else:
         ds = _read_import(entry, entry.source)
@@ -128,7 +141,8 @@ def load_entry(
 
 
 def build(
-    name: str, root: str | os.PathLike = "datasets",
+    name: str,
+    root: str | os.PathLike = "datasets",
     registry: Registry | str | os.PathLike | None = None,
     overrides: Mapping[str, object] | None = None,
 ) -> Path:
@@ -145,29 +159,37 @@ def entry_registry(entry: Entry) -> Registry:
 def _generate(entry: Entry, overrides: dict) -> xr.Dataset:
     generator = entry.source["generator"]
     if generator not in GENERATORS:
-        raise DataError(f"{entry.origin}: entry {entry.name!r}: unknown generator {generator!r}; "
-                        f"expected one of {sorted(GENERATORS)}")
+        raise DataError(
+            f"{entry.origin}: entry {entry.name!r}: unknown generator {generator!r}; "
+            f"expected one of {sorted(GENERATORS)}"
+        )
     parameters = {**dict(entry.source.get("parameters", {})), **overrides}
     if "seed" in entry.source:
         parameters["seed"] = entry.source["seed"]
     try:
         return GENERATORS[generator](**parameters)
     except TypeError as error:  # a parameter the generator does not take
-        raise DataError(f"{entry.origin}: entry {entry.name!r}: bad parameters for generator "
-                        f"{generator!r}: {error}") from None
+        raise DataError(
+            f"{entry.origin}: entry {entry.name!r}: bad parameters for generator "
+            f"{generator!r}: {error}"
+        ) from None
 
 
 def _read_import(entry: Entry, spec: Mapping) -> xr.Dataset:
     """Read an imported file ``spec = {path, sha256}`` after checking that it is unchanged."""
     path = Path(spec["path"])
     if not path.is_file():
-        raise DataError(f"{path}: imported file not found (data set {entry.name!r}); "
-                        "import it again with 'efa data import'")
+        raise DataError(
+            f"{path}: imported file not found (data set {entry.name!r}); "
+            "import it again with 'efa data import'"
+        )
     digest = sha256_of(path)
     expected = spec.get("sha256")
     if expected and digest != expected:
-        raise DataError(f"{path.name}: sha256 mismatch: expected {expected}, got {digest} "
-                        "(the imported file changed; import it again)")
+        raise DataError(
+            f"{path.name}: sha256 mismatch: expected {expected}, got {digest} "
+            "(the imported file changed; import it again)"
+        )
     ds = _read(entry, path)
     ds.attrs.update(sha256=digest, source=str(path))
     return ds
@@ -183,5 +205,6 @@ def _read(entry: Entry, path: Path) -> xr.Dataset:
         return read_npz(path, reader["keys"], reader.get("units"), reader.get("extra"))
     if fmt == "extxyz":
         return read_extxyz(path, **reader)
-    raise DataError(f"{entry.origin}: entry {entry.name!r}: reader.format {fmt!r}; "
-                    "expected 'npz' or 'extxyz'")
+    raise DataError(
+        f"{entry.origin}: entry {entry.name!r}: reader.format {fmt!r}; expected 'npz' or 'extxyz'"
+    )

@@ -19,8 +19,11 @@ def register(subparsers) -> None:
 
     def command(name: str, handler, help_text: str) -> argparse.ArgumentParser:
         parser = commands.add_parser(name, help=help_text, description=help_text)
-        parser.add_argument("--root", default=DEFAULT_ROOT,
-                            help="folder with registry.yaml, raw/ and the stores (default: %(default)s)")
+        parser.add_argument(
+            "--root",
+            default=DEFAULT_ROOT,
+            help="folder with registry.yaml, raw/ and the stores (default: %(default)s)",
+        )
         parser.set_defaults(handler=handler)
         return parser
 
@@ -29,23 +32,47 @@ def register(subparsers) -> None:
     fetch.add_argument("names", nargs="+", metavar="NAME")
     build = command("build", _build, "build data sets into <root>/<name>.zarr")
     build.add_argument("names", nargs="+", metavar="NAME")
-    build.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                       help="override a generator parameter, e.g. num_structures=500 (repeatable)")
+    build.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a generator parameter, e.g. num_structures=500 (repeatable)",
+    )
     show = command("show", _show, "summarise a built data set")
     show.add_argument("name", metavar="NAME")
-    imp = command("import", _import,
-                  "add a local extxyz or npz file (or one file per published split) to the user "
-                  "registry and build it")
-    imp.add_argument("file", type=Path, metavar="FILE", nargs="?",
-                     help="the file with all structures (or give --split instead)")
-    imp.add_argument("--split", dest="splits", action="append", default=[], metavar="NAME=FILE",
-                     help="one file per published split (repeatable): train, valid and test are "
-                     "required; any further name (e.g. test_ood) is another test set")
-    imp.add_argument("--group-key", metavar="KEY",
-                     help="extxyz info key of a per-structure group label (e.g. config_type); "
-                     "test metrics are also given per group")
-    imp.add_argument("--name", required=True,
-                     help="data set name: letters, digits, _ . - (see efa.names)")
+    imp = command(
+        "import",
+        _import,
+        "add a local extxyz or npz file (or one file per published split) to the user "
+        "registry and build it",
+    )
+    imp.add_argument(
+        "file",
+        type=Path,
+        metavar="FILE",
+        nargs="?",
+        help="the file with all structures (or give --split instead)",
+    )
+    imp.add_argument(
+        "--split",
+        dest="splits",
+        action="append",
+        default=[],
+        metavar="NAME=FILE",
+        help="one file per published split (repeatable): train, valid and test are "
+        "required; any further name (e.g. test_ood) is another test set",
+    )
+    imp.add_argument(
+        "--group-key",
+        metavar="KEY",
+        help="extxyz info key of a per-structure group label (e.g. config_type); "
+        "test metrics are also given per group",
+    )
+    imp.add_argument(
+        "--name", required=True, help="data set name: letters, digits, _ . - (see efa.names)"
+    )
     imp.add_argument("--format", choices=("extxyz", "npz"), help="default: from the file suffix")
     imp.add_argument("--energy-key", default="energy")
     imp.add_argument("--forces-key", default="forces")
@@ -59,17 +86,27 @@ def register(subparsers) -> None:
     imp.add_argument("--license", default="unknown")
     imp.add_argument("--citation", default="")
     export = command(
-        "export", _export,
+        "export",
+        _export,
         "write a data set, or exactly the splits of a run, as extxyz for other codes' trainers "
         "(energy/forces under ASE's and MACE's keys, charge, spin)",
     )
     export.add_argument("name", metavar="NAME", help="data set name under --root")
-    export.add_argument("--run", metavar="RUN_DIR",
-                        help="write the run's train/valid/test splits (train.xyz, valid.xyz, "
-                        "test.xyz) instead of the whole set (NAME.xyz)")
+    export.add_argument(
+        "--run",
+        metavar="RUN_DIR",
+        help="write the run's train/valid/test splits (train.xyz, valid.xyz, "
+        "test.xyz) instead of the whole set (NAME.xyz)",
+    )
     export.add_argument("--format", choices=("extxyz",), default="extxyz")
-    export.add_argument("-o", "--output", required=True, type=Path, metavar="DIR",
-                        help="new (or empty) folder for the files")
+    export.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        type=Path,
+        metavar="DIR",
+        help="new (or empty) folder for the files",
+    )
 
 
 def _list(args) -> int:
@@ -82,9 +119,16 @@ def _list(args) -> int:
         built = path.is_dir()
         size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if built else None
         count = entry.num_structures
-        rows.append((entry.name, entry.kind, "?" if count is None else str(count),
-                     _human_size(size) if built else "-", entry.license.split(" (")[0],
-                     "yes" if built else "no"))
+        rows.append(
+            (
+                entry.name,
+                entry.kind,
+                "?" if count is None else str(count),
+                _human_size(size) if built else "-",
+                entry.license.split(" (")[0],
+                "yes" if built else "no",
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
@@ -131,12 +175,15 @@ def _show(args) -> int:
         f"atoms           {info['atoms'][0]}..{info['atoms'][1]} per structure",
         f"elements        {info['elements']}",
         f"energy          {info['energy'][0]:.6g} .. {info['energy'][1]:.6g} {units['energy']}",
-        f"|force|         {info['force_norm'][0]:.6g} .. {info['force_norm'][1]:.6g} {units['forces']}",
+        f"|force|         {info['force_norm'][0]:.6g} .. {info['force_norm'][1]:.6g} "
+        f"{units['forces']}",
     ]
     if info["pair_distance"] is not None:
         low, high = info["pair_distance"]
-        lines.append(f"pair distance   {low:.4g} .. {high:.4g} {units['positions']} "
-                     f"(over {info['pair_structures']} structures)")
+        lines.append(
+            f"pair distance   {low:.4g} .. {high:.4g} {units['positions']} "
+            f"(over {info['pair_structures']} structures)"
+        )
     if info["total_charge"] is not None:
         lines.append(f"total charge    {info['total_charge']}")
     for name, title in (("split", "splits          "), ("group", "groups          ")):
@@ -170,20 +217,32 @@ def _import(args) -> int:
     first = next(iter(files.values()))
     fmt = args.format or ("npz" if first.suffix == ".npz" else "extxyz")
     if args.group_key and fmt != "extxyz":
-        raise DataError("--group-key: group labels are read from extxyz info keys; "
-                        f"the format is {fmt}")
-    units = {"positions": args.length_unit, "energy": args.energy_unit,
-             "forces": f"{args.energy_unit}/{args.length_unit}"}
+        raise DataError(
+            f"--group-key: group labels are read from extxyz info keys; the format is {fmt}"
+        )
+    units = {
+        "positions": args.length_unit,
+        "energy": args.energy_unit,
+        "forces": f"{args.energy_unit}/{args.length_unit}",
+    }
     if fmt == "extxyz":
-        reader = {"format": "extxyz", "energy_key": args.energy_key,
-                  "forces_key": args.forces_key, "units": units}
+        reader = {
+            "format": "extxyz",
+            "energy_key": args.energy_key,
+            "forces_key": args.forces_key,
+            "units": units,
+        }
         if args.charge_key:
             reader["charge_key"] = args.charge_key
         if args.group_key:
             reader["group_key"] = args.group_key
     else:
-        keys = {"positions": args.positions_key, "atomic_numbers": args.numbers_key,
-                "energy": args.energy_key, "forces": args.forces_key}
+        keys = {
+            "positions": args.positions_key,
+            "atomic_numbers": args.numbers_key,
+            "energy": args.energy_key,
+            "forces": args.forces_key,
+        }
         if args.charge_key:
             keys["total_charge"] = args.charge_key
         reader = {"format": "npz", "keys": keys, "units": units}
@@ -191,9 +250,14 @@ def _import(args) -> int:
     source = specs[""] if "" in specs else {"splits": specs}
     names = ", ".join(path.name for path in files.values())
     entry = Entry(
-        name=args.name, kind="import", description=args.description or f"imported from {names}",
-        source=source, reader=reader,
-        level_of_theory=args.level_of_theory, license=args.license, citation=args.citation,
+        name=args.name,
+        kind="import",
+        description=args.description or f"imported from {names}",
+        source=source,
+        reader=reader,
+        level_of_theory=args.level_of_theory,
+        license=args.license,
+        citation=args.citation,
     )
     existing = load_registry(args.root).entries.get(args.name)
     if existing is not None and existing.kind != "import":
@@ -210,8 +274,9 @@ def _import_files(args) -> dict:
     from efa.names import check_name
 
     if (args.file is None) == (not args.splits):
-        raise DataError("efa data import: give either FILE or --split NAME=FILE for every split, "
-                        "not both")
+        raise DataError(
+            "efa data import: give either FILE or --split NAME=FILE for every split, not both"
+        )
     if args.file is not None:
         items = {"": args.file}
     else:
@@ -226,8 +291,10 @@ def _import_files(args) -> dict:
             items[split] = Path(file)
         missing = [name for name in ("train", "valid", "test") if name not in items]
         if missing:
-            raise DataError(f"--split: no file for split(s) {missing}; expected train, valid and "
-                            "test (and any further test sets)")
+            raise DataError(
+                f"--split: no file for split(s) {missing}; expected train, valid and "
+                "test (and any further test sets)"
+            )
     for split, file in items.items():
         if not file.is_file():
             where = f"--split {split}={file}" if split else str(file)
@@ -245,8 +312,9 @@ def _export(args) -> int:
     if args.run:
         config, dataset, splits, _ = open_run_data(args.run, "export")
         if Path(config.dataset).name.removesuffix(".zarr") != args.name:
-            raise ConfigError(f"--run {args.run}: the run was trained on {config.dataset!r}, "
-                              f"not on {args.name!r}")
+            raise ConfigError(
+                f"--run {args.run}: the run was trained on {config.dataset!r}, not on {args.name!r}"
+            )
     else:
         dataset, splits = open_dataset(args.name, args.root), None
     for path in export_extxyz(dataset, args.output, splits, name=args.name):

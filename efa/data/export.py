@@ -69,8 +69,9 @@ LABEL_KEYS = {"group": "config_type", "split": "efa_split"}
 
 def _frames(dataset: xr.Dataset, indices: np.ndarray) -> list[Atoms]:
     structures = Structures.from_dataset(dataset)
-    labels = {key: np.asarray(dataset[name].values) for name, key in LABEL_KEYS.items()
-              if name in dataset}
+    labels = {
+        key: np.asarray(dataset[name].values) for name, key in LABEL_KEYS.items() if name in dataset
+    }
     frames = []
     for index in indices:
         atoms = structure_atoms(structures, int(index))
@@ -104,6 +105,5 @@ def export_extxyz(
     with atomic_path(output) as temporary:
         temporary.mkdir()
         for part, indices in parts.items():
-            write(temporary / f"{part}.xyz", _frames(dataset, np.asarray(indices)),
-                  format="extxyz")
+            write(temporary / f"{part}.xyz", _frames(dataset, np.asarray(indices)), format="extxyz")
     return [output / f"{part}.xyz" for part in parts]

@@ -158,8 +158,10 @@ def extract_archive(archive: str | os.PathLike, destination: str | os.PathLike) 
                 for member in bundle.getmembers():
                     _check_member(member.name, archive)
                     if not (member.isfile() or member.isdir()):
-                        raise DataError(f"{archive.name}: archive member {member.name!r} is a "
-                                        "link or device; expected regular files and folders only")
+                        raise DataError(
+                            f"{archive.name}: archive member {member.name!r} is a "
+                            "link or device; expected regular files and folders only"
+                        )
                 bundle.extractall(temporary, filter="data")
         else:
             raise DataError(f"{archive.name}: not a zip or tar archive")
@@ -169,8 +171,10 @@ def extract_archive(archive: str | os.PathLike, destination: str | os.PathLike) 
 def _check_member(name: str, archive: Path) -> None:
     path = PurePosixPath(name.replace("\\", "/"))
     if path.is_absolute() or ".." in path.parts or (path.parts and ":" in path.parts[0]):
-        raise DataError(f"{archive.name}: unsafe archive member {name!r} (absolute path or '..'); "
-                        "expected relative paths inside the archive")
+        raise DataError(
+            f"{archive.name}: unsafe archive member {name!r} (absolute path or '..'); "
+            "expected relative paths inside the archive"
+        )
 
 
 def _check_hash(path: Path, expected: str | None, actual: str, hint: str) -> None:
@@ -180,16 +184,20 @@ def _check_hash(path: Path, expected: str | None, actual: str, hint: str) -> Non
 
 def _download(remote: RemoteFile, destination: Path, raw_dir: Path) -> None:
     """Download ``remote.url`` to ``destination`` with retries; refuse short or failed transfers."""
-    how_to = (f"to work offline, put {remote.name} into the folder named by ${MIRROR_ENV} "
-              f"(searched by file name, also in subfolders) or into {raw_dir}/")
+    how_to = (
+        f"to work offline, put {remote.name} into the folder named by ${MIRROR_ENV} "
+        f"(searched by file name, also in subfolders) or into {raw_dir}/"
+    )
     request = urllib.request.Request(remote.url, headers={"User-Agent": f"efa-bench/{__version__}"})
     problem = ""
     for attempt in range(RETRIES):
         if attempt:
             time.sleep(BACKOFF_S * attempt)
         try:
-            with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response, \
-                    open(destination, "wb") as out:
+            with (
+                urllib.request.urlopen(request, timeout=TIMEOUT_S) as response,
+                open(destination, "wb") as out,
+            ):
                 length = response.headers.get("Content-Length")
                 received = 0
                 while block := response.read(2**20):

@@ -14,8 +14,8 @@ and ``max_candidates``.
 
 Convention (shared with the brute-force reference in the tests): ``i`` and ``j`` are neighbours
 when they are in the same segment, ``i ≠ j`` and ``|r_j − r_i|² < cutoff²`` (strictly),
-evaluated in float64 as ``(Δx² + Δy²) + Δz²``; atoms exactly at the cutoff are not neighbours (the smooth cutoff
-function vanishes there anyway).
+evaluated in float64 as ``(Δx² + Δy²) + Δz²``; atoms exactly at the cutoff are not neighbours
+(the smooth cutoff function vanishes there anyway).
 """
 
 from __future__ import annotations

@@ -20,13 +20,24 @@ from efa.errors import DataError
 
 #: Canonical names an npz key mapping may use (``positions``, ``atomic_numbers``, ``energy`` and
 #: ``forces`` are required; the padding comes from ``atom_mask`` or ``num_atoms`` or Z = 0).
-NPZ_FIELDS = ("positions", "atomic_numbers", "energy", "forces", "atom_mask", "num_atoms",
-              "total_charge", "coordinate")
+NPZ_FIELDS = (
+    "positions",
+    "atomic_numbers",
+    "energy",
+    "forces",
+    "atom_mask",
+    "num_atoms",
+    "total_charge",
+    "coordinate",
+)
 
 
 def read_npz(
-    path: str | os.PathLike, keys: Mapping[str, str], units: Mapping[str, str] | None = None,
-    extra: Mapping[str, str] | None = None, attrs: Mapping | None = None,
+    path: str | os.PathLike,
+    keys: Mapping[str, str],
+    units: Mapping[str, str] | None = None,
+    extra: Mapping[str, str] | None = None,
+    attrs: Mapping | None = None,
 ) -> xr.Dataset:
     """Read an npz file whose arrays are named by ``keys`` (canonical name → npz key).
 
@@ -42,28 +53,39 @@ def read_npz(
     units = dict(units or {})
     unknown = sorted(set(keys) - set(NPZ_FIELDS))
     if unknown:
-        raise DataError(f"{path.name}: unknown field(s) {unknown} in the key mapping; "
-                        f"expected some of {list(NPZ_FIELDS)}")
+        raise DataError(
+            f"{path.name}: unknown field(s) {unknown} in the key mapping; "
+            f"expected some of {list(NPZ_FIELDS)}"
+        )
     try:
         archive = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
         raise DataError(f"{path.name}: not a readable npz file ({error})") from None
     if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise DataError(f"{path.name}: holds a single array (a .npy file), not an npz archive "
-                        "of named arrays; expected a file written by numpy.savez")
+        raise DataError(
+            f"{path.name}: holds a single array (a .npy file), not an npz archive "
+            "of named arrays; expected a file written by numpy.savez"
+        )
     with archive:
+
         def get(field: str, key: str) -> np.ndarray:
             if key not in archive.files:
-                raise DataError(f"{path.name}: field '{field}': key {key!r} not found; "
-                                f"expected one of the file's keys {sorted(archive.files)}")
+                raise DataError(
+                    f"{path.name}: field '{field}': key {key!r} not found; "
+                    f"expected one of the file's keys {sorted(archive.files)}"
+                )
             try:
                 array = archive[key]
             except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:  # pickles, cuts
-                raise DataError(f"{path.name}: field '{field}': key {key!r} cannot be read "
-                                f"({error}); expected a numeric array") from None
+                raise DataError(
+                    f"{path.name}: field '{field}': key {key!r} cannot be read "
+                    f"({error}); expected a numeric array"
+                ) from None
             if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
-                raise DataError(f"{path.name}: field '{field}': key {key!r} has dtype "
-                                f"{array.dtype}; expected a numeric array")
+                raise DataError(
+                    f"{path.name}: field '{field}': key {key!r} has dtype "
+                    f"{array.dtype}; expected a numeric array"
+                )
             return array
 
         for field in ("positions", "atomic_numbers", "energy", "forces"):
@@ -74,7 +96,9 @@ def read_npz(
 
     for field in CANONICAL_UNITS:
         unit = units.get(field, CANONICAL_UNITS[field])
-        arrays[field] = np.asarray(arrays[field], dtype=np.float64) * to_canonical(unit, field, field)
+        arrays[field] = np.asarray(arrays[field], dtype=np.float64) * to_canonical(
+            unit, field, field
+        )
     _check_npz_shapes(arrays, path.name)
     arrays["energy"] = np.asarray(arrays["energy"]).reshape(-1)
     numbers = np.asarray(arrays["atomic_numbers"])
@@ -88,20 +112,33 @@ def read_npz(
     else:
         mask = numbers != 0
     if mask.shape != shape:
-        raise DataError(f"{path.name}: field 'atom_mask': has shape {mask.shape}; "
-                        f"expected {shape} like positions")
+        raise DataError(
+            f"{path.name}: field 'atom_mask': has shape {mask.shape}; "
+            f"expected {shape} like positions"
+        )
     # Values on padded atoms carry no meaning; the canonical format has zeros there.
     numbers = np.where(mask, numbers, 0)
     for field in ("positions", "forces"):
         if arrays[field].shape[:2] == mask.shape:
             arrays[field] = np.where(mask[..., None], arrays[field], 0.0)
-    all_attrs = {**dict(attrs or {}),
-                 "units": {**dict((attrs or {}).get("units", {})),
-                           **{k: v for k, v in units.items() if k not in CANONICAL_UNITS}}}
+    all_attrs = {
+        **dict(attrs or {}),
+        "units": {
+            **dict((attrs or {}).get("units", {})),
+            **{k: v for k, v in units.items() if k not in CANONICAL_UNITS},
+        },
+    }
     return make_dataset(
-        arrays["positions"], numbers, arrays["energy"], arrays["forces"], atom_mask=mask,
-        total_charge=arrays.get("total_charge"), coordinate=arrays.get("coordinate"),
-        extra=extras, attrs=all_attrs, source=path.name,
+        arrays["positions"],
+        numbers,
+        arrays["energy"],
+        arrays["forces"],
+        atom_mask=mask,
+        total_charge=arrays.get("total_charge"),
+        coordinate=arrays.get("coordinate"),
+        extra=extras,
+        attrs=all_attrs,
+        source=path.name,
     )
 
 
@@ -110,22 +147,33 @@ def _check_npz_shapes(arrays: Mapping[str, np.ndarray], name: str) -> None:
     numbers (S, A) or (A,) shared by all structures."""
     positions = arrays["positions"]
     if positions.ndim != 3 or positions.shape[2] != 3:
-        raise DataError(f"{name}: field 'positions': has shape {positions.shape}; expected "
-                        "(structures, atoms, 3)")
+        raise DataError(
+            f"{name}: field 'positions': has shape {positions.shape}; expected "
+            "(structures, atoms, 3)"
+        )
     count, atoms = positions.shape[:2]
-    expected = {"energy": [(count,), (count, 1)], "forces": [(count, atoms, 3)],
-                "atomic_numbers": [(count, atoms), (atoms,)]}
+    expected = {
+        "energy": [(count,), (count, 1)],
+        "forces": [(count, atoms, 3)],
+        "atomic_numbers": [(count, atoms), (atoms,)],
+    }
     for field, shapes in expected.items():
         if arrays[field].shape not in shapes:
             wanted = " or ".join(str(s) for s in shapes)
-            raise DataError(f"{name}: field '{field}': has shape {arrays[field].shape}; expected "
-                            f"{wanted} for positions of shape {positions.shape}")
+            raise DataError(
+                f"{name}: field '{field}': has shape {arrays[field].shape}; expected "
+                f"{wanted} for positions of shape {positions.shape}"
+            )
 
 
 def read_extxyz(
-    path: str | os.PathLike, energy_key: str = "energy", forces_key: str = "forces",
-    charge_key: str | None = None, units: Mapping[str, str] | None = None,
-    attrs: Mapping | None = None, group_key: str | None = None,
+    path: str | os.PathLike,
+    energy_key: str = "energy",
+    forces_key: str = "forces",
+    charge_key: str | None = None,
+    units: Mapping[str, str] | None = None,
+    attrs: Mapping | None = None,
+    group_key: str | None = None,
 ) -> xr.Dataset:
     """Read every frame of an extended XYZ file through ASE.
 
@@ -150,7 +198,7 @@ def read_extxyz(
             f"{path.name}: field 'pbc': frame {periodic[0]} is periodic "
             f"(pbc={frames[periodic[0]].pbc.tolist()}, {len(periodic)} periodic frames); "
             "periodic structures are not supported yet, and importing them as isolated molecules "
-            "would change their energies; expected pbc=\"F F F\" (molecules)"
+            'would change their energies; expected pbc="F F F" (molecules)'
         )
     units = dict(units or {})
 
@@ -160,8 +208,10 @@ def read_extxyz(
         for source in (table, results):
             if key in source:
                 return np.asarray(source[key], dtype=np.float64)
-        raise DataError(f"{path.name}: field '{field}': key {key!r} not found in frame {frame}; "
-                        f"available: {sorted(set(table) | set(results))}")
+        raise DataError(
+            f"{path.name}: field '{field}': key {key!r} not found in frame {frame}; "
+            f"available: {sorted(set(table) | set(results))}"
+        )
 
     energy = np.array([lookup(a, energy_key, "energy", i, False) for i, a in enumerate(frames)])
     forces = [lookup(a, forces_key, "forces", i, True) for i, a in enumerate(frames)]
@@ -171,23 +221,32 @@ def read_extxyz(
         for i, a in enumerate(frames):
             value = float(lookup(a, charge_key, "total_charge", i, False))
             if value != round(value):
-                raise DataError(f"{path.name}: field 'total_charge': {value} in frame {i} "
-                                f"(info key {charge_key!r}); expected an integer charge in e")
+                raise DataError(
+                    f"{path.name}: field 'total_charge': {value} in frame {i} "
+                    f"(info key {charge_key!r}); expected an integer charge in e"
+                )
             charge.append(int(round(value)))
     labels = {}
     if group_key is not None:
         missing = [i for i, a in enumerate(frames) if group_key not in a.info]
         if missing:
-            raise DataError(f"{path.name}: field 'group': info key {group_key!r} missing in frame "
-                            f"{missing[0]} ({len(missing)} frames without it); expected a label "
-                            "in every frame")
+            raise DataError(
+                f"{path.name}: field 'group': info key {group_key!r} missing in frame "
+                f"{missing[0]} ({len(missing)} frames without it); expected a label "
+                "in every frame"
+            )
         labels["group"] = [str(a.info[group_key]) for a in frames]
-    factor = {field: to_canonical(units.get(field, unit), field, field)
-              for field, unit in CANONICAL_UNITS.items()}
+    factor = {
+        field: to_canonical(units.get(field, unit), field, field)
+        for field, unit in CANONICAL_UNITS.items()
+    }
     return make_dataset(
         pad_atoms([a.get_positions() for a in frames]) * factor["positions"],
         pad_atoms([a.get_atomic_numbers() for a in frames]),
         energy.reshape(len(frames)) * factor["energy"],
         pad_atoms(forces) * factor["forces"],
-        total_charge=charge, attrs=attrs, source=path.name, labels=labels,
+        total_charge=charge,
+        attrs=attrs,
+        source=path.name,
+        labels=labels,
     )

@@ -78,7 +78,9 @@ class Registry:
 
     def get(self, name: str) -> Entry:
         if name not in self.entries:
-            raise DataError(f"unknown data set {name!r}; expected one of: {', '.join(self.entries)}")
+            raise DataError(
+                f"unknown data set {name!r}; expected one of: {', '.join(self.entries)}"
+            )
         return self.entries[name]
 
     @classmethod
@@ -95,8 +97,9 @@ class Registry:
             if missing:
                 raise DataError(f"{origin}: entry {name!r}: missing key(s) {missing}")
             if raw["kind"] not in KINDS:
-                raise DataError(f"{origin}: entry {name!r}: kind {raw['kind']!r}; "
-                                f"expected one of {list(KINDS)}")
+                raise DataError(
+                    f"{origin}: entry {name!r}: kind {raw['kind']!r}; expected one of {list(KINDS)}"
+                )
             unknown = set(raw) - set(_REQUIRED) - {"reader", "splits", "structures"}
             if unknown:
                 raise DataError(f"{origin}: entry {name!r}: unknown key(s) {sorted(unknown)}")
@@ -123,8 +126,10 @@ def _check_raw_files(raw: Mapping, where: str) -> None:
     files = raw["source"].get("files", []) if isinstance(raw["source"], Mapping) else []
     for index, spec in enumerate(files):
         if not isinstance(spec, Mapping) or "name" not in spec or "url" not in spec:
-            raise DataError(f"{where}: source.files[{index}]: expected a mapping with name, url "
-                            "and sha256 (null to pin on first download)")
+            raise DataError(
+                f"{where}: source.files[{index}]: expected a mapping with name, url "
+                "and sha256 (null to pin on first download)"
+            )
         check_name("file", spec["name"], f"{where}: source.files[{index}].name")
     if "file" in raw.get("reader", {}):
         for part in str(raw["reader"]["file"]).split("/"):
@@ -146,8 +151,10 @@ def load_registry(root: str | os.PathLike = "datasets") -> Registry:
     root = Path(root)
     main = root / REGISTRY_FILE
     if not main.is_file():
-        raise DataError(f"{main}: registry not found; expected the data set catalogue there "
-                        "(run efa from the repository root or pass --root)")
+        raise DataError(
+            f"{main}: registry not found; expected the data set catalogue there "
+            "(run efa from the repository root or pass --root)"
+        )
     registry = read_registry_file(main)
     user = root / USER_REGISTRY_FILE
     return registry.merged(read_registry_file(user)) if user.is_file() else registry

@@ -13,8 +13,9 @@ variable            dims                dtype     units
 ``forces``          (S, A, 3)           float64   eV/Å  (= -∂E/∂positions)
 ``total_charge``    (S,)                int32     e   (optional)
 ``coordinate``      (S,)                float64   declared (optional, scans: angle, distance…)
-``split``           (S,)                string    --  (optional: published split of each structure,
-                                                  ``train``, ``valid``, ``test`` or another test set)
+``split``           (S,)                string    --  (optional: published split of each
+                                                  structure, ``train``, ``valid``, ``test``
+                                                  or another test set)
 ``group``           (S,)                string    --  (optional: a label such as ``ood`` or a
                                                   configuration type; metrics are given per group)
 extra variables     (S, …)              numeric   declared (e.g. ``partial_charges`` (S, A) in e,
@@ -34,6 +35,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import xarray as xr
+from numpy.typing import ArrayLike
 
 from efa import __version__
 from efa.errors import DataError
@@ -90,13 +92,13 @@ def pad_atoms(per_structure: Sequence[np.ndarray], fill: float = 0) -> np.ndarra
 
 
 def make_dataset(
-    positions,
-    atomic_numbers,
-    energy,
-    forces,
-    atom_mask=None,
-    total_charge=None,
-    coordinate=None,
+    positions: ArrayLike,
+    atomic_numbers: ArrayLike,
+    energy: ArrayLike,
+    forces: ArrayLike,
+    atom_mask: ArrayLike | None = None,
+    total_charge: ArrayLike | None = None,
+    coordinate: ArrayLike | None = None,
     extra: Mapping[str, np.ndarray] | None = None,
     attrs: Mapping | None = None,
     source: str = "<arrays>",
@@ -126,7 +128,8 @@ def make_dataset(
     positions = np.asarray(positions, dtype=np.float64)
     if positions.ndim != 3:
         raise DataError(
-            f"{source}: field 'positions' has shape {positions.shape}; expected (structure, atom, 3)"
+            f"{source}: field 'positions' has shape {positions.shape}; "
+            "expected (structure, atom, 3)"
         )
     num_structures, num_atoms = positions.shape[:2]
     atomic_numbers = np.asarray(atomic_numbers)
@@ -230,8 +233,12 @@ def validate(ds: xr.Dataset, source: str = "<dataset>", metadata: bool = False) 
             raise fail(name, f"has dtype {array.dtype}", "a numeric array")
         if np.issubdtype(array.dtype, np.floating) and not np.all(np.isfinite(array)):
             where = np.argwhere(~np.isfinite(array))[0]
-            raise fail(name, f"{int((~np.isfinite(array)).sum())} non-finite values "
-                       f"(first at index {tuple(int(i) for i in where)})", "finite values")
+            raise fail(
+                name,
+                f"{int((~np.isfinite(array)).sum())} non-finite values "
+                f"(first at index {tuple(int(i) for i in where)})",
+                "finite values",
+            )
         if name not in units:
             raise fail(name, "has no declared unit", "an entry in attrs['units'] ('1' if none)")
         if ds[name].dims[:2] == ("structure", "atom") and np.any(array[~mask] != 0):
@@ -249,8 +256,9 @@ def _check_labels(name: str, variable: xr.DataArray, fail) -> None:
     from efa.names import NAME_PATTERN
 
     if variable.dims != ("structure",) or variable.dtype.kind not in "OUT":
-        raise fail(name, f"has dims {variable.dims} and dtype {variable.dtype}",
-                   "(structure,) strings")
+        raise fail(
+            name, f"has dims {variable.dims} and dtype {variable.dtype}", "(structure,) strings"
+        )
     values = [str(value) for value in np.asarray(variable.values)]
     if any(not value for value in values):
         raise fail(name, "has empty labels", "a non-empty label for every structure")
@@ -270,8 +278,10 @@ def concat_datasets(parts: Sequence[xr.Dataset], source: str = "<datasets>") -> 
     padded = []
     for index, part in enumerate(parts):
         if set(part.data_vars) != names:
-            raise DataError(f"{source}: part {index} has the fields {sorted(part.data_vars)}; "
-                            f"expected the same fields as the first, {sorted(names)}")
+            raise DataError(
+                f"{source}: part {index} has the fields {sorted(part.data_vars)}; "
+                f"expected the same fields as the first, {sorted(names)}"
+            )
         extra = width - part.sizes["atom"]
         padded.append(part.pad(atom=(0, extra), constant_values=0) if extra else part)
     for part in padded:  # pad() turns bool masks into ints
@@ -286,7 +296,9 @@ def _as_integers(array: np.ndarray, field: str, source: str) -> np.ndarray:
         return array.astype(np.int32)
     if np.issubdtype(array.dtype, np.floating):
         if not np.all(np.isfinite(array)) or np.any(array != np.round(array)):
-            raise DataError(f"{source}: field '{field}': has non-integral values; expected integers")
+            raise DataError(
+                f"{source}: field '{field}': has non-integral values; expected integers"
+            )
         return array.astype(np.int32)
     raise DataError(f"{source}: field '{field}': has dtype {array.dtype}; expected integers")
 
@@ -316,4 +328,4 @@ def _has_kind(dtype: np.dtype, kind: str) -> bool:
         return dtype == np.float64
     if kind == "i":
         return np.issubdtype(dtype, np.integer)
-    return dtype == bool
+    return dtype == np.dtype(bool)

@@ -18,12 +18,12 @@ from pathlib import Path
 import numpy as np
 
 from efa.errors import DataError
+from efa.storage import write_text
 
 #: The ``splits`` value that selects a data set's published splits instead of random ones.
 PUBLISHED = "dataset"
 #: Splits a run trains and validates on; every other split is a test set.
 FIT_SPLITS = ("train", "valid")
-from efa.storage import write_text
 
 
 def make_splits(num_structures: int, sizes: Mapping[str, int], seed: int) -> dict[str, np.ndarray]:
@@ -53,15 +53,18 @@ def published_splits(dataset, source: str = "<dataset>") -> dict[str, np.ndarray
     """The data set's own splits ``{name: sorted int64 indices}`` from its ``split`` label,
     in the order the names first appear; ``train``, ``valid`` and ``test`` are required."""
     if "split" not in dataset.variables:
-        raise DataError(f"{source}: has no published splits (no 'split' label); import it with "
-                        "'efa data import --split train=FILE --split valid=FILE --split "
-                        "test=FILE', or give split sizes")
+        raise DataError(
+            f"{source}: has no published splits (no 'split' label); import it with "
+            "'efa data import --split train=FILE --split valid=FILE --split "
+            "test=FILE', or give split sizes"
+        )
     labels = np.asarray([str(value) for value in np.asarray(dataset["split"].values)])
     names = list(dict.fromkeys(labels))
     missing = [name for name in ("train", "valid", "test") if name not in names]
     if missing:
-        raise DataError(f"{source}: its published splits {names} lack {missing}; expected "
-                        "train, valid and test")
+        raise DataError(
+            f"{source}: its published splits {names} lack {missing}; expected train, valid and test"
+        )
     return {name: np.flatnonzero(labels == name).astype(np.int64) for name in names}
 
 

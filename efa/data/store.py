@@ -47,7 +47,9 @@ def write_dataset(ds: xr.Dataset, path: str | os.PathLike) -> Path:
     return write_zarr(out, path)
 
 
-def open_dataset(name_or_path: str | os.PathLike, root: str | os.PathLike = "datasets") -> xr.Dataset:
+def open_dataset(
+    name_or_path: str | os.PathLike, root: str | os.PathLike = "datasets"
+) -> xr.Dataset:
     """Open a canonical store by data set name (under ``root``) or by path; load and validate it.
 
     Raises :class:`DataError` if the store does not exist (naming the command that builds it),

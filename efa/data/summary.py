@@ -37,12 +37,15 @@ def summarize(ds: xr.Dataset) -> dict:
         "pair_distance": (float(low), float(high)) if np.isfinite(low) else None,
         "pair_structures": len(chosen),
         "total_charge": sorted(int(q) for q in np.unique(ds.total_charge.values))
-        if "total_charge" in ds else None,
+        if "total_charge" in ds
+        else None,
         **{f"{name}_counts": _label_counts(ds, name) for name in ("split", "group")},
         "variables": list(ds.data_vars),
         "units": dict(ds.attrs.get("units", {})),
-        **{key: ds.attrs.get(key, "") for key in
-           ("description", "source", "sha256", "level_of_theory", "license", "citation")},
+        **{
+            key: ds.attrs.get(key, "")
+            for key in ("description", "source", "sha256", "level_of_theory", "license", "citation")
+        },
     }
 
 

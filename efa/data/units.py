@@ -10,14 +10,29 @@ from __future__ import annotations
 
 from efa.errors import DataError
 
-LENGTH_IN_ANGSTROM = {"Å": 1.0, "Ang": 1.0, "Angstrom": 1.0, "angstrom": 1.0, "nm": 10.0,
-                      "Bohr": 0.529177210903, "bohr": 0.529177210903}
-ENERGY_IN_EV = {"eV": 1.0, "meV": 1e-3, "Hartree": 27.211386245988, "hartree": 27.211386245988,
-                "Ha": 27.211386245988, "kcal/mol": 0.0433641043, "kJ/mol": 0.0103642688}
+LENGTH_IN_ANGSTROM = {
+    "Å": 1.0,
+    "Ang": 1.0,
+    "Angstrom": 1.0,
+    "angstrom": 1.0,
+    "nm": 10.0,
+    "Bohr": 0.529177210903,
+    "bohr": 0.529177210903,
+}
+ENERGY_IN_EV = {
+    "eV": 1.0,
+    "meV": 1e-3,
+    "Hartree": 27.211386245988,
+    "hartree": 27.211386245988,
+    "Ha": 27.211386245988,
+    "kcal/mol": 0.0433641043,
+    "kJ/mol": 0.0103642688,
+}
 
 
 def to_canonical(unit: str, quantity: str, field: str = "") -> float:
-    """Factor converting ``quantity`` ('positions', 'energy' or 'forces') from ``unit`` to Å/eV/eV·Å⁻¹."""
+    """Factor converting ``quantity`` ('positions', 'energy' or 'forces') from ``unit`` to Å, eV
+    or eV/Å."""
     if quantity == "positions" and unit in LENGTH_IN_ANGSTROM:
         return LENGTH_IN_ANGSTROM[unit]
     if quantity == "energy" and unit in ENERGY_IN_EV:
@@ -31,4 +46,7 @@ def to_canonical(unit: str, quantity: str, field: str = "") -> float:
         "energy": sorted(ENERGY_IN_EV),
         "forces": ["<energy>/<length>"],
     }.get(quantity, [])
-    raise DataError(f"field '{field or quantity}': unknown unit {unit!r} for {quantity}; expected one of {known}")
+    raise DataError(
+        f"field '{field or quantity}': unknown unit {unit!r} for {quantity}; "
+        f"expected one of {known}"
+    )

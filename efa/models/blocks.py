@@ -220,7 +220,7 @@ class Interaction(nn.Module):
 
 
 class EFABlock(nn.Module):
-    """Long-range update ``EFA-block_t(x) = MLP(x̃ + W·EFA(x))`` (SCIENCE.md §1).
+    """Long-range update ``EFA-block_t(x) = MLP(x̃ + W·EFA(x))`` (docs/science.md).
 
     ``x̃`` is ``x`` restricted to the degree and parity of the EFA values (usually scalars), so
     the block's dense layers and MLP work on those components only; its output is added to the

@@ -8,7 +8,7 @@ pair basis ``B_ij`` (reciprocal Bernstein × smooth cutoff × spherical harmonic
     local:  x ← x + MP_t(x)
     EFA:    x ← x + silu(c_t)·MP_t(x) + silu(1 − c_t)·EFA-block_t(x)      (t in efa_layers)
 
-with a trainable switch ``c_t`` initialised to 0.5 (SCIENCE.md §1). The energy is
+with a trainable switch ``c_t`` initialised to 0.5 (docs/science.md). The energy is
 ``E_s = Σ_{i ∈ s} ε_i`` with atomic energies from the scalar features plus a per-element bias;
 forces ``F = −∂E/∂r`` are taken by the caller.
 """
@@ -63,7 +63,7 @@ class LocalModel(nn.Module):
     use_atomic_dipoles: bool = False
     pair_chunk_size: int | None = None
 
-    def validate(self) -> None:
+    def check_options(self) -> None:
         """Raise :class:`ConfigError` naming the first option out of range."""
         positive = ("features", "num_iterations", "num_basis", "cutoff")
         if self.pair_chunk_size is not None:
@@ -92,7 +92,7 @@ class LocalModel(nn.Module):
     @nn.compact
     def __call__(self, batch: Batch) -> Float[Array, " B"]:
         """Per-structure energies ``(B,)`` of the padded batch (padding slots give 0)."""
-        self.validate()
+        self.check_options()
         x = AtomEmbedding(
             self.features, self.use_total_charge, self.max_abs_charge, self.use_atomic_dipoles
         )(batch.atomic_numbers, batch.total_charge, batch.segment_ids, batch.atomic_dipoles)
@@ -130,7 +130,8 @@ class EFAModel(LocalModel):
       trainable_frequencies: learn the ERoPE frequencies.
       tensor_integration, max_degree_sph, max_degree_out: directional EFA (see
         :class:`efa.nn.EuclideanFastAttention`).
-      grid_chunk_size: Lebedev points per chunk (None: automatic).
+      grid_chunk_size: antipodal grid pairs ``(u, −u)`` per chunk (None: automatic), as in
+        :func:`efa.nn.erope_attention`.
     """
 
     efa_layers: tuple[int, ...] | None = None
@@ -148,8 +149,8 @@ class EFAModel(LocalModel):
     max_degree_out: int = 1
     grid_chunk_size: int | None = None
 
-    def validate(self) -> None:
-        super().validate()
+    def check_options(self) -> None:
+        super().check_options()
         if self.qk_activation is not None and self.qk_activation not in ACTIVATIONS:
             raise ConfigError(
                 f"model option qk_activation={self.qk_activation!r}: expected null or one of "

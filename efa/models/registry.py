@@ -16,6 +16,10 @@ A model is named either by a built-in name (:data:`BUILTIN_MODELS`) or by an imp
 - padding atoms, pairs and structure slots must not change the energy of real structures, and
   the energy must be differentiable with respect to ``positions`` (forces are ``−∂E/∂r``);
 - ``module.init(key, batch)`` creates its parameters (collection ``params`` only);
+- optionally, a method ``check_options()`` that raises :class:`~efa.errors.ConfigError` naming
+  the first option out of range; it is called when the model is built, before any job runs;
+- optionally, a ``max_length`` attribute (Å) for a global model that is exact only up to that
+  distance (EFA's ``r_max``): ``efa train`` refuses data with longer distances;
 - optionally, a ``receptive_field`` attribute or property (Å; ``math.inf`` for a global model)
   declares how far an atom's energy can see; the probes and the leaderboard report it, and a
   model without one has an unknown (``nan``) receptive field.
@@ -94,17 +98,19 @@ def build_model(name: str, options: Mapping[str, Any] | None = None) -> nn.Modul
     try:
         model = model_class(**options)
     except Exception as error:  # a user class may raise anything from its constructor
-        raise ConfigError(f"model {name!r}: constructing it with {options} raised "
-                          f"{type(error).__name__}: {error}") from None
-    validate = getattr(model, "validate", None)
-    if callable(validate):
+        raise ConfigError(
+            f"model {name!r}: constructing it with {options} raised {type(error).__name__}: {error}"
+        ) from None
+    check_options = getattr(model, "check_options", None)
+    if callable(check_options):
         try:
-            validate()
+            check_options()
         except ConfigError:
             raise
         except Exception as error:
-            raise ConfigError(f"model {name!r}: its validate() raised {type(error).__name__}: "
-                              f"{error}") from None
+            raise ConfigError(
+                f"model {name!r}: its check_options() raised {type(error).__name__}: {error}"
+            ) from None
     return model
 
 
@@ -138,8 +144,9 @@ def _matches(value: Any, hint: Any) -> bool:
     if hint is int:
         return isinstance(value, int) and not isinstance(value, bool)
     if hint is float:
-        return (isinstance(value, (int, float)) and not isinstance(value, bool)
-                and math.isfinite(value))
+        return (
+            isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        )
     if hint is str:
         return isinstance(value, str)
     if origin is tuple:
@@ -153,8 +160,13 @@ def _matches(value: Any, hint: Any) -> bool:
 
 def _describe(hint: Any) -> str:
     """A reader's name for an annotation: ``an integer``, ``a finite number or null``, …"""
-    names = {bool: "true or false", int: "an integer", float: "a finite number",
-             str: "a string", type(None): "null"}
+    names = {
+        bool: "true or false",
+        int: "an integer",
+        float: "a finite number",
+        str: "a string",
+        type(None): "null",
+    }
     if typing.get_origin(hint) in (typing.Union, types.UnionType):
         return " or ".join(_describe(argument) for argument in typing.get_args(hint))
     if typing.get_origin(hint) is tuple:

@@ -40,7 +40,8 @@ class EuclideanFastAttention(nn.Module):
       max_degree_sph, max_degree_out, include_pseudotensors_out: ``L_Y``, ``L_out`` and output
         parity channels for tensor integration.
       rescale_degrees: with tensor integration, learn one scale per output degree.
-      grid_chunk_size: antipodal grid pairs per chunk (None: automatic), see :func:`erope_attention`.
+      grid_chunk_size: antipodal grid pairs per chunk (None: automatic), as in
+        :func:`erope_attention`.
       unsafe_ignore_quadrature_bound: skip the quadrature-bound check (experts only).
     """
 
@@ -100,10 +101,12 @@ class EuclideanFastAttention(nn.Module):
         )(x)
         q, k, v = jnp.split(qkv, [self.qk_features, 2 * self.qk_features], axis=-1)
         qk_type = {
-            "max_degree": self.max_degree_qk, "include_pseudotensors": self.include_pseudotensors_qk
+            "max_degree": self.max_degree_qk,
+            "include_pseudotensors": self.include_pseudotensors_qk,
         }
         v_type = {
-            "max_degree": self.max_degree_v, "include_pseudotensors": self.include_pseudotensors_v
+            "max_degree": self.max_degree_v,
+            "include_pseudotensors": self.include_pseudotensors_v,
         }
         return (
             e3x.nn.change_max_degree_or_type(q, **qk_type),

@@ -1,6 +1,6 @@
 """Euclidean fast attention as a pure function: ERoPE-encoded linear attention on a Lebedev grid.
 
-Notation (SCIENCE.md §1). Per atom ``i``: query and key features ``q_i, k_i`` in the e3x layout
+Notation (docs/science.md). Per atom ``i``: query and key features ``q_i, k_i`` in the e3x layout
 ``(P, (L+1)², F_qk)``, value features ``v_i`` of shape ``(P_v, (L_v+1)², F_v)``, position
 ``r_i``. Frequencies ``ω_k`` (``k = 0 … F_qk/2 − 1``) act on channel pairs ``(2k, 2k+1)``. For each
 grid direction ``u_m`` (weight ``w_m``, ``Σ w_m = 1``), ERoPE rotates channel pair ``k`` of every
@@ -18,9 +18,9 @@ the trigonometric work (see :func:`_pair_features`). For a chunk of ``c`` grid p
 key–value sums are one batched matrix product ``(G, c·2D_qk, n) @ (G, n, D_v)`` and the queries
 another, so nothing of size ``(N, M, D_qk, D_v)`` is ever formed. Small structures use the
 score order instead (``(G, n, n)`` scores summed over the grid, then one product with the
-values) or, for a few atoms, the grid sum per atom pair (see :func:`_contraction_order`). Grid chunks are processed in a
-``lax.scan`` under ``jax.checkpoint``, so forward and backward memory is ``O(N · c · D_qk)``
-instead of ``O(N · M · D_qk)``.
+values) or, for a few atoms, the grid sum per atom pair (see :func:`_contraction_order`). Grid
+chunks are processed in a ``lax.scan`` under ``jax.checkpoint``, so forward and backward memory
+is ``O(N · c · D_qk)`` instead of ``O(N · M · D_qk)``.
 
 Tensor integration (:func:`erope_tensor_attention`) keeps the per-grid-point result, multiplies
 it with spherical harmonics ``Y_a(u_m)`` up to degree ``L_Y`` before summing over ``m``, and
@@ -197,7 +197,8 @@ def _check_inputs(q, k, v, positions, frequencies, segment_ids) -> None:
         raise ValueError(f"positions must have shape (N={num_atoms}, 3); got {positions.shape}")
     if frequencies.shape != (features // 2,):
         raise ValueError(
-            f"frequencies must have shape (F_qk // 2,) = ({features // 2},); got {frequencies.shape}"
+            f"frequencies must have shape (F_qk // 2,) = ({features // 2},); "
+            f"got {frequencies.shape}"
         )
     if segment_ids.shape != (num_atoms,):
         raise ValueError(f"segment_ids must have shape (N={num_atoms},); got {segment_ids.shape}")
@@ -250,8 +251,9 @@ def _with_rotated_partner(x):
 CONTRACTIONS = ("auto", "key_value", "scores", "pairwise")
 
 
-def _contraction_order(contraction: str, slots: int, num_pairs: int, grid_width: int,
-                       num_harmonics: int, values: int) -> str:
+def _contraction_order(
+    contraction: str, slots: int, num_pairs: int, grid_width: int, num_harmonics: int, values: int
+) -> str:
     """The contraction order used for structures of ``n = slots`` atoms.
 
     Operation counts per structure over the whole grid (``X`` = grid pairs × ``2·D_qk`` feature
@@ -334,8 +336,9 @@ def _pairwise_kernels(displacements, frequencies, points, weights_even, weights_
     return even, jnp.einsum("gtkm,ma->gtka", sine, weights_odd)
 
 
-def _integrate_pairwise(q, k, v, positions, frequencies, points, key_weights, harmonics, odd,
-                        grid_chunk_size):
+def _integrate_pairwise(
+    q, k, v, positions, frequencies, points, key_weights, harmonics, odd, grid_chunk_size
+):
     """The quadrature sum with the grid summed per atom pair (``contraction="pairwise"``).
 
     ``A_{aij} = Σ_k ⟨q_i, k_j⟩_k C_{ijka}`` (even ``a``) or ``Σ_k ⟨q_i, Jk_j⟩_k S_{ijka}`` (odd
@@ -390,8 +393,17 @@ def _integrate_pairwise(q, k, v, positions, frequencies, points, key_weights, ha
     return jnp.einsum("gaij,gje->giae", scores, v)
 
 
-def _integrate_over_grid(q, k, v, positions, frequencies, lebedev_num, harmonics_degree,
-                         grid_chunk_size, contraction="auto"):
+def _integrate_over_grid(
+    q,
+    k,
+    v,
+    positions,
+    frequencies,
+    lebedev_num,
+    harmonics_degree,
+    grid_chunk_size,
+    contraction="auto",
+):
     """Sum ERoPE linear attention over the Lebedev grid in the padded layout.
 
     The grid is used as ``M/2`` antipodal pairs (see :func:`_pair_features`). With tensor

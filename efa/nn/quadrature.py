@@ -4,7 +4,7 @@ EFA integrates ``cos(ω u·d)`` over the unit sphere with a Lebedev rule ``{u_m,
 grid that is symmetric under ``u → −u`` the exact integral is the spherical Bessel function
 ``j0(ω|d|)``; the rule reproduces it (and hence rotational invariance) only while the largest
 phase ``ω_max · r`` stays below a bound that grows with the number of grid points. The table
-below is the one used by the reference implementation of the paper (SCIENCE.md §1): it maps the
+below is the one used by the reference implementation of the paper (docs/science.md): it maps the
 number of Lebedev points to the largest safe ``b_max = ω_max · r_max``.
 """
 
@@ -113,7 +113,7 @@ def _first_of_antipodal_pairs(lebedev_num: int, dtype_name: str) -> np.ndarray:
 
 
 def max_safe_frequency(lebedev_num: int) -> float:
-    """Largest ``max_frequency`` (``b_max``) that a grid of ``lebedev_num`` points integrates safely.
+    """Largest ``max_frequency`` (``b_max``) a grid of ``lebedev_num`` points integrates safely.
 
     Grids between tabulated sizes get the bound of the largest tabulated grid below them.
     Grids smaller than 50 points have no tabulated bound and return 0.
@@ -140,8 +140,10 @@ def check_quadrature_bound(max_frequency: float, lebedev_num: int) -> None:
     if not np.isfinite(max_frequency) or max_frequency < 0:
         raise ConfigError(f"max_frequency={max_frequency!r}: expected a finite value >= 0")
     if lebedev_num not in SAFE_MAX_FREQUENCY:
-        raise ConfigError(f"lebedev_num={lebedev_num!r}: expected the size of a Lebedev grid "
-                          f"with a tabulated quadrature bound, one of {sorted(SAFE_MAX_FREQUENCY)}")
+        raise ConfigError(
+            f"lebedev_num={lebedev_num!r}: expected the size of a Lebedev grid "
+            f"with a tabulated quadrature bound, one of {sorted(SAFE_MAX_FREQUENCY)}"
+        )
     bound = max_safe_frequency(lebedev_num)
     if max_frequency <= bound * (1.0 + _BOUND_RTOL):
         return

@@ -71,9 +71,7 @@ def segment_layout(
     segment_ids = jnp.asarray(segment_ids)
     order = jnp.argsort(segment_ids, stable=True)
     sorted_ids = segment_ids[order]
-    counts = jax.ops.segment_sum(
-        jnp.ones_like(segment_ids), segment_ids, num_segments=num_segments
-    )
+    counts = jax.ops.segment_sum(jnp.ones_like(segment_ids), segment_ids, num_segments=num_segments)
     starts = jnp.cumsum(counts) - counts
     rank_sorted = jnp.arange(num_atoms) - starts[sorted_ids]
     rank = jnp.zeros_like(rank_sorted).at[order].set(rank_sorted)
@@ -95,7 +93,9 @@ def contiguous_layout(atom_mask: Bool[Array, " N"], num_segments: int) -> Segmen
             f"a contiguous layout of {num_atoms} atoms needs a number of segments dividing it, "
             f"got num_segments={num_segments}"
         )
-    return SegmentLayout(None, jnp.asarray(atom_mask, bool), num_segments, num_atoms // num_segments)
+    return SegmentLayout(
+        None, jnp.asarray(atom_mask, bool), num_segments, num_atoms // num_segments
+    )
 
 
 def to_padded(x: Array, layout: SegmentLayout) -> Array:

@@ -11,6 +11,10 @@ from efa.predictors.base import CARD_KEYS, Predictor, check_unique, model_card
 from efa.predictors.runs import load_predictor, prepare_calculator_run
 
 __all__ = [
-    "CARD_KEYS", "Predictor", "check_unique", "load_predictor", "model_card",
+    "CARD_KEYS",
+    "Predictor",
+    "check_unique",
+    "load_predictor",
+    "model_card",
     "prepare_calculator_run",
 ]

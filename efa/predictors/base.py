@@ -63,7 +63,9 @@ class Predictor:
     datasets: Mapping[str, str] = dataclasses.field(default_factory=dict)
     compiled: bool = True
 
-    def predict(self, structures: Structures, chunk: int = PREDICT_CHUNK) -> tuple[np.ndarray, np.ndarray]:
+    def predict(
+        self, structures: Structures, chunk: int = PREDICT_CHUNK
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Energies ``(S,)`` and forces ``(S, A, 3)``, predicted ``chunk`` structures at a time
         (fewer for large structures, see :data:`PREDICT_PAIR_BUDGET`)."""
         count, atoms = structures.atom_mask.shape
@@ -109,6 +111,8 @@ def model_card(given: Mapping[str, object] | None = None, **defaults: object) ->
     given = dict(given or {})
     unknown = sorted(set(given) - set(CARD_KEYS))
     if unknown:
-        raise ConfigError(f"card.{unknown[0]}: not a model card key; expected {', '.join(CARD_KEYS)}")
+        raise ConfigError(
+            f"card.{unknown[0]}: not a model card key; expected {', '.join(CARD_KEYS)}"
+        )
     merged = {**defaults, **given}
     return {key: str(merged.get(key) or "") for key in CARD_KEYS}

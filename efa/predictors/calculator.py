@@ -91,8 +91,11 @@ def to_atoms(structures: Structures, index: int) -> Atoms:
     spin = spin_multiplicity(numbers, charge)
     first = np.eye(1, len(numbers))[0]
     atoms = Atoms(
-        numbers=numbers, positions=structures.positions[index][mask], pbc=False,
-        charges=charge * first, magmoms=(spin - 1) * first,
+        numbers=numbers,
+        positions=structures.positions[index][mask],
+        pbc=False,
+        charges=charge * first,
+        magmoms=(spin - 1) * first,
     )
     atoms.info[CHARGE_KEY] = charge
     atoms.info[SPIN_KEY] = spin

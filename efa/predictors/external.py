@@ -44,22 +44,30 @@ def check_trainer(trainer: Any) -> None:
       ConfigError: naming the key that is wrong.
     """
     if not isinstance(trainer, Mapping):
-        raise ConfigError(f"trainer={trainer!r}: expected a mapping with 'command' and 'model_file'")
+        raise ConfigError(
+            f"trainer={trainer!r}: expected a mapping with 'command' and 'model_file'"
+        )
     unknown = sorted(set(trainer) - {"command", "model_file"})
     if unknown:
         raise ConfigError(f"trainer.{unknown[0]}: unknown key; expected command, model_file")
     command = trainer.get("command")
-    if not isinstance(command, list) or not command or not all(
-        isinstance(argument, (str, int, float)) and not isinstance(argument, bool)
-        for argument in command
+    if (
+        not isinstance(command, list)
+        or not command
+        or not all(
+            isinstance(argument, (str, int, float)) and not isinstance(argument, bool)
+            for argument in command
+        )
     ):
         raise ConfigError(
             f"trainer.command={command!r}: expected a non-empty list of arguments (strings or "
             "numbers; it runs without a shell)"
         )
     if not isinstance(trainer.get("model_file"), str) or not trainer["model_file"]:
-        raise ConfigError("trainer.model_file: expected the path of the model file the command "
-                          "writes, e.g. '{run_dir}/model.pt'")
+        raise ConfigError(
+            "trainer.model_file: expected the path of the model file the command "
+            "writes, e.g. '{run_dir}/model.pt'"
+        )
     for text in [*map(str, command), trainer["model_file"]]:
         expand(text, dict.fromkeys(PLACEHOLDERS, ""), "trainer")
 
@@ -97,8 +105,7 @@ def calculator_options(config, run_dir: Path) -> dict[str, Any]:
         return options
     values = placeholder_values(run_dir, config.trainer, config.seed)
     return {
-        key: expand(value, values, f"calculator_options.{key}") if isinstance(value, str)
-        else value
+        key: expand(value, values, f"calculator_options.{key}") if isinstance(value, str) else value
         for key, value in options.items()
     }
 
@@ -124,31 +131,50 @@ def train_external(config, run_dir: str | os.PathLike | None = None) -> dict[str
 
     paths = RunPaths(Path(run_dir) if run_dir is not None else config.run_dir())
     check_same_config(paths, config, RESUMABLE_KEYS)
-    if paths.summary.exists() and read_json(paths.summary, "run summary").get("status") == "complete":
+    if (
+        paths.summary.exists()
+        and read_json(paths.summary, "run summary").get("status") == "complete"
+    ):
         return read_json(paths.summary, "run summary")
     dataset, splits, digest = prepare_run_files(config, paths)
     values = placeholder_values(paths.root, config.trainer, config.seed)
     exported = paths.root / SPLITS_FOLDER
     if not exported.is_dir():
         export_extxyz(dataset, exported, splits)
-    command = [expand(str(argument), values, "trainer.command") for argument in config.trainer["command"]]
+    command = [
+        expand(str(argument), values, "trainer.command") for argument in config.trainer["command"]
+    ]
     log = paths.root / "trainer.log"
     start = time.perf_counter()
     with atomic_path(log) as temporary, open(temporary, "w") as output:
         try:
-            status = subprocess.run(command, cwd=paths.root, stdout=output,
-                                    stderr=subprocess.STDOUT, check=False).returncode
+            status = subprocess.run(
+                command, cwd=paths.root, stdout=output, stderr=subprocess.STDOUT, check=False
+            ).returncode
         except OSError as error:
-            raise EfaError(f"trainer.command: cannot run {command[0]!r} ({error.strerror}); is "
-                           "the trainer installed in this environment?") from None
+            raise EfaError(
+                f"trainer.command: cannot run {command[0]!r} ({error.strerror}); is "
+                "the trainer installed in this environment?"
+            ) from None
     seconds = time.perf_counter() - start
     if status != 0:
-        raise EfaError(f"trainer command {command[0]!r} failed with exit status {status}; last "
-                       f"lines of {log}:\n{_tail(log)}")
+        raise EfaError(
+            f"trainer command {command[0]!r} failed with exit status {status}; last "
+            f"lines of {log}:\n{_tail(log)}"
+        )
     model_file = Path(values["model_file"])
     if not model_file.is_file():
-        raise EfaError(f"trainer command {command[0]!r} finished but wrote no model file "
-                       f"{model_file} (trainer.model_file); see {log}")
+        raise EfaError(
+            f"trainer command {command[0]!r} finished but wrote no model file "
+            f"{model_file} (trainer.model_file); see {log}"
+        )
     make_calculator(config.calculator, calculator_options(config, paths.root))
-    return write_summary(config, paths, digest, "external trainer", steps=None,
-                         wall_time_s=seconds, extra={"trainer_command": command})
+    return write_summary(
+        config,
+        paths,
+        digest,
+        "external trainer",
+        steps=None,
+        wall_time_s=seconds,
+        extra={"trainer_command": command},
+    )

@@ -7,8 +7,8 @@ A model that ``efa train`` trains also has ``model.json`` and its checkpoints. A
 :func:`prepare_calculator_run` checks the factory, draws the same splits as the trained models
 of the experiment and writes the files above, so that evaluation, probes and the report treat
 it like any other run. A model with an external ``trainer`` gets the same files, then its
-trainer's model (:mod:`efa.predictors.external`). :func:`load_predictor` returns the :class:`~efa.predictors.base.Predictor`
-of either kind.
+trainer's model (:mod:`efa.predictors.external`). :func:`load_predictor` returns the
+:class:`~efa.predictors.base.Predictor` of either kind.
 """
 
 from __future__ import annotations
@@ -42,7 +42,8 @@ def load_predictor(run_dir: str | os.PathLike) -> Predictor:
         cutoff=config.cutoff,
         receptive_field=config.receptive_field,
         card={
-            "training_data": f"{config.dataset} (train split of {run_dir})" if config.trainer
+            "training_data": f"{config.dataset} (train split of {run_dir})"
+            if config.trainer
             else "",
             "level_of_theory": data.get("level_of_theory", "") if config.trainer else "",
             **config.card,
@@ -56,8 +57,8 @@ def prepare_run_files(config, paths):
     """Write ``config.json``, ``splits.json`` and ``data.json`` of a run that ``efa train`` does
     not train; return ``(dataset, splits, dataset_sha256)``.
 
-    The splits are those of a trained run (same sizes and ``split_seed``, or the published ones); an existing run
-    directory is reused only for the same configuration and data set.
+    The splits are those of a trained run (same sizes and ``split_seed``, or the published
+    ones); an existing run directory is reused only for the same configuration and data set.
 
     Raises:
       ConfigError: the run directory holds a run of another configuration.
@@ -90,8 +91,13 @@ def prepare_run_files(config, paths):
 
 
 def write_summary(
-    config, paths, dataset_sha256: str, stop_reason: str, steps: int | None,
-    wall_time_s: float = 0.0, extra: dict[str, Any] | None = None,
+    config,
+    paths,
+    dataset_sha256: str,
+    stop_reason: str,
+    steps: int | None,
+    wall_time_s: float = 0.0,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write the ``summary.json`` of a run that ``efa train`` does not train; return it.
 

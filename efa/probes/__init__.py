@@ -6,10 +6,16 @@ error against system size. Models are :class:`Predictor` s, loaded from runs by
 :func:`load_predictor`.
 """
 
-from efa.probes.definitions import PROBES, SIZE_SCAN_PROBES, all_probe_names, run_probe, size_scan
 from efa.predictors import Predictor, load_predictor
+from efa.probes.registry import PROBES, SIZE_SCAN_PROBES, all_probe_names, run_probe
+from efa.probes.size_scan import size_scan
 
 __all__ = [
-    "PROBES", "SIZE_SCAN_PROBES", "Predictor", "all_probe_names", "load_predictor", "run_probe",
+    "PROBES",
+    "SIZE_SCAN_PROBES",
+    "Predictor",
+    "all_probe_names",
+    "load_predictor",
+    "run_probe",
     "size_scan",
 ]

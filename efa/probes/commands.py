@@ -39,17 +39,25 @@ def _indices(text: str) -> tuple[int, ...]:
     try:
         return tuple(int(part) for part in text.split(",") if part.strip())
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected comma-separated atom indices, e.g. 4,5") from None
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected comma-separated atom indices, e.g. 4,5"
+        ) from None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``efa probe``."""
     parser.add_argument("name", metavar="NAME", help="probe name (see below)")
     parser.add_argument(
-        "--run", dest="runs", action="append", required=True, metavar="RUN_DIR",
+        "--run",
+        dest="runs",
+        action="append",
+        required=True,
+        metavar="RUN_DIR",
         help="run directory written by 'efa train' (repeatable)",
     )
-    parser.add_argument("--output", required=True, metavar="STORE.zarr", help="probe store to write")
+    parser.add_argument(
+        "--output", required=True, metavar="STORE.zarr", help="probe store to write"
+    )
     parser.add_argument("--reference", help="reference data set name or .zarr path (probe default)")
     parser.add_argument("--datasets-root", help="directory of data set stores (default: datasets)")
     parser.add_argument("--label", help="probe name inside the store (default: NAME)")
@@ -57,36 +65,47 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-gap", type=float, help="smallest fragment gap / distance (Å)")
     parser.add_argument("--max-gap", type=float, help="largest fragment gap / distance (Å)")
     parser.add_argument("--structure", type=int, help="index of the structure to pull apart")
-    parser.add_argument("--fragment", type=_indices, help="atom indices of the moving fragment, e.g. 4,5")
+    parser.add_argument(
+        "--fragment", type=_indices, help="atom indices of the moving fragment, e.g. 4,5"
+    )
     parser.add_argument("--far-atoms", type=_indices, help="far-end atom indices (charge_transfer)")
     parser.add_argument("--split", help="split evaluated by nacl_size (default: test)")
 
 
 def _run(args: argparse.Namespace) -> int:
-    from efa.probes.definitions import (
-        SIZE_SCAN_PROBES,
-        all_probe_names,
-        probe_options,
-        run_probe,
-        run_test_structures,
-        size_scan,
-    )
     from efa.predictors import load_predictor
+    from efa.probes.registry import SIZE_SCAN_PROBES, all_probe_names, probe_options, run_probe
+    from efa.probes.size_scan import run_test_structures, size_scan
     from efa.provenance import collect, to_attr
     from efa.storage import write_zarr
 
     if args.name not in all_probe_names():
-        raise ConfigError(f"probe {args.name!r}: unknown; expected one of {', '.join(all_probe_names())}")
+        raise ConfigError(
+            f"probe {args.name!r}: unknown; expected one of {', '.join(all_probe_names())}"
+        )
     options = {
         key: getattr(args, key)
-        for key in ("reference", "datasets_root", "label", "num_points", "min_gap", "max_gap",
-                    "structure", "fragment", "far_atoms")
+        for key in (
+            "reference",
+            "datasets_root",
+            "label",
+            "num_points",
+            "min_gap",
+            "max_gap",
+            "structure",
+            "fragment",
+            "far_atoms",
+        )
     }
     if args.name in SIZE_SCAN_PROBES:
-        given = sorted(key for key, value in options.items() if value is not None and key != "label")
+        given = sorted(
+            key for key, value in options.items() if value is not None and key != "label"
+        )
         if given:
-            raise ConfigError(f"--{given[0].replace('_', '-')}: not an option of probe {args.name!r}; "
-                              "its options: --label, --split")
+            raise ConfigError(
+                f"--{given[0].replace('_', '-')}: not an option of probe {args.name!r}; "
+                "its options: --label, --split"
+            )
         split = args.split or "test"
         entries = [(load_predictor(run), run_test_structures(run, split)) for run in args.runs]
         models = [model for model, _ in entries]
@@ -108,18 +127,27 @@ def _run(args: argparse.Namespace) -> int:
         for model in store["model"].values
         for seed in store["seed"].values
     }
-    print(json.dumps({"probe": args.name, "output": str(args.output),
-                      **{k: (None if math.isnan(v) else v) for k, v in summary.items()}}))
+    print(
+        json.dumps(
+            {
+                "probe": args.name,
+                "output": str(args.output),
+                **{k: (None if math.isnan(v) else v) for k, v in summary.items()},
+            }
+        )
+    )
     return 0
 
 
 def register(subparsers) -> None:
     """Add ``efa probe``."""
     parser = subparsers.add_parser(
-        "probe", help="evaluate trained runs on a probe (dissociation, torsion, ...)",
+        "probe",
+        help="evaluate trained runs on a probe (dissociation, torsion, ...)",
         description="Evaluate the best checkpoints of trained runs on one probe and write the "
         "probe store.",
-        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_arguments(parser)
     parser.set_defaults(handler=_run)
@@ -146,7 +174,9 @@ def run_experiments(runs) -> list[str]:
 
     from efa.train.run import read_json
 
-    return sorted({
-        str(read_json(Path(run) / "config.json", "run configuration")["experiment"])
-        for run in runs
-    })
+    return sorted(
+        {
+            str(read_json(Path(run) / "config.json", "run configuration")["experiment"])
+            for run in runs
+        }
+    )

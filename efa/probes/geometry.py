@@ -24,13 +24,13 @@ def fragment_mask(num_atoms: int, fragment: Sequence[int], source: str = "fragme
     """
     indices = np.asarray(list(fragment), dtype=np.int64)
     if indices.size == 0 or indices.min() < 0 or indices.max() >= num_atoms:
-        raise ConfigError(
-            f"{source}={list(fragment)}: expected atom indices in 0..{num_atoms - 1}"
-        )
+        raise ConfigError(f"{source}={list(fragment)}: expected atom indices in 0..{num_atoms - 1}")
     mask = np.zeros(num_atoms, bool)
     mask[indices] = True
     if mask.all():
-        raise ConfigError(f"{source}={list(fragment)}: contains every atom; expected a proper subset")
+        raise ConfigError(
+            f"{source}={list(fragment)}: contains every atom; expected a proper subset"
+        )
     return mask
 
 
@@ -59,21 +59,24 @@ def isolation_distance(
 
 
 def pull_apart(
-    positions: Float[np.ndarray, "A 3"], moving: Bool[np.ndarray, " A"],
+    positions: Float[np.ndarray, "A 3"],
+    moving: Bool[np.ndarray, " A"],
     gaps: Float[np.ndarray, " P"],
 ) -> Float[np.ndarray, "P A 3"]:
     """Rigidly translate the ``moving`` fragment away from the rest until their gap is ``gaps[k]``.
 
     The direction is that from the centroid of the rest to the centroid of the moving fragment,
     ``û``; point ``k`` translates the fragment by ``t_k û`` with ``t_k`` chosen so that
-    :func:`fragment_gap` equals ``gaps[k]`` (found by bisection, to 1e-10 Å) on the branch where the fragments' projections
-    on ``û`` do not overlap. Both fragments keep
+    :func:`fragment_gap` equals ``gaps[k]`` (found by bisection, to 1e-10 Å) on the branch where
+    the fragments' projections on ``û`` do not overlap. Both fragments keep
     their internal geometry exactly.
     """
     direction = positions[moving].mean(axis=0) - positions[~moving].mean(axis=0)
     norm = np.linalg.norm(direction)
     if norm < 1e-8:
-        raise ConfigError("pull_apart: the two fragments share their centroid; no direction to pull")
+        raise ConfigError(
+            "pull_apart: the two fragments share their centroid; no direction to pull"
+        )
     direction = direction / norm
     gaps = np.asarray(gaps, dtype=np.float64)
 

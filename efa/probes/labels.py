@@ -4,7 +4,7 @@ Probe structures (a pulled-apart pair, a scan) are new geometries, so their refe
 forces are computed here and the result goes through :func:`efa.data.schema.make_dataset`, the
 validated path of every data set:
 
-- the analytic two-atom potential of the ``two_atoms`` data set (SCIENCE.md §2),
+- the analytic two-atom potential of the ``two_atoms`` data set (docs/science.md),
 
       E(r) = (12/11) (r⁻¹² − r⁻¹) eV,   F₁ = −F₀ = −E'(r) r̂,   r̂ = (r₁ − r₀)/r;
 
@@ -76,8 +76,14 @@ def label_structures(
     """
     if level_of_theory.startswith(GFN2_LEVEL.split(" ")[0]):
         return xtb_dataset(
-            numbers, positions, total_charge, dict(attrs), temperature_k=electronic_temperature,
-            coordinate=coordinate, max_failure_fraction=0.0, source=source,
+            numbers,
+            positions,
+            total_charge,
+            dict(attrs),
+            temperature_k=electronic_temperature,
+            coordinate=coordinate,
+            max_failure_fraction=0.0,
+            source=source,
         )
     if level_of_theory == TWO_ATOM_LEVEL:
         stacked = pad_atoms([np.asarray(r, np.float64) for r in positions])
@@ -86,8 +92,13 @@ def label_structures(
             raise ConfigError(f"{source}: the two-atom potential needs pairs of atoms Z = (1, 2)")
         energy, forces = two_atom_labels(stacked)
         return make_dataset(
-            stacked, z, energy, forces, total_charge=np.asarray(total_charge),
-            coordinate=coordinate, attrs={**attrs, "level_of_theory": level_of_theory},
+            stacked,
+            z,
+            energy,
+            forces,
+            total_charge=np.asarray(total_charge),
+            coordinate=coordinate,
+            attrs={**attrs, "level_of_theory": level_of_theory},
             source=source,
         )
     raise ConfigError(

@@ -43,15 +43,14 @@ def energy_errors(reference: Curve, predicted: Curve) -> dict[str, float]:
 
 
 def forces_mae(reference: Forces, predicted: Forces, atom_mask: Mask) -> float:
-    """Mean ``|F̂ − F|`` over the Cartesian components of real atoms; nan if the reference has no forces."""
+    """Mean ``|F̂ − F|`` over the Cartesian components of real atoms; nan if the reference has
+    no forces."""
     if not np.any(reference[atom_mask]):
         return math.nan
     return float(np.mean(np.abs(predicted - reference)[atom_mask]))
 
 
-def path_forces(
-    forces: Forces, positions: Float[np.ndarray, "P A 3"], coordinate: Curve
-) -> Curve:
+def path_forces(forces: Forces, positions: Float[np.ndarray, "P A 3"], coordinate: Curve) -> Curve:
     """Generalised force along the scan, ``f_k = Σ_i F_ik · ∂r_i/∂x`` at point ``k``.
 
     The tangent ``∂r/∂x`` is taken by finite differences of the scan (``np.gradient``); for a
@@ -95,7 +94,8 @@ def dissociation_metrics(
     far = int(np.argmax(separation))
     beyond = separation > cutoff
     scale = (
-        float(np.max(np.abs(reference_path_forces))) if reference_path_forces is not None
+        float(np.max(np.abs(reference_path_forces)))
+        if reference_path_forces is not None
         else float(np.max(np.abs(predicted_path_forces)))
     )
     return {
@@ -105,7 +105,8 @@ def dissociation_metrics(
         ),
         "force_sign_flips": float(sign_flips(predicted_path_forces, scale)),
         "force_sign_flips_reference": (
-            float(sign_flips(reference_path_forces, scale)) if reference_path_forces is not None
+            float(sign_flips(reference_path_forces, scale))
+            if reference_path_forces is not None
             else math.nan
         ),
         "energy_jumps": total_variation(predicted) - total_variation(reference),
@@ -158,7 +159,9 @@ def charge_transfer_metrics(
         (predicted_force_change - reference_force_change).reshape(count, -1), axis=1
     )
     return {
-        "energy_change_error": float(np.mean(np.abs(predicted_energy_change - reference_energy_change))),
+        "energy_change_error": float(
+            np.mean(np.abs(predicted_energy_change - reference_energy_change))
+        ),
         "far_force_change_reference": float(reference_norm.mean()),
         "far_force_change_predicted": float(predicted_norm.mean()),
         "far_force_change_error": float(error.mean()),
@@ -166,8 +169,10 @@ def charge_transfer_metrics(
     }
 
 
-def reach_distance(separation: Curve, energy: Curve, tolerance: float = REACH_TOLERANCE_EV) -> float:
-    """Largest separation at which ``|E_k − E_far|`` exceeds ``tolerance`` (the first point if none).
+def reach_distance(
+    separation: Curve, energy: Curve, tolerance: float = REACH_TOLERANCE_EV
+) -> float:
+    """Largest separation where ``|E_k − E_far|`` exceeds ``tolerance`` (the first point if none).
 
     ``E_far`` is the energy at the largest separation: beyond the returned distance the curve is
     flat to within ``tolerance``.

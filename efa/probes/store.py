@@ -1,4 +1,4 @@
-"""The probe store: one xarray Dataset (zarr) per probe, in the layout of ARCHITECTURE.md.
+"""The probe store: one xarray Dataset (zarr) per probe, in the layout of docs/architecture.md.
 
 Dims ``probe`` (size 1: the probe's label), ``model``, ``seed``, ``point`` (scan points), and for
 per-atom arrays ``atom`` and ``xyz``:
@@ -145,16 +145,25 @@ def curve_store(
         forces[0, labels.index(model_label), seeds.index(seed)] = model_forces
     units = dict(reference.attrs.get("units", {}))
     charge = (
-        reference["total_charge"].values if "total_charge" in reference
+        reference["total_charge"].values
+        if "total_charge" in reference
         else np.zeros(points, np.int32)
     )
     variables = {
         "coordinate": xr.Variable(
-            ("probe", "point"), reference["coordinate"].values[None],
-            {"units": units.get("coordinate", "1"), "long_name": attrs.get("coordinate_name", "coordinate")},
+            ("probe", "point"),
+            reference["coordinate"].values[None],
+            {
+                "units": units.get("coordinate", "1"),
+                "long_name": attrs.get("coordinate_name", "coordinate"),
+            },
         ),
-        "energy_reference": xr.Variable(("probe", "point"), reference["energy"].values[None], {"units": "eV"}),
-        "energy_predicted": xr.Variable(("probe", "model", "seed", "point"), energy, {"units": "eV"}),
+        "energy_reference": xr.Variable(
+            ("probe", "point"), reference["energy"].values[None], {"units": "eV"}
+        ),
+        "energy_predicted": xr.Variable(
+            ("probe", "model", "seed", "point"), energy, {"units": "eV"}
+        ),
         "forces_reference": xr.Variable(
             ("probe", "point", "atom", "xyz"), reference["forces"].values[None], {"units": "eV/Å"}
         ),
@@ -164,7 +173,9 @@ def curve_store(
         "positions": xr.Variable(
             ("probe", "point", "atom", "xyz"), reference["positions"].values[None], {"units": "Å"}
         ),
-        "atomic_numbers": xr.Variable(("probe", "point", "atom"), reference["atomic_numbers"].values[None]),
+        "atomic_numbers": xr.Variable(
+            ("probe", "point", "atom"), reference["atomic_numbers"].values[None]
+        ),
         "atom_mask": xr.Variable(("probe", "point", "atom"), reference["atom_mask"].values[None]),
         "total_charge": xr.Variable(("probe", "point"), np.asarray(charge)[None], {"units": "e"}),
         **metric_variables(models, metrics, labels, seeds),
@@ -188,13 +199,15 @@ def size_scan_store(
     attrs: Mapping,
 ) -> xr.Dataset:
     """Store of a probe whose points are system sizes: ``values[(label, seed, size)]`` holds
-    per-size errors (``energy_mae_per_atom``, ``forces_mae``) with dims (probe, model, seed, point)."""
+    per-size errors (``energy_mae_per_atom``, ``forces_mae``) with dims (probe, model, seed,
+    point)."""
     labels, seeds, model_coords = model_grid(models)
     sizes = sorted(sizes)
     names = sorted({name for entry in values.values() for name in entry})
     variables = {
         "coordinate": xr.Variable(
-            ("probe", "point"), np.asarray(sizes, np.float64)[None],
+            ("probe", "point"),
+            np.asarray(sizes, np.float64)[None],
             {"units": "atoms", "long_name": "number of atoms"},
         ),
     }
@@ -210,8 +223,12 @@ def size_scan_store(
     return xr.Dataset(
         variables,
         coords=_coords(label, labels, seeds, model_coords, len(sizes)),
-        attrs={"kind": "size_scan", "reference": "each run's test split", "metrics": sorted({n for m in metrics.values() for n in m}),
-               "options": json.dumps(dict(attrs), sort_keys=True)},
+        attrs={
+            "kind": "size_scan",
+            "reference": "each run's test split",
+            "metrics": sorted({n for m in metrics.values() for n in m}),
+            "options": json.dumps(dict(attrs), sort_keys=True),
+        },
     )
 
 

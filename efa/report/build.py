@@ -67,7 +67,9 @@ def combine_metrics(
     stores = stores or [open_store(path, "test-metric") for path in paths]
     for path, store in zip(paths, stores):
         if set(store.dims) != {"experiment", "model", "seed"}:
-            raise ConfigError(f"{path}: dims {sorted(store.dims)}; expected experiment, model, seed")
+            raise ConfigError(
+                f"{path}: dims {sorted(store.dims)}; expected experiment, model, seed"
+            )
     try:
         combined = xr.combine_by_coords(stores, combine_attrs="drop_conflicts")
     except ValueError as error:
@@ -103,14 +105,18 @@ def test_set_json(test_sets: xr.Dataset | None) -> dict:
         for model in test_sets["model"].values:
             for test_set in test_sets["test_set"].values:
                 for group in test_sets["group"].values:
-                    entry = test_sets.sel(experiment=experiment, model=model, test_set=test_set,
-                                          group=group)
-                    values = {name: _clean(seed_statistics(entry[name].values)[0])
-                              for name in test_sets.data_vars}
+                    entry = test_sets.sel(
+                        experiment=experiment, model=model, test_set=test_set, group=group
+                    )
+                    values = {
+                        name: _clean(seed_statistics(entry[name].values)[0])
+                        for name in test_sets.data_vars
+                    }
                     if values.get("num_structures") is None:
                         continue
                     out.setdefault(str(experiment), {}).setdefault(str(model), {}).setdefault(
-                        str(test_set), {})[str(group)] = values
+                        str(test_set), {}
+                    )[str(group)] = values
     return out
 
 
@@ -135,7 +141,11 @@ def summary_json(
         for experiment in metrics["experiment"].values:
             for model in metrics["model"].values:
                 values = {
-                    name: _clean(seed_statistics(metrics[name].sel(experiment=experiment, model=model).values)[0])
+                    name: _clean(
+                        seed_statistics(
+                            metrics[name].sel(experiment=experiment, model=model).values
+                        )[0]
+                    )
                     for name in metrics.data_vars
                     if name not in TIMING_METRICS
                 }
@@ -170,9 +180,14 @@ def truncated_list(metrics: xr.Dataset | None, probes: Sequence[xr.Dataset]) -> 
         for position in range(flags.sizes["run"]):
             entry = flags.isel(run=position)
             if entry.item() == 1:
-                runs.append(f"{entry['experiment'].item()}/{entry['model'].item()}/seed{int(entry['seed'].item())}")
+                runs.append(
+                    f"{entry['experiment'].item()}/{entry['model'].item()}/seed{int(entry['seed'].item())}"
+                )
     for store in probes:
-        runs += [f"probe {_label(store)}: {run}" for run in truncated_runs(store, ("efa", "local", "external"))]
+        runs += [
+            f"probe {_label(store)}: {run}"
+            for run in truncated_runs(store, ("efa", "local", "external"))
+        ]
     return sorted(runs)
 
 
@@ -212,8 +227,9 @@ def report_provenance(
             if digest not in digests.setdefault(name, []):
                 digests[name].append(digest)
     # one hash per data set; a list where runs of one report saw different contents
-    datasets = {name: found[0] if len(found) == 1 else sorted(found)
-                for name, found in digests.items()}
+    datasets = {
+        name: found[0] if len(found) == 1 else sorted(found) for name, found in digests.items()
+    }
     return {
         **software(),
         "devices": devices[0] if len(devices) == 1 else devices,  # a list where runs differ
@@ -246,8 +262,10 @@ def build_report(
     labels = [_label(store) for store in probes]
     duplicates = sorted({label for label in labels if labels.count(label) > 1})
     if duplicates:
-        raise ConfigError(f"--probes: probe {duplicates[0]!r} appears in more than one store; "
-                          "give each a distinct 'efa probe --label'")
+        raise ConfigError(
+            f"--probes: probe {duplicates[0]!r} appears in more than one store; "
+            "give each a distinct 'efa probe --label'"
+        )
     written: list[Path] = []
     sections = []
 
@@ -270,8 +288,9 @@ def build_report(
             markdown, table = test_set_tables(test_sets)
             text(markdown, "tables/test_sets.md")
             text(table, "tables/test_sets.csv")
-            sections.append(("Test metrics per test set and group (mean ± std over seeds)",
-                             markdown))
+            sections.append(
+                ("Test metrics per test set and group (mean ± std over seeds)", markdown)
+            )
         figure = depth_figure(metrics)
         if figure is not None:
             written.append(save_figure(figure, output / "figures/force_error_vs_depth.png"))
@@ -282,7 +301,13 @@ def build_report(
         curve = curve_table(store)
         if curve is not None:
             text(curve, f"tables/curve_{label}.csv")
-        sections.append((f"Probe {label} ({store.attrs['kind']}; reference {store.attrs.get('reference', '')})", markdown))
+        sections.append(
+            (
+                f"Probe {label} ({store.attrs['kind']}; "
+                f"reference {store.attrs.get('reference', '')})",
+                markdown,
+            )
+        )
         written.append(save_figure(probe_figure(store), output / f"figures/{label}.png"))
 
     if metrics is not None:
@@ -292,12 +317,17 @@ def build_report(
             text(table, f"tables/leaderboard_{experiment}.csv")
             sections.append((f"Leaderboard {experiment}", markdown))
             if rows:
-                families = {model: family for (name, model), family in
-                            model_families(metric_stores).items() if name == experiment}
-                written.append(save_figure(
-                    leaderboard_figure(experiment, columns, rows, families),
-                    output / f"figures/leaderboard_{experiment}.png",
-                ))
+                families = {
+                    model: family
+                    for (name, model), family in model_families(metric_stores).items()
+                    if name == experiment
+                }
+                written.append(
+                    save_figure(
+                        leaderboard_figure(experiment, columns, rows, families),
+                        output / f"figures/leaderboard_{experiment}.png",
+                    )
+                )
 
     targets = evaluate_targets(probes)
     target_text = "\n".join(f"- {target.line()}" for target in targets)

@@ -41,7 +41,11 @@ def _run(args: argparse.Namespace) -> int:
     if not args.metrics and not args.probes:
         raise ConfigError("nothing to report: give --metrics STORE … and/or --probes STORE …")
     targets, written, provenance = build_report(
-        args.metrics, args.probes, args.output_dir, args.combined_metrics, args.config_sha256,
+        args.metrics,
+        args.probes,
+        args.output_dir,
+        args.combined_metrics,
+        args.config_sha256,
         args.test_sets,
     )
     print(header(provenance))
@@ -55,20 +59,44 @@ def _run(args: argparse.Namespace) -> int:
 def register(subparsers) -> None:
     """Add ``efa report``."""
     parser = subparsers.add_parser(
-        "report", help="tables, figures and quality targets from the result stores",
+        "report",
+        help="tables, figures and quality targets from the result stores",
         description="Aggregate test metrics and probe stores over seeds into tables, figures "
         "and metrics.json, and print the quality targets.",
-        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--metrics", nargs="+", default=[], metavar="STORE.zarr",
-                        help="test-metric stores (combined)")
-    parser.add_argument("--test-sets", nargs="+", default=[], metavar="STORE.zarr",
-                        help="per-run test-set stores (errors per test set and group)")
-    parser.add_argument("--probes", nargs="+", default=[], metavar="STORE.zarr", help="probe stores")
-    parser.add_argument("--output-dir", required=True, metavar="DIR",
-                        help="directory receiving tables/, figures/ and metrics.json")
-    parser.add_argument("--combined-metrics", metavar="STORE.zarr",
-                        help="also write the combined test-metric store here")
-    parser.add_argument("--config-sha256", metavar="HEX",
-                        help="content hash of the workflow configuration, for the provenance")
+    parser.add_argument(
+        "--metrics",
+        nargs="+",
+        default=[],
+        metavar="STORE.zarr",
+        help="test-metric stores (combined)",
+    )
+    parser.add_argument(
+        "--test-sets",
+        nargs="+",
+        default=[],
+        metavar="STORE.zarr",
+        help="per-run test-set stores (errors per test set and group)",
+    )
+    parser.add_argument(
+        "--probes", nargs="+", default=[], metavar="STORE.zarr", help="probe stores"
+    )
+    parser.add_argument(
+        "--output-dir",
+        required=True,
+        metavar="DIR",
+        help="directory receiving tables/, figures/ and metrics.json",
+    )
+    parser.add_argument(
+        "--combined-metrics",
+        metavar="STORE.zarr",
+        help="also write the combined test-metric store here",
+    )
+    parser.add_argument(
+        "--config-sha256",
+        metavar="HEX",
+        help="content hash of the workflow configuration, for the provenance",
+    )
     parser.set_defaults(handler=_run)

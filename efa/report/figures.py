@@ -46,7 +46,9 @@ def save_figure(figure, path: str | os.PathLike) -> Path:
 
 def _coordinate_label(probe: xr.Dataset) -> str:
     coordinate = probe["coordinate"]
-    return f"{coordinate.attrs.get('long_name', 'coordinate')} ({coordinate.attrs.get('units', '1')})"
+    return (
+        f"{coordinate.attrs.get('long_name', 'coordinate')} ({coordinate.attrs.get('units', '1')})"
+    )
 
 
 def _seed_band(values: xr.DataArray) -> tuple[np.ndarray, np.ndarray, int]:
@@ -64,7 +66,11 @@ def _plot_model(axis, x, values: xr.DataArray, colour: str, label: str) -> None:
 
 def _panels(count: int, rows: int = 1, height: float = 3.6):
     figure, axes = plt.subplots(
-        rows, count, figsize=(4.8 * count, height * rows), squeeze=False, sharex="col",
+        rows,
+        count,
+        figsize=(4.8 * count, height * rows),
+        squeeze=False,
+        sharex="col",
         layout="constrained",
     )
     return figure, axes
@@ -85,8 +91,10 @@ def curve_figure(store: xr.Dataset) -> plt.Figure:
     x = probe["coordinate"].values
     order = np.argsort(x)
     reference = probe["energy_reference"].values
-    is_distance = probe["coordinate"].attrs.get("units") == "Å" and "separation" in probe and np.allclose(
-        probe["separation"].values, x
+    is_distance = (
+        probe["coordinate"].attrs.get("units") == "Å"
+        and "separation" in probe
+        and np.allclose(probe["separation"].values, x)
     )
     aligned = "shifted" in store.attrs.get("level_of_theory", "")
     rows = 2 if kind == "dissociation" else 1
@@ -137,22 +145,30 @@ def curve_figure(store: xr.Dataset) -> plt.Figure:
         axis.legend(fontsize=8)
     figure.suptitle(
         f"{probe['probe'].item()}: reference {store.attrs.get('reference', '')} "
-        f"({store.attrs.get('level_of_theory', '')})", fontsize=11,
+        f"({store.attrs.get('level_of_theory', '')})",
+        fontsize=11,
     )
     return figure
 
 
 def charge_transfer_figure(store: xr.Dataset) -> plt.Figure:
     """Predicted vs reference far-end force change on protonation, one panel per model."""
-    from efa.probes.definitions import charge_transfer_pairs, pair_changes
+    from efa.probes.references import charge_transfer_pairs, pair_changes
 
     probe = store.isel(probe=0)
     options = json.loads(store.attrs["options"])
-    pairs = xr.Dataset({"pair": ("structure", probe["coordinate"].values.astype(int)),
-                        "total_charge": ("structure", probe["total_charge"].values)})
+    pairs = xr.Dataset(
+        {
+            "pair": ("structure", probe["coordinate"].values.astype(int)),
+            "total_charge": ("structure", probe["total_charge"].values),
+        }
+    )
     neutral, cation = charge_transfer_pairs(pairs, store.attrs.get("reference", "store"))
     reference = pair_changes(
-        probe["energy_reference"].values, probe["forces_reference"].values, neutral, cation,
+        probe["energy_reference"].values,
+        probe["forces_reference"].values,
+        neutral,
+        cation,
         options["far_atoms"],
     )[1].ravel()
     models = [str(model) for model in probe["model"].values]
@@ -166,13 +182,18 @@ def charge_transfer_figure(store: xr.Dataset) -> plt.Figure:
             if not np.all(np.isfinite(predicted)):
                 continue
             change = pair_changes(
-                probe["energy_predicted"].sel(model=model, seed=seed).values, predicted,
-                neutral, cation, options["far_atoms"],
+                probe["energy_predicted"].sel(model=model, seed=seed).values,
+                predicted,
+                neutral,
+                cation,
+                options["far_atoms"],
             )[1].ravel()
             axis.scatter(reference, change, s=12, color=colour, alpha=0.7, label=f"seed {seed}")
             limit = max(limit, 1.1 * np.abs(change).max())
         error = float(probe["far_force_change_relative_error"].sel(model=model).mean().item())
-        axis.plot([-limit, limit], [-limit, limit], **{**REFERENCE_STYLE, "label": "ideal (= reference)"})
+        axis.plot(
+            [-limit, limit], [-limit, limit], **{**REFERENCE_STYLE, "label": "ideal (= reference)"}
+        )
         axis.axhline(0.0, color="gray", linestyle=":", label="no change")
         axis.set_xlim(-limit, limit)
         axis.set_ylim(-limit, limit)
@@ -181,7 +202,8 @@ def charge_transfer_figure(store: xr.Dataset) -> plt.Figure:
         axis.set_title(f"{_model_title(probe, model)}\nrelative error {error:.2f}", fontsize=10)
         axis.legend(fontsize=8)
     figure.suptitle(
-        f"{probe['probe'].item()}: far-end force change C10H2 → C10H3+ (atoms {options['far_atoms']})",
+        f"{probe['probe'].item()}: far-end force change C10H2 → C10H3+ "
+        f"(atoms {options['far_atoms']})",
         fontsize=11,
     )
     return figure
@@ -220,7 +242,9 @@ def depth_figure(metrics: xr.Dataset, metric: str = "forces_rmse") -> plt.Figure
             match = DEPTH_LABEL.match(str(model))
             if not match:
                 continue
-            mean, std, count = seed_statistics(metrics[metric].sel(experiment=experiment, model=model).values)
+            mean, std, count = seed_statistics(
+                metrics[metric].sel(experiment=experiment, model=model).values
+            )
             if count:
                 lines.setdefault((str(experiment), match["family"]), []).append(
                     (int(match["depth"]), mean, std)
@@ -235,14 +259,29 @@ def depth_figure(metrics: xr.Dataset, metric: str = "forces_rmse") -> plt.Figure
             if name != experiment:
                 continue
             depth, mean, std = np.array(sorted(points)).T
-            axis.errorbar(depth, mean, yerr=std, marker="o", capsize=3,
-                          color=FAMILY_COLOURS.get(family), label=family,
-                          linestyle="-" if len(depth) > 1 else "none")
+            axis.errorbar(
+                depth,
+                mean,
+                yerr=std,
+                marker="o",
+                capsize=3,
+                color=FAMILY_COLOURS.get(family),
+                label=family,
+                linestyle="-" if len(depth) > 1 else "none",
+            )
         axis.set_xlabel("message-passing layers T")
         axis.set_ylabel(f"test {metric} ({metrics[metric].attrs.get('units', '')})")
         axis.set_yscale("log")
-        axis.set_xticks(sorted({d for (name, _), points in lines.items() if name == experiment
-                                for d, _, _ in points}))
+        axis.set_xticks(
+            sorted(
+                {
+                    d
+                    for (name, _), points in lines.items()
+                    if name == experiment
+                    for d, _, _ in points
+                }
+            )
+        )
         axis.set_title(experiment, fontsize=10)
         axis.legend(fontsize=8)
     figure.suptitle("test force error vs message-passing depth", fontsize=11)

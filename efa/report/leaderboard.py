@@ -47,7 +47,8 @@ def model_families(metric_stores: Sequence[xr.Dataset]) -> dict[tuple[str, str],
     attribute of per-run metric stores."""
     return {
         (str(store["experiment"].values[0]), str(store["model"].values[0])): store.attrs["family"]
-        for store in metric_stores if "family" in store.attrs
+        for store in metric_stores
+        if "family" in store.attrs
     }
 
 
@@ -68,9 +69,7 @@ def _mean(values: np.ndarray) -> float:
     return seed_statistics(values)[0]
 
 
-def _set_columns(
-    test_sets: xr.Dataset | None, experiment: str
-) -> list[tuple[str, str, str, str]]:
+def _set_columns(test_sets: xr.Dataset | None, experiment: str) -> list[tuple[str, str, str, str]]:
     """``(column name, test set, group, metric)`` of every test set and group of
     ``experiment`` other than the whole ``test`` set (which the test columns show)."""
     if test_sets is None or experiment not in test_sets["experiment"].values:
@@ -83,8 +82,10 @@ def _set_columns(
                 continue
             if not np.any(np.isfinite(counts.sel(test_set=test_set, group=group).values)):
                 continue
-            columns += [(f"{test_set}/{group}:{metric}", test_set, group, metric)
-                        for metric in LEADERBOARD_SET_METRICS]
+            columns += [
+                (f"{test_set}/{group}:{metric}", test_set, group, metric)
+                for metric in LEADERBOARD_SET_METRICS
+            ]
     return columns
 
 
@@ -99,11 +100,16 @@ def leaderboard(
     probe_columns = _probe_columns(probes, experiment)
     set_columns = _set_columns(test_sets, experiment)
     test = [name for name in LEADERBOARD_TEST_METRICS if name in metrics]
-    header = (
-        ["model", *test, *(name for name, *_ in set_columns),
-         *(name for name, _, _ in probe_columns), "num_parameters", "steps",
-         "truncated", *(key for key in CARD_KEYS if key != "name")]
-    )
+    header = [
+        "model",
+        *test,
+        *(name for name, *_ in set_columns),
+        *(name for name, _, _ in probe_columns),
+        "num_parameters",
+        "steps",
+        "truncated",
+        *(key for key in CARD_KEYS if key != "name"),
+    ]
     rows = []
     for model in metrics["model"].values:
         entry = metrics.sel(experiment=experiment, model=model)
@@ -113,15 +119,23 @@ def leaderboard(
         row += [_mean(entry[name].values) for name in test]
         for _, test_set, group, metric in set_columns:
             present = str(model) in test_sets["model"].values
-            row.append(_mean(test_sets[metric].sel(
-                experiment=experiment, model=model, test_set=test_set, group=group
-            ).values) if present else float("nan"))
+            row.append(
+                _mean(
+                    test_sets[metric]
+                    .sel(experiment=experiment, model=model, test_set=test_set, group=group)
+                    .values
+                )
+                if present
+                else float("nan")
+            )
         for _, store, metric in probe_columns:
             probe = store.isel(probe=0)
             present = str(model) in probe["model"].values
             row.append(_mean(probe[metric].sel(model=model).values) if present else float("nan"))
-        row += [_mean(entry[name].values) if name in entry else float("nan")
-                for name in ("num_parameters", "steps")]
+        row += [
+            _mean(entry[name].values) if name in entry else float("nan")
+            for name in ("num_parameters", "steps")
+        ]
         row.append(truncated_text(entry["truncated"].values) if "truncated" in entry else "no")
         card = cards.get((experiment, str(model)), {})
         row += [card.get(key, "") for key in CARD_KEYS if key != "name"]
@@ -139,8 +153,12 @@ def leaderboard_tables(
     tables = {}
     for experiment in metrics["experiment"].values:
         header, rows = leaderboard(metrics, probes, cards, str(experiment), test_sets)
-        shown = [[f"{cell:.3g}" if isinstance(cell, float) else cell for cell in row] for row in rows]
+        shown = [
+            [f"{cell:.3g}" if isinstance(cell, float) else cell for cell in row] for row in rows
+        ]
         tables[str(experiment)] = (
-            markdown_table(header, shown), csv_table(header, rows), (header, rows)
+            markdown_table(header, shown),
+            csv_table(header, rows),
+            (header, rows),
         )
     return tables

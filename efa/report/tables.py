@@ -17,8 +17,13 @@ import xarray as xr
 
 #: Test metrics shown in the test-metric table, in this order (when present in the store).
 TEST_METRICS = (
-    "energy_mae", "energy_rmse", "energy_mae_per_atom", "forces_mae", "forces_rmse",
-    "num_parameters", "steps",
+    "energy_mae",
+    "energy_rmse",
+    "energy_mae_per_atom",
+    "forces_mae",
+    "forces_rmse",
+    "num_parameters",
+    "steps",
 )
 
 #: Metrics that measure time or memory: they vary between runs of one configuration, so the
@@ -82,7 +87,9 @@ def metric_rows(
             continue
         index = [entry[dim].item() for dim in index_dims]
         markdown.append(index + [format_value(*s) for s in statistics])
-        table.append(index + [max(counts)] + [v for mean, std, _ in statistics for v in (mean, std)])
+        table.append(
+            index + [max(counts)] + [v for mean, std, _ in statistics for v in (mean, std)]
+        )
     return markdown, table
 
 
@@ -116,9 +123,9 @@ def _tables(
     extra = ["truncated"] if "truncated" in dataset else []
     extra_csv = ["truncated_runs"] if extra else []
     header = [*index_dims] + [_with_units(dataset, name) for name in names] + extra
-    csv_header = [*index_dims, "n_seeds"] + [
-        f"{n}_{s}" for n in names for s in ("mean", "std")
-    ] + extra_csv
+    csv_header = (
+        [*index_dims, "n_seeds"] + [f"{n}_{s}" for n in names for s in ("mean", "std")] + extra_csv
+    )
     return markdown_table(header, rows[0]), csv_table(csv_header, rows[1])
 
 
@@ -170,7 +177,9 @@ def curve_table(store: xr.Dataset) -> str | None:
         return None
     extra = [name for name in ("separation",) if name in probe]
     mean = probe[value].mean("seed", skipna=True)
-    header = ["point", "coordinate", *extra, *columns] + [f"{value.replace('_predicted', '')}_{m}" for m in probe["model"].values]
+    header = ["point", "coordinate", *extra, *columns] + [
+        f"{value.replace('_predicted', '')}_{m}" for m in probe["model"].values
+    ]
     rows = []
     for point in range(probe.sizes["point"]):
         rows.append(

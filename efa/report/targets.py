@@ -45,7 +45,9 @@ class Target:
         if self.truncated:
             status = "NOT met: truncated runs"
         else:
-            status = "met" if self.met else ("NOT MEASURED" if math.isnan(self.value) else "NOT met")
+            status = (
+                "met" if self.met else ("NOT MEASURED" if math.isnan(self.value) else "NOT met")
+            )
         notes = [self.detail] if self.detail else []
         if self.truncated:
             notes.append(
@@ -56,7 +58,9 @@ class Target:
         return f"[{status}] {self.description}: measured {self.value:.3g}{detail}"
 
 
-def truncated_runs(store: xr.Dataset | None, families: Sequence[str] = ("efa", "local")) -> tuple[str, ...]:
+def truncated_runs(
+    store: xr.Dataset | None, families: Sequence[str] = ("efa", "local")
+) -> tuple[str, ...]:
     """``model/seed<k>`` of every run of ``families`` in a probe store that was truncated."""
     if store is None or "truncated" not in store:
         return ()
@@ -92,7 +96,9 @@ def family_values(store: xr.Dataset, metric: str, family: str) -> np.ndarray:
     return values[np.isfinite(values)]
 
 
-def _find(stores: Sequence[xr.Dataset], predicate: Callable[[xr.Dataset], bool]) -> xr.Dataset | None:
+def _find(
+    stores: Sequence[xr.Dataset], predicate: Callable[[xr.Dataset], bool]
+) -> xr.Dataset | None:
     return next((store for store in stores if predicate(store)), None)
 
 
@@ -111,36 +117,64 @@ def evaluate_targets(stores: Sequence[xr.Dataset]) -> list[Target]:
     if not stores:
         return targets
     complete = [_complete(store) for store in stores]
-    targets.append(Target(
-        "probe stores hold reference and prediction for every model",
-        float(sum(complete)) if stores else math.nan, bool(stores) and all(complete),
-        f"{sum(complete)} of {len(stores)} stores complete",
-    ))
+    targets.append(
+        Target(
+            "probe stores hold reference and prediction for every model",
+            float(sum(complete)) if stores else math.nan,
+            bool(stores) and all(complete),
+            f"{sum(complete)} of {len(stores)} stores complete",
+        )
+    )
 
-    two_atoms = _find(stores, lambda s: s.attrs.get("kind") == "dissociation"
-                      and s.attrs.get("level_of_theory") == TWO_ATOM_LEVEL)
+    two_atoms = _find(
+        stores,
+        lambda s: (
+            s.attrs.get("kind") == "dissociation"
+            and s.attrs.get("level_of_theory") == TWO_ATOM_LEVEL
+        ),
+    )
     if two_atoms is not None:
         efa = family_values(two_atoms, "energy_mae_beyond_cutoff", "efa")
         local = family_values(two_atoms, "energy_mae_beyond_cutoff", "local")
         measured = len(efa) and len(local) and np.max(efa) > 0
         ratio = float(np.min(local) / np.max(efa)) if measured else math.nan
-        targets.append(_judged(Target(
-            "two atoms: energy MAE beyond cutoff, local / EFA >= 10", ratio, ratio >= 10,
-            f"EFA {np.max(efa):.3g} eV, local {np.min(local):.3g} eV" if measured else "",
-        ), two_atoms, ("efa", "local")))
+        targets.append(
+            _judged(
+                Target(
+                    "two atoms: energy MAE beyond cutoff, local / EFA >= 10",
+                    ratio,
+                    ratio >= 10,
+                    f"EFA {np.max(efa):.3g} eV, local {np.min(local):.3g} eV" if measured else "",
+                ),
+                two_atoms,
+                ("efa", "local"),
+            )
+        )
 
-    torsion = _find(stores, lambda s: s.attrs.get("kind") == "torsion"
-                    and s.attrs.get("level_of_theory", "").startswith(GFN2_LEVEL.split(" ")[0]))
+    torsion = _find(
+        stores,
+        lambda s: (
+            s.attrs.get("kind") == "torsion"
+            and s.attrs.get("level_of_theory", "").startswith(GFN2_LEVEL.split(" ")[0])
+        ),
+    )
     for family, bound, text in (("efa", 0.25, "within 25 %"), ("local", 0.75, "off by > 75 %")):
         if torsion is None:
             break
         values = family_values(torsion, "barrier_relative_error", family)
         value = float((np.max if family == "efa" else np.min)(values)) if len(values) else math.nan
         met = value < bound if family == "efa" else value > bound
-        targets.append(_judged(Target(
-            f"GFN2-xTB torsion: {family} barrier {text} of the reference (relative error)",
-            value, bool(met),
-        ), torsion, (family,)))
+        targets.append(
+            _judged(
+                Target(
+                    f"GFN2-xTB torsion: {family} barrier {text} of the reference (relative error)",
+                    value,
+                    bool(met),
+                ),
+                torsion,
+                (family,),
+            )
+        )
 
     transfer = _find(stores, lambda s: s.attrs.get("kind") == "charge_transfer")
     for family, bound, text in (("efa", 0.3, "< 30 %"), ("local", 0.7, ">= 70 %")):
@@ -149,8 +183,15 @@ def evaluate_targets(stores: Sequence[xr.Dataset]) -> list[Target]:
         values = family_values(transfer, "far_force_change_relative_error", family)
         value = float((np.max if family == "efa" else np.min)(values)) if len(values) else math.nan
         met = value < bound if family == "efa" else value >= bound
-        targets.append(_judged(Target(
-            f"charge transfer: {family} far-end force change error {text} of the change",
-            value, bool(met),
-        ), transfer, (family,)))
+        targets.append(
+            _judged(
+                Target(
+                    f"charge transfer: {family} far-end force change error {text} of the change",
+                    value,
+                    bool(met),
+                ),
+                transfer,
+                (family,),
+            )
+        )
     return targets

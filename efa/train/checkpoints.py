@@ -90,11 +90,16 @@ def _restore_newest(directory: str | os.PathLike, args) -> Any:
                 problems.append(f"step {step}: {type(error).__name__}: {error}")
                 continue
             if problems:
-                warnings.warn(f"{directory}: checkpoint {problems[0]}; restored step {step} "
-                              "instead", RuntimeWarning, stacklevel=3)
+                warnings.warn(
+                    f"{directory}: checkpoint {problems[0]}; restored step {step} instead",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
             return restored
-    raise EfaError(f"{directory}: no readable checkpoint ({'; '.join(problems)}); delete the run "
-                   "directory to train it again")
+    raise EfaError(
+        f"{directory}: no readable checkpoint ({'; '.join(problems)}); delete the run "
+        "directory to train it again"
+    )
 
 
 def restore(directory: str | os.PathLike, like: Any) -> tuple[Any, dict[str, Any]]:
@@ -109,9 +114,12 @@ def restore(directory: str | os.PathLike, like: Any) -> tuple[Any, dict[str, Any
       EfaError: if ``directory`` holds no readable checkpoint.
     """
     abstract = jax.tree.map(_restore_target, like)
-    restored = _restore_newest(directory, ocp.args.Composite(
-        tree=ocp.args.StandardRestore(abstract), metadata=ocp.args.JsonRestore()
-    ))
+    restored = _restore_newest(
+        directory,
+        ocp.args.Composite(
+            tree=ocp.args.StandardRestore(abstract), metadata=ocp.args.JsonRestore()
+        ),
+    )
     tree = jax.tree.unflatten(jax.tree.structure(like), jax.tree.leaves(restored.tree))
     return tree, dict(restored.metadata)
 

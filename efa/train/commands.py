@@ -41,7 +41,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         )
     parser.add_argument("--run-dir", help="run directory (default: derived from the configuration)")
     parser.add_argument(
-        "--progress", action=argparse.BooleanOptionalAction, default=None,
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
         help="show a progress bar (default: only on a terminal)",
     )
 
@@ -82,7 +84,8 @@ def _evaluate(args: argparse.Namespace) -> int:
 def register(subparsers) -> None:
     """Add ``efa train`` and ``efa evaluate``."""
     train = subparsers.add_parser(
-        "train", help="train (or resume) a model run",
+        "train",
+        help="train (or resume) a model run",
         description="Train a model; a killed run resumes from its last checkpoint when started "
         "again. With 'calculator' set (--set calculator=package.module:factory) nothing is "
         "trained: the run directory of that ASE calculator is written, with the same splits.",
@@ -91,7 +94,8 @@ def register(subparsers) -> None:
     train.set_defaults(handler=_train)
 
     evaluate = subparsers.add_parser(
-        "evaluate", help="test-split metrics of a trained run",
+        "evaluate",
+        help="test-split metrics of a trained run",
         description="Evaluate a run's model (the best checkpoint of a trained run, or its "
         "calculator) and write metrics in the result-store format.",
     )

@@ -150,34 +150,53 @@ def _validate(config: RunConfig) -> RunConfig:
     check_name("experiment", config.experiment, "experiment")
     check_name("model label", config.model_label, "label" if config.label else "model")
     _expect("model_options", config.model_options, (Mapping,), "a mapping of model options")
-    _expect("calculator", config.calculator, (str,), "an import path 'package.module:factory'",
-            optional=True)
-    _expect("calculator_options", config.calculator_options, (Mapping,),
-            "a mapping of calculator factory options")
+    _expect(
+        "calculator",
+        config.calculator,
+        (str,),
+        "an import path 'package.module:factory'",
+        optional=True,
+    )
+    _expect(
+        "calculator_options",
+        config.calculator_options,
+        (Mapping,),
+        "a mapping of calculator factory options",
+    )
     _expect("card", config.card, (Mapping,), "a mapping of model card entries")
     if config.trainer is not None:
         from efa.predictors.external import check_trainer
 
         if not config.calculator:
-            raise ConfigError("trainer: an external trainer needs the calculator that evaluates "
-                              "its model (calculator: package.module:factory)")
+            raise ConfigError(
+                "trainer: an external trainer needs the calculator that evaluates "
+                "its model (calculator: package.module:factory)"
+            )
         check_trainer(config.trainer)
     if config.calculator and (config.model != RunConfig.model or config.model_options):
-        raise ConfigError("calculator: a run has either a calculator or a model to train, not "
-                          "both; remove model and model_options")
-    if config.receptive_field is not None and config.receptive_field != "global" and (
-        isinstance(config.receptive_field, bool)
-        or not isinstance(config.receptive_field, (int, float))
-        or not config.receptive_field > 0
+        raise ConfigError(
+            "calculator: a run has either a calculator or a model to train, not "
+            "both; remove model and model_options"
+        )
+    if (
+        config.receptive_field is not None
+        and config.receptive_field != "global"
+        and (
+            isinstance(config.receptive_field, bool)
+            or not isinstance(config.receptive_field, (int, float))
+            or not config.receptive_field > 0
+        )
     ):
-        raise ConfigError(f"receptive_field={config.receptive_field!r}: expected a length in Å, "
-                          "'global' or null")
+        raise ConfigError(
+            f"receptive_field={config.receptive_field!r}: expected a length in Å, 'global' or null"
+        )
     _expect("cutoff", config.cutoff, (int, float), "a positive length in Å or null", optional=True)
     if config.cutoff is not None and not (math.isfinite(config.cutoff) and config.cutoff > 0):
         raise ConfigError(f"cutoff={config.cutoff!r}: expected a positive length in Å or null")
     if config.cutoff is not None and not config.calculator:
-        raise ConfigError("cutoff: only a calculator model declares it; a trained model's class "
-                          "declares its own")
+        raise ConfigError(
+            "cutoff: only a calculator model declares it; a trained model's class declares its own"
+        )
     if config.splits != PUBLISHED:
         _check_split_sizes(config.splits)
     for key in ("split_seed", "seed"):
@@ -210,7 +229,11 @@ def _validate(config: RunConfig) -> RunConfig:
 
 
 _FLOAT_KEYS = {
-    "max_time_s", "learning_rate", "final_learning_rate", "gradient_clip", "energy_weight",
+    "max_time_s",
+    "learning_rate",
+    "final_learning_rate",
+    "gradient_clip",
+    "energy_weight",
     "forces_weight",
 }
 
@@ -295,8 +318,9 @@ def load_config(path: str | os.PathLike | None, assignments: Sequence[str] = ())
 
 def _check_split_sizes(splits) -> None:
     """Random split sizes: train, valid and test, each a positive integer."""
-    _expect("splits", splits, (Mapping,),
-            f"a mapping like {{train: 2000, valid: 500}} or {PUBLISHED!r}")
+    _expect(
+        "splits", splits, (Mapping,), f"a mapping like {{train: 2000, valid: 500}} or {PUBLISHED!r}"
+    )
     for name in _REQUIRED_SPLITS:
         if name not in splits:
             raise ConfigError(f"splits.{name}: missing; expected a number of structures")

@@ -73,8 +73,9 @@ def check_run_data(
         )
     if recorded.get("dataset_sha256") != dataset_sha256:
         raise DataError(
-            f"cannot {action} {run}: its data set {recorded.get('dataset')!r} changed since the run "
-            f"started (content sha256 {recorded.get('dataset_sha256')} then, {dataset_sha256} now). "
+            f"cannot {action} {run}: its data set {recorded.get('dataset')!r} changed since the "
+            f"run started (content sha256 {recorded.get('dataset_sha256')} then, "
+            f"{dataset_sha256} now). "
             "Rebuild the data set as it was, or delete the run directory to retrain on the new data"
         )
     if recorded.get("splits_sha256") != splits_sha256(splits):

@@ -83,6 +83,7 @@ class Progress:
 
 def train_step(model, optimizer, element_energies, weights, state: TrainState, batch: Batch):
     """One Adam step on the loss of ``batch`` (flat or split); returns the new state and loss."""
+
     def loss_fn(params):
         return loss_from_sums(_batch_sums(model, element_energies, params, batch), *weights)
 
@@ -145,7 +146,12 @@ class Trainer:
       progress_bar: show a tqdm bar (None: only on a terminal).
     """
 
-    def __init__(self, config: RunConfig, run_dir: str | Path | None = None, progress_bar=None):
+    def __init__(
+        self,
+        config: RunConfig,
+        run_dir: str | Path | None = None,
+        progress_bar: bool | None = None,
+    ):
         if config.calculator:
             raise ConfigError(
                 f"calculator={config.calculator!r}: a calculator model has nothing to train; "
@@ -165,7 +171,9 @@ class Trainer:
         self.num_structures = len(structures.energy)
         self.splits = self._splits(dataset)
         train = structures.select(self.splits["train"])
-        self.train_elements = sorted(int(z) for z in np.unique(train.atomic_numbers[train.atom_mask]))
+        self.train_elements = sorted(
+            int(z) for z in np.unique(train.atomic_numbers[train.atom_mask])
+        )
         if self.paths.model.exists():  # a resumed run keeps the references it began with
             info = read_json(self.paths.model, "model description")
             self.element_energies = recorded_element_energies(info, self.paths.model)
@@ -204,7 +212,9 @@ class Trainer:
         to be the one the run started on (:func:`~efa.train.data_record.check_run_data`)."""
         if self.paths.splits.exists():
             splits = load_splits(self.paths.splits)
-            recorded = read_json(self.paths.data, "data record") if self.paths.data.exists() else None
+            recorded = (
+                read_json(self.paths.data, "data record") if self.paths.data.exists() else None
+            )
             check_run_data(recorded, self.paths.data, self.dataset_sha256, splits, "resume")
             return splits
         return run_splits(self.config.splits, self.config.split_seed, dataset, self.config.dataset)
@@ -214,7 +224,7 @@ class Trainer:
         params = self.model.init(jax.random.PRNGKey(self.config.seed), first)
         return self.parallel.replicate(TrainState(params, self.optimizer.init(params)))
 
-    def validate(self, params) -> dict[str, float]:
+    def evaluate_validation_split(self, params) -> dict[str, float]:
         """Validation loss and errors over the whole validation split."""
         total = None
         for batch in self.valid_batches:
@@ -227,9 +237,7 @@ class Trainer:
         }
 
     def _save(self, state: TrainState, progress: Progress) -> None:
-        checkpoints.save(
-            self.paths.checkpoints, progress.step, state, dataclasses.asdict(progress)
-        )
+        checkpoints.save(self.paths.checkpoints, progress.step, state, dataclasses.asdict(progress))
         self.log.write("checkpoint", progress.step)
 
     def _start(self) -> tuple[TrainState, Progress]:
@@ -241,7 +249,10 @@ class Trainer:
             save_splits(self.splits, self.paths.splits)
             write_json(
                 data_record(
-                    self.config.dataset, self.dataset_sha256, self.num_structures, self.splits,
+                    self.config.dataset,
+                    self.dataset_sha256,
+                    self.num_structures,
+                    self.splits,
                     self.level_of_theory,
                 ),
                 self.paths.data,
@@ -328,7 +339,9 @@ class Trainer:
                 )
                 if progress.step % config.log_every == 0:
                     self.log.write(
-                        "train", progress.step, loss=loss,
+                        "train",
+                        progress.step,
+                        loss=loss,
                         learning_rate=float(schedule(progress.step - 1)),
                         elapsed_s=progress.elapsed_s,
                     )
@@ -364,7 +377,8 @@ class Trainer:
             self.log.write("interrupted", progress.step)
         else:
             totals = {
-                key: value for key, value in summary.items()
+                key: value
+                for key, value in summary.items()
                 if key not in ("final_valid", "provenance")
             }
             self.log.write("finish", progress.step, **totals)
@@ -376,8 +390,7 @@ class Trainer:
         (:mod:`efa.provenance`); the configuration hash leaves out ``max_time_s`` and
         ``devices``, which a run may change on resume."""
         settings = {
-            key: value for key, value in self.config.to_dict().items()
-            if key not in RESUMABLE_KEYS
+            key: value for key, value in self.config.to_dict().items() if key not in RESUMABLE_KEYS
         }
         return collect(
             device_count=self.parallel.num_devices,
@@ -391,7 +404,7 @@ class Trainer:
         return limit is None or limit > float(summary.get("wall_time_s", math.inf))
 
     def _validate_and_keep_best(self, state: TrainState, progress: Progress) -> dict[str, float]:
-        valid = self.validate(state.params)
+        valid = self.evaluate_validation_split(state.params)
         if not math.isfinite(valid["loss"]):
             self._diverged(progress.step, valid["loss"], what="validation loss")
         improved = valid["loss"] < progress.best_valid_loss

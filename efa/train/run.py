@@ -90,7 +90,8 @@ def check_same_config(paths: RunPaths, config, changeable: frozenset[str] = froz
     }
     wanted = json.loads(json.dumps(config.to_dict()))
     changed = sorted(
-        key for key in set(existing) | set(wanted)
+        key
+        for key in set(existing) | set(wanted)
         if existing.get(key) != wanted.get(key) and key not in changeable
     )
     if changed:
@@ -169,10 +170,12 @@ class TrainedModel:
             )
         positions = structures.positions[structures.atom_mask]
         if not np.all(np.isfinite(positions)):
-            structure = int(np.argwhere(~np.isfinite(structures.positions).all(-1)
-                                        & structures.atom_mask)[0][0])
-            raise ConfigError(f"structure {structure}: non-finite positions; expected finite "
-                              "coordinates in Å")
+            structure = int(
+                np.argwhere(~np.isfinite(structures.positions).all(-1) & structures.atom_mask)[0][0]
+            )
+            raise ConfigError(
+                f"structure {structure}: non-finite positions; expected finite coordinates in Å"
+            )
 
     def predict_structures(self, structures: Structures) -> Prediction:
         """Energies ``(S,)`` and forces ``(S, A, 3)`` of structures packed as one batch.
@@ -206,7 +209,8 @@ def load_trained(run_dir: str | os.PathLike) -> TrainedModel:
     if recorded != (config.model, dict(config.model_options)):
         raise EfaError(
             f"{paths.model}: names model {recorded[0]!r} with options {recorded[1]}, but the "
-            f"run's {paths.config.name} trained {config.model!r} with {dict(config.model_options)}; "
+            f"run's {paths.config.name} trained {config.model!r} with "
+            f"{dict(config.model_options)}; "
             "the run folder was altered, so nothing of it is imported or loaded"
         )
     model = build_model(config.model, config.model_options)
@@ -215,8 +219,9 @@ def load_trained(run_dir: str | os.PathLike) -> TrainedModel:
     params, _ = checkpoints.restore(paths.best, _parameter_shapes(model))
     # runs of earlier versions list no elements: those with a reference energy were trained on
     elements = info.get("elements") or [int(z) for z in info["element_energies"]]
-    return TrainedModel(model, params, element_energies, config, paths.root,
-                        tuple(sorted(int(z) for z in elements)))
+    return TrainedModel(
+        model, params, element_energies, config, paths.root, tuple(sorted(int(z) for z in elements))
+    )
 
 
 def recorded_element_energies(info: dict[str, Any], path: Path) -> np.ndarray:

@@ -24,10 +24,21 @@ def test_useful_flops():
 
 
 def test_small_run_writes_store_table_and_targets(tmp_path, capsys):
-    code = main([
-        "bench", "attention", "--sizes", "64", "--batch", "4x32", "--no-million",
-        "--softmax-max-atoms", "128", "--output-dir", str(tmp_path),
-    ])
+    code = main(
+        [
+            "bench",
+            "attention",
+            "--sizes",
+            "64",
+            "--batch",
+            "4x32",
+            "--no-million",
+            "--softmax-max-atoms",
+            "128",
+            "--output-dir",
+            str(tmp_path),
+        ]
+    )
     assert code == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[-1] == "targets met: " + lines[-1].split(": ")[1]

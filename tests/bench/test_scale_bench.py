@@ -55,15 +55,22 @@ def test_small_run_prints_targets_and_keeps_other_groups(tmp_path, capsys):
 
 
 def test_cases_over_the_memory_limit_are_compiled_not_run(tmp_path, capsys):
-    argv = ["bench", "scale", "--sizes", "100", "--max-memory-gib", "0.001",
-            "--output-dir", str(tmp_path)]
+    argv = [
+        "bench",
+        "scale",
+        "--sizes",
+        "100",
+        "--max-memory-gib",
+        "0.001",
+        "--output-dir",
+        str(tmp_path),
+    ]
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "local, N=100: not run" in out and "not run (memory)" in out
     assert out.strip().endswith("targets met: 0/5")
     store = xr.open_zarr(tmp_path / "bench.zarr", group="scale", consolidated=False).load()
     assert np.isnan(store["median_s"]).all() and (store["peak_bytes"] > 0).all()
-
 
 
 def test_trained_runs_are_timed_with_their_parameters(tmp_path, capsys):
@@ -80,11 +87,18 @@ def test_trained_runs_are_timed_with_their_parameters(tmp_path, capsys):
     tiny = {"features": 8, "num_iterations": 1, "max_degree": 0, "num_basis": 8, "cutoff": 5.0}
     runs = []
     for model, options in [("local", tiny), ("efa", dict(tiny, qk_features=4, v_features=4))]:
-        config = config_from_mapping({
-            "dataset": str(tmp_path / "two_atoms.zarr"), "model": model, "model_options": options,
-            "splits": {"train": 24, "valid": 8, "test": 8}, "batch_size": 8, "max_steps": 2,
-            "valid_every": 2, "output_root": str(tmp_path / "runs"),
-        })
+        config = config_from_mapping(
+            {
+                "dataset": str(tmp_path / "two_atoms.zarr"),
+                "model": model,
+                "model_options": options,
+                "splits": {"train": 24, "valid": 8, "test": 8},
+                "batch_size": 8,
+                "max_steps": 2,
+                "valid_every": 2,
+                "output_root": str(tmp_path / "runs"),
+            }
+        )
         Trainer(config).run()
         runs.append(str(config.run_dir()))
     out = tmp_path / "out"

@@ -6,8 +6,20 @@ from efa.cli import main
 
 
 def test_two_atom_run_writes_its_group_and_targets(tmp_path, capsys):
-    arguments = ["bench", "train", "--config", "two_atoms", "--batch-size", "4", "--steps", "3",
-                 "--warmup", "1", "--output-dir", str(tmp_path)]
+    arguments = [
+        "bench",
+        "train",
+        "--config",
+        "two_atoms",
+        "--batch-size",
+        "4",
+        "--steps",
+        "3",
+        "--warmup",
+        "1",
+        "--output-dir",
+        str(tmp_path),
+    ]
     assert main(arguments) == 0
 
     lines = capsys.readouterr().out.strip().splitlines()
@@ -15,7 +27,9 @@ def test_two_atom_run_writes_its_group_and_targets(tmp_path, capsys):
     ratio_line = next(line for line in lines if line.startswith("two_atoms: EFA step time"))
     store = xr.open_zarr(tmp_path / "bench.zarr", group="train", consolidated=False).load()
     assert store["model"].values.tolist() == ["local", "efa"]
-    assert (store["min_s"] <= store["median_s"]).all() and (store["median_s"] <= store["max_s"]).all()
+    assert (store["min_s"] <= store["median_s"]).all() and (
+        store["median_s"] <= store["max_s"]
+    ).all()
     assert (store["repeats"] == 3).all()
     ratio = float(store["median_s"].sel(config="two_atoms", model="efa")) / float(
         store["median_s"].sel(config="two_atoms", model="local")

@@ -1,4 +1,5 @@
-"""Analytic generators: energies equal the formulas of SCIENCE.md, forces equal −∇E by finite differences."""
+"""Analytic generators: energies equal the formulas of docs/science.md, forces equal −∇E by
+finite differences."""
 
 import numpy as np
 import pytest
@@ -16,8 +17,11 @@ def two_atoms_energy(positions, numbers, extra):
 
 def cluster_energy(positions, numbers, extra):
     return sum(
-        np.linalg.norm(positions[i] - positions[j]) ** -6 - np.linalg.norm(positions[i] - positions[j]) ** -1
-        for i in range(len(positions)) for j in range(len(positions)) if i != j
+        np.linalg.norm(positions[i] - positions[j]) ** -6
+        - np.linalg.norm(positions[i] - positions[j]) ** -1
+        for i in range(len(positions))
+        for j in range(len(positions))
+        if i != j
     )
 
 
@@ -30,8 +34,10 @@ def nacl_energy(positions, numbers, extra):
             if i != j:
                 r = np.linalg.norm(positions[i] - positions[j])
                 zi, zj = int(numbers[i]), int(numbers[j])
-                energy += 0.5 * (K_E * q[zi] * q[zj] * erf(0.5 * r) / r
-                                 + 30.0 * np.exp(-r / (0.25 * (radius[zi] + radius[zj]))))
+                energy += 0.5 * (
+                    K_E * q[zi] * q[zj] * erf(0.5 * r) / r
+                    + 30.0 * np.exp(-r / (0.25 * (radius[zi] + radius[zj])))
+                )
     return energy
 
 
@@ -60,8 +66,11 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("generator, params, oracle", CASES,
-                         ids=["two_atoms", "cluster16", "cluster32", "nacl10", "charge_dipole"])
+@pytest.mark.parametrize(
+    "generator, params, oracle",
+    CASES,
+    ids=["two_atoms", "cluster16", "cluster32", "nacl10", "charge_dipole"],
+)
 def test_energies_and_forces(generator, params, oracle):
     ds = generator(num_structures=3, seed=1, **params)
     for s in range(3):

@@ -9,8 +9,8 @@ from ase.io import read
 from efa.cli import main
 from efa.data.generators.sn2 import sn2_scan
 from efa.data.store import open_dataset, write_dataset
-from efa.train.config import config_from_mapping
 from efa.predictors import prepare_calculator_run
+from efa.train.config import config_from_mapping
 
 
 @pytest.fixture
@@ -32,25 +32,38 @@ def test_export_writes_every_structure_with_its_labels(root, tmp_path):
         mask = dataset.atom_mask.values[index]
         assert atoms.get_potential_energy() == pytest.approx(float(dataset.energy[index]), abs=1e-9)
         assert atoms.info["REF_energy"] == pytest.approx(float(dataset.energy[index]), abs=1e-9)
-        np.testing.assert_allclose(atoms.get_forces(), dataset.forces.values[index][mask], atol=1e-8)
-        np.testing.assert_allclose(atoms.arrays["REF_forces"], dataset.forces.values[index][mask],
-                                   atol=1e-8)
-        np.testing.assert_allclose(atoms.positions, dataset.positions.values[index][mask], atol=1e-8)
+        np.testing.assert_allclose(
+            atoms.get_forces(), dataset.forces.values[index][mask], atol=1e-8
+        )
+        np.testing.assert_allclose(
+            atoms.arrays["REF_forces"], dataset.forces.values[index][mask], atol=1e-8
+        )
+        np.testing.assert_allclose(
+            atoms.positions, dataset.positions.values[index][mask], atol=1e-8
+        )
         assert atoms.info["total_charge"] == atoms.info["charge"] == -1
         assert atoms.info["total_spin"] == 1 and atoms.info["efa_index"] == index
 
 
 def test_export_of_a_run_writes_exactly_its_splits(root, tmp_path):
-    config = config_from_mapping({
-        "experiment": "e", "dataset": "scan", "datasets_root": str(root), "label": "lj",
-        "calculator": "ase.calculators.lj:LennardJones",
-        "splits": {"train": 3, "valid": 1, "test": 2}, "output_root": str(tmp_path / "runs"),
-    })
+    config = config_from_mapping(
+        {
+            "experiment": "e",
+            "dataset": "scan",
+            "datasets_root": str(root),
+            "label": "lj",
+            "calculator": "ase.calculators.lj:LennardJones",
+            "splits": {"train": 3, "valid": 1, "test": 2},
+            "output_root": str(tmp_path / "runs"),
+        }
+    )
     prepare_calculator_run(config)
     run = config.run_dir()
     output = tmp_path / "splits"
-    assert main(["data", "export", "scan", "--root", str(root), "--run", str(run),
-                 "-o", str(output)]) == 0
+    assert (
+        main(["data", "export", "scan", "--root", str(root), "--run", str(run), "-o", str(output)])
+        == 0
+    )
     splits = json.loads((run / "splits.json").read_text())
     for part in ("train", "valid", "test"):
         frames = read(output / f"{part}.xyz", index=":")

@@ -1,4 +1,4 @@
-"""Fetch against a real HTTP server on loopback: good files build, bad ones fail and leave nothing."""
+"""Fetch from an HTTP server on loopback: good files build, bad ones fail and leave nothing."""
 
 import hashlib
 import http.server
@@ -21,8 +21,13 @@ from efa.errors import DataError
 def npz_bytes(scale=1.0):
     rng = np.random.default_rng(0)
     buffer = io.BytesIO()
-    np.savez(buffer, R=rng.normal(size=(4, 2, 3)) * scale, Z=np.array([1, 2]),
-             E=rng.normal(size=4), F=rng.normal(size=(4, 2, 3)))
+    np.savez(
+        buffer,
+        R=rng.normal(size=(4, 2, 3)) * scale,
+        Z=np.array([1, 2]),
+        E=rng.normal(size=4),
+        F=rng.normal(size=(4, 2, 3)),
+    )
     return buffer.getvalue()
 
 
@@ -66,7 +71,9 @@ def server():
             pass
 
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    threading.Thread(
+        target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    ).start()
     watchdog = threading.Timer(120, httpd.shutdown)
     watchdog.daemon = True
     watchdog.start()
@@ -84,13 +91,31 @@ def fast_retries(monkeypatch):
 
 
 def registry(url, name="file.npz", sha256=None, reader_file=None):
-    return Registry.from_mapping({"datasets": {"remote": {
-        "kind": "fetch", "description": "test", "level_of_theory": "none", "license": "CC0-1.0",
-        "citation": "", "source": {"files": [{"name": name, "url": url, "sha256": sha256}]},
-        "reader": {"format": "npz", "file": reader_file or name,
-                   "keys": {"positions": "R", "atomic_numbers": "Z", "energy": "E", "forces": "F"},
-                   "units": {"energy": "kcal/mol"}},
-    }}})
+    return Registry.from_mapping(
+        {
+            "datasets": {
+                "remote": {
+                    "kind": "fetch",
+                    "description": "test",
+                    "level_of_theory": "none",
+                    "license": "CC0-1.0",
+                    "citation": "",
+                    "source": {"files": [{"name": name, "url": url, "sha256": sha256}]},
+                    "reader": {
+                        "format": "npz",
+                        "file": reader_file or name,
+                        "keys": {
+                            "positions": "R",
+                            "atomic_numbers": "Z",
+                            "energy": "E",
+                            "forces": "F",
+                        },
+                        "units": {"energy": "kcal/mol"},
+                    },
+                }
+            }
+        }
+    )
 
 
 def assert_nothing_left(root):
@@ -132,8 +157,11 @@ def test_truncated_download(tmp_path, server):
 
 def test_404(tmp_path, server):
     base, _ = server
-    with pytest.raises(DataError, match=r"could not download http://127.0.0.1:\d+/missing.npz "
-                                        r"\(HTTP 404.*EFA_DATA_MIRROR"):
+    with pytest.raises(
+        DataError,
+        match=r"could not download http://127.0.0.1:\d+/missing.npz "
+        r"\(HTTP 404.*EFA_DATA_MIRROR",
+    ):
         build("remote", tmp_path, registry(f"{base}/missing.npz", name="missing.npz"))
     assert_nothing_left(tmp_path)
 
@@ -145,9 +173,14 @@ def test_archive_with_parent_member_is_refused(tmp_path, server, pack):
     routes["/bundle"] = (200, body, None)
     name = "bundle.zip" if pack is zip_bytes else "bundle.tar.gz"
     with pytest.raises(DataError, match="unsafe archive member '../escaped.npz'"):
-        build("remote", tmp_path / "root",
-              registry(f"{base}/bundle", name=name, sha256=sha(body), reader_file="bundle/data.npz"))
-    assert not (tmp_path / "escaped.npz").exists() and not (tmp_path / "root" / "escaped.npz").exists()
+        build(
+            "remote",
+            tmp_path / "root",
+            registry(f"{base}/bundle", name=name, sha256=sha(body), reader_file="bundle/data.npz"),
+        )
+    assert (
+        not (tmp_path / "escaped.npz").exists() and not (tmp_path / "root" / "escaped.npz").exists()
+    )
     assert not (tmp_path / "root" / "raw" / "bundle").exists()
     assert_nothing_left(tmp_path / "root")
 
@@ -156,8 +189,16 @@ def test_good_archive_builds(tmp_path, server):
     base, routes = server
     body = zip_bytes({"inner/data.npz": npz_bytes()})
     routes["/bundle.zip"] = (200, body, None)
-    build("remote", tmp_path, registry(f"{base}/bundle.zip", name="bundle.zip", sha256=sha(body),
-                                       reader_file="bundle/inner/data.npz"))
+    build(
+        "remote",
+        tmp_path,
+        registry(
+            f"{base}/bundle.zip",
+            name="bundle.zip",
+            sha256=sha(body),
+            reader_file="bundle/inner/data.npz",
+        ),
+    )
     assert open_dataset("remote", root=tmp_path).sizes["structure"] == 4
 
 
@@ -194,11 +235,20 @@ def test_an_updated_archive_is_extracted_again(tmp_path, server):
     for body in (old, new):
         routes["/bundle.zip"] = (200, body, None)
         (tmp_path / "raw" / "bundle.zip").unlink(missing_ok=True)
-        build("remote", tmp_path, registry(f"{base}/bundle.zip", name="bundle.zip",
-                                           sha256=sha(body), reader_file="bundle/inner/data.npz"))
+        build(
+            "remote",
+            tmp_path,
+            registry(
+                f"{base}/bundle.zip",
+                name="bundle.zip",
+                sha256=sha(body),
+                reader_file="bundle/inner/data.npz",
+            ),
+        )
     source = np.load(io.BytesIO(npz_bytes(scale=2.0)))
-    np.testing.assert_array_equal(open_dataset("remote", root=tmp_path).positions.values,
-                                  source["R"])
+    np.testing.assert_array_equal(
+        open_dataset("remote", root=tmp_path).positions.values, source["R"]
+    )
 
 
 def test_mirror_is_used_before_the_network(tmp_path, monkeypatch):

@@ -1,4 +1,5 @@
-"""With the data mirror (EFA_DATA_MIRROR): the five EFA reference files build and match their source."""
+"""With the data mirror (EFA_DATA_MIRROR): the five EFA reference files build and match their
+source."""
 
 import os
 from pathlib import Path
@@ -12,7 +13,13 @@ from efa.data.registry import read_registry_file
 from efa.data.store import open_dataset
 
 REGISTRY = Path(__file__).resolve().parents[2] / "datasets" / "registry.yaml"
-REFERENCE = ["ref_two_atoms", "ref_cluster_16", "ref_cluster_32", "ref_cumulene_profile", "ref_sn2_F_I"]
+REFERENCE = [
+    "ref_two_atoms",
+    "ref_cluster_16",
+    "ref_cluster_32",
+    "ref_cumulene_profile",
+    "ref_sn2_F_I",
+]
 
 pytestmark = pytest.mark.mirror
 
@@ -57,8 +64,11 @@ def test_cluster_energies_follow_the_formula(name, root):
     positions = ds.positions.values
     distance = np.linalg.norm(positions[:, :, None] - positions[:, None], axis=-1)
     off = ~np.eye(positions.shape[1], dtype=bool)
-    energy = np.sum(np.where(off, distance, 1.0) ** -6 - np.where(off, distance, 1.0) ** -1, axis=(1, 2),
-                    where=off)
+    energy = np.sum(
+        np.where(off, distance, 1.0) ** -6 - np.where(off, distance, 1.0) ** -1,
+        axis=(1, 2),
+        where=off,
+    )
     np.testing.assert_allclose(ds.energy.values, energy, rtol=1e-5)
 
 

@@ -47,8 +47,9 @@ def test_import_keeps_each_files_split_and_the_group_labels(root, files, capsys)
     splits = [str(s) for s in dataset["split"].values]
     groups = [str(g) for g in dataset["group"].values]
     assert splits == ["train"] * 40 + ["valid"] * 10 + ["test"] * 20 + ["test_far"] * 6
-    expected = [str(a.info["config_type"]) for path in files.values()
-                for a in ase.io.read(path, ":")]
+    expected = [
+        str(a.info["config_type"]) for path in files.values() for a in ase.io.read(path, ":")
+    ]
     assert groups == expected and groups.count("ood") == 16
     first = ase.io.read(files["test"], "0")
     row = splits.index("test")
@@ -62,13 +63,18 @@ def test_import_keeps_each_files_split_and_the_group_labels(root, files, capsys)
     assert "groups          in_domain 60, ood 16" in shown
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda f: {k: v for k, v in f.items() if k != "valid"}, "no file for split(s) ['valid']"),
-    (lambda f: {**f, "te st": f["test"]}, "split 'te st' is not a valid name"),
-    (lambda f: {**f, "test": f["test"].with_name("missing.xyz")}, "missing.xyz: file not found"),
-])
-def test_bad_split_files_are_refused_and_nothing_is_written(root, files, capsys, change,
-                                                            message):
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda f: {k: v for k, v in f.items() if k != "valid"}, "no file for split(s) ['valid']"),
+        (lambda f: {**f, "te st": f["test"]}, "split 'te st' is not a valid name"),
+        (
+            lambda f: {**f, "test": f["test"].with_name("missing.xyz")},
+            "missing.xyz: file not found",
+        ),
+    ],
+)
+def test_bad_split_files_are_refused_and_nothing_is_written(root, files, capsys, change, message):
     assert _import(root, change(files)) == 2
     assert message in capsys.readouterr().err
     assert not (root / "pub.zarr").exists() and not (root / "registry.user.yaml").exists()
@@ -100,11 +106,27 @@ def test_a_fractional_total_charge_is_refused(root, files, capsys):
 
 
 def _lj_run(root, tmp_path, dataset="pub", splits="dataset"):
-    argv = ["train", "--experiment", "pub", "--dataset", dataset,
-            "--set", f"datasets_root={root}", "--set", f"calculator={LJ}",
-            "--set", f"calculator_options={json.dumps(LJ_OPTIONS)}", "--set", "label=lj",
-            "--set", "cutoff=6.0", "--set", f"splits={splits}",
-            "--output-root", str(tmp_path / "runs")]
+    argv = [
+        "train",
+        "--experiment",
+        "pub",
+        "--dataset",
+        dataset,
+        "--set",
+        f"datasets_root={root}",
+        "--set",
+        f"calculator={LJ}",
+        "--set",
+        f"calculator_options={json.dumps(LJ_OPTIONS)}",
+        "--set",
+        "label=lj",
+        "--set",
+        "cutoff=6.0",
+        "--set",
+        f"splits={splits}",
+        "--output-root",
+        str(tmp_path / "runs"),
+    ]
     return main(argv), tmp_path / "runs" / "pub" / "lj" / "seed0"
 
 
@@ -114,7 +136,11 @@ def test_a_run_on_published_splits_reports_every_test_set_and_group(root, files,
     assert status == 0
     recorded = json.loads((run / "splits.json").read_text())
     assert {name: len(indices) for name, indices in recorded.items()} == {
-        "train": 40, "valid": 10, "test": 20, "test_far": 6}
+        "train": 40,
+        "valid": 10,
+        "test": 20,
+        "test_far": 6,
+    }
 
     assert main(["evaluate", str(run)]) == 0
     sets = xr.open_zarr(run / "test_sets.zarr", consolidated=False).load()
@@ -133,12 +159,25 @@ def test_a_run_on_published_splits_reports_every_test_set_and_group(root, files,
         value = sets["energy_mae"].sel(test_set="test", group=group).item()
         assert value == pytest.approx(error[groups == group].mean(), rel=1e-12)
     metrics = xr.open_zarr(run / "metrics.zarr", consolidated=False).load()
-    assert metrics["energy_mae"].item() == sets["energy_mae"].sel(test_set="test",
-                                                                  group="all").item()
+    assert (
+        metrics["energy_mae"].item() == sets["energy_mae"].sel(test_set="test", group="all").item()
+    )
 
     output = tmp_path / "report"
-    assert main(["report", "--metrics", str(run / "metrics.zarr"), "--test-sets",
-                 str(run / "test_sets.zarr"), "--output-dir", str(output)]) == 0
+    assert (
+        main(
+            [
+                "report",
+                "--metrics",
+                str(run / "metrics.zarr"),
+                "--test-sets",
+                str(run / "test_sets.zarr"),
+                "--output-dir",
+                str(output),
+            ]
+        )
+        == 0
+    )
     table = (output / "tables" / "test_sets.md").read_text()
     assert "| pub | lj | test | ood | 10 |" in table
     assert "| pub | lj | test_far | ood | 6 |" in table
@@ -156,10 +195,15 @@ def test_export_of_a_published_split_run_writes_every_test_set_with_its_groups(
     status, run = _lj_run(root, tmp_path)
     assert status == 0
     out = tmp_path / "export"
-    assert main(["data", "export", "pub", "--root", str(root), "--run", str(run),
-                 "-o", str(out)]) == 0
+    assert (
+        main(["data", "export", "pub", "--root", str(root), "--run", str(run), "-o", str(out)]) == 0
+    )
     assert sorted(p.name for p in out.iterdir()) == [
-        "test.xyz", "test_far.xyz", "train.xyz", "valid.xyz"]
+        "test.xyz",
+        "test_far.xyz",
+        "train.xyz",
+        "valid.xyz",
+    ]
     frames = ase.io.read(out / "test.xyz", ":")
     original = ase.io.read(files["test"], ":")
     assert [a.info["config_type"] for a in frames] == [a.info["config_type"] for a in original]

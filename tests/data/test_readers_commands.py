@@ -26,8 +26,9 @@ def frames(num=4):
         size = 2 + index
         atoms = Atoms(numbers=rng.integers(1, 10, size), positions=rng.normal(size=(size, 3)))
         atoms.info["total_charge"] = index % 2
-        atoms.calc = SinglePointCalculator(atoms, energy=float(rng.normal()),
-                                           forces=rng.normal(size=(size, 3)))
+        atoms.calc = SinglePointCalculator(
+            atoms, energy=float(rng.normal()), forces=rng.normal(size=(size, 3))
+        )
         out.append(atoms)
     return out
 
@@ -40,7 +41,9 @@ def test_extxyz_round_trip(tmp_path):
     for s, atoms in enumerate(original):
         n = len(atoms)
         assert ds.atom_mask.values[s].sum() == n
-        np.testing.assert_allclose(ds.positions.values[s, :n], atoms.positions, atol=1e-7)  # extxyz text precision
+        np.testing.assert_allclose(
+            ds.positions.values[s, :n], atoms.positions, atol=1e-7
+        )  # extxyz text precision
         np.testing.assert_array_equal(ds.atomic_numbers.values[s, :n], atoms.numbers)
         assert ds.energy.values[s] == pytest.approx(atoms.get_potential_energy())
         np.testing.assert_allclose(ds.forces.values[s, :n], atoms.get_forces(), atol=1e-7)
@@ -56,8 +59,11 @@ def test_npz_unit_mapping_and_missing_key(tmp_path):
     Z = np.where(np.arange(4) < N[:, None], 6, 0)
     np.savez(tmp_path / "raw.npz", R=R, F=F, E=E, Z=Z, N=N)
     keys = {"positions": "R", "atomic_numbers": "Z", "energy": "E", "forces": "F", "num_atoms": "N"}
-    ds = read_npz(tmp_path / "raw.npz", keys, {"positions": "Bohr", "energy": "Hartree",
-                                               "forces": "Hartree/Bohr"})
+    ds = read_npz(
+        tmp_path / "raw.npz",
+        keys,
+        {"positions": "Bohr", "energy": "Hartree", "forces": "Hartree/Bohr"},
+    )
     bohr, hartree = 0.529177210903, 27.211386245988
     mask = ds.atom_mask.values
     np.testing.assert_allclose(ds.positions.values[mask], R[mask] * bohr)
@@ -77,14 +83,18 @@ def root(tmp_path):
 
 
 def test_cli_build_list_show(root, capsys):
-    assert main(["data", "build", "two_atoms", "--root", str(root), "--set", "num_structures=50"]) == 0
+    assert (
+        main(["data", "build", "two_atoms", "--root", str(root), "--set", "num_structures=50"]) == 0
+    )
     ds = open_dataset("two_atoms", root=root)
     assert ds.sizes["structure"] == 50 and ds.attrs["parameters"]["num_structures"] == 50
     assert ds.attrs["splits"] == {"train": 2000, "valid": 500, "test": 200}
     assert main(["data", "list", "--root", str(root)]) == 0
     listing = capsys.readouterr().out
-    assert any(line.split()[:2] == ["two_atoms", "generate"] and line.split()[-1] == "yes"
-               for line in listing.splitlines())
+    assert any(
+        line.split()[:2] == ["two_atoms", "generate"] and line.split()[-1] == "yes"
+        for line in listing.splitlines()
+    )
     assert main(["data", "show", "two_atoms", "--root", str(root)]) == 0
     shown = capsys.readouterr().out
     assert "structures      50" in shown and "elements        [1, 2]" in shown and "MIT" in shown
@@ -94,14 +104,40 @@ def test_cli_build_list_show(root, capsys):
 
 def test_cli_import_extxyz(root, tmp_path, capsys):
     ase.io.write(tmp_path / "mine.extxyz", frames(), format="extxyz")
-    assert main(["data", "import", str(tmp_path / "mine.extxyz"), "--name", "mine",
-                 "--root", str(root), "--charge-key", "total_charge"]) == 0
+    assert (
+        main(
+            [
+                "data",
+                "import",
+                str(tmp_path / "mine.extxyz"),
+                "--name",
+                "mine",
+                "--root",
+                str(root),
+                "--charge-key",
+                "total_charge",
+            ]
+        )
+        == 0
+    )
     user = yaml.safe_load((root / "registry.user.yaml").read_text())
     assert user["datasets"]["mine"]["kind"] == "import"
     assert load_registry(root).get("mine").reader["charge_key"] == "total_charge"
     assert open_dataset("mine", root=root).sizes["structure"] == 4
-    assert main(["data", "import", str(tmp_path / "mine.extxyz"), "--name", "two_atoms",
-                 "--root", str(root)]) == 2
+    assert (
+        main(
+            [
+                "data",
+                "import",
+                str(tmp_path / "mine.extxyz"),
+                "--name",
+                "two_atoms",
+                "--root",
+                str(root),
+            ]
+        )
+        == 2
+    )
     assert "already a built-in data set" in capsys.readouterr().err
 
 

@@ -18,8 +18,12 @@ def arrays(num_structures=3, num_atoms=4):
 
 
 def test_make_dataset_is_canonical():
-    ds = make_dataset(**arrays(), total_charge=[0, 1, -1], coordinate=[0.0, 1.0, 2.0],
-                      attrs={"units": {"coordinate": "deg"}})
+    ds = make_dataset(
+        **arrays(),
+        total_charge=[0, 1, -1],
+        coordinate=[0.0, 1.0, 2.0],
+        attrs={"units": {"coordinate": "deg"}},
+    )
     assert dict(ds.sizes) == {"structure": 3, "atom": 4, "xyz": 3}
     assert ds.positions.dtype == np.float64 and ds.forces.dtype == np.float64
     assert ds.atom_mask.dtype == bool and ds.atom_mask.all()

@@ -1,4 +1,5 @@
-"""GFN2-xTB generators: tiny builds equal direct tblite calls; forces equal −∇E; failures are counted."""
+"""GFN2-xTB generators: tiny builds equal direct tblite calls; forces equal −∇E; failures are
+counted."""
 
 import numpy as np
 import pytest
@@ -40,17 +41,23 @@ def direct(numbers, positions, charge, temperature_k=None):
             result = calculator.singlepoint()
         except TBLiteRuntimeError:
             continue
-        return (result.get("energy") * HARTREE_EV, -result.get("gradient") * HARTREE_EV / BOHR,
-                result.get("charges"))
+        return (
+            result.get("energy") * HARTREE_EV,
+            -result.get("gradient") * HARTREE_EV / BOHR,
+            result.get("charges"),
+        )
     raise AssertionError("the reference tblite call did not converge")
 
 
 def assert_matches_direct(ds, temperature_k=None):
     for s in range(ds.sizes["structure"]):
         mask = ds.atom_mask.values[s]
-        energy, forces, charges = direct(ds.atomic_numbers.values[s][mask],
-                                         ds.positions.values[s][mask],
-                                         int(ds.total_charge.values[s]), temperature_k)
+        energy, forces, charges = direct(
+            ds.atomic_numbers.values[s][mask],
+            ds.positions.values[s][mask],
+            int(ds.total_charge.values[s]),
+            temperature_k,
+        )
         assert ds.energy.values[s] == pytest.approx(energy, abs=1e-6)
         np.testing.assert_allclose(ds.forces.values[s][mask], forces, atol=5e-5)
         np.testing.assert_allclose(ds.partial_charges.values[s][mask], charges, atol=1e-5)
@@ -96,16 +103,18 @@ def test_chain_pairs_without_rattled_protons_put_ideal_ch2():
 
 def test_forces_are_minus_gradient_of_energy():
     positions = sn2_geometry(0.3) + np.random.default_rng(0).normal(scale=0.05, size=(6, 3))
-    ds = xtb_module.xtb_dataset([SN2_NUMBERS], [positions], [-1], {"units": {}},
-                                temperature_k=1000.0)
+    ds = xtb_module.xtb_dataset(
+        [SN2_NUMBERS], [positions], [-1], {"units": {}}, temperature_k=1000.0
+    )
     step = 1e-3
     numeric = np.zeros((6, 3))
     for index in np.ndindex(6, 3):
         plus, minus = positions.copy(), positions.copy()
         plus[index] += step
         minus[index] -= step
-        numeric[index] = -(direct(SN2_NUMBERS, plus, -1, 1000.0)[0]
-                           - direct(SN2_NUMBERS, minus, -1, 1000.0)[0]) / (2 * step)
+        numeric[index] = -(
+            direct(SN2_NUMBERS, plus, -1, 1000.0)[0] - direct(SN2_NUMBERS, minus, -1, 1000.0)[0]
+        ) / (2 * step)
     np.testing.assert_allclose(ds.forces.values[0], numeric, atol=2e-3)
 
 
@@ -118,7 +127,9 @@ def test_scans_have_coordinates_and_physics():
         r = sn2_geometry(rho)
         d_ci, d_cf = np.linalg.norm(r[5] - r[0]), np.linalg.norm(r[4] - r[0])
         assert d_ci - d_cf == pytest.approx(rho)
-    assert sn2_scan(num_points=2, coordinate_min=-10, coordinate_max=10).total_charge.values.tolist() == [-1, -1]
+    assert sn2_scan(
+        num_points=2, coordinate_min=-10, coordinate_max=10
+    ).total_charge.values.tolist() == [-1, -1]
 
 
 def test_scf_failures_are_counted_and_fail_loudly(monkeypatch, capsys):
@@ -146,7 +157,9 @@ def test_retry_ladder_ends_at_1000_kelvin():
 
 def test_labels_are_bitwise_the_same_for_any_number_of_workers():
     rng = np.random.default_rng(5)
-    positions = [sn2_geometry(rho) + rng.normal(scale=0.05, size=(6, 3)) for rho in np.linspace(-3, 3, 8)]
+    positions = [
+        sn2_geometry(rho) + rng.normal(scale=0.05, size=(6, 3)) for rho in np.linspace(-3, 3, 8)
+    ]
     args = ([SN2_NUMBERS] * 8, positions, [-1] * 8, {"units": {}})
     pooled = xtb_module.xtb_dataset(*args, temperature_k=1000.0, workers=2)
     single = xtb_module.xtb_dataset(*args, temperature_k=1000.0, workers=1)

@@ -11,8 +11,6 @@ import pytest
 from efa.data.batching import BucketShape, pack
 from efa.errors import ConfigError
 from efa.models import build_model
-from efa.train.objective import predict
-from efa.train.reference import zero_element_energies
 from efa.testing import (
     ContractModel,
     check_model_contract,
@@ -21,6 +19,8 @@ from efa.testing import (
     random_molecule,
     random_rotation,
 )
+from efa.train.objective import predict
+from efa.train.reference import zero_element_energies
 from tests.builders import padded_structures
 
 CUTOFF = 3.0
@@ -48,7 +48,8 @@ def test_contract_checks_catch_a_broken_model(x64):
     model = ContractModel("local", COMMON)
     real = model.energy_forces
     model.energy_forces = lambda positions, numbers: (
-        real(positions, numbers)[0] + sum(p[0, 0] for p in positions), real(positions, numbers)[1]
+        real(positions, numbers)[0] + sum(p[0, 0] for p in positions),
+        real(positions, numbers)[1],
     )
     with pytest.raises(AssertionError, match="energy changes under rotation and translation"):
         check_symmetry(model, rng)
@@ -129,7 +130,10 @@ def test_pair_chunks_give_the_same_parameters_energy_and_forces(name, x64):
     model_name, options = MODELS[name]
     rng = np.random.default_rng(7)
     batch = pack(
-        padded_structures(*zip(random_molecule(rng, 12))), BucketShape(12, 132), 1, CUTOFF,
+        padded_structures(*zip(random_molecule(rng, 12))),
+        BucketShape(12, 132),
+        1,
+        CUTOFF,
         dtype=np.float64,
     )
     whole = build_model(model_name, options)

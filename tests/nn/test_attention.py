@@ -28,8 +28,13 @@ def apply(module, x, positions, segment_ids, seed=0):
 
 def test_module_without_tensor_integration_is_the_operator(x64):
     module = EuclideanFastAttention(
-        qk_features=8, v_features=6, max_degree_qk=1, include_pseudotensors_qk=True,
-        max_degree_v=1, max_length=12.0, param_dtype=jnp.float64,
+        qk_features=8,
+        v_features=6,
+        max_degree_qk=1,
+        include_pseudotensors_qk=True,
+        max_degree_v=1,
+        max_length=12.0,
+        param_dtype=jnp.float64,
     )
     x, positions, segment_ids = inputs()
     params, y = apply(module, x, positions, segment_ids)
@@ -51,8 +56,13 @@ def test_module_without_tensor_integration_is_the_operator(x64):
 )
 def test_module_is_rotation_equivariant(x64, degree_qk, pseudo_qk, degree_v):
     module = EuclideanFastAttention(
-        qk_features=8, v_features=3, max_degree_qk=degree_qk, include_pseudotensors_qk=pseudo_qk,
-        max_degree_v=degree_v, qk_activation=e3x.nn.gelu, max_length=8.0,
+        qk_features=8,
+        v_features=3,
+        max_degree_qk=degree_qk,
+        include_pseudotensors_qk=pseudo_qk,
+        max_degree_v=degree_v,
+        qk_activation=e3x.nn.gelu,
+        max_length=8.0,
         param_dtype=jnp.float64,
     )
     x, positions, segment_ids = inputs(1)
@@ -67,8 +77,14 @@ def test_module_is_rotation_equivariant(x64, degree_qk, pseudo_qk, degree_v):
 
 def test_tensor_integration_module_outputs_vectors(x64):
     module = EuclideanFastAttention(
-        qk_features=8, v_features=4, tensor_integration=True, max_degree_sph=1,
-        max_degree_out=1, rescale_degrees=True, max_length=8.0, param_dtype=jnp.float64,
+        qk_features=8,
+        v_features=4,
+        tensor_integration=True,
+        max_degree_sph=1,
+        max_degree_out=1,
+        rescale_degrees=True,
+        max_length=8.0,
+        param_dtype=jnp.float64,
     )
     x, positions, segment_ids = inputs(2)
     params, y = apply(module, x, positions, segment_ids)
@@ -87,7 +103,9 @@ def test_frequencies_fixed_by_default_and_trainable_on_request():
     assert "frequencies" not in fixed["params"]
     trainable, _ = apply(
         EuclideanFastAttention(qk_features=8, trainable_frequencies=True, max_length=5.0),
-        x, positions, segment_ids,
+        x,
+        positions,
+        segment_ids,
     )
     np.testing.assert_allclose(
         trainable["params"]["frequencies"], np.linspace(0, math.pi, 4) / 5.0, rtol=1e-6
@@ -100,7 +118,9 @@ def test_module_refuses_configuration_outside_the_quadrature_bound():
     with pytest.raises(ConfigError, match="194 points"):
         apply(module, x, positions, segment_ids)
     expert = EuclideanFastAttention(
-        qk_features=8, max_frequency=4 * math.pi, lebedev_num=50,
+        qk_features=8,
+        max_frequency=4 * math.pi,
+        lebedev_num=50,
         unsafe_ignore_quadrature_bound=True,
     )
     _, y = apply(expert, x, positions, segment_ids)

@@ -109,9 +109,7 @@ def test_matches_oracle_at_larger_bound_with_larger_grid(x64):
 def test_float32_matches_oracle(x64, contraction):
     # float32 takes the polynomial sine/cosine of efa.nn.trig; float64 takes jnp.sin/jnp.cos.
     problem64 = make_problem(2, (10, 6), **FEATURE_KINDS["degree2-two-parities"])
-    problem32 = make_problem(
-        2, (10, 6), dtype=np.float32, **FEATURE_KINDS["degree2-two-parities"]
-    )
+    problem32 = make_problem(2, (10, 6), dtype=np.float32, **FEATURE_KINDS["degree2-two-parities"])
     y = run(problem32, contraction=contraction)
     assert y.dtype == jnp.float32
     assert relative_error(y, oracle(problem64)) < 1e-4
@@ -177,9 +175,7 @@ def test_padding_atoms_do_not_change_real_atoms(x64):
         extra = rng.normal(size=(num_padding,) + problem[name].shape[1:])
         padded[name] = jnp.concatenate([problem[name], extra])
     padded["positions"] = jnp.concatenate([problem["positions"], jnp.zeros((num_padding, 3))])
-    padded["segment_ids"] = jnp.concatenate(
-        [problem["segment_ids"], jnp.full(num_padding, 2)]
-    )
+    padded["segment_ids"] = jnp.concatenate([problem["segment_ids"], jnp.full(num_padding, 2)])
     np.testing.assert_allclose(run(padded)[:12], run(problem), rtol=1e-12, atol=1e-14)
 
 
@@ -200,8 +196,12 @@ def test_contiguous_layout_equals_segment_ids(x64, contraction):
         padded[name] = jnp.asarray(junk).at[real].set(problem[name])
     layout = contiguous_layout(jnp.asarray(mask), len(sizes))
     y = erope_attention(
-        **padded, frequencies=problem["frequencies"], segment_ids=jnp.zeros(mask.size, int),
-        num_segments=len(sizes), layout=layout, contraction=contraction,
+        **padded,
+        frequencies=problem["frequencies"],
+        segment_ids=jnp.zeros(mask.size, int),
+        num_segments=len(sizes),
+        layout=layout,
+        contraction=contraction,
     )
     np.testing.assert_allclose(y[real], run(problem), rtol=1e-12, atol=1e-14)
     assert float(jnp.abs(y[~mask]).max()) == 0.0
@@ -248,8 +248,16 @@ def test_jit_and_vmap(x64):
     }
     batched = jax.vmap(
         lambda q, k, v, positions, frequencies, segment_ids: efa_jit(
-            q, k, v, positions, frequencies, segment_ids,
-            num_segments=2, lebedev_num=50, max_segment_size=6, grid_chunk_size=25,
+            q,
+            k,
+            v,
+            positions,
+            frequencies,
+            segment_ids,
+            num_segments=2,
+            lebedev_num=50,
+            max_segment_size=6,
+            grid_chunk_size=25,
         )
     )(**stacked)
     for index, problem in enumerate(problems):
@@ -313,9 +321,7 @@ def test_batched_memory_never_holds_per_atom_key_value_arrays():
             erope_attention(*rest[:3], positions, *rest[3:], num_segments=128, max_segment_size=32)
         )
 
-    compiled = (
-        jax.jit(jax.grad(loss)).lower(args[3], *args[:3], *args[4:]).compile()
-    )
+    compiled = jax.jit(jax.grad(loss)).lower(args[3], *args[:3], *args[4:]).compile()
     assert compiled.memory_analysis().temp_size_in_bytes < per_atom_key_values / 5
 
 
@@ -327,8 +333,14 @@ def test_large_structure_memory_does_not_grow_with_the_grid():
         def loss(positions, features):
             return jnp.sum(
                 erope_attention(
-                    features, features, features, positions, jnp.ones(qk_features // 2),
-                    jnp.zeros(num_atoms, int), num_segments=1, lebedev_num=lebedev_num,
+                    features,
+                    features,
+                    features,
+                    positions,
+                    jnp.ones(qk_features // 2),
+                    jnp.zeros(num_atoms, int),
+                    num_segments=1,
+                    lebedev_num=lebedev_num,
                 )
             )
 
@@ -363,9 +375,10 @@ def test_tensor_integration_degree_one_outputs_rotate_as_vectors(x64):
     np.testing.assert_allclose(
         integrate(rotated(problem, rotation)), rotate_features(y, rotation), atol=1e-6
     )
-    rotated_vectors = np.asarray(vectors).transpose(0, 2, 1) @ np.asarray(
-        e3x.so3.wigner_d(rotation, max_degree=1)
-    )[1:, 1:]
+    rotated_vectors = (
+        np.asarray(vectors).transpose(0, 2, 1)
+        @ np.asarray(e3x.so3.wigner_d(rotation, max_degree=1))[1:, 1:]
+    )
     np.testing.assert_allclose(
         integrate(rotated(problem, rotation))[:, 1, 1:4],
         rotated_vectors.transpose(0, 2, 1),

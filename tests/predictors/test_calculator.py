@@ -31,7 +31,8 @@ LJ_OPTIONS = {"sigma": 1.116, "epsilon": 0.8, "rc": 12.0}
 @pytest.fixture
 def user_module(tmp_path, monkeypatch):
     """A module ``user_calculators`` on the import path with good and bad factories."""
-    (tmp_path / "user_calculators.py").write_text(textwrap.dedent("""
+    (tmp_path / "user_calculators.py").write_text(
+        textwrap.dedent("""
         from ase.calculators.calculator import Calculator, all_changes
         import numpy as np
 
@@ -57,7 +58,8 @@ def user_module(tmp_path, monkeypatch):
                 Recorder.seen.append((atoms.info["charge"], atoms.info["spin"],
                                       float(atoms.get_initial_charges().sum())))
                 self.results = {"energy": 0.0, "forces": np.zeros((len(atoms), 3))}
-    """))
+    """)
+    )
     (tmp_path / "broken_calculators.py").write_text("def f(:\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     yield "user_calculators"
@@ -104,8 +106,9 @@ def test_lennard_jones_predictor_equals_ase_directly():
     predictor = calculator_predictor("lj", LJ, LJ_OPTIONS, receptive_field=12.0)
     energy, forces = predictor.predict(structures)
     for index in range(20):
-        atoms = Atoms(numbers=structures.atomic_numbers[index],
-                      positions=structures.positions[index])
+        atoms = Atoms(
+            numbers=structures.atomic_numbers[index], positions=structures.positions[index]
+        )
         atoms.calc = LennardJones(**LJ_OPTIONS)
         assert energy[index] == atoms.get_potential_energy()
         np.testing.assert_array_equal(forces[index], atoms.get_forces())
@@ -119,9 +122,14 @@ def test_gfn2_calculator_reproduces_the_suites_gfn2_labels():
     scan = sn2_scan(num_points=3, coordinate_min=-2.0, coordinate_max=2.0)
     structures = Structures.from_dataset(scan)
     predictor = calculator_predictor(
-        "gfn2", "tblite.ase:TBLite",
-        {"method": "GFN2-xTB", "electronic_temperature": float(scan.electronic_temperature[0]),
-         "accuracy": 0.01, "verbosity": 0},
+        "gfn2",
+        "tblite.ase:TBLite",
+        {
+            "method": "GFN2-xTB",
+            "electronic_temperature": float(scan.electronic_temperature[0]),
+            "accuracy": 0.01,
+            "verbosity": 0,
+        },
     )
     energy, forces = predictor.predict(structures)
     np.testing.assert_allclose(energy, structures.energy, rtol=0, atol=1e-5)
@@ -136,11 +144,27 @@ def datasets_root(tmp_path):
 
 
 def _calculator_run(datasets_root, tmp_path, calculator=LJ, options=LJ_OPTIONS):
-    argv = ["train", "--experiment", "pairs", "--dataset", "two_atoms",
-            "--set", f"datasets_root={datasets_root}", "--set", f"calculator={calculator}",
-            "--set", f"calculator_options={json.dumps(options)}", "--set", "label=lj",
-            "--set", "receptive_field=12.0", "--set", "splits={train: 30, valid: 10, test: 20}",
-            "--output-root", str(tmp_path / "runs")]
+    argv = [
+        "train",
+        "--experiment",
+        "pairs",
+        "--dataset",
+        "two_atoms",
+        "--set",
+        f"datasets_root={datasets_root}",
+        "--set",
+        f"calculator={calculator}",
+        "--set",
+        f"calculator_options={json.dumps(options)}",
+        "--set",
+        "label=lj",
+        "--set",
+        "receptive_field=12.0",
+        "--set",
+        "splits={train: 30, valid: 10, test: 20}",
+        "--output-root",
+        str(tmp_path / "runs"),
+    ]
     return main(argv), tmp_path / "runs" / "pairs" / "lj" / "seed0"
 
 
@@ -161,31 +185,62 @@ def test_calculator_run_is_evaluated_and_probed_like_a_trained_one(datasets_root
     assert json.loads(metrics.attrs["card"])["source"] == LJ
 
     store = tmp_path / "probe.zarr"
-    assert main(["probe", "two_atoms", "--run", str(run), "--num-points", "12",
-                 "--output", str(store)]) == 0
+    assert (
+        main(
+            ["probe", "two_atoms", "--run", str(run), "--num-points", "12", "--output", str(store)]
+        )
+        == 0
+    )
     probe = xr.open_zarr(store, consolidated=False).load()
     assert probe["family"].values.tolist() == ["external"]
     assert probe.attrs["experiments"] == ["pairs"]
     assert np.all(np.isfinite(probe["energy_predicted"].values))
 
     output = tmp_path / "report"
-    assert main(["report", "--metrics", str(run / "metrics.zarr"), "--probes", str(store),
-                 "--output-dir", str(output)]) == 0
+    assert (
+        main(
+            [
+                "report",
+                "--metrics",
+                str(run / "metrics.zarr"),
+                "--probes",
+                str(store),
+                "--output-dir",
+                str(output),
+            ]
+        )
+        == 0
+    )
     board = (output / "tables" / "leaderboard_pairs.md").read_text()
     assert "| lj |" in board and "two_atoms:energy_mae" in board and LJ in board
     assert (output / "figures" / "leaderboard_pairs.png").is_file()
 
 
-def test_a_calculator_run_directory_is_not_reused_for_other_splits(datasets_root, tmp_path,
-                                                                    capsys):
+def test_a_calculator_run_directory_is_not_reused_for_other_splits(datasets_root, tmp_path, capsys):
     status, run = _calculator_run(datasets_root, tmp_path)
     assert status == 0
     splits = (run / "splits.json").read_text()
-    argv = ["train", "--experiment", "pairs", "--dataset", "two_atoms",
-            "--set", f"datasets_root={datasets_root}", "--set", f"calculator={LJ}",
-            "--set", f"calculator_options={json.dumps(LJ_OPTIONS)}", "--set", "label=lj",
-            "--set", "receptive_field=12.0", "--set", "splits={train: 20, valid: 10, test: 30}",
-            "--output-root", str(tmp_path / "runs")]
+    argv = [
+        "train",
+        "--experiment",
+        "pairs",
+        "--dataset",
+        "two_atoms",
+        "--set",
+        f"datasets_root={datasets_root}",
+        "--set",
+        f"calculator={LJ}",
+        "--set",
+        f"calculator_options={json.dumps(LJ_OPTIONS)}",
+        "--set",
+        "label=lj",
+        "--set",
+        "receptive_field=12.0",
+        "--set",
+        "splits={train: 20, valid: 10, test: 30}",
+        "--output-root",
+        str(tmp_path / "runs"),
+    ]
     assert main(argv) == 2
     assert "holds a run with a different configuration (splits:" in capsys.readouterr().err
     assert (run / "splits.json").read_text() == splits

@@ -34,13 +34,15 @@ def setup(tmp_path, monkeypatch):
     root = tmp_path / "datasets"
     write_two_atom_store(root, 60)
     (tmp_path / "fake_trainer.py").write_text(FAKE_TRAINER)
-    (tmp_path / "fake_models.py").write_text(textwrap.dedent("""
+    (tmp_path / "fake_models.py").write_text(
+        textwrap.dedent("""
         import json
         from ase.calculators.lj import LennardJones
 
         def load(path):
             return LennardJones(sigma=json.load(open(path))["sigma"], epsilon=0.8, rc=12.0)
-    """))
+    """)
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     yield root, tmp_path
     sys.modules.pop("fake_models", None)
@@ -48,12 +50,27 @@ def setup(tmp_path, monkeypatch):
 
 def _train(root, tmp_path, command, model_file="{run_dir}/fake_model.json"):
     trainer = {"command": command, "model_file": model_file}
-    argv = ["train", "--experiment", "pairs", "--dataset", "two_atoms",
-            "--set", f"datasets_root={root}", "--set", "calculator=fake_models:load",
-            "--set", 'calculator_options={path: "{model_file}"}',
-            "--set", f"trainer={json.dumps(trainer)}", "--set", "label=fake",
-            "--set", "splits={train: 30, valid: 10, test: 20}",
-            "--output-root", str(tmp_path / "runs")]
+    argv = [
+        "train",
+        "--experiment",
+        "pairs",
+        "--dataset",
+        "two_atoms",
+        "--set",
+        f"datasets_root={root}",
+        "--set",
+        "calculator=fake_models:load",
+        "--set",
+        'calculator_options={path: "{model_file}"}',
+        "--set",
+        f"trainer={json.dumps(trainer)}",
+        "--set",
+        "label=fake",
+        "--set",
+        "splits={train: 30, valid: 10, test: 20}",
+        "--output-root",
+        str(tmp_path / "runs"),
+    ]
     return main(argv), tmp_path / "runs" / "pairs" / "fake" / "seed0"
 
 
@@ -77,8 +94,12 @@ def test_external_trainer_trains_on_exactly_the_runs_splits(setup):
     card = json.loads(metrics.attrs["card"])
     assert card["training_data"].startswith("two_atoms (train split of")
     store = tmp_path / "probe.zarr"
-    assert main(["probe", "two_atoms", "--run", str(run), "--num-points", "10",
-                 "--output", str(store)]) == 0
+    assert (
+        main(
+            ["probe", "two_atoms", "--run", str(run), "--num-points", "10", "--output", str(store)]
+        )
+        == 0
+    )
 
 
 def test_a_failing_trainer_is_an_error_with_its_output(setup, capsys):

@@ -33,7 +33,9 @@ def truncated_pair(structures):
     r = np.linalg.norm(structures.positions[:, 1] - structures.positions[:, 0], axis=-1)
     energy, forces = two_atom_labels(structures.positions)
     beyond = r > CUTOFF
-    return np.where(beyond, two_atom_energy(CUTOFF), energy), np.where(beyond[:, None, None], 0.0, forces)
+    return np.where(beyond, two_atom_energy(CUTOFF), energy), np.where(
+        beyond[:, None, None], 0.0, forces
+    )
 
 
 def pair_models() -> list[Predictor]:
@@ -61,7 +63,10 @@ def torsion_reference(angles: np.ndarray, level_of_theory: str = "GFN2-xTB (tbli
     numbers, positions = zip(*(cumulene_geometry(9, phi) for phi in angles))
     energy = BARRIER * np.cos(np.radians(angles)) ** 2
     return make_dataset(
-        np.stack(positions), np.stack(numbers), energy, np.zeros((angles.size, 13, 3)),
+        np.stack(positions),
+        np.stack(numbers),
+        energy,
+        np.zeros((angles.size, 13, 3)),
         attrs=_attrs("torsion test scan", level_of_theory),
     )
 
@@ -98,7 +103,11 @@ def chain_reference(num_pairs: int = 3):
         Structures(positions, numbers, mask, np.zeros(2 * num_pairs), positions * 0, charge)
     )
     return make_dataset(
-        positions, numbers, energy, np.where(mask[..., None], forces, 0.0), total_charge=charge,
+        positions,
+        numbers,
+        energy,
+        np.where(mask[..., None], forces, 0.0),
+        total_charge=charge,
         extra={"pair": np.repeat(np.arange(num_pairs), 2)},
         attrs=_attrs("chain test pairs", "GFN2-xTB (tblite)", {"pair": "1"}),
     )
@@ -106,7 +115,12 @@ def chain_reference(num_pairs: int = 3):
 
 def _attrs(name: str, level: str, units: dict | None = None) -> dict:
     return {
-        "name": name, "description": name, "source": "tests", "sha256": "", "license": "CC0-1.0",
-        "citation": "test data", "level_of_theory": level, "units": units or {},
+        "name": name,
+        "description": name,
+        "source": "tests",
+        "sha256": "",
+        "license": "CC0-1.0",
+        "citation": "test data",
+        "level_of_theory": level,
+        "units": units or {},
     }
-

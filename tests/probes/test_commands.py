@@ -1,4 +1,5 @@
-"""``efa probe`` on a briefly trained local model: store layout and the exact reach of a local model."""
+"""``efa probe`` on a briefly trained local model: store layout and the exact reach of a local
+model."""
 
 import json
 import math
@@ -23,19 +24,43 @@ def run_dir(tmp_path_factory):
     dataset = two_atoms(64, seed=0)
     dataset.attrs.update(name="two_atoms", license="CC0-1.0", citation="test data")
     write_dataset(dataset, root / "two_atoms.zarr")
-    config = config_from_mapping({
-        "experiment": "probe_test", "dataset": str(root / "two_atoms.zarr"), "model": "local",
-        "model_options": TINY, "splits": {"train": 48, "valid": 8, "test": 8}, "batch_size": 16,
-        "max_steps": 10, "valid_every": 5, "output_root": str(root / "runs"), "seed": 3,
-    })
+    config = config_from_mapping(
+        {
+            "experiment": "probe_test",
+            "dataset": str(root / "two_atoms.zarr"),
+            "model": "local",
+            "model_options": TINY,
+            "splits": {"train": 48, "valid": 8, "test": 8},
+            "batch_size": 16,
+            "max_steps": 10,
+            "valid_every": 5,
+            "output_root": str(root / "runs"),
+            "seed": 3,
+        }
+    )
     Trainer(config).run()
     return config.run_dir()
 
 
 def test_reach_of_a_trained_local_model_is_exactly_zero_beyond_t_cutoff(run_dir, tmp_path, capsys):
     output = tmp_path / "reach.zarr"
-    assert main(["probe", "reach", "--run", str(run_dir), "--output", str(output),
-                 "--num-points", "40", "--max-gap", "20"]) == 0
+    assert (
+        main(
+            [
+                "probe",
+                "reach",
+                "--run",
+                str(run_dir),
+                "--output",
+                str(output),
+                "--num-points",
+                "40",
+                "--max-gap",
+                "20",
+            ]
+        )
+        == 0
+    )
     printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert printed["change_beyond_receptive_field/local/seed3"] == 0.0
     store = xr.open_zarr(output, consolidated=False).load()
@@ -49,11 +74,37 @@ def test_reach_of_a_trained_local_model_is_exactly_zero_beyond_t_cutoff(run_dir,
 
 
 def test_probe_command_errors_name_the_option(run_dir, tmp_path, capsys):
-    assert main(["probe", "two_atoms", "--run", str(run_dir), "--output", str(tmp_path / "x.zarr"),
-                 "--split", "test"]) == 2
+    assert (
+        main(
+            [
+                "probe",
+                "two_atoms",
+                "--run",
+                str(run_dir),
+                "--output",
+                str(tmp_path / "x.zarr"),
+                "--split",
+                "test",
+            ]
+        )
+        == 2
+    )
     assert "--split" in capsys.readouterr().err
-    assert main(["probe", "sn2", "--run", str(run_dir), "--output", str(tmp_path / "x.zarr"),
-                 "--datasets-root", str(tmp_path)]) == 2
+    assert (
+        main(
+            [
+                "probe",
+                "sn2",
+                "--run",
+                str(run_dir),
+                "--output",
+                str(tmp_path / "x.zarr"),
+                "--datasets-root",
+                str(tmp_path),
+            ]
+        )
+        == 2
+    )
     assert "sn2_scan.zarr: no data set store found" in capsys.readouterr().err
     assert not (tmp_path / "x.zarr").exists()
 
@@ -66,4 +117,6 @@ def test_model_families_and_declared_receptive_fields():
     assert family_and_reach(build_model("efa", TINY)) == ("efa", math.inf)
     assert family_and_reach(build_model("efa", {**TINY, "efa_layers": []})) == ("local", 6.0)
     assert family_and_reach(build_model("examples.my_model:PairMLP", {"cutoff": 4.0})) == (
-        "external", 4.0)
+        "external",
+        4.0,
+    )

@@ -26,18 +26,25 @@ def test_two_atom_dissociation_closed_form():
     store = run_probe("two_atoms", a.pair_models(), num_points=37)
     r = store["coordinate"].values[0]
     exact, local = (store.sel(model=m, seed=0).isel(probe=0) for m in ("efa", "local"))
-    for name in ("energy_mae", "energy_mae_beyond_cutoff", "forces_mae", "dissociation_energy_error",
-                 "energy_jumps"):
+    for name in (
+        "energy_mae",
+        "energy_mae_beyond_cutoff",
+        "forces_mae",
+        "dissociation_energy_error",
+        "energy_jumps",
+    ):
         assert exact[name].item() == pytest.approx(0.0, abs=1e-12), name
     beyond = r > a.CUTOFF
     expected = np.mean(np.abs(two_atom_energy(r[beyond]) - two_atom_energy(a.CUTOFF)))
     assert local["energy_mae_beyond_cutoff"].item() == pytest.approx(expected, rel=1e-12)
     # D = E(far) − min E: the truncated curve ends at E(r_c) instead of E(10 Å).
     assert local["dissociation_energy_error"].item() == pytest.approx(
-        two_atom_energy(a.CUTOFF) - two_atom_energy(10.0), rel=1e-9)
+        two_atom_energy(a.CUTOFF) - two_atom_energy(10.0), rel=1e-9
+    )
     # Monotone after its minimum: the truncated curve lacks the reference's rise beyond r_c.
     assert local["energy_jumps"].item() == pytest.approx(
-        two_atom_energy(a.CUTOFF) - two_atom_energy(10.0), rel=1e-9)
+        two_atom_energy(a.CUTOFF) - two_atom_energy(10.0), rel=1e-9
+    )
     # One sign change of the bond force (at the minimum, r = 12^(1/11) Å) for both.
     assert exact["force_sign_flips"].item() == exact["force_sign_flips_reference"].item() == 1
     assert local["force_sign_flips"].item() == 1
@@ -57,7 +64,11 @@ def test_reach_is_exactly_flat_beyond_the_receptive_field_of_a_local_model():
     exact = store.sel(model="efa", seed=0).isel(probe=0)
     assert math.isnan(exact["change_beyond_receptive_field"].item())  # R = inf: no such points
     varying = np.abs(two_atom_energy(gaps) - two_atom_energy(40.0)) > REACH_TOLERANCE_EV
-    assert exact["reach_distance"].item() == exact["reach_distance_reference"].item() == gaps[varying].max()
+    assert (
+        exact["reach_distance"].item()
+        == exact["reach_distance_reference"].item()
+        == gaps[varying].max()
+    )
     assert exact["energy_change_mae"].item() == pytest.approx(0.0, abs=1e-12)
 
 
@@ -71,18 +82,30 @@ def test_pull_apart_keeps_fragments_rigid_and_reaches_each_gap():
     for part in (moving, ~moving):
         inner = scan[:, part, None] - scan[:, None, part]
         np.testing.assert_allclose(inner, np.broadcast_to(inner[0], inner.shape), atol=1e-12)
-    np.testing.assert_array_equal(scan[:, ~moving], np.broadcast_to(positions[~moving], scan[:, ~moving].shape))
+    np.testing.assert_array_equal(
+        scan[:, ~moving], np.broadcast_to(positions[~moving], scan[:, ~moving].shape)
+    )
 
 
 def test_pull_apart_probe_labels_at_the_data_set_level_of_theory(tmp_path):
     dataset = two_atoms(4, seed=1)
     dataset.attrs.update(name="pairs", license="CC0-1.0", citation="test data")
     write_dataset(dataset, tmp_path / "pairs.zarr")
-    store = run_probe("pull_apart", a.pair_models(), reference=str(tmp_path / "pairs.zarr"),
-                      structure=2, fragment=(1,), num_points=10, min_gap=1.5, max_gap=9.0)
+    store = run_probe(
+        "pull_apart",
+        a.pair_models(),
+        reference=str(tmp_path / "pairs.zarr"),
+        structure=2,
+        fragment=(1,),
+        num_points=10,
+        min_gap=1.5,
+        max_gap=9.0,
+    )
     gaps = np.linspace(1.5, 9.0, 10)
     np.testing.assert_allclose(store["separation"].values[0], gaps, atol=1e-9)
-    np.testing.assert_allclose(store["energy_reference"].values[0], two_atom_energy(gaps), rtol=1e-8)
+    np.testing.assert_allclose(
+        store["energy_reference"].values[0], two_atom_energy(gaps), rtol=1e-8
+    )
     assert store["energy_mae"].sel(model="efa").item() == pytest.approx(0.0, abs=1e-9)
 
 
@@ -110,8 +133,9 @@ def test_torsion_angle_and_probe_closed_form(tmp_path):
 def test_charge_transfer_closed_form(tmp_path):
     write_dataset(a.chain_reference(), tmp_path / "pairs.zarr")
     models = [a.chain_model("efa", "efa", 0.8), a.chain_model("local", "local", 0.0)]
-    store = run_probe("charge_transfer", models, reference=str(tmp_path / "pairs.zarr"),
-                      far_atoms=a.FAR_ATOMS)
+    store = run_probe(
+        "charge_transfer", models, reference=str(tmp_path / "pairs.zarr"), far_atoms=a.FAR_ATOMS
+    )
     efa, local = (store.sel(model=m, seed=0).isel(probe=0) for m in ("efa", "local"))
     size = np.linalg.norm(a.FAR_FORCE_CHANGE)
     assert efa["far_force_change_reference"].item() == pytest.approx(size)
@@ -121,7 +145,9 @@ def test_charge_transfer_closed_form(tmp_path):
     assert local["far_force_change_predicted"].item() == 0.0
     assert efa["energy_change_error"].item() == pytest.approx(0.0, abs=1e-12)
     with pytest.raises(ConfigError, match="--far-atoms"):
-        run_probe("charge_transfer", models, reference=str(tmp_path / "pairs.zarr"), far_atoms=(40,))
+        run_probe(
+            "charge_transfer", models, reference=str(tmp_path / "pairs.zarr"), far_atoms=(40,)
+        )
 
 
 def test_size_scan_per_atom_error():
@@ -129,10 +155,18 @@ def test_size_scan_per_atom_error():
     from efa.data.generators.analytic import nacl_cluster
 
     per_atom = -2.0
-    model = Predictor("efa", 1, "efa", 5.0, math.inf,
-                       lambda s: (per_atom * s.num_atoms, np.zeros(s.positions.shape)))
-    sets = [Structures.from_dataset(nacl_cluster(4, seed=0, diameter=d, num_atoms=n))
-            for d, n in ((6.0, 5), (8.0, 11))]
+    model = Predictor(
+        "efa",
+        1,
+        "efa",
+        5.0,
+        math.inf,
+        lambda s: (per_atom * s.num_atoms, np.zeros(s.positions.shape)),
+    )
+    sets = [
+        Structures.from_dataset(nacl_cluster(4, seed=0, diameter=d, num_atoms=n))
+        for d, n in ((6.0, 5), (8.0, 11))
+    ]
     store = size_scan([(model, s) for s in sets])
     np.testing.assert_array_equal(store["coordinate"].values[0], [5, 11])
     expected = [np.mean(np.abs(per_atom - s.energy / s.num_atoms)) for s in sets]

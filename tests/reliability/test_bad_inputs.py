@@ -71,8 +71,11 @@ def efa(*args: str, setup: Callable[[Path], None] | None = None):
         if setup is not None:
             setup(workdir)
         output = io.StringIO()
-        with contextlib.chdir(workdir), contextlib.redirect_stdout(output), \
-                contextlib.redirect_stderr(output):
+        with (
+            contextlib.chdir(workdir),
+            contextlib.redirect_stdout(output),
+            contextlib.redirect_stderr(output),
+        ):
             code = main(list(args))
         return code, output.getvalue()
 
@@ -89,8 +92,12 @@ def workflow(edit: Callable[[dict, Path], None]):
         edit(config, workdir)
         (workdir / "config").mkdir()
         (workdir / "config" / "bad.yaml").write_text(yaml.safe_dump(config))
-        planned = run(snakemake_command(workdir, "-n", "-p", "--configfile", "config/bad.yaml"),
-                      cwd=workdir, timeout=300, check=False)
+        planned = run(
+            snakemake_command(workdir, "-n", "-p", "--configfile", "config/bad.yaml"),
+            cwd=workdir,
+            timeout=300,
+            check=False,
+        )
         stub = workdir / "stub"
         stub.mkdir()
         (stub / "python").write_text("#!/bin/sh\nexit 0\n")
@@ -100,8 +107,14 @@ def workflow(edit: Callable[[dict, Path], None]):
         prefix = "Shell command: "
         for line in planned.stdout.splitlines():
             if line.startswith(prefix) and line != f"{prefix}None":
-                subprocess.run(["bash", "-c", line[len(prefix):]], cwd=workdir, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+                subprocess.run(
+                    ["bash", "-c", line[len(prefix) :]],
+                    cwd=workdir,
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    timeout=60,
+                )
         return planned.returncode, planned.stdout
 
     return command
@@ -113,8 +126,11 @@ def workflow(edit: Callable[[dict, Path], None]):
 def write_npz(path: Path, forces: bool = True) -> None:
     """Three structures of two atoms in the default keys of ``efa data import``."""
     rng = np.random.default_rng(0)
-    arrays = {"positions": rng.normal(size=(3, 2, 3)), "atomic_numbers": np.array([[1, 2]] * 3),
-              "energy": rng.normal(size=3)}
+    arrays = {
+        "positions": rng.normal(size=(3, 2, 3)),
+        "atomic_numbers": np.array([[1, 2]] * 3),
+        "energy": rng.normal(size=3),
+    }
     if forces:
         arrays["forces"] = rng.normal(size=(3, 2, 3))
     np.savez(path, **arrays)
@@ -125,13 +141,24 @@ def user_registry(name: str, **entry) -> Callable[[Path], None]:
 
     def setup(workdir: Path) -> None:
         mapping = {
-            "kind": "fetch", "description": "bad", "level_of_theory": "none", "license": "none",
-            "citation": "", "source": {"files": [{"name": "x.npz",
-                                                  "url": (workdir / "good.npz").as_uri(),
-                                                  "sha256": None}]},
-            "reader": {"format": "npz", "file": "x.npz", "keys": {
-                "positions": "positions", "atomic_numbers": "atomic_numbers",
-                "energy": "energy", "forces": "forces"}},
+            "kind": "fetch",
+            "description": "bad",
+            "level_of_theory": "none",
+            "license": "none",
+            "citation": "",
+            "source": {
+                "files": [{"name": "x.npz", "url": (workdir / "good.npz").as_uri(), "sha256": None}]
+            },
+            "reader": {
+                "format": "npz",
+                "file": "x.npz",
+                "keys": {
+                    "positions": "positions",
+                    "atomic_numbers": "atomic_numbers",
+                    "energy": "energy",
+                    "forces": "forces",
+                },
+            },
         }
         mapping.update(entry)
         text = yaml.safe_dump({"datasets": {name: mapping}})
@@ -250,16 +277,23 @@ def altered_run(workdir: Path) -> None:
         sys.path.insert(0, str(workdir))
     run = workdir / "run"
     run.mkdir()
-    config = RunConfig(dataset="two_atoms", datasets_root=str(workdir / "datasets"),
-                       splits={"train": 20, "valid": 10, "test": 10})
+    config = RunConfig(
+        dataset="two_atoms",
+        datasets_root=str(workdir / "datasets"),
+        splits={"train": 20, "valid": 10, "test": 10},
+    )
     (run / "config.json").write_text(json.dumps(config.to_dict()))
     splits = make_splits(40, config.splits, 0)
     save_splits(splits, run / "splits.json")
     from efa.data.store import open_dataset
+
     digest = dataset_sha256(open_dataset(store))
     (run / "data.json").write_text(json.dumps(data_record("two_atoms", digest, 40, splits)))
-    (run / "model.json").write_text(json.dumps({
-        "model": "evil_model:Model", "model_options": {}, "element_energies": {"1": -1.0}}))
+    (run / "model.json").write_text(
+        json.dumps(
+            {"model": "evil_model:Model", "model_options": {}, "element_energies": {"1": -1.0}}
+        )
+    )
 
 
 TRAIN = ("train", "--dataset", "two_atoms", "--output-root", "results/runs", "--no-progress")
@@ -268,137 +302,362 @@ TRAIN = ("train", "--dataset", "two_atoms", "--output-root", "results/runs", "--
 # --- the table ------------------------------------------------------------------------------
 
 ROWS = [
-    BadInput("datasets_root-injection", f"datasets_root: d{INJECTION}",
-             workflow(root_folder("datasets_root", f"d{INJECTION}")),
-             expect=f"--root 'd{INJECTION}'", refused=False, absent=("INJECTED",)),
-    BadInput("results_root-injection", f"results_root: r{INJECTION}",
-             workflow(root_folder("results_root", f"r{INJECTION}")),
-             expect=f"--run-dir 'r{INJECTION}/runs/two_atoms/local/seed0'",
-             refused=False, absent=("INJECTED",)),
-    BadInput("dataset-name-injection", f"datasets: {{z{INJECTION}: ...}} (and in the registry)",
-             workflow(renamed("dataset", f"z{INJECTION}")),
-             expect=f"data set 'z{INJECTION}' {NOT_A_NAME}", absent=("INJECTED",)),
-    BadInput("dataset-name-path", "datasets: {../x: null}", workflow(unlisted_dataset),
-             expect=f"datasets: data set '../x' {NOT_A_NAME}"),
-    BadInput("experiment-name-injection", f"experiments: {{e{INJECTION}: ...}}",
-             workflow(renamed("experiment", f"e{INJECTION}")),
-             expect=f"experiments: experiment 'e{INJECTION}' {NOT_A_NAME}", absent=("INJECTED",)),
-    BadInput("model-label-injection", f"experiments.two_atoms.models: {{m{INJECTION}: ...}}",
-             workflow(renamed("models", f"m{INJECTION}")),
-             expect=f"experiments.two_atoms.models: model label 'm{INJECTION}' {NOT_A_NAME}",
-             absent=("INJECTED",)),
-    BadInput("probe-label-injection", f"experiments.two_atoms.probes: {{p{INJECTION}: ...}}",
-             workflow(renamed("probes", f"p{INJECTION}")),
-             expect=f"experiments.two_atoms.probes: probe label 'p{INJECTION}' {NOT_A_NAME}",
-             absent=("INJECTED",)),
-    BadInput("import-name-escapes-root", "efa data import --name ../victim",
-             efa("data", "import", "good.npz", "--name", "../victim", "--root", "datasets"),
-             expect=f"--name: data set '../victim' {NOT_A_NAME}",
-             intact=("victim.zarr/keep.txt",), absent=("datasets/registry.user.yaml",)),
-    BadInput("import-name-injection", f"efa data import --name 'z{INJECTION}'",
-             efa("data", "import", "good.npz", "--name", f"z{INJECTION}", "--root", "datasets"),
-             expect=f"--name: data set 'z{INJECTION}' {NOT_A_NAME}",
-             absent=(f"datasets/z{INJECTION}.zarr", "datasets/registry.user.yaml")),
-    BadInput("import-failed-build", "efa data import of an npz without forces",
-             efa("data", "import", "broken.npz", "--name", "broken", "--root", "datasets"),
-             expect="broken.npz: field 'forces': key 'forces' not found",
-             absent=("datasets/broken.zarr",), unregistered=("broken",)),
-    BadInput("registry-entry-name", f"registry.user.yaml: datasets: {{z{INJECTION}: ...}}",
-             efa("data", "list", "--root", "datasets", setup=user_registry(f"z{INJECTION}")),
-             expect=f"registry.user.yaml: datasets: data set 'z{INJECTION}' {NOT_A_NAME}"),
-    BadInput("registry-file-name", "registry.user.yaml: source.files[0].name: ../x.npz",
-             efa("data", "fetch", "evil", "--root", "datasets", setup=user_registry(
-                 "evil", source={"files": [{"name": "../x.npz", "url": "file:///dev/null",
-                                            "sha256": None}]})),
-             expect=f"source.files[0].name: file '../x.npz' {NOT_A_NAME}",
-             absent=("datasets/x.npz", "datasets/registry.lock")),
-    BadInput("registry-reader-file", "registry.user.yaml: reader.file: ../../good.npz",
-             efa("data", "build", "evil", "--root", "datasets", setup=user_registry(
-                 "evil", reader={"format": "npz", "file": "../../good.npz", "keys": {
-                     "positions": "positions", "atomic_numbers": "atomic_numbers",
-                     "energy": "energy", "forces": "forces"}})),
-             expect=f"reader.file '../../good.npz': file '..' {NOT_A_NAME}",
-             absent=("datasets/evil.zarr",)),
-    BadInput("train-experiment-escapes-root", "efa train --experiment ../../x",
-             efa("train", "--experiment", "../../x", "--dataset", "two_atoms",
-                 "--output-root", "results/runs", "--max-steps", "1"),
-             expect=f"experiment: experiment '../../x' {NOT_A_NAME}", absent=("x", "results")),
-    BadInput("train-label-escapes-root", "efa train --set label=../../y",
-             efa("train", "--set", "label=../../y", "--dataset", "two_atoms",
-                 "--output-root", "results/runs", "--max-steps", "1"),
-             expect=f"label: model label '../../y' {NOT_A_NAME}", absent=("results",)),
-    BadInput("model-option-type", "model_options: {features: abc}",
-             efa(*TRAIN, "--set", "model_options={features: abc}", setup=two_atom_store),
-             expect="model_options.features='abc': expected an integer", absent=("results",)),
-    BadInput("model-option-float", "model_options: {features: 8.5}",
-             efa(*TRAIN, "--set", "model_options={features: 8.5}", setup=two_atom_store),
-             expect="model_options.features=8.5: expected an integer", absent=("results",)),
-    BadInput("lebedev-grid", "model: efa, model_options: {lebedev_num: 51}",
-             efa(*TRAIN, "--model", "efa", "--set", "model_options={lebedev_num: 51}",
-                 setup=two_atom_store),
-             expect="lebedev_num=51: expected the size of a Lebedev grid", absent=("results",)),
-    BadInput("max-length-shorter-than-data", "model: efa, model_options: {max_length: 5.0}",
-             efa(*TRAIN, "--model", "efa", "--set", "model_options={max_length: 5.0}",
-                 setup=two_atom_store),
-             expect="model_options.max_length=5.0: shorter than the largest distance",
-             absent=("results",)),
-    BadInput("max-steps-negative", "max_steps: -5",
-             efa(*TRAIN, "--set", "max_steps=-5", setup=two_atom_store),
-             expect="max_steps=-5: expected a positive integer", absent=("results",)),
-    BadInput("learning-rate-inf", "learning_rate: inf",
-             efa(*TRAIN, "--set", "learning_rate=inf", setup=two_atom_store),
-             expect="learning_rate=inf: expected a finite positive number", absent=("results",)),
-    BadInput("energy-weight-nan", "energy_weight: nan",
-             efa(*TRAIN, "--set", "energy_weight=nan", setup=two_atom_store),
-             expect="energy_weight=nan: expected a finite number >= 0", absent=("results",)),
-    BadInput("model-module-syntax-error", "model: broken_syntax:Model (a syntax error)",
-             efa(*TRAIN, "--model", "broken_syntax:Model",
-                 setup=module("broken_syntax", "def (:\n")),
-             expect="cannot import module 'broken_syntax' (SyntaxError", absent=("results",)),
-    BadInput("model-module-raises", "model: raises_on_import:Model (raises on import)",
-             efa(*TRAIN, "--model", "raises_on_import:Model",
-                 setup=module("raises_on_import", "raise RuntimeError('no GPU here')\n")),
-             expect="cannot import module 'raises_on_import' (RuntimeError: no GPU here)",
-             absent=("results",)),
-    BadInput("probe-num-points", "efa probe two_atoms --num-points -4",
-             efa("probe", "two_atoms", "--run", "no_run", "--num-points", "-4",
-                 "--output", "p.zarr"),
-             expect="--num-points -4: expected at least 2", absent=("p.zarr",)),
-    BadInput("npz-object-array", "npz with an object array as energy",
-             efa("data", "import", "objects.npz", "--name", "objects", "--root", "datasets",
-                 setup=npz_file("objects.npz", energy=np.array([1.0, "a", None], dtype=object))),
-             expect="objects.npz: field 'energy': key 'energy' cannot be read (Object arrays",
-             absent=("datasets/objects.zarr",), unregistered=("objects",)),
-    BadInput("npy-renamed-npz", "a .npy file renamed .npz",
-             efa("data", "import", "single.npz", "--name", "single", "--root", "datasets",
-                 setup=lambda w: (np.save(w / "single.npy", np.zeros(3)),
-                                  (w / "single.npy").rename(w / "single.npz"))),
-             expect="single.npz: holds a single array (a .npy file), not an npz archive",
-             absent=("datasets/single.zarr",), unregistered=("single",)),
-    BadInput("npz-numbers-length", "npz atomic_numbers of the wrong length",
-             efa("data", "import", "short.npz", "--name", "short", "--root", "datasets",
-                 setup=npz_file("short.npz", atomic_numbers=np.array([1, 2, 3]))),
-             expect="short.npz: field 'atomic_numbers': has shape (3,); expected (3, 2) or (2,)",
-             absent=("datasets/short.zarr",), unregistered=("short",)),
-    BadInput("extxyz-periodic", "extxyz frames with a periodic cell",
-             efa("data", "import", "cell.xyz", "--name", "cell", "--root", "datasets",
-                 setup=extxyz_file("cell.xyz", pbc=True)),
-             expect="cell.xyz: field 'pbc': frame 0 is periodic",
-             absent=("datasets/cell.zarr",), unregistered=("cell",)),
-    BadInput("extxyz-fractional-charge", "extxyz total charge 0.5",
-             efa("data", "import", "half.xyz", "--name", "half", "--root", "datasets",
-                 "--charge-key", "charge", setup=extxyz_file("half.xyz", charge=0.5)),
-             expect="half.xyz: field 'total_charge': 0.5 in frame 1",
-             absent=("datasets/half.zarr",), unregistered=("half",)),
-    BadInput("run-folder-model-import", "run folder whose model.json names another module",
-             efa("evaluate", "run", setup=altered_run),
-             expect="model.json: names model 'evil_model:Model'",
-             absent=("INJECTED", "run/metrics.zarr")),
-    BadInput("report-incomplete-store", "efa report on a metric store with a missing chunk",
-             efa("report", "--metrics", "metrics.zarr", "--output-dir", "report",
-                 setup=lambda w: incomplete_store(w / "metrics.zarr")),
-             expect="incomplete test-metric store: energy_mae/c/0/0/0 is missing",
-             absent=("report",)),
+    BadInput(
+        "datasets_root-injection",
+        f"datasets_root: d{INJECTION}",
+        workflow(root_folder("datasets_root", f"d{INJECTION}")),
+        expect=f"--root 'd{INJECTION}'",
+        refused=False,
+        absent=("INJECTED",),
+    ),
+    BadInput(
+        "results_root-injection",
+        f"results_root: r{INJECTION}",
+        workflow(root_folder("results_root", f"r{INJECTION}")),
+        expect=f"--run-dir 'r{INJECTION}/runs/two_atoms/local/seed0'",
+        refused=False,
+        absent=("INJECTED",),
+    ),
+    BadInput(
+        "dataset-name-injection",
+        f"datasets: {{z{INJECTION}: ...}} (and in the registry)",
+        workflow(renamed("dataset", f"z{INJECTION}")),
+        expect=f"data set 'z{INJECTION}' {NOT_A_NAME}",
+        absent=("INJECTED",),
+    ),
+    BadInput(
+        "dataset-name-path",
+        "datasets: {../x: null}",
+        workflow(unlisted_dataset),
+        expect=f"datasets: data set '../x' {NOT_A_NAME}",
+    ),
+    BadInput(
+        "experiment-name-injection",
+        f"experiments: {{e{INJECTION}: ...}}",
+        workflow(renamed("experiment", f"e{INJECTION}")),
+        expect=f"experiments: experiment 'e{INJECTION}' {NOT_A_NAME}",
+        absent=("INJECTED",),
+    ),
+    BadInput(
+        "model-label-injection",
+        f"experiments.two_atoms.models: {{m{INJECTION}: ...}}",
+        workflow(renamed("models", f"m{INJECTION}")),
+        expect=f"experiments.two_atoms.models: model label 'm{INJECTION}' {NOT_A_NAME}",
+        absent=("INJECTED",),
+    ),
+    BadInput(
+        "probe-label-injection",
+        f"experiments.two_atoms.probes: {{p{INJECTION}: ...}}",
+        workflow(renamed("probes", f"p{INJECTION}")),
+        expect=f"experiments.two_atoms.probes: probe label 'p{INJECTION}' {NOT_A_NAME}",
+        absent=("INJECTED",),
+    ),
+    BadInput(
+        "import-name-escapes-root",
+        "efa data import --name ../victim",
+        efa("data", "import", "good.npz", "--name", "../victim", "--root", "datasets"),
+        expect=f"--name: data set '../victim' {NOT_A_NAME}",
+        intact=("victim.zarr/keep.txt",),
+        absent=("datasets/registry.user.yaml",),
+    ),
+    BadInput(
+        "import-name-injection",
+        f"efa data import --name 'z{INJECTION}'",
+        efa("data", "import", "good.npz", "--name", f"z{INJECTION}", "--root", "datasets"),
+        expect=f"--name: data set 'z{INJECTION}' {NOT_A_NAME}",
+        absent=(f"datasets/z{INJECTION}.zarr", "datasets/registry.user.yaml"),
+    ),
+    BadInput(
+        "import-failed-build",
+        "efa data import of an npz without forces",
+        efa("data", "import", "broken.npz", "--name", "broken", "--root", "datasets"),
+        expect="broken.npz: field 'forces': key 'forces' not found",
+        absent=("datasets/broken.zarr",),
+        unregistered=("broken",),
+    ),
+    BadInput(
+        "registry-entry-name",
+        f"registry.user.yaml: datasets: {{z{INJECTION}: ...}}",
+        efa("data", "list", "--root", "datasets", setup=user_registry(f"z{INJECTION}")),
+        expect=f"registry.user.yaml: datasets: data set 'z{INJECTION}' {NOT_A_NAME}",
+    ),
+    BadInput(
+        "registry-file-name",
+        "registry.user.yaml: source.files[0].name: ../x.npz",
+        efa(
+            "data",
+            "fetch",
+            "evil",
+            "--root",
+            "datasets",
+            setup=user_registry(
+                "evil",
+                source={"files": [{"name": "../x.npz", "url": "file:///dev/null", "sha256": None}]},
+            ),
+        ),
+        expect=f"source.files[0].name: file '../x.npz' {NOT_A_NAME}",
+        absent=("datasets/x.npz", "datasets/registry.lock"),
+    ),
+    BadInput(
+        "registry-reader-file",
+        "registry.user.yaml: reader.file: ../../good.npz",
+        efa(
+            "data",
+            "build",
+            "evil",
+            "--root",
+            "datasets",
+            setup=user_registry(
+                "evil",
+                reader={
+                    "format": "npz",
+                    "file": "../../good.npz",
+                    "keys": {
+                        "positions": "positions",
+                        "atomic_numbers": "atomic_numbers",
+                        "energy": "energy",
+                        "forces": "forces",
+                    },
+                },
+            ),
+        ),
+        expect=f"reader.file '../../good.npz': file '..' {NOT_A_NAME}",
+        absent=("datasets/evil.zarr",),
+    ),
+    BadInput(
+        "train-experiment-escapes-root",
+        "efa train --experiment ../../x",
+        efa(
+            "train",
+            "--experiment",
+            "../../x",
+            "--dataset",
+            "two_atoms",
+            "--output-root",
+            "results/runs",
+            "--max-steps",
+            "1",
+        ),
+        expect=f"experiment: experiment '../../x' {NOT_A_NAME}",
+        absent=("x", "results"),
+    ),
+    BadInput(
+        "train-label-escapes-root",
+        "efa train --set label=../../y",
+        efa(
+            "train",
+            "--set",
+            "label=../../y",
+            "--dataset",
+            "two_atoms",
+            "--output-root",
+            "results/runs",
+            "--max-steps",
+            "1",
+        ),
+        expect=f"label: model label '../../y' {NOT_A_NAME}",
+        absent=("results",),
+    ),
+    BadInput(
+        "model-option-type",
+        "model_options: {features: abc}",
+        efa(*TRAIN, "--set", "model_options={features: abc}", setup=two_atom_store),
+        expect="model_options.features='abc': expected an integer",
+        absent=("results",),
+    ),
+    BadInput(
+        "model-option-float",
+        "model_options: {features: 8.5}",
+        efa(*TRAIN, "--set", "model_options={features: 8.5}", setup=two_atom_store),
+        expect="model_options.features=8.5: expected an integer",
+        absent=("results",),
+    ),
+    BadInput(
+        "lebedev-grid",
+        "model: efa, model_options: {lebedev_num: 51}",
+        efa(
+            *TRAIN,
+            "--model",
+            "efa",
+            "--set",
+            "model_options={lebedev_num: 51}",
+            setup=two_atom_store,
+        ),
+        expect="lebedev_num=51: expected the size of a Lebedev grid",
+        absent=("results",),
+    ),
+    BadInput(
+        "max-length-shorter-than-data",
+        "model: efa, model_options: {max_length: 5.0}",
+        efa(
+            *TRAIN,
+            "--model",
+            "efa",
+            "--set",
+            "model_options={max_length: 5.0}",
+            setup=two_atom_store,
+        ),
+        expect="model_options.max_length=5.0: shorter than the largest distance",
+        absent=("results",),
+    ),
+    BadInput(
+        "max-steps-negative",
+        "max_steps: -5",
+        efa(*TRAIN, "--set", "max_steps=-5", setup=two_atom_store),
+        expect="max_steps=-5: expected a positive integer",
+        absent=("results",),
+    ),
+    BadInput(
+        "learning-rate-inf",
+        "learning_rate: inf",
+        efa(*TRAIN, "--set", "learning_rate=inf", setup=two_atom_store),
+        expect="learning_rate=inf: expected a finite positive number",
+        absent=("results",),
+    ),
+    BadInput(
+        "energy-weight-nan",
+        "energy_weight: nan",
+        efa(*TRAIN, "--set", "energy_weight=nan", setup=two_atom_store),
+        expect="energy_weight=nan: expected a finite number >= 0",
+        absent=("results",),
+    ),
+    BadInput(
+        "model-module-syntax-error",
+        "model: broken_syntax:Model (a syntax error)",
+        efa(*TRAIN, "--model", "broken_syntax:Model", setup=module("broken_syntax", "def (:\n")),
+        expect="cannot import module 'broken_syntax' (SyntaxError",
+        absent=("results",),
+    ),
+    BadInput(
+        "model-module-raises",
+        "model: raises_on_import:Model (raises on import)",
+        efa(
+            *TRAIN,
+            "--model",
+            "raises_on_import:Model",
+            setup=module("raises_on_import", "raise RuntimeError('no GPU here')\n"),
+        ),
+        expect="cannot import module 'raises_on_import' (RuntimeError: no GPU here)",
+        absent=("results",),
+    ),
+    BadInput(
+        "probe-num-points",
+        "efa probe two_atoms --num-points -4",
+        efa("probe", "two_atoms", "--run", "no_run", "--num-points", "-4", "--output", "p.zarr"),
+        expect="--num-points -4: expected at least 2",
+        absent=("p.zarr",),
+    ),
+    BadInput(
+        "npz-object-array",
+        "npz with an object array as energy",
+        efa(
+            "data",
+            "import",
+            "objects.npz",
+            "--name",
+            "objects",
+            "--root",
+            "datasets",
+            setup=npz_file("objects.npz", energy=np.array([1.0, "a", None], dtype=object)),
+        ),
+        expect="objects.npz: field 'energy': key 'energy' cannot be read (Object arrays",
+        absent=("datasets/objects.zarr",),
+        unregistered=("objects",),
+    ),
+    BadInput(
+        "npy-renamed-npz",
+        "a .npy file renamed .npz",
+        efa(
+            "data",
+            "import",
+            "single.npz",
+            "--name",
+            "single",
+            "--root",
+            "datasets",
+            setup=lambda w: (
+                np.save(w / "single.npy", np.zeros(3)),
+                (w / "single.npy").rename(w / "single.npz"),
+            ),
+        ),
+        expect="single.npz: holds a single array (a .npy file), not an npz archive",
+        absent=("datasets/single.zarr",),
+        unregistered=("single",),
+    ),
+    BadInput(
+        "npz-numbers-length",
+        "npz atomic_numbers of the wrong length",
+        efa(
+            "data",
+            "import",
+            "short.npz",
+            "--name",
+            "short",
+            "--root",
+            "datasets",
+            setup=npz_file("short.npz", atomic_numbers=np.array([1, 2, 3])),
+        ),
+        expect="short.npz: field 'atomic_numbers': has shape (3,); expected (3, 2) or (2,)",
+        absent=("datasets/short.zarr",),
+        unregistered=("short",),
+    ),
+    BadInput(
+        "extxyz-periodic",
+        "extxyz frames with a periodic cell",
+        efa(
+            "data",
+            "import",
+            "cell.xyz",
+            "--name",
+            "cell",
+            "--root",
+            "datasets",
+            setup=extxyz_file("cell.xyz", pbc=True),
+        ),
+        expect="cell.xyz: field 'pbc': frame 0 is periodic",
+        absent=("datasets/cell.zarr",),
+        unregistered=("cell",),
+    ),
+    BadInput(
+        "extxyz-fractional-charge",
+        "extxyz total charge 0.5",
+        efa(
+            "data",
+            "import",
+            "half.xyz",
+            "--name",
+            "half",
+            "--root",
+            "datasets",
+            "--charge-key",
+            "charge",
+            setup=extxyz_file("half.xyz", charge=0.5),
+        ),
+        expect="half.xyz: field 'total_charge': 0.5 in frame 1",
+        absent=("datasets/half.zarr",),
+        unregistered=("half",),
+    ),
+    BadInput(
+        "run-folder-model-import",
+        "run folder whose model.json names another module",
+        efa("evaluate", "run", setup=altered_run),
+        expect="model.json: names model 'evil_model:Model'",
+        absent=("INJECTED", "run/metrics.zarr"),
+    ),
+    BadInput(
+        "report-incomplete-store",
+        "efa report on a metric store with a missing chunk",
+        efa(
+            "report",
+            "--metrics",
+            "metrics.zarr",
+            "--output-dir",
+            "report",
+            setup=lambda w: incomplete_store(w / "metrics.zarr"),
+        ),
+        expect="incomplete test-metric store: energy_mae/c/0/0/0 is missing",
+        absent=("report",),
+    ),
 ]
 
 
@@ -408,8 +667,10 @@ def incomplete_store(path: Path) -> None:
 
     from efa.storage import write_zarr
 
-    store = xr.Dataset({"energy_mae": (("experiment", "model", "seed"), np.ones((1, 1, 1)))},
-                       coords={"experiment": ["e"], "model": ["m"], "seed": [0]})
+    store = xr.Dataset(
+        {"energy_mae": (("experiment", "model", "seed"), np.ones((1, 1, 1)))},
+        coords={"experiment": ["e"], "model": ["m"], "seed": [0]},
+    )
     write_zarr(store, path)
     (path / "energy_mae" / "c" / "0" / "0" / "0").unlink()
 
@@ -429,8 +690,11 @@ def workdir(tmp_path) -> Path:
 def registered(root: Path) -> set[str]:
     """Names in ``<root>/registry.user.yaml`` (none if it does not exist)."""
     path = root / "registry.user.yaml"
-    return set((yaml.safe_load(path.read_text()) or {}).get("datasets", {})) if path.is_file() \
+    return (
+        set((yaml.safe_load(path.read_text()) or {}).get("datasets", {}))
+        if path.is_file()
         else set()
+    )
 
 
 @pytest.mark.parametrize("row", ROWS, ids=[row.id for row in ROWS])

@@ -1,4 +1,5 @@
-"""Reproducible runs: bitwise-identical results, steps decide, provenance, data checked on resume."""
+"""Reproducible runs: bitwise-identical results, steps decide, provenance, data checked on
+resume."""
 
 import json
 
@@ -79,12 +80,19 @@ def test_summary_and_stores_record_provenance(base_config, tmp_path):
     summary = Trainer(config, tmp_path / "run").run()
     provenance = summary["provenance"]
     assert set(provenance) == {
-        "efa_bench", "python", "packages", "devices", "config_sha256", "datasets"
+        "efa_bench",
+        "python",
+        "packages",
+        "devices",
+        "config_sha256",
+        "datasets",
     }
     assert set(provenance["packages"]) == set(KEY_PACKAGES)
     assert provenance["packages"]["jax"] == jax.__version__
     assert provenance["devices"] == {
-        "platform": jax.devices()[0].platform, "kind": jax.devices()[0].device_kind, "count": 1,
+        "platform": jax.devices()[0].platform,
+        "kind": jax.devices()[0].device_kind,
+        "count": 1,
     }
     digest = dataset_sha256(open_dataset("two_atoms", base_config["datasets_root"]))
     assert provenance["datasets"] == {"two_atoms": digest}

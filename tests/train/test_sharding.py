@@ -108,14 +108,27 @@ def test_two_devices_train_like_one(base_config, config_file, compilation_cache,
         "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
     }
     process = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(TWO_DEVICE_SCRIPT), str(config_file(data)),
-         str(tmp_path)],
-        env=env, capture_output=True, text=True, timeout=300, check=False,
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(TWO_DEVICE_SCRIPT),
+            str(config_file(data)),
+            str(tmp_path),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert process.returncode == 0, process.stderr
     result = json.loads(process.stdout.strip().splitlines()[-1])
     assert result["codes"] == {
-        "one": 0, "two": 0, "interrupted": "interrupted", "resumed": 0, "three": 2
+        "one": 0,
+        "two": 0,
+        "interrupted": "interrupted",
+        "resumed": 0,
+        "three": 2,
     }
     assert "devices=3: expected 1 to 2, the number of JAX devices" in process.stderr
     assert result["device_count"] == result["default_devices"] == 2
@@ -142,6 +155,4 @@ def test_two_devices_train_like_one(base_config, config_file, compilation_cache,
     _, metrics_two = write_evaluation(two)
     _, metrics_one = write_evaluation(one)
     for name in ("energy_mae", "forces_mae"):
-        np.testing.assert_allclose(
-            metrics_two[name].values, metrics_one[name].values, rtol=1e-4
-        )
+        np.testing.assert_allclose(metrics_two[name].values, metrics_one[name].values, rtol=1e-4)

@@ -46,8 +46,13 @@ def run(args, cwd, timeout=300, check=True, env=None) -> subprocess.CompletedPro
     ``env`` adds variables to :func:`environment`.
     """
     result = subprocess.run(
-        [str(a) for a in args], cwd=cwd, env={**environment(), **(env or {})}, text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout,
+        [str(a) for a in args],
+        cwd=cwd,
+        env={**environment(), **(env or {})},
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        timeout=timeout,
     )
     if check and result.returncode != 0:
         pytest.fail(f"{' '.join(map(str, args))} exited with {result.returncode}:\n{result.stdout}")
@@ -58,8 +63,10 @@ def snakemake_command(directory, *args) -> list:
     """Snakemake on the repository's Snakefile, with ``directory`` as its working directory."""
     directory = Path(directory).resolve()
     if directory == ROOT or any(directory.is_relative_to(ROOT / f) for f in OUTPUT_FOLDERS):
-        raise ValueError(f"{directory}: Snakemake in the tests runs outside the repository's "
-                         f"{', '.join(OUTPUT_FOLDERS)} folders, in a temporary directory")
+        raise ValueError(
+            f"{directory}: Snakemake in the tests runs outside the repository's "
+            f"{', '.join(OUTPUT_FOLDERS)} folders, in a temporary directory"
+        )
     return [tool("snakemake"), "--snakefile", ROOT / "Snakefile", "--directory", directory, *args]
 
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 import re
+import sys
 
 import pytest
 import yaml
 
-from efa.config import validate_workflow_config
 from efa.errors import ConfigError
+from efa.workflow.config import validate_workflow_config
 
 from .conftest import ROOT, load_config, run, snakemake, tool
 
@@ -47,8 +47,14 @@ def test_paper_dry_run_plans_every_run_with_gpus(workflow_dir):
 def test_seed_overlay_trains_every_experiment_with_three_seeds(workflow_dir):
     """config/three_seeds.yaml merged over the default suite: same experiments and models, three
     seeds each (planned in a fresh directory: the repository's finished runs do not count)."""
-    result = snakemake(workflow_dir, "-n", "--configfile", "config/config.yaml",
-                       "config/three_seeds.yaml", timeout=120)
+    result = snakemake(
+        workflow_dir,
+        "-n",
+        "--configfile",
+        "config/config.yaml",
+        "config/three_seeds.yaml",
+        timeout=120,
+    )
     trained = set(re.findall(r"output: results/runs/(\S+)/summary\.json", result.stdout))
     default = load_config("config.yaml")["experiments"]
     expected = {
@@ -110,20 +116,26 @@ def _unknown_option(config):
 
 
 def _calculator_not_a_calculator(config):
-    config["experiments"]["two_atoms"]["models"]["calc"] = {"calculator": "math:sqrt",
-                                                           "options": {}}
+    config["experiments"]["two_atoms"]["models"]["calc"] = {
+        "calculator": "math:sqrt",
+        "options": {},
+    }
     return "experiments.two_atoms.models.calc.calculator"
 
 
 def _calculator_factory_raises(config):
     config["experiments"]["two_atoms"]["models"]["calc"] = {  # json.loads("{") raises
-        "calculator": "json:loads", "options": {"s": "{"}}
+        "calculator": "json:loads",
+        "options": {"s": "{"},
+    }
     return "experiments.two_atoms.models.calc.calculator"
 
 
 def _calculator_bad_receptive_field(config):
     config["experiments"]["two_atoms"]["models"]["calc"] = {
-        "calculator": "ase.calculators.lj:LennardJones", "receptive_field": -3}
+        "calculator": "ase.calculators.lj:LennardJones",
+        "receptive_field": -3,
+    }
     return "experiments.two_atoms.models.calc.receptive_field"
 
 
@@ -134,7 +146,9 @@ def _unknown_card_key(config):
 
 def _calculator_bad_cutoff(config):
     config["experiments"]["two_atoms"]["models"]["calc"] = {
-        "calculator": "ase.calculators.lj:LennardJones", "cutoff": 0}
+        "calculator": "ase.calculators.lj:LennardJones",
+        "cutoff": 0,
+    }
     return "experiments.two_atoms.models.calc.cutoff"
 
 
@@ -148,12 +162,22 @@ def _published_splits_of_a_generated_set(config):
     return "experiments.two_atoms.splits"
 
 
-BAD_CONFIGS = [_unknown_model, _outside_bound, _missing_dataset, _unregistered_dataset,
-               _too_many_structures, _unknown_probe_option, _unknown_option,
-               _calculator_not_a_calculator, _calculator_factory_raises,
-               _calculator_bad_receptive_field, _calculator_bad_cutoff,
-               _cutoff_on_a_trained_model, _published_splits_of_a_generated_set,
-               _unknown_card_key]
+BAD_CONFIGS = [
+    _unknown_model,
+    _outside_bound,
+    _missing_dataset,
+    _unregistered_dataset,
+    _too_many_structures,
+    _unknown_probe_option,
+    _unknown_option,
+    _calculator_not_a_calculator,
+    _calculator_factory_raises,
+    _calculator_bad_receptive_field,
+    _calculator_bad_cutoff,
+    _cutoff_on_a_trained_model,
+    _published_splits_of_a_generated_set,
+    _unknown_card_key,
+]
 
 
 @pytest.mark.parametrize("mutate", BAD_CONFIGS, ids=lambda f: f.__name__.strip("_"))
@@ -169,14 +193,16 @@ def test_ci_config_is_valid():
 
 
 def test_calculator_example_plans_a_run_without_training(workflow_dir):
-    result = snakemake(workflow_dir, "-n", "-p", "--configfile", "examples/calculator.yaml",
-                       timeout=120)
+    result = snakemake(
+        workflow_dir, "-n", "-p", "--configfile", "examples/calculator.yaml", timeout=120
+    )
     assert "results/calculator/runs/two_atoms/lennard_jones/seed0/summary.json" in result.stdout
-    assert "calculator=\"ase.calculators.lj:LennardJones\"" in result.stdout, result.stdout
+    assert 'calculator="ase.calculators.lj:LennardJones"' in result.stdout, result.stdout
 
 
 @pytest.mark.parametrize(
-    "mutate", [_unknown_model, _outside_bound, _missing_dataset, _negative_split],
+    "mutate",
+    [_unknown_model, _outside_bound, _missing_dataset, _negative_split],
     ids=lambda f: f.__name__.strip("_"),
 )
 def test_bad_config_fails_before_any_job(mutate, workdir):
@@ -196,18 +222,49 @@ def test_bad_config_fails_before_any_job(mutate, workdir):
 
 
 def test_own_model_example(workflow_dir):
-    """README's worked example: the configuration plans, and the model trains a few steps."""
+    """The worked example of docs/models.md: the configuration plans, and the model trains a few
+    steps."""
     result = snakemake(workflow_dir, "-n", "--configfile", "examples/my_model.yaml", timeout=120)
     assert "results/my_model/runs/two_atoms/pair_mlp/seed0/summary.json" in result.stdout
-    run([tool("efa"), "data", "build", "--root", workflow_dir / "datasets", "two_atoms",
-         "--set", "num_structures=50"], cwd=workflow_dir)
+    run(
+        [
+            tool("efa"),
+            "data",
+            "build",
+            "--root",
+            workflow_dir / "datasets",
+            "two_atoms",
+            "--set",
+            "num_structures=50",
+        ],
+        cwd=workflow_dir,
+    )
     # examples.my_model is imported from the repository (as the workflow's jobs do), while the
     # command runs in the temporary directory
     result = run(
-        [sys.executable, "-m", "efa.cli", "train", "--model", "examples.my_model:PairMLP", "--dataset", "two_atoms",
-         "--set", f"datasets_root={workflow_dir / 'datasets'}", "--max-steps", "5",
-         "--set", "splits={train: 30, valid: 10, test: 10}", "--set", "batch_size=8",
-         "--output-root", workflow_dir / "runs", "--no-progress"],
-        cwd=workflow_dir, timeout=300, env={"PYTHONPATH": _python_path()},
+        [
+            sys.executable,
+            "-m",
+            "efa.cli",
+            "train",
+            "--model",
+            "examples.my_model:PairMLP",
+            "--dataset",
+            "two_atoms",
+            "--set",
+            f"datasets_root={workflow_dir / 'datasets'}",
+            "--max-steps",
+            "5",
+            "--set",
+            "splits={train: 30, valid: 10, test: 10}",
+            "--set",
+            "batch_size=8",
+            "--output-root",
+            workflow_dir / "runs",
+            "--no-progress",
+        ],
+        cwd=workflow_dir,
+        timeout=300,
+        env={"PYTHONPATH": _python_path()},
     )
     assert '"status": "complete"' in result.stdout, result.stdout

@@ -35,8 +35,12 @@ def test_output_state_sees_created_modified_and_deleted_paths(tmp_path):
     (tmp_path / "config").mkdir()  # not an output folder
     before = output_state(tmp_path)
     assert set(before) == {
-        "datasets", "datasets/two_atoms.zarr", "datasets/two_atoms.zarr/zarr.json",
-        "results", "results/metrics.json", "results/old.log",
+        "datasets",
+        "datasets/two_atoms.zarr",
+        "datasets/two_atoms.zarr/zarr.json",
+        "results",
+        "results/metrics.json",
+        "results/old.log",
     }
 
     # a finished seed-0 run, as the suite writes it
@@ -80,10 +84,16 @@ def test_snakemake_never_runs_in_the_repository(inside):
 
 
 def test_snakemake_runs_the_repository_snakefile_in_the_given_directory(workflow_dir):
-    command = [str(part) for part in snakemake_command(workflow_dir, "-n", "--configfile",
-                                                       "config/paper.yaml")]
-    assert command[1:5] == ["--snakefile", str(ROOT / "Snakefile"),
-                            "--directory", str(workflow_dir.resolve())]
+    command = [
+        str(part)
+        for part in snakemake_command(workflow_dir, "-n", "--configfile", "config/paper.yaml")
+    ]
+    assert command[1:5] == [
+        "--snakefile",
+        str(ROOT / "Snakefile"),
+        "--directory",
+        str(workflow_dir.resolve()),
+    ]
     assert command[5:] == ["-n", "--configfile", "config/paper.yaml"]
     # the directory of a dry run: the configurations and the registry, no results
     assert sorted(p.name for p in workflow_dir.iterdir()) == ["config", "datasets", "examples"]
@@ -97,7 +107,10 @@ def _copy_of_checkout(target: Path) -> Path:
     not ignored: no results, no data set stores, no .snakemake)."""
     listing = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT, capture_output=True, text=True, check=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     for name in filter(None, listing.split("\0")):
         source = ROOT / name
@@ -111,8 +124,9 @@ def _mark_finished(checkout: Path) -> None:
     """Make the default suite look finished in ``checkout``: every output of its plan exists
     (folders for outputs without a suffix), up to date, so Snakemake has nothing to do."""
     plan = run([tool("snakemake"), "-n", "--cores", "1"], cwd=checkout, timeout=120).stdout
-    outputs = {path for line in re.findall(r"^\s+output: (.+)$", plan, re.M)
-               for path in line.split(", ")}
+    outputs = {
+        path for line in re.findall(r"^\s+output: (.+)$", plan, re.M) for path in line.split(", ")
+    }
     assert any(re.fullmatch(r"results/runs/\w+/\w+/seed0/summary\.json", p) for p in outputs)
     for name in outputs:
         path = checkout / name
@@ -138,10 +152,21 @@ def test_workflow_tests_pass_after_the_suite(tmp_path):
     _mark_finished(checkout)
     before = output_state(checkout)
     result = run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-         f"--basetemp={tmp_path / 'basetemp'}", "tests/workflow/test_config.py",
-         "-k", "seed_overlay or paper_dry_run"],
-        cwd=checkout, timeout=300, check=False,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            f"--basetemp={tmp_path / 'basetemp'}",
+            "tests/workflow/test_config.py",
+            "-k",
+            "seed_overlay or paper_dry_run",
+        ],
+        cwd=checkout,
+        timeout=300,
+        check=False,
     )
     assert result.returncode == 0, result.stdout
     assert re.search(r"^2 passed", result.stdout, re.M), result.stdout

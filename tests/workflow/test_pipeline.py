@@ -37,8 +37,10 @@ def test_ci_suite_writes_every_output(clone):
     for experiment, spec in config["experiments"].items():
         for model in spec["models"]:
             for seed in spec["seeds"]:
-                store = xr.open_zarr(results / "runs" / experiment / model / f"seed{seed}" /
-                                     "metrics.zarr", consolidated=False)
+                store = xr.open_zarr(
+                    results / "runs" / experiment / model / f"seed{seed}" / "metrics.zarr",
+                    consolidated=False,
+                )
                 assert set(store.dims) == {"experiment", "model", "seed"}
         for probe in spec["probes"]:
             assert (results / "probes" / f"{probe}.zarr" / "zarr.json").is_file()
@@ -76,8 +78,19 @@ def test_touched_outputs_do_not_rerun(clone):
 
 
 def test_experiment_changes_a_parameter(clone):
-    run([tool("dvc"), "exp", "run", "--name", "short", "-S",
-         "config/config.yaml:train.max_steps=10"], cwd=clone, timeout=600)
+    run(
+        [
+            tool("dvc"),
+            "exp",
+            "run",
+            "--name",
+            "short",
+            "-S",
+            "config/config.yaml:train.max_steps=10",
+        ],
+        cwd=clone,
+        timeout=600,
+    )
     result = run([tool("dvc"), "exp", "show", "--no-pager", "--csv"], cwd=clone)
     assert "short" in result.stdout, result.stdout
     assert "train.max_steps" in result.stdout, result.stdout
@@ -101,9 +114,14 @@ def test_kill_and_rerun_resumes_from_checkpoint(workdir):
     command = snakemake_command(workdir, target, "--cores", "1", "--configfile", path)
     run_dir = workdir / "results" / "runs" / "two_atoms" / "local" / "seed0"
 
-    process = subprocess.Popen([str(c) for c in command], cwd=workdir, env=environment(),
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               start_new_session=True)
+    process = subprocess.Popen(
+        [str(c) for c in command],
+        cwd=workdir,
+        env=environment(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 240
         while not any(r["event"] == "checkpoint" for r in _train_log(run_dir)):
@@ -132,8 +150,13 @@ def test_kill_and_rerun_resumes_from_checkpoint(workdir):
 
 
 #: Jobs of each kind, by the words after ``efa.cli`` in their command line.
-JOB_KINDS = {"build": ("data", "build"), "train": ("train",), "evaluate": ("evaluate",),
-             "probe": ("probe",), "report": ("report",)}
+JOB_KINDS = {
+    "build": ("data", "build"),
+    "train": ("train",),
+    "evaluate": ("evaluate",),
+    "probe": ("probe",),
+    "report": ("report",),
+}
 
 
 def _job_pids(kind: tuple[str, ...], root: Path) -> list[int]:
@@ -158,9 +181,14 @@ def _kill_during(command, workdir: Path, kind: str | None, whole: bool = False) 
     """Start Snakemake; as soon as a job of ``kind`` runs, SIGKILL it (or, with ``whole``,
     Snakemake and all its jobs); wait for Snakemake to end. Returns what was killed, or "" if
     the workflow finished first."""
-    process = subprocess.Popen([str(c) for c in command], cwd=workdir, env=environment(),
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               start_new_session=True)
+    process = subprocess.Popen(
+        [str(c) for c in command],
+        cwd=workdir,
+        env=environment(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     killed = ""
     try:
         deadline = time.monotonic() + 300
@@ -195,12 +223,17 @@ def test_kill_9_of_every_job_kind_and_of_snakemake_then_rerun_gives_the_same_res
     (workdir / "config.yaml").write_text((ROOT / "config" / "ci.yaml").read_text())
     command = snakemake_command(workdir, "--cores", "2", "--configfile", "config.yaml")
     killed = []
-    for kind, whole in [("build", False), ("train", True), ("train", False),
-                        ("evaluate", False), ("probe", False), ("report", False)]:
+    for kind, whole in [
+        ("build", False),
+        ("train", True),
+        ("train", False),
+        ("evaluate", False),
+        ("probe", False),
+        ("report", False),
+    ]:
         if whole:
             killed.append(_kill_during(command, workdir, kind, whole=True))
-            run(snakemake_command(workdir, "--unlock", "--configfile", "config.yaml"),
-                cwd=workdir)
+            run(snakemake_command(workdir, "--unlock", "--configfile", "config.yaml"), cwd=workdir)
         else:
             killed.append(_kill_during(command, workdir, kind))
     assert all(killed), killed  # every kill landed while its job ran

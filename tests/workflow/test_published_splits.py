@@ -13,22 +13,36 @@ from .conftest import run, snakemake, tool
 
 def test_published_splits_experiment_without_probes_runs_to_the_end(workdir):
     files = write_published_split_files(workdir / "files")
-    argv = [tool("efa"), "data", "import", "--root", workdir / "datasets", "--name", "pub",
-            "--group-key", "config_type"]
+    argv = [
+        tool("efa"),
+        "data",
+        "import",
+        "--root",
+        workdir / "datasets",
+        "--name",
+        "pub",
+        "--group-key",
+        "config_type",
+    ]
     for split, path in files.items():
         argv += ["--split", f"{split}={path}"]
     run(argv, cwd=workdir)
     config = {
         "datasets": {"pub": {}},
-        "experiments": {"pub": {
-            "dataset": "pub",
-            "splits": "dataset",
-            "models": {"lj": {
-                "calculator": "ase.calculators.lj:LennardJones",
-                "options": {"sigma": 1.116, "epsilon": 0.8, "rc": 6.0},
-                "cutoff": 6.0, "receptive_field": 6.0,
-            }},
-        }},
+        "experiments": {
+            "pub": {
+                "dataset": "pub",
+                "splits": "dataset",
+                "models": {
+                    "lj": {
+                        "calculator": "ase.calculators.lj:LennardJones",
+                        "options": {"sigma": 1.116, "epsilon": 0.8, "rc": 6.0},
+                        "cutoff": 6.0,
+                        "receptive_field": 6.0,
+                    }
+                },
+            }
+        },
     }
     (workdir / "pub.yaml").write_text(yaml.safe_dump(config))
     snakemake(workdir, "--cores", "2", "--configfile", "pub.yaml", timeout=300)

@@ -10,48 +10,43 @@ rule fetch_dataset:
     the output lists the files and their sha256."""
     output:
         f"{DATASETS}/raw/{{dataset}}.fetched.json",
-    params:
-        efa=EFA,
-        root=lambda wildcards, output: Path(output[0]).parent.parent,
     log:
         f"{LOGS}/fetch/{{dataset}}.log",
     benchmark:
         f"{BENCHMARKS}/fetch/{{dataset}}.tsv"
-    threads: threads_of("fetch")
-    resources:
-        mem_mb=resource("fetch", "mem_mb"),
-        runtime=resource("fetch", "runtime"),
     conda:
         "../envs/efa.yaml"
+    threads: PLAN.threads("fetch")
+    resources:
+        **PLAN.resource_callables("fetch", ("mem_mb", "runtime")),
+    params:
+        efa=EFA,
+        root=lambda wildcards, output: Path(output[0]).parent.parent,
     shell:
         "{params.efa:q} data fetch --root {params.root:q} {wildcards.dataset:q} "
         "> {output:q} 2> {log:q}"
 
 
-
-
 rule build_dataset:
     """Generate or read a data set into its canonical store, with the configured sizes."""
     input:
-        build_inputs,
+        lambda wildcards: PLAN.build_inputs(wildcards.dataset),
     output:
         f"{DATASETS}/{{dataset}}.zarr/zarr.json",
-    params:
-        efa=EFA,
-        root=lambda wildcards, output: Path(output[0]).parent.parent,
-        overrides=build_arguments,
-        entry=registry_entry,
     log:
         f"{LOGS}/datasets/{{dataset}}.log",
     benchmark:
         f"{BENCHMARKS}/datasets/{{dataset}}.tsv"
-    threads: threads_of("build")
-    resources:
-        mem_mb=resource("build", "mem_mb"),
-        runtime=resource("build", "runtime"),
-        cpus_per_task=resource("build", "cpus_per_task"),
     conda:
         "../envs/efa.yaml"
+    threads: PLAN.threads("build")
+    resources:
+        **PLAN.resource_callables("build", ("mem_mb", "runtime", "cpus_per_task")),
+    params:
+        efa=EFA,
+        root=lambda wildcards, output: Path(output[0]).parent.parent,
+        overrides=lambda wildcards: PLAN.build_arguments(wildcards.dataset),
+        entry=lambda wildcards: PLAN.registry_entry(wildcards.dataset),
     shell:
         "{params.efa:q} data build --root {params.root:q} {params.overrides:q} "
         "{wildcards.dataset:q} > {log:q} 2>&1"

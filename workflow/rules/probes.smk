@@ -4,24 +4,21 @@
 rule probe:
     """Evaluate the runs of an experiment on one probe (reference vs predictions, metrics)."""
     input:
-        unpack(probe_inputs),
+        unpack(lambda wildcards: PLAN.probe_inputs(wildcards.probe)),
     output:
         f"{RESULTS}/probes/{{probe}}.zarr/zarr.json",
-    params:
-        efa=EFA,
-        arguments=probe_arguments,
-        store=f"{RESULTS}/probes/{{probe}}.zarr",
     log:
         f"{LOGS}/probes/{{probe}}.log",
     benchmark:
         f"{BENCHMARKS}/probes/{{probe}}.tsv"
-    threads: threads_of("probe")
-    resources:
-        gpu=resource("probe", "gpu"),
-        mem_mb=resource("probe", "mem_mb"),
-        runtime=resource("probe", "runtime"),
-        cpus_per_task=resource("probe", "cpus_per_task"),
     conda:
         "../envs/efa.yaml"
+    threads: PLAN.threads("probe")
+    resources:
+        **PLAN.resource_callables("probe"),
+    params:
+        efa=EFA,
+        arguments=lambda wildcards: PLAN.probe_arguments(wildcards.probe),
+        store=lambda wildcards, output: store_of(output[0]),
     shell:
         "{params.efa:q} probe {params.arguments:q} --output {params.store:q} > {log:q} 2>&1"

@@ -4,17 +4,9 @@
 rule report:
     """Aggregate test metrics and probe stores over seeds; print the quality targets."""
     input:
-        metrics=[
-            store_marker(f"{run}/metrics.zarr")
-            for experiment in EXPERIMENTS
-            for run in runs_of(experiment)
-        ],
-        test_sets=[
-            store_marker(f"{run}/test_sets.zarr")
-            for experiment in EXPERIMENTS
-            for run in runs_of(experiment)
-        ],
-        probes=[store_marker(f"{RESULTS}/probes/{label}.zarr") for label in PROBES],
+        metrics=expand(rules.evaluate.output.metrics, zip, **PLAN.run_wildcards()),
+        test_sets=expand(rules.evaluate.output.test_sets, zip, **PLAN.run_wildcards()),
+        probes=expand(rules.probe.output[0], probe=PLAN.probes),
     output:
         summary=f"{RESULTS}/metrics.json",
         cost=f"{RESULTS}/cost.json",
@@ -31,9 +23,18 @@ rule report:
             caption="../report/figures.rst",
             category="Figures",
         ),
+    log:
+        f"{LOGS}/report.log",
+    benchmark:
+        f"{BENCHMARKS}/report.tsv"
+    conda:
+        "../envs/efa.yaml"
+    threads: PLAN.threads("report")
+    resources:
+        **PLAN.resource_callables("report", ("mem_mb", "runtime")),
     params:
         efa=EFA,
-        config_sha256=CONFIG_SHA256,
+        config_sha256=PLAN.config_sha256,
         root=lambda wildcards, output: Path(output.summary).parent,
         metrics=lambda wildcards, input: [store_of(path) for path in input.metrics],
         test_sets=lambda wildcards, input: [store_of(path) for path in input.test_sets],
@@ -41,16 +42,6 @@ rule report:
             ["--probes", *(store_of(path) for path in input.probes)] if input.probes else []
         ),
         combined=lambda wildcards, output: store_of(output.metrics),
-    log:
-        f"{LOGS}/report.log",
-    benchmark:
-        f"{BENCHMARKS}/report.tsv"
-    threads: threads_of("report")
-    resources:
-        mem_mb=resource("report", "mem_mb"),
-        runtime=resource("report", "runtime"),
-    conda:
-        "../envs/efa.yaml"
     shell:
         "{params.efa:q} report --metrics {params.metrics:q} --test-sets {params.test_sets:q} "
         "{params.probes:q} "

@@ -5,25 +5,24 @@
 rule train:
     """Train (or resume) one run; summary.json appears when training is complete."""
     input:
-        lambda wildcards: store_marker(dataset_store(EXPERIMENTS[wildcards.experiment]["dataset"])),
+        lambda wildcards: PLAN.experiment_dataset(wildcards.experiment),
     output:
         f"{RESULTS}/runs/{{experiment}}/{{model}}/seed{{seed}}/summary.json",
-    params:
-        efa=EFA,
-        settings=train_arguments,
-        run=lambda wildcards: run_dir(wildcards.experiment, wildcards.model, wildcards.seed),
     log:
         f"{LOGS}/train/{{experiment}}/{{model}}/seed{{seed}}.log",
     benchmark:
         f"{BENCHMARKS}/train/{{experiment}}/{{model}}/seed{{seed}}.tsv"
-    threads: threads_of("train")
-    resources:
-        gpu=resource("train", "gpu"),
-        mem_mb=resource("train", "mem_mb"),
-        runtime=resource("train", "runtime"),
-        cpus_per_task=resource("train", "cpus_per_task"),
     conda:
         "../envs/efa.yaml"
+    threads: PLAN.threads("train")
+    resources:
+        **PLAN.resource_callables("train"),
+    params:
+        efa=EFA,
+        settings=lambda wildcards: PLAN.train_arguments(
+            wildcards.experiment, wildcards.model, wildcards.seed
+        ),
+        run=lambda wildcards, output: Path(output[0]).parent,
     shell:
         "{params.efa:q} train {params.settings:q} --run-dir {params.run:q} --no-progress "
         "> {log:q} 2>&1"

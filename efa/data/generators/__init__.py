@@ -13,12 +13,29 @@ from efa.data.generators.sn2 import sn2, sn2_scan
 GENERATORS = {
     function.__name__: function
     for function in (
-        two_atoms, cluster, nacl_cluster, charge_dipole,
-        cumulene, cumulene_torsion, sn2, sn2_scan, carbon_chain, carbon_chain_probe,
+        two_atoms,
+        cluster,
+        nacl_cluster,
+        charge_dipole,
+        cumulene,
+        cumulene_torsion,
+        sn2,
+        sn2_scan,
+        carbon_chain,
+        carbon_chain_probe,
     )
 }
 
 __all__ = [
-    "GENERATORS", "carbon_chain", "carbon_chain_probe", "charge_dipole", "cluster", "cumulene",
-    "cumulene_torsion", "nacl_cluster", "sn2", "sn2_scan", "two_atoms",
+    "GENERATORS",
+    "carbon_chain",
+    "carbon_chain_probe",
+    "charge_dipole",
+    "cluster",
+    "cumulene",
+    "cumulene_torsion",
+    "nacl_cluster",
+    "sn2",
+    "sn2_scan",
+    "two_atoms",
 ]

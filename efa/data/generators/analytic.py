@@ -1,4 +1,4 @@
-"""Analytic potentials with exact energies and forces (F = -∂E/∂r), as in SCIENCE.md §2.
+"""Analytic potentials with exact energies and forces (F = -∂E/∂r), as in docs/science.md.
 
 Pair potentials are written as E = ½ Σ_{i≠j} u(r_ij; Z_i, Z_j) with forces
 F_i = -Σ_{j≠i} u'(r_ij) (r_i - r_j) / r_ij. All lengths in Å, energies in eV.
@@ -68,14 +68,19 @@ def two_atoms(
     energy, forces = pair_energy_forces(positions, numbers, pair)
     params = dict(num_structures=num_structures, seed=seed, r_min=r_min, r_max=r_max)
     attrs = generator_attrs(
-        "two_atoms", params, "analytic: E = (12/11)(r^-12 - r^-1) eV",
+        "two_atoms",
+        params,
+        "analytic: E = (12/11)(r^-12 - r^-1) eV",
         "Two atoms (Z=1, 2) at random distance; tests interaction beyond the cutoff.",
     )
     return make_dataset(positions, numbers, energy, forces, attrs=attrs, source="two_atoms")
 
 
 def cluster(
-    num_structures: int, seed: int, num_atoms: int = 16, radius: float = 2.5,
+    num_structures: int,
+    seed: int,
+    num_atoms: int = 16,
+    radius: float = 2.5,
     min_distance: float = 1.2,
 ) -> xr.Dataset:
     """Clusters of ``num_atoms`` identical atoms (Z = 1) packed randomly in a ball of ``radius`` Å.
@@ -93,10 +98,17 @@ def cluster(
         return 2 * (r**-6 - r**-1), 2 * (-6 * r**-7 + r**-2)
 
     energy, forces = pair_energy_forces(positions, numbers, pair)
-    params = dict(num_structures=num_structures, seed=seed, num_atoms=num_atoms, radius=radius,
-                  min_distance=min_distance)
+    params = dict(
+        num_structures=num_structures,
+        seed=seed,
+        num_atoms=num_atoms,
+        radius=radius,
+        min_distance=min_distance,
+    )
     attrs = generator_attrs(
-        "cluster", params, "analytic: E = sum_{i!=j} (r_ij^-6 - r_ij^-1) eV",
+        "cluster",
+        params,
+        "analytic: E = sum_{i!=j} (r_ij^-6 - r_ij^-1) eV",
         f"3D clusters of {num_atoms} identical atoms in a ball of radius {radius} Å.",
     )
     return make_dataset(positions, numbers, energy, forces, attrs=attrs, source="cluster")
@@ -108,8 +120,14 @@ NACL_RADIUS = {11: 0.95, 17: 1.81}
 
 
 def nacl_cluster(
-    num_structures: int, seed: int, diameter: float = 10.0, num_atoms: int = 39,
-    min_distance: float = 1.8, alpha: float = 0.5, repulsion: float = 30.0, beta: float = 0.25,
+    num_structures: int,
+    seed: int,
+    diameter: float = 10.0,
+    num_atoms: int = 39,
+    min_distance: float = 1.8,
+    alpha: float = 0.5,
+    repulsion: float = 30.0,
+    beta: float = 0.25,
 ) -> xr.Dataset:
     """Toy NaCl clusters: ``num_atoms`` ions packed randomly in a sphere of ``diameter`` Å.
 
@@ -121,10 +139,12 @@ def nacl_cluster(
     rng = np.random.default_rng(seed)
     species = np.array([11] * ((num_atoms + 1) // 2) + [17] * (num_atoms // 2))
     numbers = np.stack([rng.permutation(species) for _ in range(num_structures)])
-    positions = np.stack([
-        random_ball_packing(rng, num_atoms, diameter / 2, min_distance)
-        for _ in range(num_structures)
-    ])
+    positions = np.stack(
+        [
+            random_ball_packing(rng, num_atoms, diameter / 2, min_distance)
+            for _ in range(num_structures)
+        ]
+    )
     charge = np.zeros(18)
     size = np.zeros(18)
     for z in NACL_CHARGE:
@@ -139,22 +159,43 @@ def nacl_cluster(
         return qq * screened + born, qq * d_screened - born / decay
 
     energy, forces = pair_energy_forces(positions, numbers, pair)
-    params = dict(num_structures=num_structures, seed=seed, diameter=diameter,
-                  num_atoms=num_atoms, min_distance=min_distance, alpha=alpha,
-                  repulsion=repulsion, beta=beta)
+    params = dict(
+        num_structures=num_structures,
+        seed=seed,
+        diameter=diameter,
+        num_atoms=num_atoms,
+        min_distance=min_distance,
+        alpha=alpha,
+        repulsion=repulsion,
+        beta=beta,
+    )
     attrs = generator_attrs(
-        "nacl_cluster", params,
+        "nacl_cluster",
+        params,
         "analytic: E = 1/2 sum_{i!=j} [k_e q_i q_j erf(alpha r)/r + C exp(-r/(beta(R_i+R_j)))]",
         f"Toy NaCl clusters of {num_atoms} ions in a sphere of diameter {diameter} Å.",
     )
     total_charge = np.full(num_structures, num_atoms % 2)
-    return make_dataset(positions, numbers, energy, forces, total_charge=total_charge,
-                        attrs=attrs, source="nacl_cluster")
+    return make_dataset(
+        positions,
+        numbers,
+        energy,
+        forces,
+        total_charge=total_charge,
+        attrs=attrs,
+        source="nacl_cluster",
+    )
 
 
 def charge_dipole(
-    num_structures: int, seed: int, r_min: float = 2.0, r_max: float = 10.0,
-    charge: float = 1.0, dipole_min: float = 0.5, dipole_max: float = 1.5, wall: float = 1.0,
+    num_structures: int,
+    seed: int,
+    r_min: float = 2.0,
+    r_max: float = 10.0,
+    charge: float = 1.0,
+    dipole_min: float = 0.5,
+    dipole_max: float = 1.5,
+    wall: float = 1.0,
 ) -> xr.Dataset:
     """A point charge (atom 0, Z = 1, charge q) and a point dipole (atom 1, Z = 2, dipole μ).
 
@@ -182,13 +223,29 @@ def charge_dipole(
     force_charge = -kq * (mu / r**3 - 3 * mu_d * d / r**5) + 12 * wall * d / r**14
     forces = np.stack([force_charge, -force_charge], axis=1)
     dipoles = np.stack([np.zeros_like(mu), mu], axis=1)
-    params = dict(num_structures=num_structures, seed=seed, r_min=r_min, r_max=r_max,
-                  charge=charge, dipole_min=dipole_min, dipole_max=dipole_max, wall=wall)
+    params = dict(
+        num_structures=num_structures,
+        seed=seed,
+        r_min=r_min,
+        r_max=r_max,
+        charge=charge,
+        dipole_min=dipole_min,
+        dipole_max=dipole_max,
+        wall=wall,
+    )
     attrs = generator_attrs(
-        "charge_dipole", params,
+        "charge_dipole",
+        params,
         "analytic: E = k_e q (mu . d)/r^3 + A/r^12, d = r_charge - r_dipole",
         "A point charge (Z=1) and a point dipole (Z=2, input 'dipoles'); directional long range.",
         units={"dipoles": "e·Å"},
     )
-    return make_dataset(positions, np.array([1, 2]), energy, forces,
-                        extra={"dipoles": dipoles}, attrs=attrs, source="charge_dipole")
+    return make_dataset(
+        positions,
+        np.array([1, 2]),
+        energy,
+        forces,
+        extra={"dipoles": dipoles},
+        attrs=attrs,
+        source="charge_dipole",
+    )

@@ -1,7 +1,7 @@
 """Carbon chains C₁₀H₂ and C₁₀H₃⁺ labelled with GFN2-xTB: charge transfer along ~12 Å.
 
 Adding a proton at one end of the polyyne H–(C≡C)₅–H changes the partial charges and forces at
-the *other* end (the 4G-HDNNP charge-transfer example, SCIENCE.md §2–3). The chain lies on z
+the *other* end (the 4G-HDNNP charge-transfer example, docs/science.md). The chain lies on z
 with alternating triple/single bonds; C₁₀H₃⁺ carries two H on the first carbon (H–C–H 120°,
 in the xz plane) instead of one.
 
@@ -32,15 +32,18 @@ NUM_CARBONS = 10
 
 
 def carbon_chain_geometry(protonated: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Atomic numbers and positions (Å): 10 carbons, the far-end H, then the H of the first carbon."""
+    """Atomic numbers and positions (Å): 10 carbons, the far-end H, then the H of the first
+    carbon."""
     bonds = [TRIPLE_CC if k % 2 == 0 else SINGLE_CC for k in range(NUM_CARBONS - 1)]
     carbons = np.zeros((NUM_CARBONS, 3))
     carbons[1:, 2] = np.cumsum(bonds)
     far_h = carbons[-1] + [0.0, 0.0, CH_POLYYNE]
     if protonated:
         half = np.deg2rad(60.0)
-        near_h = [carbons[0] + CH_PROTONATED * np.array([s * np.sin(half), 0.0, -np.cos(half)])
-                  for s in (1.0, -1.0)]
+        near_h = [
+            carbons[0] + CH_PROTONATED * np.array([s * np.sin(half), 0.0, -np.cos(half)])
+            for s in (1.0, -1.0)
+        ]
     else:
         near_h = [carbons[0] - [0.0, 0.0, CH_POLYYNE]]
     positions = np.vstack([carbons, far_h, near_h])
@@ -77,8 +80,11 @@ def chain_pairs(
 
 
 def carbon_chain(
-    num_structures: int, seed: int, rattle_stddev: float = RATTLE_STDDEV,
-    electronic_temperature: float = 300.0, max_failure_fraction: float = 0.01,
+    num_structures: int,
+    seed: int,
+    rattle_stddev: float = RATTLE_STDDEV,
+    electronic_temperature: float = 300.0,
+    max_failure_fraction: float = 0.01,
 ) -> xr.Dataset:
     """Rattled pairs C₁₀H₂ (total charge 0) / C₁₀H₃⁺ (+1) that share the carbons and far-end H.
 
@@ -92,20 +98,35 @@ def carbon_chain(
     numbers, positions = chain_pairs(rng, (num_structures + 1) // 2, rattle_stddev, True)
     numbers, positions = numbers[:num_structures], positions[:num_structures]
     charges = np.arange(num_structures) % 2
-    params = dict(num_structures=num_structures, seed=seed, rattle_stddev=rattle_stddev,
-                  electronic_temperature=electronic_temperature)
-    attrs = generator_attrs(
-        "carbon_chain", params, LEVEL_OF_THEORY,
-        "Rattled C10H2 / C10H3+ pairs sharing the carbons and far-end H (long-range charge "
-        "transfer).", citation=CITATION_XTB,
+    params = dict(
+        num_structures=num_structures,
+        seed=seed,
+        rattle_stddev=rattle_stddev,
+        electronic_temperature=electronic_temperature,
     )
-    return xtb_dataset(numbers, positions, charges, attrs,
-                       temperature_k=electronic_temperature,
-                       max_failure_fraction=max_failure_fraction, source="carbon_chain")
+    attrs = generator_attrs(
+        "carbon_chain",
+        params,
+        LEVEL_OF_THEORY,
+        "Rattled C10H2 / C10H3+ pairs sharing the carbons and far-end H (long-range charge "
+        "transfer).",
+        citation=CITATION_XTB,
+    )
+    return xtb_dataset(
+        numbers,
+        positions,
+        charges,
+        attrs,
+        temperature_k=electronic_temperature,
+        max_failure_fraction=max_failure_fraction,
+        source="carbon_chain",
+    )
 
 
 def carbon_chain_probe(
-    num_pairs: int, seed: int, rattle_stddev: float = RATTLE_STDDEV,
+    num_pairs: int,
+    seed: int,
+    rattle_stddev: float = RATTLE_STDDEV,
     electronic_temperature: float = 300.0,
 ) -> xr.Dataset:
     """Pairs (C₁₀H₂, C₁₀H₃⁺) that differ only at the protonated end.
@@ -116,14 +137,27 @@ def carbon_chain_probe(
     at the far end (atoms 9 and 10) within each pair.
     """
     numbers, positions = chain_pairs(np.random.default_rng(seed), num_pairs, rattle_stddev, False)
-    params = dict(num_pairs=num_pairs, seed=seed, rattle_stddev=rattle_stddev,
-                  electronic_temperature=electronic_temperature)
-    attrs = generator_attrs(
-        "carbon_chain_probe", params, LEVEL_OF_THEORY,
-        "Pairs C10H2 / C10H3+ identical except at the protonated end (charge-transfer probe).",
-        units={"pair": "1"}, citation=CITATION_XTB,
+    params = dict(
+        num_pairs=num_pairs,
+        seed=seed,
+        rattle_stddev=rattle_stddev,
+        electronic_temperature=electronic_temperature,
     )
-    return xtb_dataset(numbers, positions, np.tile([0, 1], num_pairs), attrs,
-                       temperature_k=electronic_temperature,
-                       extra={"pair": np.repeat(np.arange(num_pairs), 2)},
-                       max_failure_fraction=0.0, source="carbon_chain_probe")
+    attrs = generator_attrs(
+        "carbon_chain_probe",
+        params,
+        LEVEL_OF_THEORY,
+        "Pairs C10H2 / C10H3+ identical except at the protonated end (charge-transfer probe).",
+        units={"pair": "1"},
+        citation=CITATION_XTB,
+    )
+    return xtb_dataset(
+        numbers,
+        positions,
+        np.tile([0, 1], num_pairs),
+        attrs,
+        temperature_k=electronic_temperature,
+        extra={"pair": np.repeat(np.arange(num_pairs), 2)},
+        max_failure_fraction=0.0,
+        source="carbon_chain_probe",
+    )

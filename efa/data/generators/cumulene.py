@@ -1,7 +1,7 @@
 """Cumulenes H₂C=(C=)ₙ₋₂=CH₂ labelled with GFN2-xTB: a training set and a terminal torsion scan.
 
 Torsion of one terminal CH₂ group changes the energy through the conjugated π system, ~10 Å
-away (SCIENCE.md §2, §3). For an odd number of carbons (C₉H₄) the two CH₂ planes are
+away (docs/science.md). For an odd number of carbons (C₉H₄) the two CH₂ planes are
 perpendicular at the minimum; rotating them to coplanar (90° → 0°) costs ≈ 0.84 eV in GFN2-xTB.
 """
 
@@ -42,8 +42,11 @@ def cumulene_geometry(num_carbons: int, torsion_deg: float) -> tuple[np.ndarray,
 
 
 def cumulene(
-    num_structures: int, seed: int, lengths: Sequence[int] = (7, 9, 11),
-    rattle_stddev: float = 0.02, electronic_temperature: float = 300.0,
+    num_structures: int,
+    seed: int,
+    lengths: Sequence[int] = (7, 9, 11),
+    rattle_stddev: float = 0.02,
+    electronic_temperature: float = 300.0,
     max_failure_fraction: float = 0.01,
 ) -> xr.Dataset:
     """Cumulenes CₙH₄, n drawn from ``lengths``, terminal torsion φ ~ U[0°, 180°), rattled.
@@ -69,20 +72,38 @@ def cumulene(
         z, r = cumulene_geometry(int(n), phi)
         numbers.append(z)
         positions.append(rattle(rng, r, rattle_stddev))
-    params = dict(num_structures=num_structures, seed=seed, lengths=list(lengths),
-                  rattle_stddev=rattle_stddev, electronic_temperature=electronic_temperature)
-    attrs = generator_attrs(
-        "cumulene", params, LEVEL_OF_THEORY,
-        "Rattled cumulenes CnH4 with random terminal torsion (non-local electronic effect).",
-        units={"torsion": "deg"}, citation=CITATION_XTB,
+    params = dict(
+        num_structures=num_structures,
+        seed=seed,
+        lengths=list(lengths),
+        rattle_stddev=rattle_stddev,
+        electronic_temperature=electronic_temperature,
     )
-    return xtb_dataset(numbers, positions, np.zeros(num_structures, dtype=int), attrs,
-                       temperature_k=electronic_temperature, extra={"torsion": torsion},
-                       max_failure_fraction=max_failure_fraction, source="cumulene")
+    attrs = generator_attrs(
+        "cumulene",
+        params,
+        LEVEL_OF_THEORY,
+        "Rattled cumulenes CnH4 with random terminal torsion (non-local electronic effect).",
+        units={"torsion": "deg"},
+        citation=CITATION_XTB,
+    )
+    return xtb_dataset(
+        numbers,
+        positions,
+        np.zeros(num_structures, dtype=int),
+        attrs,
+        temperature_k=electronic_temperature,
+        extra={"torsion": torsion},
+        max_failure_fraction=max_failure_fraction,
+        source="cumulene",
+    )
 
 
 def cumulene_torsion(
-    num_points: int = 91, num_carbons: int = 9, start_deg: float = 90.0, stop_deg: float = 0.0,
+    num_points: int = 91,
+    num_carbons: int = 9,
+    start_deg: float = 90.0,
+    stop_deg: float = 0.0,
     electronic_temperature: float = 300.0,
 ) -> xr.Dataset:
     """Torsion scan of one terminal CH₂ of CₙH₄ from ``start_deg`` to ``stop_deg`` (no rattling).
@@ -91,13 +112,28 @@ def cumulene_torsion(
     """
     angles = np.linspace(start_deg, stop_deg, num_points)
     numbers, positions = zip(*(cumulene_geometry(num_carbons, phi) for phi in angles))
-    params = dict(num_points=num_points, num_carbons=num_carbons, start_deg=start_deg,
-                  stop_deg=stop_deg, electronic_temperature=electronic_temperature)
-    attrs = generator_attrs(
-        "cumulene_torsion", params, LEVEL_OF_THEORY,
-        f"Torsion scan of one terminal CH2 of C{num_carbons}H4 (probe).",
-        units={"coordinate": "deg"}, citation=CITATION_XTB,
+    params = dict(
+        num_points=num_points,
+        num_carbons=num_carbons,
+        start_deg=start_deg,
+        stop_deg=stop_deg,
+        electronic_temperature=electronic_temperature,
     )
-    return xtb_dataset(numbers, positions, np.zeros(num_points, dtype=int), attrs,
-                       temperature_k=electronic_temperature, coordinate=angles,
-                       max_failure_fraction=0.0, source="cumulene_torsion")
+    attrs = generator_attrs(
+        "cumulene_torsion",
+        params,
+        LEVEL_OF_THEORY,
+        f"Torsion scan of one terminal CH2 of C{num_carbons}H4 (probe).",
+        units={"coordinate": "deg"},
+        citation=CITATION_XTB,
+    )
+    return xtb_dataset(
+        numbers,
+        positions,
+        np.zeros(num_points, dtype=int),
+        attrs,
+        temperature_k=electronic_temperature,
+        coordinate=angles,
+        max_failure_fraction=0.0,
+        source="cumulene_torsion",
+    )

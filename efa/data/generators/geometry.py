@@ -21,10 +21,13 @@ def random_in_ball(rng: np.random.Generator, num: int, radius: float) -> np.ndar
 
 
 def random_ball_packing(
-    rng: np.random.Generator, num_atoms: int, radius: float, min_distance: float,
+    rng: np.random.Generator,
+    num_atoms: int,
+    radius: float,
+    min_distance: float,
     max_rounds: int = 50,
 ) -> np.ndarray:
-    """(num_atoms, 3) points uniform in a ball of ``radius`` with all pair distances > ``min_distance``.
+    """(num_atoms, 3) points uniform in a ball of ``radius``, all pair distances > ``min_distance``.
 
     Random sequential addition: uniform proposals are taken in order and each is kept unless it
     lies within ``min_distance`` of a point kept before it. Conflicts are found in bulk with a

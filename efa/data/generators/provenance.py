@@ -6,8 +6,12 @@ from collections.abc import Mapping
 
 
 def generator_attrs(
-    generator: str, parameters: Mapping, level_of_theory: str, description: str,
-    units: Mapping[str, str] | None = None, **extra,
+    generator: str,
+    parameters: Mapping,
+    level_of_theory: str,
+    description: str,
+    units: Mapping[str, str] | None = None,
+    **extra,
 ) -> dict:
     """Data set attrs for a generated set; ``source`` reads like the call that made it."""
     arguments = ", ".join(f"{key}={value!r}" for key, value in sorted(parameters.items()))

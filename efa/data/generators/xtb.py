@@ -1,4 +1,4 @@
-"""GFN2-xTB labels (energy, forces, partial charges) through ``tblite``, in parallel over structures.
+"""GFN2-xTB labels (energy, forces, partial charges) through ``tblite``, parallel over structures.
 
 Each structure gets one single-point calculation (tblite works in Hartree and Bohr; results are
 converted to eV, eV/Å and e). The SCF sometimes fails to converge, notably for ion–molecule
@@ -38,7 +38,7 @@ CITATION_XTB = (
 
 @dataclass(frozen=True)
 class ScfAttempt:
-    """One set of SCF settings (tblite's ``temperature``, ``max-iter``, ``mixer-damping``, ``guess``).
+    """One set of SCF settings (``temperature``, ``max-iter``, ``mixer-damping``, ``guess``).
 
     ``guess`` 0 is a superposition of atomic densities, 1 EEQ charges. The Broyden history is
     capped at :data:`MIXER_MEMORY` vectors so that long SCF runs stay cheap.
@@ -57,7 +57,7 @@ SCF_ACCURACY = 0.01
 
 
 def scf_attempts(temperature_k: float) -> list[ScfAttempt]:
-    """SCF settings tried in order for a structure whose electronic temperature is ``temperature_k``.
+    """SCF settings tried in order for a structure at the electronic temperature ``temperature_k``.
 
     Different mixer damping and initial guesses first (they converge to the same solution, to
     ~1e-6 eV), then up to 1000 iterations, and only last a higher electronic temperature of
@@ -170,8 +170,11 @@ def xtb_dataset(
             f"each; expected at most a fraction {max_failure_fraction}"
         )
     if failed:
-        print(f"efa: warning: {source}: dropped {len(failed)} of {len(jobs)} structures whose "
-              f"GFN2-xTB SCF did not converge: {failed}", file=sys.stderr)
+        print(
+            f"efa: warning: {source}: dropped {len(failed)} of {len(jobs)} structures whose "
+            f"GFN2-xTB SCF did not converge: {failed}",
+            file=sys.stderr,
+        )
     keep = np.array([result is not None for result in results])
     done = [result for result in results if result is not None]
 

@@ -42,9 +42,23 @@ from efa.errors import ConfigError, EfaError
 from efa.names import check_name
 
 #: Keys of ``efa train`` that the workflow sets itself (from the experiment and the paths).
-_WORKFLOW_TRAIN_KEYS = ("experiment", "dataset", "datasets_root", "model", "model_options",
-                        "calculator", "calculator_options", "trainer", "receptive_field", "cutoff", "card",
-                        "label", "splits", "seed", "output_root")
+_WORKFLOW_TRAIN_KEYS = (
+    "experiment",
+    "dataset",
+    "datasets_root",
+    "model",
+    "model_options",
+    "calculator",
+    "calculator_options",
+    "trainer",
+    "receptive_field",
+    "cutoff",
+    "card",
+    "label",
+    "splits",
+    "seed",
+    "output_root",
+)
 
 
 def deep_merge(*mappings: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -94,31 +108,17 @@ def run_settings(config: Mapping[str, Any], experiment: str, label: str, seed: i
     return settings
 
 
-def prepare_job_environment(repository: str) -> None:
-    """Let jobs run ``python -m efa.cli`` from this repository with the workflow's Python.
-
-    Puts the directory of the running interpreter first on ``PATH`` (so ``python`` is the one
-    Snakemake runs in, also from an un-activated virtual environment) and ``repository`` first
-    on ``PYTHONPATH``. Jobs inherit the environment; ``--sdm conda`` puts its env first.
-    """
-    import os
-    import sys
-    from pathlib import Path
-
-    path = os.environ.get("PATH", "")
-    os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), path])
-    python_path = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-    os.environ["PYTHONPATH"] = os.pathsep.join([str(repository), *python_path])
-
-
 def _fail(key: str, message: str) -> None:
     raise ConfigError(f"{key}: {message}")
 
 
 def _check_dataset(config: Mapping, registry, name: str, key: str) -> None:
     if name not in config.get("datasets", {}):
-        _fail(key, f"data set {name!r} is not listed under 'datasets' of the configuration "
-              f"(listed: {', '.join(sorted(config.get('datasets', {}))) or 'none'})")
+        _fail(
+            key,
+            f"data set {name!r} is not listed under 'datasets' of the configuration "
+            f"(listed: {', '.join(sorted(config.get('datasets', {}))) or 'none'})",
+        )
 
 
 def _check_datasets(config: Mapping, registry) -> None:
@@ -126,18 +126,27 @@ def _check_datasets(config: Mapping, registry) -> None:
         key = f"datasets.{name}"
         check_name("data set", name, "datasets")
         if name not in registry.entries:
-            _fail(key, f"data set {name!r} is not in the registry "
-                  f"({config.get('datasets_root', 'datasets')}/registry.yaml); known: "
-                  f"{', '.join(sorted(registry.entries))}")
+            _fail(
+                key,
+                f"data set {name!r} is not in the registry "
+                f"({config.get('datasets_root', 'datasets')}/registry.yaml); known: "
+                f"{', '.join(sorted(registry.entries))}",
+            )
         entry = registry.entries[name]
         if overrides and entry.kind != "generate":
-            _fail(key, f"data set {name!r} is of kind {entry.kind!r}; only generated sets take "
-                  "parameter overrides")
+            _fail(
+                key,
+                f"data set {name!r} is of kind {entry.kind!r}; only generated sets take "
+                "parameter overrides",
+            )
         known = set(entry.source.get("parameters", {}))
         for parameter, value in (overrides or {}).items():
             if parameter not in known:
-                _fail(f"{key}.{parameter}", f"generator {entry.source.get('generator')!r} has "
-                      f"no parameter {parameter!r}; known: {', '.join(sorted(known))}")
+                _fail(
+                    f"{key}.{parameter}",
+                    f"generator {entry.source.get('generator')!r} has "
+                    f"no parameter {parameter!r}; known: {', '.join(sorted(known))}",
+                )
             if parameter.startswith("num_") and (
                 isinstance(value, bool) or not isinstance(value, int) or value < 1
             ):
@@ -179,8 +188,12 @@ def _check_calculator(key: str, spec: Mapping) -> None:
     except ConfigError as error:
         _fail(f"{key}.receptive_field", str(error))
     cutoff = spec.get("cutoff")
-    if cutoff is not None and (isinstance(cutoff, bool) or not isinstance(cutoff, (int, float))
-                               or not math.isfinite(cutoff) or cutoff <= 0):
+    if cutoff is not None and (
+        isinstance(cutoff, bool)
+        or not isinstance(cutoff, (int, float))
+        or not math.isfinite(cutoff)
+        or cutoff <= 0
+    ):
         _fail(f"{key}.cutoff", f"{cutoff!r}: expected a positive length in Å or null")
     try:
         model_card(spec.get("card"))
@@ -197,8 +210,11 @@ def _check_model(key: str, label: str, spec: Mapping) -> None:
         return
     for name in ("receptive_field", "cutoff"):
         if spec.get(name) is not None:
-            _fail(f"{key}.{name}", "only calculator models declare it here; a trained model's "
-                  f"class declares its own (attribute '{name}')")
+            _fail(
+                f"{key}.{name}",
+                "only calculator models declare it here; a trained model's "
+                f"class declares its own (attribute '{name}')",
+            )
     try:
         model_card(spec.get("card"))
     except ConfigError as error:
@@ -213,8 +229,11 @@ def _check_model(key: str, label: str, spec: Mapping) -> None:
         text = str(error)
         # build_model names the option as 'model_options.X' or 'model option X'; point at the key
         for option in options:
-            if (f"model_options.{option}" in text or f"model option {option}=" in text
-                    or text.startswith(f"{option}=")):
+            if (
+                f"model_options.{option}" in text
+                or f"model option {option}=" in text
+                or text.startswith(f"{option}=")
+            ):
                 _fail(f"{key}.options.{option}", text)
         if text.startswith("model "):
             _fail(f"{key}.model", text)
@@ -231,21 +250,28 @@ def _check_quadrature(key: str, model, options: Mapping) -> None:
     try:
         check_quadrature_bound(float(model.max_frequency), int(model.lebedev_num))
     except ConfigError as error:
-        name = "max_frequency" if "max_frequency" in options or "lebedev_num" not in options \
+        name = (
+            "max_frequency"
+            if "max_frequency" in options or "lebedev_num" not in options
             else "lebedev_num"
+        )
         _fail(f"{key}.options.{name}", str(error))
 
 
-def _check_splits(key: str, splits: Mapping | str, size: int | None, dataset: str,
-                  registry) -> None:
+def _check_splits(
+    key: str, splits: Mapping | str, size: int | None, dataset: str, registry
+) -> None:
     from efa.data.splits import PUBLISHED
 
     if splits == PUBLISHED:
         entry = registry.entries[dataset]
         if not (entry.kind == "import" and "splits" in entry.source):
-            _fail(key, f"{PUBLISHED!r}, but data set {dataset!r} has no published splits; import "
-                  "it with 'efa data import --split train=FILE --split valid=FILE --split "
-                  "test=FILE', or give split sizes {train: N, valid: N, test: N}")
+            _fail(
+                key,
+                f"{PUBLISHED!r}, but data set {dataset!r} has no published splits; import "
+                "it with 'efa data import --split train=FILE --split valid=FILE --split "
+                "test=FILE', or give split sizes {train: N, valid: N, test: N}",
+            )
         return
     if not isinstance(splits, Mapping):
         _fail(key, f"{splits!r}: expected {{train: N, valid: N, test: N}} or {PUBLISHED!r}")
@@ -257,8 +283,11 @@ def _check_splits(key: str, splits: Mapping | str, size: int | None, dataset: st
             _fail(f"{key}.{name}", f"{value!r}: expected a positive integer")
     total = sum(splits.values())
     if size is not None and total > size:
-        _fail(key, f"train + valid + test = {total} structures, but data set {dataset!r} has "
-              f"{size}; lower the splits or raise datasets.{dataset}.num_structures")
+        _fail(
+            key,
+            f"train + valid + test = {total} structures, but data set {dataset!r} has "
+            f"{size}; lower the splits or raise datasets.{dataset}.num_structures",
+        )
 
 
 def _check_train(key: str, settings: Mapping) -> None:
@@ -269,10 +298,15 @@ def _check_train(key: str, settings: Mapping) -> None:
         if name in _WORKFLOW_TRAIN_KEYS:
             _fail(f"{key}.{name}", "set by the workflow from the experiment; remove it here")
         if name not in known:
-            _fail(f"{key}.{name}", f"not a key of efa train; known: "
-                  f"{', '.join(sorted(known - set(_WORKFLOW_TRAIN_KEYS)))}")
-        if name == "max_time_s" and value is not None and not (
-            isinstance(value, (int, float)) and math.isfinite(value) and value > 0
+            _fail(
+                f"{key}.{name}",
+                f"not a key of efa train; known: "
+                f"{', '.join(sorted(known - set(_WORKFLOW_TRAIN_KEYS)))}",
+            )
+        if (
+            name == "max_time_s"
+            and value is not None
+            and not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0)
         ):
             _fail(f"{key}.{name}", f"{value!r}: expected a positive number of seconds or null")
 
@@ -288,12 +322,15 @@ def _check_run_settings(config: Mapping, experiment: str, label: str, seed: int)
         text = str(error).removeprefix(": ")
         name = text.split("=", 1)[0].split(":", 1)[0].strip()
         spec = config["experiments"][experiment]
-        blocks = [(f"experiments.{experiment}.models.{label}.train",
-                   spec["models"][label].get("train")),
-                  (f"experiments.{experiment}.train", spec.get("train")), ("train",
-                                                                          config.get("train"))]
-        where = next((block for block, values in blocks if name in (values or {})),
-                     f"experiments.{experiment}.models.{label}")
+        blocks = [
+            (f"experiments.{experiment}.models.{label}.train", spec["models"][label].get("train")),
+            (f"experiments.{experiment}.train", spec.get("train")),
+            ("train", config.get("train")),
+        ]
+        where = next(
+            (block for block, values in blocks if name in (values or {})),
+            f"experiments.{experiment}.models.{label}",
+        )
         _fail(f"{where}.{name}" if where.endswith("train") else where, text)
 
 
@@ -303,7 +340,7 @@ _WORKFLOW_PROBE_OPTIONS = ("datasets_root", "label")
 
 def probe_defaults(name: str) -> dict[str, Any] | None:
     """Options (with defaults) of probe ``name``, ``None`` if there is no such probe."""
-    from efa.probes.definitions import PROBES, SIZE_SCAN_PROBES
+    from efa.probes.registry import PROBES, SIZE_SCAN_PROBES
 
     if name in PROBES:
         return dict(PROBES[name].defaults)
@@ -321,7 +358,7 @@ def probe_reference(name: str, options: Mapping[str, Any]) -> str | None:
 
 
 def _check_probe(config: Mapping, registry, key: str, options: Mapping[str, Any]) -> None:
-    from efa.probes.definitions import PROBES, SIZE_SCAN_PROBES, probe_options
+    from efa.probes.registry import PROBES, SIZE_SCAN_PROBES, probe_options
 
     options = dict(options or {})
     name = options.pop("probe", key.rpartition(".")[2])
@@ -334,15 +371,19 @@ def _check_probe(config: Mapping, registry, key: str, options: Mapping[str, Any]
                 _fail(f"{key}.experiments", f"experiment {experiment!r} is not configured")
     defaults = probe_defaults(name)
     if defaults is None:
-        _fail(f"{key}.probe" if "probe" in (options or {}) else key,
-              f"unknown probe {name!r}; known: {', '.join(sorted({*PROBES, *SIZE_SCAN_PROBES}))}")
+        _fail(
+            f"{key}.probe" if "probe" in (options or {}) else key,
+            f"unknown probe {name!r}; known: {', '.join(sorted({*PROBES, *SIZE_SCAN_PROBES}))}",
+        )
     for option in options:
         if option in _WORKFLOW_PROBE_OPTIONS:
             _fail(f"{key}.{option}", "set by the workflow; remove it here")
         if option not in defaults:
             known = sorted(set(defaults) - set(_WORKFLOW_PROBE_OPTIONS))
-            _fail(f"{key}.{option}", f"probe {name!r} has no option {option!r}; known: "
-                  f"{', '.join(known) or 'none'}")
+            _fail(
+                f"{key}.{option}",
+                f"probe {name!r} has no option {option!r}; known: {', '.join(known) or 'none'}",
+            )
     if name in PROBES:
         try:
             probe_options(name, {k: v for k, v in options.items() if v is not None})
@@ -352,8 +393,11 @@ def _check_probe(config: Mapping, registry, key: str, options: Mapping[str, Any]
     if reference is not None:
         where = f"{key}.reference" if "reference" in options else key
         if reference not in (config.get("datasets") or {}):
-            _fail(where, f"probe {name!r} reads data set {reference!r}, which is not listed "
-                  "under 'datasets' of the configuration; add it there")
+            _fail(
+                where,
+                f"probe {name!r} reads data set {reference!r}, which is not listed "
+                "under 'datasets' of the configuration; add it there",
+            )
 
 
 def validate_workflow_config(config: Mapping[str, Any], source: str = "config") -> None:
@@ -382,8 +426,13 @@ def validate_workflow_config(config: Mapping[str, Any], source: str = "config") 
             check_name("experiment", experiment, "experiments")
             dataset = spec.get("dataset")
             _check_dataset(config, registry, dataset, f"{key}.dataset")
-            _check_splits(f"{key}.splits", spec.get("splits") or {},
-                          dataset_size(config, registry, dataset), dataset, registry)
+            _check_splits(
+                f"{key}.splits",
+                spec.get("splits") or {},
+                dataset_size(config, registry, dataset),
+                dataset,
+                registry,
+            )
             seeds = spec.get("seeds", [0])
             if len(set(seeds)) != len(seeds) or any(
                 isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds
@@ -400,9 +449,12 @@ def validate_workflow_config(config: Mapping[str, Any], source: str = "config") 
             for label, options in (spec.get("probes") or {}).items():
                 check_name("probe label", label, f"{key}.probes")
                 if label in probe_labels:
-                    _fail(f"{key}.probes.{label}", f"probe label {label!r} is also used by "
-                          f"experiment {probe_labels[label]!r}; labels name the probe stores and "
-                          "must be unique")
+                    _fail(
+                        f"{key}.probes.{label}",
+                        f"probe label {label!r} is also used by "
+                        f"experiment {probe_labels[label]!r}; labels name the probe stores and "
+                        "must be unique",
+                    )
                 probe_labels[label] = experiment
                 _check_probe(config, registry, f"{key}.probes.{label}", options)
     except ConfigError as error:

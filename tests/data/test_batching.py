@@ -16,7 +16,11 @@ def mixed_structures(count=40, seed=0):
     mask = np.arange(9) < sizes[:, None]
     numbers = np.where(mask, 1, 0).astype(np.int32)
     return Structures(
-        positions, numbers, mask, rng.normal(size=count), np.zeros((count, 9, 3)),
+        positions,
+        numbers,
+        mask,
+        rng.normal(size=count),
+        np.zeros((count, 9, 3)),
         np.zeros(count, np.int32),
     )
 
@@ -75,8 +79,12 @@ def test_one_large_structure_matches_brute_force(monkeypatch):
     positions = rng.uniform(0, (num_atoms / 0.1) ** (1 / 3), (1, num_atoms + 2, 3))
     mask = np.arange(num_atoms + 2) < num_atoms  # two padding slots
     structures = Structures(
-        positions, mask.astype(np.int32)[None], mask[None], np.zeros(1),
-        np.zeros((1, num_atoms + 2, 3)), np.zeros(1, np.int32),
+        positions,
+        mask.astype(np.int32)[None],
+        mask[None],
+        np.zeros(1),
+        np.zeros((1, num_atoms + 2, 3)),
+        np.zeros(1, np.int32),
     )
     real = positions[0, :num_atoms]
     distance2 = np.sum((real[None] - real[:, None]) ** 2, axis=-1)

@@ -28,8 +28,9 @@ def noisy(model: Predictor, seed: int, offset: float) -> Predictor:
         energy, forces = model.energy_forces(structures)
         return energy + offset * (seed + 1), forces
 
-    return Predictor(model.label, seed, model.family, model.cutoff, model.receptive_field,
-                      energy_forces)
+    return Predictor(
+        model.label, seed, model.family, model.cutoff, model.receptive_field, energy_forces
+    )
 
 
 @pytest.fixture(scope="module")
@@ -42,32 +43,62 @@ def stores(tmp_path_factory):
     probes.append(run_probe("reach", pair, num_points=40))
     write_dataset(a.torsion_reference(np.linspace(90, 0, 19)), root / "torsion.zarr")
     torsion = [a.torsion_model("efa", "efa", 0.9), a.torsion_model("local", "local", 0.05)]
-    probes.append(run_probe("torsion", [noisy(m, s, 0.0) for m in torsion for s in SEEDS],
-                            reference=str(root / "torsion.zarr")))
+    probes.append(
+        run_probe(
+            "torsion",
+            [noisy(m, s, 0.0) for m in torsion for s in SEEDS],
+            reference=str(root / "torsion.zarr"),
+        )
+    )
     write_dataset(a.chain_reference(), root / "chain.zarr")
     chain = [a.chain_model("efa", "efa", 0.85), a.chain_model("local", "local", 0.0)]
-    probes.append(run_probe("charge_transfer", [noisy(m, s, 0.0) for m in chain for s in SEEDS],
-                            reference=str(root / "chain.zarr"), far_atoms=a.FAR_ATOMS))
-    clusters = [Structures.from_dataset(nacl_cluster(3, seed=0, diameter=d, num_atoms=n))
-                for d, n in ((6.0, 5), (8.0, 11))]
-    per_atom = Predictor("efa", 0, "efa", 5.0, math.inf,
-                          lambda s: (-2.0 * s.num_atoms, np.zeros(s.positions.shape)))
+    probes.append(
+        run_probe(
+            "charge_transfer",
+            [noisy(m, s, 0.0) for m in chain for s in SEEDS],
+            reference=str(root / "chain.zarr"),
+            far_atoms=a.FAR_ATOMS,
+        )
+    )
+    clusters = [
+        Structures.from_dataset(nacl_cluster(3, seed=0, diameter=d, num_atoms=n))
+        for d, n in ((6.0, 5), (8.0, 11))
+    ]
+    per_atom = Predictor(
+        "efa", 0, "efa", 5.0, math.inf, lambda s: (-2.0 * s.num_atoms, np.zeros(s.positions.shape))
+    )
     probes.append(size_scan([(per_atom, c) for c in clusters]))
-    probe_paths = [write_zarr(store, root / f"probes/{store['probe'].item()}.zarr") for store in probes]
+    probe_paths = [
+        write_zarr(store, root / f"probes/{store['probe'].item()}.zarr") for store in probes
+    ]
 
     metric_paths = []
     rng = np.random.default_rng(0)
     for experiment in ("two_atoms", "cluster_16"):
         for model in ("local_T2", "local_T3", "efa_T2"):
             for seed in SEEDS:
-                values = {name: rng.uniform(0.01, 0.1) for name in ("energy_mae", "forces_mae", "forces_rmse")}
+                values = {
+                    name: rng.uniform(0.01, 0.1)
+                    for name in ("energy_mae", "forces_mae", "forces_rmse")
+                }
                 store = xr.Dataset(
-                    {name: (("experiment", "model", "seed"), np.full((1, 1, 1), value), {"units": "eV"})
-                     for name, value in values.items()},
-                    coords={"experiment": np.array([experiment], dtype=object),
-                            "model": np.array([model], dtype=object), "seed": [seed]},
+                    {
+                        name: (
+                            ("experiment", "model", "seed"),
+                            np.full((1, 1, 1), value),
+                            {"units": "eV"},
+                        )
+                        for name, value in values.items()
+                    },
+                    coords={
+                        "experiment": np.array([experiment], dtype=object),
+                        "model": np.array([model], dtype=object),
+                        "seed": [seed],
+                    },
                 )
-                metric_paths.append(write_zarr(store, root / f"runs/{experiment}/{model}/seed{seed}/metrics.zarr"))
+                metric_paths.append(
+                    write_zarr(store, root / f"runs/{experiment}/{model}/seed{seed}/metrics.zarr")
+                )
     return root, probe_paths, metric_paths
 
 
@@ -80,17 +111,35 @@ def report(stores):
 
 def test_report_command_writes_tables_figures_and_targets(report, capsys):
     output, probe_paths, metric_paths = report
-    argv = ["report", "--metrics", *metric_paths, "--probes", *probe_paths, "--output-dir",
-            str(output), "--combined-metrics", str(output / "metrics.zarr")]
+    argv = [
+        "report",
+        "--metrics",
+        *metric_paths,
+        "--probes",
+        *probe_paths,
+        "--output-dir",
+        str(output),
+        "--combined-metrics",
+        str(output / "metrics.zarr"),
+    ]
     assert main(argv) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[-1] == "targets met: 6/6", "\n".join(lines)
     assert sum(line.startswith("[met]") for line in lines) == 6
 
     figures = sorted(path.name for path in (output / "figures").glob("*.png"))
-    assert figures == sorted(["two_atoms.png", "reach.png", "torsion.png", "charge_transfer.png",
-                              "nacl_size.png", "force_error_vs_depth.png",
-                              "leaderboard_two_atoms.png", "leaderboard_cluster_16.png"])
+    assert figures == sorted(
+        [
+            "two_atoms.png",
+            "reach.png",
+            "torsion.png",
+            "charge_transfer.png",
+            "nacl_size.png",
+            "force_error_vs_depth.png",
+            "leaderboard_two_atoms.png",
+            "leaderboard_cluster_16.png",
+        ]
+    )
     for name in figures:
         image = matplotlib.image.imread(output / "figures" / name)
         assert image.shape[0] > 200 and image.shape[1] > 200, name
@@ -100,7 +149,8 @@ def test_report_command_writes_tables_figures_and_targets(report, capsys):
     assert summary["targets"] == {"met": 6, "total": 6}
     combined = xr.open_zarr(output / "metrics.zarr", consolidated=False).load()
     assert summary["test"]["cluster_16"]["efa_T2"]["forces_mae"] == pytest.approx(
-        float(combined["forces_mae"].sel(experiment="cluster_16", model="efa_T2").mean()))
+        float(combined["forces_mae"].sel(experiment="cluster_16", model="efa_T2").mean())
+    )
 
 
 def _rows(path):
@@ -111,7 +161,17 @@ def _rows(path):
 def test_tables_match_the_stores(report):
     output, probe_paths, metric_paths = report
     if not (output / "metrics.json").exists():
-        main(["report", "--metrics", *metric_paths, "--probes", *probe_paths, "--output-dir", str(output)])
+        main(
+            [
+                "report",
+                "--metrics",
+                *metric_paths,
+                "--probes",
+                *probe_paths,
+                "--output-dir",
+                str(output),
+            ]
+        )
     for path in probe_paths:
         store = xr.open_zarr(path, consolidated=False).load()
         label = store["probe"].item()
@@ -123,7 +183,9 @@ def test_tables_match_the_stores(report):
                 cell = float(rows[model][f"{name}_mean"])
                 if values.size:
                     assert cell == pytest.approx(values.mean(), rel=1e-12, abs=1e-15), (label, name)
-                    assert float(rows[model][f"{name}_std"]) == pytest.approx(values.std(), abs=1e-15)
+                    assert float(rows[model][f"{name}_std"]) == pytest.approx(
+                        values.std(), abs=1e-15
+                    )
                 else:
                     assert math.isnan(cell)
         markdown = (output / f"tables/probe_{label}.md").read_text()
@@ -131,19 +193,24 @@ def test_tables_match_the_stores(report):
         if "energy_predicted" in store:
             curve = _rows(output / f"tables/curve_{label}.csv")
             assert len(curve) == store.sizes["point"]
-            np.testing.assert_allclose([float(r["energy_reference"]) for r in curve],
-                                       store["energy_reference"].values[0])
+            np.testing.assert_allclose(
+                [float(r["energy_reference"]) for r in curve], store["energy_reference"].values[0]
+            )
             for model in store["model"].values:
                 np.testing.assert_allclose(
                     [float(r[f"energy_{model}"]) for r in curve],
-                    store["energy_predicted"].isel(probe=0).sel(model=model).mean("seed").values)
+                    store["energy_predicted"].isel(probe=0).sel(model=model).mean("seed").values,
+                )
 
     test_rows = _rows(output / "tables/test_metrics.csv")
     assert len(test_rows) == 6
     stores = [xr.open_zarr(p, consolidated=False).load() for p in metric_paths]
     for row in test_rows:
-        values = [float(s["energy_mae"].item()) for s in stores
-                  if s["experiment"].item() == row["experiment"] and s["model"].item() == row["model"]]
+        values = [
+            float(s["energy_mae"].item())
+            for s in stores
+            if s["experiment"].item() == row["experiment"] and s["model"].item() == row["model"]
+        ]
         assert int(row["n_seeds"]) == len(values) == 2
         assert float(row["energy_mae_mean"]) == pytest.approx(np.mean(values), rel=1e-12)
         assert float(row["energy_mae_std"]) == pytest.approx(np.std(values), rel=1e-9)
@@ -166,7 +233,10 @@ def test_a_probe_without_its_models_is_not_measured(stores):
 
 
 def test_report_errors_name_the_store(tmp_path, capsys):
-    assert main(["report", "--probes", str(tmp_path / "missing.zarr"), "--output-dir", str(tmp_path)]) == 2
+    assert (
+        main(["report", "--probes", str(tmp_path / "missing.zarr"), "--output-dir", str(tmp_path)])
+        == 2
+    )
     assert "missing.zarr: no probe store found" in capsys.readouterr().err
     assert main(["report", "--output-dir", str(tmp_path)]) == 2
 
@@ -193,18 +263,36 @@ def test_truncated_runs_fail_their_targets_and_are_flagged(stores, tmp_path, cap
     torsion_path = write_zarr(torsion, tmp_path / "torsion.zarr")
     runs = []
     for seed, truncated in ((0, 0.0), (1, 1.0)):
-        values = {"energy_mae": 0.01 * (seed + 1), "steps": 100.0 - 50 * truncated,
-                  "truncated": truncated, "wall_time_s": 3.0 + seed}
+        values = {
+            "energy_mae": 0.01 * (seed + 1),
+            "steps": 100.0 - 50 * truncated,
+            "truncated": truncated,
+            "wall_time_s": 3.0 + seed,
+        }
         store = xr.Dataset(
-            {name: (("experiment", "model", "seed"), np.full((1, 1, 1), value))
-             for name, value in values.items()},
-            coords={"experiment": np.array(["cumulene"], dtype=object),
-                    "model": np.array(["efa"], dtype=object), "seed": [seed]},
+            {
+                name: (("experiment", "model", "seed"), np.full((1, 1, 1), value))
+                for name, value in values.items()
+            },
+            coords={
+                "experiment": np.array(["cumulene"], dtype=object),
+                "model": np.array(["efa"], dtype=object),
+                "seed": [seed],
+            },
         )
         runs.append(str(write_zarr(store, tmp_path / f"runs/seed{seed}/metrics.zarr")))
     output = tmp_path / "results"
-    argv = ["report", "--metrics", *runs, "--probes", str(torsion_path), "--output-dir",
-            str(output), "--config-sha256", "ab" * 32]
+    argv = [
+        "report",
+        "--metrics",
+        *runs,
+        "--probes",
+        str(torsion_path),
+        "--output-dir",
+        str(output),
+        "--config-sha256",
+        "ab" * 32,
+    ]
     assert main(argv) == 0
     lines = capsys.readouterr().out.splitlines()
     efa_line = next(line for line in lines if "torsion: efa barrier" in line)
@@ -222,5 +310,7 @@ def test_truncated_runs_fail_their_targets_and_are_flagged(stores, tmp_path, cap
     assert "wall_time_s" not in (output / "tables/test_metrics.md").read_text()
     cost = json.loads((output / "cost.json").read_text())
     assert cost["cumulene"]["efa"]["seed1"] == {"steps": 50.0, "wall_time_s": 4.0}
-    assert "| cumulene | efa | 75 ± 25 | 3.5 ± 0.5 | YES (1 of 2 runs) |" in (
-        output / "tables/cost.md").read_text()
+    assert (
+        "| cumulene | efa | 75 ± 25 | 3.5 ± 0.5 | YES (1 of 2 runs) |"
+        in (output / "tables/cost.md").read_text()
+    )

@@ -1,0 +1,197 @@
+"""The probes by name, their options with defaults and checks, and :func:`run_probe`.
+
+====================  ===============  =======================================================
+probe                 kind             structures and reference
+====================  ===============  =======================================================
+``two_atoms``         dissociation     Z = (1, 2) at r = 1 … 10 Å, analytic E(r)
+``sn2``               dissociation     a reaction-coordinate scan store (``sn2_scan``: GFN2-xTB;
+                                       ``ref_sn2_F_I`` for PhysNet-trained models)
+``pull_apart``        dissociation     one structure of a data set, a fragment pulled away
+                                       rigidly, labelled at the data set's level of theory
+``torsion``           torsion          a cumulene torsion scan store (``cumulene_torsion``:
+                                       GFN2-xTB; ``ref_cumulene_profile``)
+``charge_transfer``   charge_transfer  pairs C₁₀H₂ / C₁₀H₃⁺ (``carbon_chain_probe``)
+``reach``             reach            a fragment moved out to 40 Å (default: the two atoms)
+``nacl_size``         size_scan        each run's own test split (NaCl clusters of growing size)
+====================  ===============  =======================================================
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import xarray as xr
+
+from efa.errors import ConfigError
+from efa.predictors import Predictor
+from efa.probes.runners import (
+    run_charge_transfer,
+    run_pull_apart,
+    run_reach,
+    run_sn2,
+    run_torsion,
+    run_two_atoms,
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Probe:
+    """A probe: its kind, a one-line description, accepted options with defaults, the function
+    ``(models, options) → store``, and an optional check of the options taken together (raising
+    :class:`ConfigError`)."""
+
+    name: str
+    kind: str
+    description: str
+    defaults: Mapping[str, Any]
+    run: Callable[[Sequence[Predictor], Mapping[str, Any]], xr.Dataset]
+    check: Callable[[Mapping[str, Any]], None] | None = None
+
+
+def _reference_and_fragment(options: Mapping[str, Any]) -> None:
+    if options["reference"] is None or options["fragment"] is None:
+        raise ConfigError("probe 'pull_apart' needs --reference DATASET and --fragment I,J,…")
+
+
+def _both_or_neither(options: Mapping[str, Any]) -> None:
+    if (options["reference"] is None) != (options["fragment"] is None):
+        raise ConfigError(
+            "probe 'reach': give both --reference and --fragment, or neither (two atoms)"
+        )
+
+
+_COMMON = {"label": None}
+
+_FROM_DATA = {"datasets_root": "datasets"}
+
+PROBES: dict[str, Probe] = {
+    probe.name: probe
+    for probe in (
+        Probe(
+            "two_atoms",
+            "dissociation",
+            "two-atom dissociation curve, analytic reference",
+            {**_COMMON, "num_points": 181, "min_gap": 1.0, "max_gap": 10.0},
+            run_two_atoms,
+        ),
+        Probe(
+            "sn2",
+            "dissociation",
+            "SN2 reaction-coordinate scan (free ion leaving)",
+            {**_COMMON, **_FROM_DATA, "reference": "sn2_scan"},
+            run_sn2,
+        ),
+        Probe(
+            "pull_apart",
+            "dissociation",
+            "pull a fragment of one structure of a data set away, labelled at its level of theory",
+            {
+                **_COMMON,
+                **_FROM_DATA,
+                "reference": None,
+                "structure": 0,
+                "fragment": None,
+                "num_points": 41,
+                "min_gap": 1.5,
+                "max_gap": 12.0,
+            },
+            run_pull_apart,
+            _reference_and_fragment,
+        ),
+        Probe(
+            "torsion",
+            "torsion",
+            "cumulene terminal CH2 torsion scan",
+            {**_COMMON, **_FROM_DATA, "reference": "cumulene_torsion"},
+            run_torsion,
+        ),
+        Probe(
+            "charge_transfer",
+            "charge_transfer",
+            "C10H2 vs C10H3+: change of energy and far-end forces on protonation",
+            {**_COMMON, **_FROM_DATA, "reference": "carbon_chain_probe", "far_atoms": (9, 10)},
+            run_charge_transfer,
+        ),
+        Probe(
+            "reach",
+            "reach",
+            "move a fragment out to 40 Å and record the energy change",
+            {
+                **_COMMON,
+                **_FROM_DATA,
+                "reference": None,
+                "structure": 0,
+                "fragment": None,
+                "num_points": 157,
+                "min_gap": 1.0,
+                "max_gap": 40.0,
+            },
+            run_reach,
+            _both_or_neither,
+        ),
+    )
+}
+
+#: The size-scan probe takes runs (each evaluated on its own test split), not one structure set.
+SIZE_SCAN_PROBES = {"nacl_size": "per-atom energy error vs cluster size (each run's test split)"}
+
+
+def probe_options(name: str, given: Mapping[str, Any]) -> dict[str, Any]:
+    """Defaults of probe ``name`` updated with the options given (not None); unknown options and
+    missing required ones raise :class:`ConfigError` naming the option."""
+    probe = PROBES[name]
+    options = dict(probe.defaults)
+    for key, value in given.items():
+        if value is None:
+            continue
+        if key not in probe.defaults:
+            raise ConfigError(
+                f"--{key.replace('_', '-')}: not an option of probe {name!r}; its options: "
+                + ", ".join(f"--{k.replace('_', '-')}" for k in sorted(probe.defaults))
+            )
+        _check_type(key, value, probe.defaults[key])
+        options[key] = value
+    if probe.check is not None:
+        probe.check(options)
+    if "num_points" in options and options["num_points"] < 2:
+        raise ConfigError(f"--num-points {options['num_points']}: expected at least 2")
+    if "min_gap" in options and not 0 < options["min_gap"] < options["max_gap"]:
+        raise ConfigError(
+            f"--min-gap {options['min_gap']} / --max-gap {options['max_gap']}: expected "
+            "0 < min < max (Å)"
+        )
+    return options
+
+
+def _check_type(key: str, value: Any, default: Any) -> None:
+    """An option of the type of its default: an integer, or a finite number (Å)."""
+    option = f"--{key.replace('_', '-')} {value!r}"
+    if isinstance(default, bool) or default is None:
+        return
+    if isinstance(default, int) and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ConfigError(f"{option}: expected an integer")
+    if isinstance(default, float) and (
+        isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+    ):
+        raise ConfigError(f"{option}: expected a finite number")
+
+
+def run_probe(name: str, models: Sequence[Predictor], **given) -> xr.Dataset:
+    """Evaluate probe ``name`` (a key of :data:`PROBES`) for ``models``; return its store."""
+    if name not in PROBES:
+        raise ConfigError(
+            f"probe {name!r}: unknown; expected one of {', '.join(all_probe_names())}"
+        )
+    options = probe_options(name, given)
+    dataset = PROBES[name].run(models, options)
+    dataset.attrs["options"] = json.dumps(options, sort_keys=True, default=str)
+    return dataset
+
+
+def all_probe_names() -> list[str]:
+    """Every probe name accepted by ``efa probe``."""
+    return [*PROBES, *SIZE_SCAN_PROBES]

@@ -1,0 +1,210 @@
+"""How each probe evaluates models: ``(models, options) → probe store``
+(:mod:`efa.probes.store`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from efa.data.batching import Structures
+from efa.errors import ConfigError
+from efa.predictors import Predictor, check_unique
+from efa.probes import metrics as m
+from efa.probes.geometry import (
+    fragment_gap,
+    isolation_distance,
+    terminal_torsion_deg,
+)
+from efa.probes.references import (
+    charge_transfer_pairs,
+    open_reference,
+    pair_changes,
+    pulled_apart_structures,
+    two_atom_pairs,
+)
+from efa.probes.store import curve_store
+
+
+def _predict_all(models: Sequence[Predictor], reference: xr.Dataset):
+    check_unique(models)
+    structures = Structures.from_dataset(reference)
+    return structures, {(model.label, model.seed): model.predict(structures) for model in models}
+
+
+def dissociation_probe(
+    name: str,
+    models: Sequence[Predictor],
+    reference: xr.Dataset,
+    separation: np.ndarray,
+    options: Mapping[str, Any],
+    coordinate_name: str,
+) -> xr.Dataset:
+    """Energies, forces and dissociation metrics of every model along ``reference``."""
+    structures, predictions = _predict_all(models, reference)
+    coordinate = reference["coordinate"].values
+    has_forces = bool(np.any(structures.forces))
+    reference_path = (
+        m.path_forces(structures.forces, structures.positions, coordinate) if has_forces else None
+    )
+    metrics = {}
+    for model in models:
+        energy, forces = predictions[(model.label, model.seed)]
+        metrics[(model.label, model.seed)] = {
+            **m.energy_errors(structures.energy, energy),
+            "forces_mae": m.forces_mae(structures.forces, forces, structures.atom_mask),
+            **m.dissociation_metrics(
+                separation,
+                structures.energy,
+                energy,
+                reference_path,
+                m.path_forces(forces, structures.positions, coordinate),
+                model.cutoff,
+            ),
+        }
+    return curve_store(
+        options["label"] or name,
+        "dissociation",
+        reference,
+        separation,
+        models,
+        predictions,
+        metrics,
+        {**options, "coordinate_name": coordinate_name},
+    )
+
+
+def run_two_atoms(models, options):
+    distances = np.linspace(options["min_gap"], options["max_gap"], options["num_points"])
+    reference = two_atom_pairs(distances, "distance", "two_atoms probe")
+    return dissociation_probe("two_atoms", models, reference, distances, options, "distance r")
+
+
+def run_sn2(models, options):
+    reference = open_reference(options)
+    if "coordinate" not in reference:
+        raise ConfigError(
+            f"--reference {options['reference']}: the data set has no 'coordinate'; expected a "
+            "reaction-coordinate scan such as sn2_scan or ref_sn2_F_I"
+        )
+    separation = isolation_distance(reference["positions"].values, reference["atom_mask"].values)
+    return dissociation_probe(
+        "sn2", models, reference, separation, options, "reaction coordinate d(C–I) − d(C–F)"
+    )
+
+
+def run_pull_apart(models, options):
+    source = options["reference"]
+    gaps = np.linspace(options["min_gap"], options["max_gap"], options["num_points"])
+    reference, moving = pulled_apart_structures(
+        open_reference(options), options["structure"], options["fragment"], gaps, str(source)
+    )
+    separation = fragment_gap(reference["positions"].values, moving)
+    return dissociation_probe("pull_apart", models, reference, separation, options, "fragment gap")
+
+
+def run_torsion(models, options):
+    reference = open_reference(options)
+    if "coordinate" not in reference:
+        angle = terminal_torsion_deg(
+            reference["positions"].values, reference["atomic_numbers"].values
+        )
+        reference = reference.assign(coordinate=("structure", angle))
+        reference.attrs["units"] = {**reference.attrs["units"], "coordinate": "deg"}
+    structures, predictions = _predict_all(models, reference)
+    metrics = {
+        key: {
+            **m.energy_errors(structures.energy, energy),
+            "forces_mae": m.forces_mae(structures.forces, forces, structures.atom_mask),
+            **m.torsion_metrics(structures.energy, energy),
+        }
+        for key, (energy, forces) in predictions.items()
+    }
+    return curve_store(
+        options["label"] or "torsion",
+        "torsion",
+        reference,
+        None,
+        models,
+        predictions,
+        metrics,
+        {**options, "coordinate_name": "terminal CH2 torsion"},
+    )
+
+
+def run_charge_transfer(models, options):
+    reference = open_reference(options)
+    neutral, cation = charge_transfer_pairs(reference, str(options["reference"]))
+    far_atoms = list(options["far_atoms"])
+    atoms = int(reference["atom_mask"].values.sum(axis=1).min())
+    if not far_atoms or min(far_atoms) < 0 or max(far_atoms) >= atoms:
+        raise ConfigError(f"--far-atoms {far_atoms}: expected atom indices in 0..{atoms - 1}")
+    reference = reference.assign(coordinate=("structure", reference["pair"].values.astype(float)))
+    reference.attrs["units"] = {**reference.attrs["units"], "coordinate": "1"}
+    structures, predictions = _predict_all(models, reference)
+    energy_change, force_change = pair_changes(
+        structures.energy, structures.forces, neutral, cation, far_atoms
+    )
+    metrics = {}
+    for key, (energy, forces) in predictions.items():
+        predicted_energy_change, predicted_force_change = pair_changes(
+            energy, forces, neutral, cation, far_atoms
+        )
+        metrics[key] = {
+            **m.energy_errors(structures.energy, energy),
+            "forces_mae": m.forces_mae(structures.forces, forces, structures.atom_mask),
+            **m.charge_transfer_metrics(
+                energy_change, predicted_energy_change, force_change, predicted_force_change
+            ),
+        }
+    return curve_store(
+        options["label"] or "charge_transfer",
+        "charge_transfer",
+        reference,
+        None,
+        models,
+        predictions,
+        metrics,
+        {**options, "coordinate_name": "pair"},
+    )
+
+
+def run_reach(models, options):
+    gaps = np.linspace(options["min_gap"], options["max_gap"], options["num_points"])
+    if options["reference"] is None:
+        reference = two_atom_pairs(gaps, "distance", "reach probe (two atoms)")
+        separation = gaps
+    else:
+        reference, moving = pulled_apart_structures(
+            open_reference(options),
+            options["structure"],
+            options["fragment"],
+            gaps,
+            str(options["reference"]),
+        )
+        separation = fragment_gap(reference["positions"].values, moving)
+    structures, predictions = _predict_all(models, reference)
+    metrics = {
+        (model.label, model.seed): {
+            **m.energy_errors(structures.energy, predictions[(model.label, model.seed)][0]),
+            **m.reach_metrics(
+                separation,
+                structures.energy,
+                predictions[(model.label, model.seed)][0],
+                model.receptive_field,
+            ),
+        }
+        for model in models
+    }
+    return curve_store(
+        options["label"] or "reach",
+        "reach",
+        reference,
+        separation,
+        models,
+        predictions,
+        metrics,
+        {**options, "coordinate_name": "fragment gap"},
+    )
