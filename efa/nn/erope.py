@@ -45,14 +45,13 @@ from efa.nn.trig import sincos
 
 #: Elements per chunk-sized intermediate (the ERoPE features ``(G, n, c·2·D_qk)``) that the
 #: automatic grid-chunk size aims for: 512 KiB in float32, so that a chunk's features stay in
-#: cache between being written and being multiplied. Measured with ``efa bench attention``:
-#: one grid pair per chunk is 2–2.5× faster than chunks of 4–8 pairs at 16k–65k atoms.
+#: cache between being written and being multiplied (``efa bench attention`` compares chunk
+#: sizes; docs/results.md has the measurements).
 DEFAULT_CHUNK_ELEMENTS = 2**17
 
 #: Largest structure (atom slots per segment) for which ``contraction="auto"`` sums the grid
-#: per atom pair (see :func:`_contraction_order`). Measured on one core (16k-atom batches,
-#: F_qk 16, F_v 32, forward + gradient w.r.t. positions): at 16 slots pairwise 54 ms against the
-#: score order's 84 ms; at 32 slots 133 ms against 85 ms.
+#: per atom pair (see :func:`_contraction_order`): up to this size the pairwise order needed
+#: less time than the score order in ``efa bench attention``, above it more.
 PAIRWISE_MAX_SLOTS = 16
 
 
@@ -260,10 +259,8 @@ def _contraction_order(
     columns, ``K`` frequency pairs, ``A`` harmonics, ``E`` value columns): key–value order
     ``n·X·E·(1 + A)``, score order ``n²·A·(X + E)`` (the scores are summed over the grid before
     they meet the values). On a tie the score order wins: it skips the ``(G, X, E)`` key–value
-    array. Measured on one core (forward + gradient): 512 structures × 32 atoms, score order
-    85 ms against 137 ms; 128 × 128 atoms, 227 ms against 94 ms. The pairwise order is used for
-    structures of at most ``PAIRWISE_MAX_SLOTS`` atoms, where it takes a fraction of the
-    operations of the others.
+    array. The pairwise order is used for structures of at most ``PAIRWISE_MAX_SLOTS`` atoms,
+    where it takes a fraction of the operations of the others.
     """
     if contraction not in CONTRACTIONS:
         raise ValueError(f"contraction={contraction!r}: expected one of {CONTRACTIONS}")

@@ -1,10 +1,9 @@
 """Sine and cosine of one argument together, vectorisable on CPUs.
 
 A large part of EFA's cost at small and medium sizes is ``cos`` and ``sin`` of the ERoPE phases
-``ω_k u_m·r_i``. XLA's CPU backend does not vectorise ``jnp.sin``/``jnp.cos`` (measured on a
-2-core x86-64 machine: about 12 ns per element for both, against 0.84 ns for :func:`sincos`,
-timing jitted calls on 400k float32 elements), so for float32 :func:`sincos` evaluates both from
-one range reduction and two short polynomials, which XLA fuses into one vectorised loop.
+``ω_k u_m·r_i``. XLA's CPU backend does not vectorise ``jnp.sin``/``jnp.cos``, so for float32
+:func:`sincos` evaluates both from one range reduction and two short polynomials, which XLA
+fuses into one vectorised loop (``efa bench attention`` measures the operator that uses it).
 
 Math (float32). With ``n = round(2x/π)`` and ``r = x − n·π/2`` (``|r| ≤ π/4``; ``π/2`` split
 into three float32 parts so that ``n·c₁`` is exact, Cody–Waite reduction),

@@ -1,4 +1,4 @@
-"""Quality targets of the suite (issue "Probes and the paper's figures"), measured from the stores.
+"""Quality targets of the suite (docs/science.md, "Probes"), measured from the result stores.
 
 Models are paired by family (``efa`` vs ``local``, a coordinate of every probe store).
 Conservative pairing: the EFA side uses the *worst* EFA run (model and training seed), the local
