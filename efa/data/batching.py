@@ -103,6 +103,16 @@ class Structures(NamedTuple):
                 f"dataset {dataset.attrs.get('name', '<unnamed>')!r} lacks the variables "
                 f"{missing}; expected the canonical layout (docs/architecture.md)"
             )
+        from efa.data.schema import is_periodic
+
+        periodic = np.flatnonzero(is_periodic(dataset))
+        if periodic.size:
+            raise ConfigError(
+                f"dataset {dataset.attrs.get('name', '<unnamed>')!r}: structure {periodic[0]} "
+                f"({periodic.size} in all) is a periodic cell; the models do not take periodic "
+                "structures yet (the periodic EFA operator is efa.nn.periodic), and treating a "
+                "cell as a molecule would change its energy"
+            )
         num_structures = dataset.sizes["structure"]
         charge = (
             dataset["total_charge"].values

@@ -180,7 +180,8 @@ def read_extxyz(
     The energy is looked up as ``atoms.info[energy_key]`` or in the attached calculator's results,
     the forces as ``atoms.arrays[forces_key]`` or in the calculator's results; ``charge_key``
     (optional) names a per-frame total charge in ``atoms.info`` and ``group_key`` (optional) a
-    per-frame group label there (e.g. ``config_type``), kept as the ``group`` label.
+    per-frame group label there (e.g. ``config_type``), kept as the ``group`` label. Frames with
+    a periodic cell (``Lattice``, ``pbc``) keep their cell and periodicity.
     ``units`` as in :func:`read_npz`.
     """
     import ase.io
@@ -192,14 +193,7 @@ def read_extxyz(
         raise DataError(f"{path.name}: not a readable extended XYZ file ({error})") from None
     if not frames:
         raise DataError(f"{path.name}: contains no structures; expected at least one frame")
-    periodic = [i for i, atoms in enumerate(frames) if atoms.pbc.any()]
-    if periodic:
-        raise DataError(
-            f"{path.name}: field 'pbc': frame {periodic[0]} is periodic "
-            f"(pbc={frames[periodic[0]].pbc.tolist()}, {len(periodic)} periodic frames); "
-            "periodic structures are not supported yet, and importing them as isolated molecules "
-            'would change their energies; expected pbc="F F F" (molecules)'
-        )
+    periodic = any(atoms.pbc.any() for atoms in frames)
     units = dict(units or {})
 
     def lookup(atoms, key: str, field: str, frame: int, per_atom: bool):
@@ -246,6 +240,8 @@ def read_extxyz(
         energy.reshape(len(frames)) * factor["energy"],
         pad_atoms(forces) * factor["forces"],
         total_charge=charge,
+        cell=np.stack([a.cell.array for a in frames]) * factor["positions"] if periodic else None,
+        pbc=np.stack([a.pbc for a in frames]) if periodic else None,
         attrs=attrs,
         source=path.name,
         labels=labels,

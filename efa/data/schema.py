@@ -13,6 +13,8 @@ variable            dims                dtype     units
 ``forces``          (S, A, 3)           float64   eV/Å  (= -∂E/∂positions)
 ``total_charge``    (S,)                int32     e   (optional)
 ``coordinate``      (S,)                float64   declared (optional, scans: angle, distance…)
+``cell``            (S, 3, 3)           float64   Å   (optional: lattice vectors as rows)
+``pbc``             (S, 3)              bool      --  (optional: periodic along each vector)
 ``split``           (S,)                string    --  (optional: published split of each
                                                   structure, ``train``, ``valid``, ``test``
                                                   or another test set)
@@ -67,6 +69,8 @@ _CORE: dict[str, tuple[tuple[str, ...], str, str]] = {
 _OPTIONAL: dict[str, tuple[tuple[str, ...], str, str]] = {
     "total_charge": (("structure",), "i", "integer total charge per structure in e"),
     "coordinate": (("structure",), "f", "float64 scan coordinate per structure"),
+    "cell": (("structure", "cell_vector", "xyz"), "f", "float64 lattice vectors (rows) in Å"),
+    "pbc": (("structure", "xyz"), "b", "bool periodicity along each lattice vector"),
 }
 #: Optional per-structure string labels: the published split and a group.
 LABELS: dict[str, str] = {
@@ -99,6 +103,8 @@ def make_dataset(
     atom_mask: ArrayLike | None = None,
     total_charge: ArrayLike | None = None,
     coordinate: ArrayLike | None = None,
+    cell: ArrayLike | None = None,
+    pbc: ArrayLike | None = None,
     extra: Mapping[str, np.ndarray] | None = None,
     attrs: Mapping | None = None,
     source: str = "<arrays>",
@@ -114,6 +120,8 @@ def make_dataset(
       atom_mask: (S, A) bool; default ``atomic_numbers != 0``.
       total_charge: (S,) integer total charge in e, optional.
       coordinate: (S,) scan coordinate, optional; its unit goes into ``attrs['units']``.
+      cell: (S, 3, 3) lattice vectors as rows (Å) and ``pbc`` (S, 3) periodicity, optional
+        (together): a structure with any periodic direction is a periodic cell.
       extra: further per-structure arrays with leading dim S, e.g. ``partial_charges`` (S, A)
         or ``dipoles`` (S, A, 3); dims follow from the shape (or pass ``(dims, array)``);
         units go into ``attrs['units']``.
@@ -150,6 +158,13 @@ def make_dataset(
         variables["total_charge"] = (_OPTIONAL["total_charge"][0], charge)
     if coordinate is not None:
         variables["coordinate"] = (("structure",), np.asarray(coordinate, dtype=np.float64))
+    if (cell is None) != (pbc is None):
+        raise DataError(
+            f"{source}: field 'cell': cell and pbc go together; expected both or neither"
+        )
+    if cell is not None:
+        variables["cell"] = (_OPTIONAL["cell"][0], np.asarray(cell, dtype=np.float64))
+        variables["pbc"] = (_OPTIONAL["pbc"][0], np.asarray(pbc, dtype=bool))
     for name, value in (extra or {}).items():
         if isinstance(value, tuple):
             dims, array = value[0], np.asarray(value[1])
@@ -164,6 +179,8 @@ def make_dataset(
     units = {**dict((attrs or {}).get("units", {})), **CANONICAL_UNITS}
     if total_charge is not None:
         units.setdefault("total_charge", "e")
+    if cell is not None:
+        units["cell"] = "Å"
     all_attrs = {**dict(attrs or {}), "units": units, "created_with": f"efa-bench {__version__}"}
     try:
         dataset = xr.Dataset({k: xr.Variable(*v) for k, v in variables.items()}, attrs=all_attrs)
@@ -213,6 +230,11 @@ def validate(ds: xr.Dataset, source: str = "<dataset>", metadata: bool = False) 
     if empty.size:
         raise fail("atom_mask", f"structure {empty[0]} has no atoms", "at least one atom each")
 
+    if ("cell" in ds.variables) != ("pbc" in ds.variables):
+        raise fail("cell", "given without pbc (or pbc without cell)", "both or neither")
+    if "cell" in ds.variables:
+        _check_cells(np.asarray(ds["cell"].values), np.asarray(ds["pbc"].values), fail)
+
     units = ds.attrs.get("units")
     if not isinstance(units, Mapping):
         raise fail("attrs.units", f"is {units!r}", "a mapping from variable name to unit")
@@ -227,7 +249,7 @@ def validate(ds: xr.Dataset, source: str = "<dataset>", metadata: bool = False) 
         if name in LABELS:
             _check_labels(name, ds[name], fail)
             continue
-        if name in ("atomic_numbers", "atom_mask"):
+        if name in ("atomic_numbers", "atom_mask", "pbc"):
             continue
         if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
             raise fail(name, f"has dtype {array.dtype}", "a numeric array")
@@ -249,6 +271,27 @@ def validate(ds: xr.Dataset, source: str = "<dataset>", metadata: bool = False) 
         if missing:
             raise fail(f"attrs.{missing[0]}", "missing", f"all of {', '.join(METADATA_ATTRS)}")
     return ds
+
+
+def _check_cells(cells: np.ndarray, pbc: np.ndarray, fail) -> None:
+    """Finite lattice vectors, and linearly independent ones along the periodic directions."""
+    if not np.all(np.isfinite(cells)):
+        raise fail("cell", "has non-finite values", "finite lattice vectors in Å")
+    for index, (cell, periodic) in enumerate(zip(cells, pbc)):
+        if periodic.any() and np.linalg.matrix_rank(cell[periodic], tol=1e-6) < periodic.sum():
+            raise fail(
+                "cell",
+                f"structure {index}: the periodic lattice vectors "
+                f"{cell[periodic].tolist()} are linearly dependent",
+                "independent lattice vectors along every periodic direction",
+            )
+
+
+def is_periodic(ds: xr.Dataset) -> np.ndarray:
+    """``(S,)`` True for the structures with any periodic direction."""
+    if "pbc" not in ds:
+        return np.zeros(ds.sizes["structure"], dtype=bool)
+    return np.asarray(ds["pbc"].values).any(axis=1)
 
 
 def _check_labels(name: str, variable: xr.DataArray, fail) -> None:

@@ -151,3 +151,22 @@ def test_registry_file_is_complete():
         if entry.kind == "fetch":
             for spec in entry.source["files"]:
                 assert spec["url"].startswith("https://")
+
+
+def test_extxyz_keeps_periodic_cells(tmp_path):
+    """Cells and periodicity survive the import (a slab: periodic along two vectors)."""
+    frames = []
+    for index in range(3):
+        atoms = Atoms(
+            "NaCl",
+            positions=[[0, 0, 0], [2.8 + 0.1 * index, 0, 0]],
+            cell=[[5.6, 0, 0], [0, 5.6, 0], [0, 0, 20.0]],
+            pbc=[True, True, False],
+        )
+        atoms.calc = SinglePointCalculator(atoms, energy=-1.0 * index, forces=np.zeros((2, 3)))
+        frames.append(atoms)
+    ase.io.write(tmp_path / "slab.xyz", frames, format="extxyz")
+    ds = read_extxyz(tmp_path / "slab.xyz", units={"positions": "Å"})
+    np.testing.assert_array_equal(ds["cell"].values[1], frames[1].cell.array)
+    assert ds["pbc"].values.tolist() == [[True, True, False]] * 3
+    assert ds.attrs["units"]["cell"] == "Å"

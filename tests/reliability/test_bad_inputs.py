@@ -261,6 +261,13 @@ def extxyz_file(name: str, pbc: bool = False, charge: float | None = None):
     return setup
 
 
+def periodic_set(workdir: Path) -> None:
+    """A setup importing three periodic two-atom cells as the data set ``cell``."""
+    extxyz_file("cell.xyz", pbc=True)(workdir)
+    with contextlib.chdir(workdir), contextlib.redirect_stdout(io.StringIO()):
+        assert main(["data", "import", "cell.xyz", "--name", "cell", "--root", "datasets"]) == 0
+
+
 def altered_run(workdir: Path) -> None:
     """A run folder whose ``model.json`` names a module that creates ``INJECTED`` on import,
     while its ``config.json`` names the built-in local model."""
@@ -602,7 +609,7 @@ ROWS = [
         unregistered=("short",),
     ),
     BadInput(
-        "extxyz-periodic",
+        "extxyz-periodic-kept",
         "extxyz frames with a periodic cell",
         efa(
             "data",
@@ -614,9 +621,16 @@ ROWS = [
             "datasets",
             setup=extxyz_file("cell.xyz", pbc=True),
         ),
-        expect="cell.xyz: field 'pbc': frame 0 is periodic",
-        absent=("datasets/cell.zarr",),
-        unregistered=("cell",),
+        expect="cell: added to",
+        refused=False,
+        intact=("datasets/cell.zarr",),
+    ),
+    BadInput(
+        "train-on-periodic-cells",
+        "efa train on a data set of periodic cells",
+        efa("train", "--dataset", "cell", "--output-root", "results/runs", setup=periodic_set),
+        expect="structure 0 (3 in all) is a periodic cell; the models do not take periodic",
+        absent=("results",),
     ),
     BadInput(
         "extxyz-fractional-charge",

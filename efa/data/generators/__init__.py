@@ -8,6 +8,7 @@ take ``num_points`` (and no seed); the probe pairs take ``num_pairs`` and ``seed
 from efa.data.generators.analytic import charge_dipole, cluster, nacl_cluster, two_atoms
 from efa.data.generators.carbon_chain import carbon_chain, carbon_chain_probe
 from efa.data.generators.cumulene import cumulene, cumulene_torsion
+from efa.data.generators.nacl_crystal import nacl_crystal
 from efa.data.generators.sn2 import sn2, sn2_scan
 
 GENERATORS = {
@@ -16,6 +17,7 @@ GENERATORS = {
         two_atoms,
         cluster,
         nacl_cluster,
+        nacl_crystal,
         charge_dipole,
         cumulene,
         cumulene_torsion,
@@ -35,6 +37,7 @@ __all__ = [
     "cumulene",
     "cumulene_torsion",
     "nacl_cluster",
+    "nacl_crystal",
     "sn2",
     "sn2_scan",
     "two_atoms",
