@@ -116,3 +116,38 @@ def neighbor_pairs(
         sources.append(src[sort])
         first = last
     return np.concatenate(destinations), np.concatenate(sources)
+
+
+def periodic_neighbor_pairs(
+    positions: Float[np.ndarray, "N 3"],
+    cell: Float[np.ndarray, "3 3"],
+    pbc: np.ndarray,
+    cutoff: float,
+) -> tuple[Int[np.ndarray, " P"], Int[np.ndarray, " P"], Float[np.ndarray, "P 3"]]:
+    """All ordered pairs of one periodic structure within ``cutoff``, images included, by vesin.
+
+    Args:
+      positions: ``(N, 3)`` Cartesian positions (Å), anywhere (not necessarily in the cell).
+      cell: ``(3, 3)`` lattice vectors as rows (Å).
+      pbc: ``(3,)`` periodicity along each lattice vector (mixed periodicity, e.g. a slab
+        ``[True, True, False]``, is allowed).
+      cutoff: Å. The cell may be smaller than the cutoff: every image within it is listed.
+
+    Returns:
+      ``(dst, src, shift)``: a pair is ``src`` seen from ``dst`` displaced by the lattice
+      vector ``shift`` (Å), i.e. at ``r_src + shift − r_dst``, with
+      ``|r_src + shift − r_dst| < cutoff``; an atom is listed with its own images but not with
+      itself at ``shift = 0``. Both directions of every pair are listed.
+    """
+    from vesin import NeighborList
+
+    positions = np.asarray(positions, dtype=np.float64)
+    cell = np.asarray(cell, dtype=np.float64)
+    calculator = NeighborList(cutoff=float(cutoff), full_list=True)
+    dst, src, shifts = calculator.compute(
+        points=positions, box=cell, periodic=[bool(p) for p in pbc], quantities="ijS"
+    )
+    shift = np.asarray(shifts, dtype=np.float64) @ cell
+    vector = positions[src] + shift - positions[dst]
+    keep = np.sum(vector**2, axis=1) < cutoff**2  # the strict convention of this module
+    return dst[keep].astype(np.int64), src[keep].astype(np.int64), shift[keep]
