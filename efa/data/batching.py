@@ -17,7 +17,13 @@ Flat layout of a :class:`Batch` (``N = B·n`` atoms, ``P = B·p`` pairs):
 - structure slots not filled by a structure (the last batch of a split) have
   ``structure_mask`` False and only padding atoms;
 - ``atomic_dipoles`` are per-atom input vectors (the data set variable ``dipoles``), zero when
-  the data set has none.
+  the data set has none;
+- a batch of periodic cells (all its structures periodic) also has ``cell (B, 3, 3)``,
+  ``pair_shift (P, 3)``, the lattice vector by which a pair's source is displaced
+  (``r_src + shift − r_dst``, images included, :func:`efa.data.neighbors.periodic_neighbor_pairs`),
+  and, when a reciprocal cutoff is given, the integer coordinates ``reciprocal (B, G, 3)`` of
+  each cell's reciprocal vectors with their multiplicities (0 on padding,
+  :func:`efa.nn.periodic.reciprocal_indices`). Non-periodic batches leave these None.
 
 Training batches follow a deterministic order: epoch ``e`` shuffles every bucket with a generator
 seeded by ``(seed, e)``, cuts it into batches and shuffles the batch order, so the batch of any
@@ -59,6 +65,10 @@ class Batch(NamedTuple):
     energy: Float[np.ndarray, " B"]
     forces: Float[np.ndarray, "N 3"]
     atomic_dipoles: Float[np.ndarray, "N 3"] | None = None
+    pair_shift: Float[np.ndarray, "P 3"] | None = None
+    cell: Float[np.ndarray, "B 3 3"] | None = None
+    reciprocal: Int[np.ndarray, "B G 3"] | None = None
+    reciprocal_multiplicity: Float[np.ndarray, "B G"] | None = None
 
     @property
     def num_structures(self) -> int:
@@ -85,13 +95,22 @@ class Structures(NamedTuple):
     forces: Float[np.ndarray, "S A 3"]
     total_charge: Int[np.ndarray, " S"]
     atomic_dipoles: Float[np.ndarray, "S A 3"] | None = None
+    cell: Float[np.ndarray, "S 3 3"] | None = None
+    pbc: Bool[np.ndarray, "S 3"] | None = None
+
+    @property
+    def periodic(self) -> Bool[np.ndarray, " S"]:
+        """True for the structures with any periodic direction."""
+        if self.pbc is None:
+            return np.zeros(len(self.energy), dtype=bool)
+        return self.pbc.any(axis=1)
 
     @classmethod
     def from_dataset(cls, dataset: xr.Dataset) -> Structures:
         """Load the canonical variables of ``dataset`` (``total_charge`` defaults to 0).
 
         The optional per-atom input ``dipoles`` (structure, atom, xyz) becomes
-        ``atomic_dipoles``.
+        ``atomic_dipoles``; ``cell`` and ``pbc`` are kept for periodic structures.
         """
         missing = [
             name
@@ -102,16 +121,6 @@ class Structures(NamedTuple):
             raise ConfigError(
                 f"dataset {dataset.attrs.get('name', '<unnamed>')!r} lacks the variables "
                 f"{missing}; expected the canonical layout (docs/architecture.md)"
-            )
-        from efa.data.schema import is_periodic
-
-        periodic = np.flatnonzero(is_periodic(dataset))
-        if periodic.size:
-            raise ConfigError(
-                f"dataset {dataset.attrs.get('name', '<unnamed>')!r}: structure {periodic[0]} "
-                f"({periodic.size} in all) is a periodic cell; the models do not take periodic "
-                "structures yet (the periodic EFA operator is efa.nn.periodic), and treating a "
-                "cell as a molecule would change its energy"
             )
         num_structures = dataset.sizes["structure"]
         charge = (
@@ -129,6 +138,8 @@ class Structures(NamedTuple):
             atomic_dipoles=(
                 np.asarray(dataset["dipoles"].values, np.float64) if "dipoles" in dataset else None
             ),
+            cell=np.asarray(dataset["cell"].values, np.float64) if "cell" in dataset else None,
+            pbc=np.asarray(dataset["pbc"].values, bool) if "pbc" in dataset else None,
         )
 
     def select(self, indices: Sequence[int] | np.ndarray) -> Structures:
@@ -158,8 +169,32 @@ def structure_pairs(
     return real[dst], real[src]
 
 
+def periodic_structure_pairs(
+    structures: Structures, cutoff: float
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """``(dst, src, shift)`` of every periodic structure (atom indices within the structure,
+    images included; :func:`efa.data.neighbors.periodic_neighbor_pairs`)."""
+    from efa.data.neighbors import periodic_neighbor_pairs
+
+    pairs = []
+    for index in range(len(structures.energy)):
+        real = np.flatnonzero(structures.atom_mask[index])
+        dst, src, shift = periodic_neighbor_pairs(
+            structures.positions[index][real],
+            structures.cell[index],
+            structures.pbc[index],
+            cutoff,
+        )
+        order = np.lexsort((src, dst))
+        pairs.append((real[dst[order]], real[src[order]], shift[order]))
+    return pairs
+
+
 def count_pairs(structures: Structures, cutoff: float) -> Int[np.ndarray, " S"]:
-    """Ordered neighbour pairs within ``cutoff`` per structure, in memory-bounded chunks."""
+    """Ordered neighbour pairs within ``cutoff`` per structure, in memory-bounded chunks
+    (images included for periodic structures)."""
+    if structures.periodic.any():
+        return np.array([len(d) for d, _, _ in periodic_structure_pairs(structures, cutoff)])
     num_structures, num_atoms = structures.atom_mask.shape
     chunk = max(1, _PAIR_COUNT_CHUNK // max(1, num_atoms))
     counts = np.zeros(num_structures, np.int64)
@@ -176,10 +211,12 @@ def count_pairs(structures: Structures, cutoff: float) -> Int[np.ndarray, " S"]:
 
 
 class BucketShape(NamedTuple):
-    """Padded sizes of one bucket: atom slots ``n`` and pair slots ``p`` per structure."""
+    """Padded sizes of one bucket: atom slots ``n``, pair slots ``p`` and (periodic cells)
+    reciprocal-vector slots ``g`` per structure."""
 
     max_atoms: int
     max_pairs: int
+    max_reciprocal: int = 0
 
 
 def pack(
@@ -188,6 +225,7 @@ def pack(
     num_structures: int,
     cutoff: float,
     dtype=np.float32,
+    reciprocal_cutoff: float | None = None,
 ) -> Batch:
     """Pack up to ``num_structures`` structures into one padded :class:`Batch`.
 
@@ -198,12 +236,17 @@ def pack(
       num_structures: structure slots ``B``.
       cutoff: neighbour-list cutoff in Å.
       dtype: floating point type of positions, energies and forces.
+      reciprocal_cutoff: for periodic cells, list the reciprocal vectors up to this norm
+        (1/Å; at most ``shape.max_reciprocal`` per cell); None lists none.
 
     Returns:
       The batch; unused structure slots are masked out.
+
+    Raises:
+      ConfigError: the structures mix periodic cells and molecules.
     """
     count, atoms = structures.atom_mask.shape
-    n, p = shape
+    n, p = shape.max_atoms, shape.max_pairs
     if count > num_structures or structures.atom_mask[:, n:].any():
         raise ValueError(
             f"cannot pack {count} structures with atoms beyond slot {n} into {num_structures} "
@@ -221,7 +264,17 @@ def pack(
     structure_mask = np.arange(num_structures) < count
     segment_ids = np.where(atom_mask, np.arange(num_structures)[:, None], num_structures)
 
-    dst, src = structure_pairs(positions, atom_mask, cutoff)
+    periodic = structures.periodic
+    if periodic.any() and not periodic.all():
+        raise ConfigError("a batch mixes periodic cells and molecules; expected one or the other")
+    shift = None
+    if periodic.any():
+        found = periodic_structure_pairs(structures, cutoff)
+        dst = np.concatenate([d + index * n for index, (d, _, _) in enumerate(found)])
+        src = np.concatenate([s_ + index * n for index, (_, s_, _) in enumerate(found)])
+        shift = np.concatenate([sh for _, _, sh in found]).reshape(-1, 3)
+    else:
+        dst, src = structure_pairs(positions, atom_mask, cutoff)
     slot = dst // n
     rank = np.arange(slot.size) - np.searchsorted(slot, slot)
     if slot.size and rank.max() >= p:
@@ -232,6 +285,12 @@ def pack(
     pair_dst[slot, rank] = dst
     pair_src[slot, rank] = src
     pair_mask[slot, rank] = True
+    cells = {}
+    if shift is not None:
+        cells = _periodic_fields(structures, shape, num_structures, reciprocal_cutoff, dtype)
+        pair_shift = np.zeros((num_structures, p, 3), dtype)
+        pair_shift[slot, rank] = shift
+        cells["pair_shift"] = pair_shift.reshape(-1, 3)
 
     dipoles = (
         structures.atomic_dipoles
@@ -255,6 +314,44 @@ def pack(
         energy=energy,
         forces=padded(structures.forces).reshape(-1, 3).astype(dtype),
         atomic_dipoles=padded(dipoles).reshape(-1, 3).astype(dtype),
+        **cells,
+    )
+
+
+def _periodic_fields(
+    structures: Structures,
+    shape: BucketShape,
+    num_structures: int,
+    reciprocal_cutoff: float | None,
+    dtype,
+) -> dict[str, np.ndarray]:
+    """``cell`` (empty slots: the unit cube) and, with a reciprocal cutoff, ``reciprocal`` and
+    ``reciprocal_multiplicity`` padded to ``shape.max_reciprocal``."""
+    from efa.nn.periodic import reciprocal_indices
+
+    count = len(structures.energy)
+    cell = np.tile(np.eye(3, dtype=dtype), (num_structures, 1, 1))
+    cell[:count] = structures.cell
+    fields = {"cell": cell}
+    if reciprocal_cutoff is not None:
+        g = shape.max_reciprocal
+        indices = np.zeros((num_structures, g, 3), np.int32)
+        multiplicity = np.zeros((num_structures, g), dtype)
+        for index in range(count):
+            n, m = reciprocal_indices(structures.cell[index], reciprocal_cutoff)
+            if len(n) > g:
+                raise ValueError(f"a cell has {len(n)} reciprocal vectors; max_reciprocal={g}")
+            indices[index, : len(n)], multiplicity[index, : len(n)] = n, m
+        fields.update(reciprocal=indices, reciprocal_multiplicity=multiplicity)
+    return fields
+
+
+def count_reciprocal(structures: Structures, reciprocal_cutoff: float) -> Int[np.ndarray, " S"]:
+    """Reciprocal vectors (one of each ``±g``) up to ``reciprocal_cutoff`` per periodic cell."""
+    from efa.nn.periodic import reciprocal_indices
+
+    return np.array(
+        [len(reciprocal_indices(cell, reciprocal_cutoff)[0]) for cell in structures.cell]
     )
 
 
@@ -302,6 +399,8 @@ class Batcher:
       num_buckets: largest number of size buckets. Structures are sorted by atom count and
         split at quantiles of it; each bucket pads to its largest structure.
       dtype: floating point type of the batches.
+      reciprocal_cutoff: for periodic cells, the model's reciprocal cutoff (1/Å; None: no
+        reciprocal vectors, e.g. for a local model).
       slot_multiple: batches get ``B = ⌈batch_size / slot_multiple⌉ · slot_multiple`` structure
         slots, so that data-parallel training on ``slot_multiple`` devices can give every device
         the same number of whole slots (:mod:`efa.train.sharding`). A batch still holds at most
@@ -316,6 +415,7 @@ class Batcher:
         num_buckets: int = 3,
         dtype=np.float32,
         slot_multiple: int = 1,
+        reciprocal_cutoff: float | None = None,
     ):
         if batch_size < 1:
             raise ConfigError(f"batch_size={batch_size}: expected a positive number")
@@ -326,8 +426,15 @@ class Batcher:
         self.num_slots = -(-batch_size // slot_multiple) * slot_multiple
         self.cutoff = cutoff
         self.dtype = dtype
+        periodic = structures.periodic.any()
+        self.reciprocal_cutoff = reciprocal_cutoff if periodic else None
         num_atoms = structures.num_atoms
         num_pairs = count_pairs(structures, cutoff)
+        num_reciprocal = (
+            count_reciprocal(structures, self.reciprocal_cutoff)
+            if self.reciprocal_cutoff is not None
+            else np.zeros(len(num_atoms), np.int64)
+        )
         sizes = np.unique(num_atoms)
         quantiles = np.linspace(0, 1, min(num_buckets, sizes.size) + 1)[1:]
         edges = np.unique(np.quantile(sizes, quantiles, method="higher"))
@@ -339,7 +446,13 @@ class Batcher:
             if members.size:
                 self.buckets.append(members)
                 max_pairs = max(1, int(num_pairs[members].max()))
-                self.shapes.append(BucketShape(int(num_atoms[members].max()), max_pairs))
+                self.shapes.append(
+                    BucketShape(
+                        int(num_atoms[members].max()),
+                        max_pairs,
+                        int(num_reciprocal[members].max()),
+                    )
+                )
 
     @property
     def batches_per_epoch(self) -> int:
@@ -353,6 +466,7 @@ class Batcher:
             self.num_slots,
             self.cutoff,
             self.dtype,
+            self.reciprocal_cutoff,
         )
 
     def _epoch_plan(self, seed: int, epoch: int) -> list[tuple[int, np.ndarray]]:

@@ -21,7 +21,8 @@ key                               content
 ``efa_index``                     the structure's index in the data set
 ================================  ============================================================
 
-ASE writes per-atom columns (positions, forces) with 8 decimals, i.e. to 1e-8 Å and 1e-8 eV/Å.
+Periodic cells keep their cell and periodicity (extxyz ``Lattice`` and ``pbc``). ASE writes
+per-atom columns (positions, forces) with 8 decimals, i.e. to 1e-8 Å and 1e-8 eV/Å.
 The output folder must not exist or be empty; it is written to a temporary sibling and renamed
 into place, so an interrupted export leaves nothing half-written.
 """

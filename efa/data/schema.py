@@ -287,13 +287,6 @@ def _check_cells(cells: np.ndarray, pbc: np.ndarray, fail) -> None:
             )
 
 
-def is_periodic(ds: xr.Dataset) -> np.ndarray:
-    """``(S,)`` True for the structures with any periodic direction."""
-    if "pbc" not in ds:
-        return np.zeros(ds.sizes["structure"], dtype=bool)
-    return np.asarray(ds["pbc"].values).any(axis=1)
-
-
 def _check_labels(name: str, variable: xr.DataArray, fail) -> None:
     """A label variable (:data:`LABELS`): (S,) strings; split names follow :mod:`efa.names`."""
     from efa.names import NAME_PATTERN

@@ -78,12 +78,14 @@ def pair_basis(
     pair_dst: Int[Array, " P"],
     pair_src: Int[Array, " P"],
     pair_mask: Bool[Array, " P"],
+    pair_shift: Float[Array, "P 3"] | None = None,
     *,
     max_degree: int,
     num_basis: int,
     cutoff: float,
 ) -> Float[Array, "P 1 (L+1)**2 K"]:
-    """Radial–angular basis of the pair displacements ``r_src − r_dst``.
+    """Radial–angular basis of the pair displacements ``r_src + shift − r_dst`` (``shift``: the
+    lattice vector to a periodic image, None for molecules).
 
     ``B_{klm}(r) = b_k(|r|) · f_c(|r|) · Y_lm(r̂)`` with reciprocal-Bernstein radial functions
     ``b_k`` (``K = num_basis``), the smooth cutoff ``f_c(r) = exp(1 − 1/(1 − (r/r_c)²))`` for
@@ -91,6 +93,8 @@ def pair_basis(
     (``pair_mask`` False) get a zero basis, so they carry no message.
     """
     displacements = positions[pair_src] - positions[pair_dst]
+    if pair_shift is not None:
+        displacements = displacements + pair_shift
     basis = e3x.nn.basis(
         displacements,
         max_degree=max_degree,
@@ -130,16 +134,19 @@ class PairMessages(nn.Module):
     def __call__(
         self,
         total: Float[Array, "N P S F"] | None,
-        pairs: tuple[Int[Array, " C"], Int[Array, " C"], Bool[Array, " C"]],
+        pairs: tuple,
         x: Float[Array, "N P S F"],
         positions: Float[Array, "N 3"],
     ) -> tuple[Float[Array, "N P S F"], None]:
-        pair_dst, pair_src, pair_mask = pairs
+        """``pairs``: ``(dst, src, mask)`` of ``C`` pairs, and for periodic cells their
+        ``shift (C, 3)`` as a fourth entry."""
+        pair_dst, pair_src, pair_mask = pairs[:3]
         basis = pair_basis(
             positions,
             pair_dst,
             pair_src,
             pair_mask,
+            pairs[3] if len(pairs) > 3 else None,
             max_degree=self.basis_max_degree,
             num_basis=self.num_basis,
             cutoff=self.cutoff,
@@ -182,6 +189,7 @@ class Interaction(nn.Module):
         pair_dst: Int[Array, " P"],
         pair_src: Int[Array, " P"],
         pair_mask: Bool[Array, " P"],
+        pair_shift: Float[Array, "P 3"] | None = None,
     ) -> Float[Array, "N P S F"]:
         options = dict(
             max_degree=self.max_degree,
@@ -193,15 +201,17 @@ class Interaction(nn.Module):
         num_pairs, chunk = pair_dst.shape[0], self.pair_chunk_size
         if chunk is None:
             chunk = max(MIN_PAIR_CHUNK, PAIRS_PER_ATOM_CHUNK * x.shape[0])
+        given = (pair_dst, pair_src, pair_mask) + (() if pair_shift is None else (pair_shift,))
         if num_pairs <= chunk:
-            m, _ = PairMessages(**options, name="messages")(
-                None, (pair_dst, pair_src, pair_mask), x, positions
-            )
+            m, _ = PairMessages(**options, name="messages")(None, given, x, positions)
             return MLP(self.features)(m)
         chunk = equal_chunk_size(num_pairs, chunk)
         padding = -num_pairs % chunk  # masked pairs: no message
         pairs = tuple(
-            jnp.pad(a, (0, padding)).reshape(-1, chunk) for a in (pair_dst, pair_src, pair_mask)
+            jnp.pad(a, ((0, padding),) + ((0, 0),) * (a.ndim - 1)).reshape(
+                (-1, chunk) + a.shape[1:]
+            )
+            for a in given
         )
         first = jax.tree.map(lambda a: a[0], pairs)
         unbound = PairMessages(**options, parent=None)
@@ -245,11 +255,14 @@ class EFABlock(nn.Module):
         segment_ids: Int[Array, " N"],
         atom_mask: Bool[Array, " N"],
         num_structures: int,
+        periodic: tuple | None = None,
     ) -> Float[Array, "N Pv Sv F"]:
+        """``periodic``: ``(cell (B, 3, 3), reciprocal (B, G, 3), multiplicity (B, G))`` of a
+        batch of periodic cells (:class:`efa.data.batching.Batch`), None for molecules."""
         options = dict(self.attention)
         layout = contiguous_layout(atom_mask, num_structures)
         y = EuclideanFastAttention(**options, name="attention")(
-            x, positions, segment_ids, num_structures, layout=layout
+            x, positions, segment_ids, num_structures, layout=layout, periodic=periodic
         )
         residual = e3x.nn.change_max_degree_or_type(
             x,

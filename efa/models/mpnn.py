@@ -108,7 +108,14 @@ class LocalModel(nn.Module):
                 cutoff=self.cutoff,
                 pair_chunk_size=self.pair_chunk_size,
                 name=f"interaction_{t}",
-            )(x, batch.positions, batch.pair_dst, batch.pair_src, batch.pair_mask)
+            )(
+                x,
+                batch.positions,
+                batch.pair_dst,
+                batch.pair_src,
+                batch.pair_mask,
+                batch.pair_shift,
+            )
             x = self.layer_update(t, x, local, batch)
         atomic_energy = AtomicEnergy(self.features)(x, batch.atomic_numbers)
         return structure_energy(
@@ -132,6 +139,8 @@ class EFAModel(LocalModel):
         :class:`efa.nn.EuclideanFastAttention`).
       grid_chunk_size: antipodal grid pairs ``(u, −u)`` per chunk (None: automatic), as in
         :func:`efa.nn.erope_attention`.
+      envelope_width: ``σ`` (1/Å) of the Gaussian envelope of periodic EFA
+        (:mod:`efa.nn.periodic`): in periodic cells the kernel reaches about ``3/σ`` Å.
     """
 
     efa_layers: tuple[int, ...] | None = None
@@ -148,9 +157,15 @@ class EFAModel(LocalModel):
     max_degree_sph: int = 1
     max_degree_out: int = 1
     grid_chunk_size: int | None = None
+    envelope_width: float = 0.2
 
     def check_options(self) -> None:
         super().check_options()
+        if not self.envelope_width > 0:
+            raise ConfigError(
+                f"model option envelope_width={self.envelope_width!r}: expected a positive "
+                "width in 1/Å"
+            )
         if self.qk_activation is not None and self.qk_activation not in ACTIVATIONS:
             raise ConfigError(
                 f"model option qk_activation={self.qk_activation!r}: expected null or one of "
@@ -192,7 +207,27 @@ class EFAModel(LocalModel):
             ("max_degree_sph", self.max_degree_sph),
             ("max_degree_out", self.max_degree_out),
             ("grid_chunk_size", self.grid_chunk_size),
+            ("envelope_width", self.envelope_width),
         )
+
+    @property
+    def reciprocal_cutoff(self) -> float:
+        """``k_max`` (1/Å) of periodic EFA: the largest frequency ``max_frequency / max_length``
+        plus the envelope's tail (:func:`efa.nn.periodic.reciprocal_cutoff`)."""
+        from efa.nn.periodic import reciprocal_cutoff
+
+        return reciprocal_cutoff(self.max_frequency / self.max_length, self.envelope_width)
+
+    @staticmethod
+    def _periodic_inputs(batch: Batch) -> tuple | None:
+        if batch.cell is None:
+            return None
+        if batch.reciprocal is None:
+            raise ValueError(
+                "a batch of periodic cells without reciprocal vectors; batch it with "
+                "the model's reciprocal_cutoff"
+            )
+        return batch.cell, batch.reciprocal, batch.reciprocal_multiplicity
 
     def layer_update(self, t: int, x, local, batch: Batch):
         """``x + silu(c_t)·MP_t(x) + silu(1 − c_t)·EFA-block_t(x)`` in EFA layers."""
@@ -205,6 +240,7 @@ class EFAModel(LocalModel):
             batch.segment_ids,
             batch.atom_mask,
             batch.num_structures,
+            periodic=self._periodic_inputs(batch),
         )
         return e3x.nn.add(
             e3x.nn.add(x, nn.silu(switch) * local), nn.silu(1.0 - switch) * long_range

@@ -12,6 +12,7 @@ from jaxtyping import Array, Float, Int
 
 from efa.errors import ConfigError
 from efa.nn.erope import erope_attention, erope_tensor_attention
+from efa.nn.periodic import periodic_attention, reciprocal_from_cell
 from efa.nn.quadrature import check_quadrature_bound
 from efa.nn.segments import SegmentLayout
 
@@ -42,6 +43,8 @@ class EuclideanFastAttention(nn.Module):
       rescale_degrees: with tensor integration, learn one scale per output degree.
       grid_chunk_size: antipodal grid pairs per chunk (None: automatic), as in
         :func:`erope_attention`.
+      envelope_width: ``σ`` (1/Å) of the Gaussian envelope of periodic EFA (periodic cells
+        only, :mod:`efa.nn.periodic`).
       unsafe_ignore_quadrature_bound: skip the quadrature-bound check (experts only).
     """
 
@@ -62,6 +65,7 @@ class EuclideanFastAttention(nn.Module):
     include_pseudotensors_out: bool = True
     rescale_degrees: bool = False
     grid_chunk_size: int | None = None
+    envelope_width: float = 0.2
     unsafe_ignore_quadrature_bound: bool = False
     param_dtype: jnp.dtype = jnp.float32
 
@@ -123,11 +127,14 @@ class EuclideanFastAttention(nn.Module):
         num_segments: int,
         max_segment_size: int | None = None,
         layout: SegmentLayout | None = None,
+        periodic: tuple | None = None,
     ) -> Float[Array, "N Po So Fv"]:
         """Apply EFA to features ``x`` of atoms at ``positions`` grouped by ``segment_ids``.
 
         ``layout`` optionally replaces the grouping by ``segment_ids`` with a precomputed one
-        (see :func:`erope_attention`).
+        (see :func:`erope_attention`). ``periodic``, for periodic cells, is ``(cell (B, 3, 3),
+        reciprocal indices (B, G, 3), multiplicities (B, G))``: the output is then periodic EFA
+        (:func:`efa.nn.periodic.periodic_attention`) with the envelope ``envelope_width``.
 
         Returns ``(N, P_v, (L_v+1)², F_v)``, or with tensor integration
         ``(N, P_o, (L_out+1)², F_v)``.
@@ -152,6 +159,26 @@ class EuclideanFastAttention(nn.Module):
             grid_chunk_size=self.grid_chunk_size,
             layout=layout,
         )
+        if periodic is not None:
+            if self.tensor_integration:
+                raise ConfigError("tensor_integration is not available for periodic cells yet")
+            cell, indices, multiplicity = periodic
+            cell = cell.astype(positions.dtype)
+            return periodic_attention(
+                q,
+                k,
+                v,
+                positions,
+                frequencies,
+                segment_ids,
+                num_segments,
+                reciprocal_from_cell(cell, indices),
+                multiplicity.astype(positions.dtype),
+                jnp.abs(jnp.linalg.det(cell)),
+                self.envelope_width,
+                max_segment_size=max_segment_size,
+                layout=layout,
+            )
         if not self.tensor_integration:
             return erope_attention(q, k, v, **common)
 

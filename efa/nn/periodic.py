@@ -51,7 +51,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int
 
-from efa.nn.segments import from_padded, segment_layout, to_padded
+from efa.nn.segments import SegmentLayout, from_padded, segment_layout, to_padded
 
 #: ``k_max = ω_max + TAIL_WIDTHS · σ``: the shells' Gaussian tails beyond it are below
 #: ``exp(−TAIL_WIDTHS² / 2)`` ≈ 1e-14 of their peak.
@@ -141,6 +141,7 @@ def periodic_attention(
     envelope_width: float,
     *,
     max_segment_size: int | None = None,
+    layout: SegmentLayout | None = None,
 ) -> Float[Array, "N Pv Sv Fv"]:
     """Periodic EFA (module docstring) for the periodic structures of a batch.
 
@@ -160,6 +161,9 @@ def periodic_attention(
       envelope_width: ``σ`` (1/Å) of the Gaussian envelope ``exp(−σ² r²/2)``.
       max_segment_size: largest number of atoms in one structure (static; needed under ``jit``
         when ``num_segments > 1``).
+      layout: a precomputed layout of the atoms (e.g.
+        :func:`~efa.nn.segments.contiguous_layout` of a padded batch), replacing the one built
+        from ``segment_ids``.
 
     Returns:
       ``(N, P_v, (L_v+1)², F_v)``: the attention output ``y_i``.
@@ -167,7 +171,8 @@ def periodic_attention(
     num_atoms = q.shape[0]
     num_pairs = q.shape[-1] // 2
     width = math.prod(q.shape[1:])  # D_qk
-    layout = segment_layout(segment_ids, num_segments, max_segment_size)
+    if layout is None:
+        layout = segment_layout(segment_ids, num_segments, max_segment_size)
     # (B, n, K, C): the components of each channel pair k, over parities and degrees
     qp = to_padded(q.reshape(num_atoms, -1, num_pairs, 2).swapaxes(1, 2), layout)
     kp = to_padded(k.reshape(num_atoms, -1, num_pairs, 2).swapaxes(1, 2), layout)

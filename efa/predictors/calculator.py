@@ -84,7 +84,8 @@ def spin_multiplicity(numbers: np.ndarray, charge: int) -> int:
 
 
 def to_atoms(structures: Structures, index: int) -> Atoms:
-    """Structure ``index`` (its real atoms) as :class:`ase.Atoms` with charge and spin in info."""
+    """Structure ``index`` (its real atoms) as :class:`ase.Atoms` with charge and spin in info,
+    and its cell and periodicity if it is a periodic cell."""
     mask = structures.atom_mask[index]
     numbers = structures.atomic_numbers[index][mask]
     charge = int(structures.total_charge[index])
@@ -93,7 +94,8 @@ def to_atoms(structures: Structures, index: int) -> Atoms:
     atoms = Atoms(
         numbers=numbers,
         positions=structures.positions[index][mask],
-        pbc=False,
+        cell=None if structures.cell is None else structures.cell[index],
+        pbc=False if structures.pbc is None else structures.pbc[index],
         charges=charge * first,
         magmoms=(spin - 1) * first,
     )

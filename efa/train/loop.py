@@ -121,13 +121,15 @@ def _sigterm_flag() -> Iterator[list[bool]]:
 
 def check_max_length(model, dataset, name: str) -> None:
     """Refuse a model whose ``max_length`` (Å; EFA's ``r_max``) is shorter than the largest
-    distance between two atoms of one structure of the data set: beyond it the quadrature bound
-    no longer holds and the energy is no longer rotation invariant."""
+    distance between two atoms of one structure of a data set of molecules: beyond it the
+    quadrature bound no longer holds and the energy is no longer rotation invariant."""
     from efa.data.summary import largest_pair_distance
 
     max_length = getattr(model, "max_length", None)
     if max_length is None or not math.isinf(getattr(model, "receptive_field", 0.0)):
         return
+    if "pbc" in dataset and np.asarray(dataset["pbc"].values).any():
+        return  # periodic EFA sums its kernel in reciprocal space: no bound on distances
     longest = largest_pair_distance(dataset)
     if longest > float(max_length):
         raise ConfigError(
@@ -181,8 +183,14 @@ class Trainer:
             self.element_energies = fit_element_energies(train)
         self.parallel = DataParallel(config.devices)
         slots = self.parallel.num_devices
+        reciprocal = getattr(self.model, "reciprocal_cutoff", None)
         self.train_batches = Batcher(
-            train, config.batch_size, self.cutoff, config.num_buckets, slot_multiple=slots
+            train,
+            config.batch_size,
+            self.cutoff,
+            config.num_buckets,
+            slot_multiple=slots,
+            reciprocal_cutoff=reciprocal,
         )
         self.valid_batches = [
             self.parallel.split(batch)
@@ -192,6 +200,7 @@ class Trainer:
                 self.cutoff,
                 config.num_buckets,
                 slot_multiple=slots,
+                reciprocal_cutoff=reciprocal,
             ).ordered_batches()
         ]
         self.optimizer = make_optimizer(config)

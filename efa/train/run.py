@@ -19,7 +19,14 @@ import flax.linen as nn
 import jax
 import numpy as np
 
-from efa.data.batching import Batch, BucketShape, Structures, count_pairs, pack
+from efa.data.batching import (
+    Batch,
+    BucketShape,
+    Structures,
+    count_pairs,
+    count_reciprocal,
+    pack,
+)
 from efa.errors import ConfigError, EfaError
 from efa.models.registry import build_model
 from efa.storage import write_text
@@ -186,8 +193,14 @@ class TrainedModel:
         self.check_inputs(structures)
         count, atoms = structures.atom_mask.shape
         pairs = max(1, int(count_pairs(structures, self.cutoff).max()))
-        shape = BucketShape(atoms, 1 << (pairs - 1).bit_length())
-        batch = pack(structures, shape, count, self.cutoff)
+        reciprocal = getattr(self.model, "reciprocal_cutoff", None)
+        vectors = (
+            int(count_reciprocal(structures, reciprocal).max())
+            if reciprocal is not None and structures.periodic.any()
+            else 0
+        )
+        shape = BucketShape(atoms, 1 << (pairs - 1).bit_length(), vectors)
+        batch = pack(structures, shape, count, self.cutoff, reciprocal_cutoff=reciprocal)
         prediction = self.predict(batch)
         return Prediction(
             np.asarray(prediction.energy), np.asarray(prediction.forces).reshape(count, atoms, 3)

@@ -39,6 +39,9 @@ def test_split_parts_are_the_batches_of_their_structures():
             members = np.arange(d * per_part, min((d + 1) * per_part, count))
             expected = pack(structures.select(members), shape, per_part, cutoff=2.0)
             for name, field in expected._asdict().items():
+                if field is None:  # the periodic fields of a batch of molecules
+                    assert getattr(split, name) is None, name
+                    continue
                 np.testing.assert_array_equal(getattr(split, name)[d], field, err_msg=name)
     with pytest.raises(ValueError, match="cannot split 6 structure slots into 4"):
         split_batch(batch, 4)

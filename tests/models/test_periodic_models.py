@@ -1,0 +1,118 @@
+"""The built-in models on periodic cells: extensive energies, forces that agree with finite
+differences, and translation invariance, in float64."""
+
+import jax
+import numpy as np
+import pytest
+
+from efa.data.batching import BucketShape, Structures, count_pairs, count_reciprocal, pack
+from efa.data.generators.nacl_crystal import rock_salt
+from efa.models.registry import build_model
+
+COMMON = dict(features=8, num_iterations=2, max_degree=1, cutoff=4.0, num_basis=8)
+MODELS = {
+    "local": COMMON,
+    "efa": dict(COMMON, qk_features=4, v_features=4, max_length=12.0, envelope_width=0.3),
+}
+
+
+def cells(repeats_list, rattle=0.1, seed=0):
+    """Rattled rock-salt cells; the supercells repeat the rattled primitive cell exactly."""
+    rng = np.random.default_rng(seed)
+    base, numbers, cell = rock_salt(1, 5.64)
+    base = base + rng.normal(scale=rattle, size=base.shape)
+    out = []
+    for repeats in repeats_list:
+        shifts = np.stack(np.meshgrid(*[np.arange(repeats)] * 3, indexing="ij"), -1)
+        shifts = shifts.reshape(-1, 3) @ cell
+        out.append(
+            (
+                np.concatenate([base + s for s in shifts]),
+                np.tile(numbers, len(shifts)),
+                cell * repeats,
+            )
+        )
+    return out
+
+
+def structures_of(items):
+    width = max(len(p) for p, _, _ in items)
+    count = len(items)
+    positions = np.zeros((count, width, 3))
+    numbers = np.zeros((count, width), np.int32)
+    for index, (p, z, _) in enumerate(items):
+        positions[index, : len(p)], numbers[index, : len(z)] = p, z
+    return Structures(
+        positions,
+        numbers,
+        numbers > 0,
+        np.zeros(count),
+        np.zeros((count, width, 3)),
+        np.zeros(count, np.int32),
+        cell=np.stack([c for _, _, c in items]),
+        pbc=np.ones((count, 3), bool),
+    )
+
+
+def batch_of(model, structures, spare_pairs=0):
+    cutoff = getattr(model, "reciprocal_cutoff", None)
+    shape = BucketShape(
+        structures.atom_mask.shape[1],
+        int(count_pairs(structures, model.cutoff).max()) + spare_pairs,
+        int(count_reciprocal(structures, cutoff).max()) if cutoff else 0,
+    )
+    return pack(structures, shape, len(structures.energy), model.cutoff, np.float64, cutoff)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_a_supercell_has_eight_times_the_energy_of_its_cell(name, x64):
+    model = build_model(name, MODELS[name])
+    structures = structures_of(cells([1, 2]))
+    batch = batch_of(model, structures)
+    params = model.init(jax.random.PRNGKey(0), batch)
+    energy = np.asarray(jax.jit(model.apply)(params, batch))
+    assert energy[1] / energy[0] == pytest.approx(8.0, rel=1e-9)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_periodic_forces_equal_finite_differences_and_translation_changes_nothing(name, x64):
+    model = build_model(name, MODELS[name])
+    ((positions, numbers, cell),) = cells([1], seed=3)
+    base = structures_of([(positions, numbers, cell)])
+    batch = batch_of(model, base, spare_pairs=32)  # one shape for the displaced cells too
+    params = model.init(jax.random.PRNGKey(1), batch)
+    apply = jax.jit(model.apply)
+
+    def energy(r):
+        moved = structures_of([(r, numbers, cell)])
+        return float(
+            apply(
+                params,
+                pack(
+                    moved,
+                    BucketShape(*batch_shape),
+                    1,
+                    model.cutoff,
+                    np.float64,
+                    getattr(model, "reciprocal_cutoff", None),
+                ),
+            )[0]
+        )
+
+    batch_shape = (
+        8,
+        batch.pair_mask.shape[0],
+        0 if batch.reciprocal is None else batch.reciprocal.shape[1],
+    )
+
+    gradient = jax.grad(lambda r: model.apply(params, batch._replace(positions=r))[0])(
+        batch.positions
+    )[: len(numbers)]
+    h = 1e-5
+    for atom, axis in [(0, 0), (5, 2)]:
+        step = np.zeros_like(positions)
+        step[atom, axis] = h
+        numeric = (energy(positions + step) - energy(positions - step)) / (2 * h)
+        assert float(gradient[atom, axis]) == pytest.approx(numeric, rel=1e-6, abs=1e-9)
+    shifted = energy(positions + np.array([1.3, -0.4, 2.2]))
+    assert shifted == pytest.approx(energy(positions), rel=1e-10)
