@@ -17,8 +17,8 @@ split with a Gaussian width ``α`` into parts that converge fast (``r_ij = r_i �
 not depend on ``α``; :func:`ewald` picks ``α`` and both cutoffs from a tolerance. Forces are
 ``−∂E/∂r_i`` and the stress ``(1/V) ∂E/∂ε`` (cell and atoms strained together), both taken
 analytically through JAX's automatic differentiation of the same expressions in float64.
-The repulsion ``Σ_{i<j,R} C exp(−|r_ij + R| / (β (R_i + R_j)))`` uses the NaCl toy potential's
-constants (:mod:`efa.data.generators.analytic`).
+The repulsion ``(1/2) Σ'_{i,j,R} C exp(−|r_ij + R| / (β (R_i + R_j)))`` (self-images
+included) uses the NaCl toy potential's constants (:mod:`efa.data.generators.analytic`).
 """
 
 from __future__ import annotations
