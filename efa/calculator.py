@@ -4,7 +4,9 @@ The calculator packs one ``ase.Atoms`` into a batch with a fresh neighbour list 
 model's cutoff) at every call and evaluates the best checkpoint of the run. The total charge is
 read from ``atoms.info["charge"]`` (default 0) and matters only for models trained with
 ``use_total_charge``; atomic dipoles (for ``use_atomic_dipoles``) from ``atoms.arrays["dipoles"]``
-(default 0). Periodic boundary conditions are not supported.
+(default 0). Periodic cells (``atoms.pbc``) are evaluated with their images and periodic EFA;
+for cells periodic in all three directions the calculator also gives the stress
+(``(1/V) ∂E/∂ε``, eV/Å³, Voigt order as ASE expects).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import os
 import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes
+from ase.stress import full_3x3_to_voigt_6_stress
 
 from efa.data.batching import Structures
 from efa.errors import ConfigError
@@ -27,7 +30,7 @@ class EFACalculator(Calculator):
       charge_key: key of ``atoms.info`` holding the integer total charge.
     """
 
-    implemented_properties = ["energy", "free_energy", "forces"]
+    implemented_properties = ["energy", "free_energy", "forces", "stress"]
 
     def __init__(self, run_dir: str | os.PathLike, charge_key: str = "charge", **kwargs):
         super().__init__(**kwargs)
@@ -44,10 +47,18 @@ class EFACalculator(Calculator):
     ):
         super().calculate(atoms, properties, system_changes)
         atoms = self.atoms
-        if atoms.pbc.any():
+        periodic = bool(atoms.pbc.any())
+        spanned = np.linalg.matrix_rank(atoms.cell.array[atoms.pbc], tol=1e-6) if periodic else 0
+        if periodic and spanned < atoms.pbc.sum():
             raise ConfigError(
-                "EFACalculator: atoms with periodic boundary conditions "
-                f"(pbc={atoms.pbc.tolist()}) are not supported; expected pbc=False"
+                f"EFACalculator: pbc={atoms.pbc.tolist()} but the cell "
+                f"{atoms.cell.array.tolist()} has no independent lattice vector for every "
+                "periodic direction; set a cell (atoms.cell) or pbc=False"
+            )
+        if "stress" in properties and not atoms.pbc.all():
+            raise ConfigError(
+                f"EFACalculator: stress needs a cell periodic in all directions; got "
+                f"pbc={atoms.pbc.tolist()}"
             )
         charge = atoms.info.get(self.charge_key, 0)
         if int(charge) != charge:
@@ -64,6 +75,8 @@ class EFACalculator(Calculator):
             forces=np.zeros((1, count, 3)),
             total_charge=np.array([int(charge)], np.int32),
             atomic_dipoles=atoms.arrays.get("dipoles", np.zeros((count, 3)))[None],
+            cell=atoms.cell.array[None] if periodic else None,
+            pbc=atoms.pbc[None] if periodic else None,
         )
         prediction = self.trained.predict_structures(structures)
         energy = float(prediction.energy[0])
@@ -72,3 +85,6 @@ class EFACalculator(Calculator):
             "free_energy": energy,
             "forces": np.asarray(prediction.forces[0], dtype=np.float64),
         }
+        if "stress" in properties:
+            stress = self.trained.stress_structures(structures)[0].astype(np.float64)
+            self.results["stress"] = full_3x3_to_voigt_6_stress(stress)

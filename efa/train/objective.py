@@ -82,6 +82,32 @@ def predict(
     return Prediction(energy, forces)
 
 
+def strained(batch: Batch, strain: Float[Array, "B 3 3"]) -> Batch:
+    """``batch`` with every periodic cell and its atoms deformed by ``I + strain[b]`` (row
+    vectors: ``r → r (I + ε)``): positions, pair shifts and cells."""
+    deform = jnp.eye(3) + strain
+    # padding atoms (segment B) and the pairs of empty slots stay undeformed
+    per_atom = jnp.concatenate([deform, jnp.eye(3)[None]])[batch.segment_ids]
+    positions = jnp.einsum("nx,nxy->ny", batch.positions, per_atom)
+    pair_shift = jnp.einsum("px,pxy->py", batch.pair_shift, per_atom[batch.pair_dst])
+    cell = jnp.einsum("bxz,bzy->bxy", batch.cell, deform)
+    return batch._replace(positions=positions, pair_shift=pair_shift, cell=cell)
+
+
+def predict_stress(model: nn.Module, params, batch: Batch) -> Float[Array, "B 3 3"]:
+    """Stress ``σ_b = (1/V_b) ∂E_b/∂ε_b`` (eV/Å³, the ASE convention) of the periodic cells of
+    a batch, by differentiating the energy under :func:`strained`."""
+
+    def total_energy(strain):
+        energy = model.apply(params, strained(batch, strain))
+        return jnp.where(batch.structure_mask, energy, 0.0).sum()
+
+    zero = jnp.zeros((batch.num_structures, 3, 3), batch.positions.dtype)
+    gradient = jax.grad(total_energy)(zero)
+    volume = jnp.abs(jnp.linalg.det(batch.cell))
+    return gradient / volume[:, None, None]
+
+
 def error_sums(prediction: Prediction, batch: Batch) -> ErrorSums:
     """Error sums of one batch against its labels, over real structures and atoms only."""
     num_atoms = atoms_per_structure(batch)

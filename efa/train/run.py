@@ -32,7 +32,7 @@ from efa.models.registry import build_model
 from efa.storage import write_text
 from efa.train import checkpoints
 from efa.train.config import RunConfig, config_from_mapping
-from efa.train.objective import Prediction, predict
+from efa.train.objective import Prediction, predict, predict_stress
 from efa.train.reference import element_energies_from_json
 
 
@@ -153,6 +153,7 @@ class TrainedModel:
         self._predict = jax.jit(
             lambda params, batch: predict(self.model, params, batch, self.element_energies)
         )
+        self._stress = jax.jit(lambda params, batch: predict_stress(self.model, params, batch))
 
     def predict(self, batch: Batch) -> Prediction:
         """Energies and forces of a padded batch."""
@@ -190,6 +191,21 @@ class TrainedModel:
         Pair slots are rounded up to a power of two, so that a trajectory whose neighbour count
         fluctuates recompiles only a few times.
         """
+        count, atoms = structures.atom_mask.shape
+        prediction = self.predict(self._pack(structures))
+        return Prediction(
+            np.asarray(prediction.energy), np.asarray(prediction.forces).reshape(count, atoms, 3)
+        )
+
+    def stress_structures(self, structures: Structures) -> np.ndarray:
+        """Stress ``(S, 3, 3)`` (eV/Å³, ASE convention) of periodic cells
+        (:func:`efa.train.objective.predict_stress`)."""
+        if not structures.periodic.all():
+            raise ConfigError("stress needs periodic cells; expected pbc along every direction")
+        return np.asarray(self._stress(self.params, self._pack(structures)))
+
+    def _pack(self, structures: Structures) -> Batch:
+        """The checked structures as one batch (pair slots rounded up to a power of two)."""
         self.check_inputs(structures)
         count, atoms = structures.atom_mask.shape
         pairs = max(1, int(count_pairs(structures, self.cutoff).max()))
@@ -200,11 +216,7 @@ class TrainedModel:
             else 0
         )
         shape = BucketShape(atoms, 1 << (pairs - 1).bit_length(), vectors)
-        batch = pack(structures, shape, count, self.cutoff, reciprocal_cutoff=reciprocal)
-        prediction = self.predict(batch)
-        return Prediction(
-            np.asarray(prediction.energy), np.asarray(prediction.forces).reshape(count, atoms, 3)
-        )
+        return pack(structures, shape, count, self.cutoff, reciprocal_cutoff=reciprocal)
 
 
 def load_trained(run_dir: str | os.PathLike) -> TrainedModel:

@@ -116,3 +116,22 @@ def test_periodic_forces_equal_finite_differences_and_translation_changes_nothin
         assert float(gradient[atom, axis]) == pytest.approx(numeric, rel=1e-6, abs=1e-9)
     shifted = energy(positions + np.array([1.3, -0.4, 2.2]))
     assert shifted == pytest.approx(energy(positions), rel=1e-10)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_stress_equals_finite_differences_of_the_strained_energy(name, x64):
+    from efa.train.objective import predict_stress, strained
+
+    model = build_model(name, MODELS[name])
+    batch = batch_of(model, structures_of(cells([1], seed=7)))
+    params = model.init(jax.random.PRNGKey(2), batch)
+    stress = np.asarray(predict_stress(model, params, batch))[0]
+    volume = abs(np.linalg.det(batch.cell[0]))
+    h = 1e-5
+    for a, b in [(0, 0), (1, 2), (2, 1)]:
+        step = np.zeros((1, 3, 3))
+        step[0, a, b] = h
+        plus = model.apply(params, strained(batch, step))[0]
+        minus = model.apply(params, strained(batch, -step))[0]
+        numeric = float(plus - minus) / (2 * h * volume)
+        assert stress[a, b] == pytest.approx(numeric, rel=1e-6, abs=1e-10)
