@@ -7,8 +7,9 @@ from efa.data.generators.analytic import two_atoms
 from efa.data.store import write_dataset
 
 
-def padded_structures(positions_list, numbers_list, charges=None) -> Structures:
-    """Canonical padded arrays for a list of structures (no labels: energies and forces 0)."""
+def padded_structures(positions_list, numbers_list, charges=None, cells=None) -> Structures:
+    """Canonical padded arrays for a list of structures (no labels: energies and forces 0);
+    with ``cells`` (one ``(3, 3)`` per structure) they are cells periodic in all directions."""
     count, width = len(positions_list), max(len(p) for p in positions_list)
     positions = np.zeros((count, width, 3))
     numbers = np.zeros((count, width), np.int32)
@@ -21,6 +22,8 @@ def padded_structures(positions_list, numbers_list, charges=None) -> Structures:
         np.zeros(count),
         np.zeros((count, width, 3)),
         np.asarray(charges if charges is not None else np.zeros(count), np.int32),
+        cell=None if cells is None else np.stack(cells).astype(np.float64),
+        pbc=None if cells is None else np.ones((count, 3), bool),
     )
 
 

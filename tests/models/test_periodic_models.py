@@ -5,9 +5,10 @@ import jax
 import numpy as np
 import pytest
 
-from efa.data.batching import BucketShape, Structures, count_pairs, count_reciprocal, pack
+from efa.data.batching import BucketShape, count_pairs, count_reciprocal, pack
 from efa.data.generators.nacl_crystal import rock_salt
 from efa.models.registry import build_model
+from tests.builders import padded_structures
 
 COMMON = dict(features=8, num_iterations=2, max_degree=1, cutoff=4.0, num_basis=8)
 MODELS = {
@@ -36,22 +37,9 @@ def cells(repeats_list, rattle=0.1, seed=0):
 
 
 def structures_of(items):
-    width = max(len(p) for p, _, _ in items)
-    count = len(items)
-    positions = np.zeros((count, width, 3))
-    numbers = np.zeros((count, width), np.int32)
-    for index, (p, z, _) in enumerate(items):
-        positions[index, : len(p)], numbers[index, : len(z)] = p, z
-    return Structures(
-        positions,
-        numbers,
-        numbers > 0,
-        np.zeros(count),
-        np.zeros((count, width, 3)),
-        np.zeros(count, np.int32),
-        cell=np.stack([c for _, _, c in items]),
-        pbc=np.ones((count, 3), bool),
-    )
+    """``[(positions, numbers, cell), …]`` as periodic :class:`Structures`."""
+    positions, numbers, cell = zip(*items)
+    return padded_structures(positions, numbers, cells=cell)
 
 
 def batch_of(model, structures, spare_pairs=0):
