@@ -6,6 +6,8 @@ checkpoint, or a calculator), on the structures of one split (default ``test``):
 - ``energy_mae``/``energy_rmse`` (eV) over structures, ``energy_mae_per_atom``/
   ``energy_rmse_per_atom`` (eV/atom) of ``ΔE_s / n_s``;
 - ``forces_mae``/``forces_rmse`` (eV/Å) over all Cartesian force components of real atoms;
+- ``stress_mae``/``stress_rmse`` (eV/Å³) over the 9 stress components of each cell, when the
+  data set has stress labels and the model gives a stress (nan otherwise);
 - ``num_parameters`` (nan for a calculator), training ``steps``, ``truncated`` (1 if training
   stopped on its ``max_time_s`` safety net before ``max_steps``, else 0), ``best_valid_loss``;
 - ``wall_time_s`` (training) and ``inference_us_per_atom`` (one pass over the split after a
@@ -45,6 +47,8 @@ METRIC_UNITS = {
     "energy_rmse_per_atom": "eV/atom",
     "forces_mae": "eV/Å",
     "forces_rmse": "eV/Å",
+    "stress_mae": "eV/Å^3",
+    "stress_rmse": "eV/Å^3",
     "num_parameters": "1",
     "steps": "1",
     "truncated": "1",
@@ -70,6 +74,20 @@ def test_errors(structures: Structures, energy: np.ndarray, forces: np.ndarray) 
         "forces_mae": float(np.mean(np.abs(force_delta))),
         "forces_rmse": math.sqrt(float(np.mean(force_delta**2))),
     }
+
+
+def stress_errors(structures: Structures, predictor) -> tuple[dict[str, float], np.ndarray | None]:
+    """``stress_mae``/``stress_rmse`` of ``predictor`` on ``structures`` (nan without stress
+    labels or without a stress from the model), and the predicted stress ``(S, 3, 3)`` or None."""
+    if structures.stress is None or predictor.stress is None:
+        return {"stress_mae": math.nan, "stress_rmse": math.nan}, None
+    stress = predictor.predict_stress(structures)
+    delta = stress - structures.stress
+    errors = {
+        "stress_mae": float(np.mean(np.abs(delta))),
+        "stress_rmse": math.sqrt(float(np.mean(delta**2))),
+    }
+    return errors, stress
 
 
 #: Error metrics given per test set and group (:func:`test_set_errors`).
@@ -142,6 +160,7 @@ def evaluate_run(
     indices = splits[split]
     structures = everything.select(indices)
     energy, forces, seconds = _timed_predictions(predictor, structures)
+    stress_metrics, stress = stress_errors(structures, predictor)
     names = [split] + ([s for s in test_sets(splits) if s != split] if split == "test" else [])
     per_set = {}
     for name in names:
@@ -165,6 +184,7 @@ def evaluate_run(
     }
     values = {
         **test_errors(structures, energy, forces),
+        **stress_metrics,
         "num_parameters": info.get("num_parameters", math.nan),
         "steps": math.nan if summary.get("steps") is None else summary["steps"],
         "truncated": float(bool(summary.get("truncated", False))),
@@ -201,6 +221,11 @@ def evaluate_run(
         coords={"structure": indices},
         attrs=attrs,
     )
+    if stress is not None:
+        stress_units = {"units": METRIC_UNITS["stress_mae"]}
+        dims = ("structure", "cell_vector", "xyz")
+        predictions["stress_reference"] = (dims, structures.stress, stress_units)
+        predictions["stress_predicted"] = (dims, stress, stress_units)
     return metrics, predictions, test_set_store(per_set, coords, attrs)
 
 

@@ -117,7 +117,9 @@ class Stepper:
         self.num_parameters = count_parameters(params)
         self.state = TrainState(params, optimizer.init(params))
         self.step = jax.jit(
-            functools.partial(train_step, model, optimizer, zero_element_energies(), (0.01, 0.99)),
+            functools.partial(
+                train_step, model, optimizer, zero_element_energies(), (0.01, 0.99, 0.0)
+            ),
             donate_argnums=0,
         )
         self.batches = itertools.cycle(batches)

@@ -49,8 +49,9 @@ _PAIR_COUNT_CHUNK = 2**16
 class Batch(NamedTuple):
     """A padded batch of ``B`` structures (see the module docstring for the layout).
 
-    Model inputs are all fields but ``energy`` and ``forces``, the reference labels (zeros for
-    padding). ``B = structure_mask.shape[0]`` and ``n = atom_mask.shape[0] // B`` are static.
+    Model inputs are all fields but ``energy``, ``forces`` and ``stress``, the reference labels
+    (zeros for padding; ``stress`` None unless the structures have stress labels).
+    ``B = structure_mask.shape[0]`` and ``n = atom_mask.shape[0] // B`` are static.
     """
 
     atomic_numbers: Int[np.ndarray, " N"]
@@ -69,6 +70,7 @@ class Batch(NamedTuple):
     cell: Float[np.ndarray, "B 3 3"] | None = None
     reciprocal: Int[np.ndarray, "B G 3"] | None = None
     reciprocal_multiplicity: Float[np.ndarray, "B G"] | None = None
+    stress: Float[np.ndarray, "B 3 3"] | None = None
 
     @property
     def num_structures(self) -> int:
@@ -85,7 +87,8 @@ class Structures(NamedTuple):
     """Structures held in memory as numpy arrays in the canonical layout (``S`` structures).
 
     ``energy`` and ``forces`` may be zeros when labels are unknown (prediction only);
-    ``atomic_dipoles`` is None when the data set has no ``dipoles`` input.
+    ``atomic_dipoles`` is None when the data set has no ``dipoles`` input, ``stress`` (eV/Å³)
+    when it has no stress labels.
     """
 
     positions: Float[np.ndarray, "S A 3"]
@@ -97,6 +100,7 @@ class Structures(NamedTuple):
     atomic_dipoles: Float[np.ndarray, "S A 3"] | None = None
     cell: Float[np.ndarray, "S 3 3"] | None = None
     pbc: Bool[np.ndarray, "S 3"] | None = None
+    stress: Float[np.ndarray, "S 3 3"] | None = None
 
     @property
     def periodic(self) -> Bool[np.ndarray, " S"]:
@@ -110,7 +114,8 @@ class Structures(NamedTuple):
         """Load the canonical variables of ``dataset`` (``total_charge`` defaults to 0).
 
         The optional per-atom input ``dipoles`` (structure, atom, xyz) becomes
-        ``atomic_dipoles``; ``cell`` and ``pbc`` are kept for periodic structures.
+        ``atomic_dipoles``; ``cell``, ``pbc`` and the ``stress`` label are kept for periodic
+        structures.
         """
         missing = [
             name
@@ -140,6 +145,9 @@ class Structures(NamedTuple):
             ),
             cell=np.asarray(dataset["cell"].values, np.float64) if "cell" in dataset else None,
             pbc=np.asarray(dataset["pbc"].values, bool) if "pbc" in dataset else None,
+            stress=(
+                np.asarray(dataset["stress"].values, np.float64) if "stress" in dataset else None
+            ),
         )
 
     def select(self, indices: Sequence[int] | np.ndarray) -> Structures:
@@ -291,6 +299,10 @@ def pack(
         pair_shift = np.zeros((num_structures, p, 3), dtype)
         pair_shift[slot, rank] = shift
         cells["pair_shift"] = pair_shift.reshape(-1, 3)
+        if structures.stress is not None:
+            stress = np.zeros((num_structures, 3, 3), dtype)
+            stress[:count] = structures.stress
+            cells["stress"] = stress
 
     dipoles = (
         structures.atomic_dipoles

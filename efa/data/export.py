@@ -13,6 +13,8 @@ key                               content
                                   NequIP's ASE reader)
 ``REF_energy``, ``REF_forces``    the same values under MACE's default ``--energy_key`` and
                                   ``--forces_key``
+``stress`` (info), ``REF_stress``  stress (eV/Å³, ASE's sign) of periodic cells with stress
+                                  labels: calculator result and MACE's ``--stress_key`` (Voigt)
 ``charge``, ``total_charge``      total charge (e): efa-bench's and MACE's key
 ``spin``, ``total_spin``          spin multiplicity ``2S + 1`` (:mod:`efa.predictors.calculator`)
 ``config_type``                   the structure's group label, if the data set has one (MACE
@@ -38,6 +40,7 @@ import xarray as xr
 from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.io import write
+from ase.stress import full_3x3_to_voigt_6_stress
 
 from efa.data.batching import Structures
 from efa.errors import ConfigError
@@ -60,7 +63,11 @@ def structure_atoms(structures: Structures, index: int) -> Atoms:
         total_spin=atoms.info["spin"],
     )
     atoms.arrays["REF_forces"] = forces
-    atoms.calc = SinglePointCalculator(atoms, energy=energy, forces=forces)
+    results = {"energy": energy, "forces": forces}
+    if structures.stress is not None:
+        results["stress"] = full_3x3_to_voigt_6_stress(structures.stress[index])
+        atoms.info["REF_stress"] = results["stress"]
+    atoms.calc = SinglePointCalculator(atoms, **results)
     return atoms
 
 

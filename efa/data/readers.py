@@ -174,6 +174,7 @@ def read_extxyz(
     units: Mapping[str, str] | None = None,
     attrs: Mapping | None = None,
     group_key: str | None = None,
+    stress_key: str = "stress",
 ) -> xr.Dataset:
     """Read every frame of an extended XYZ file through ASE.
 
@@ -181,7 +182,9 @@ def read_extxyz(
     the forces as ``atoms.arrays[forces_key]`` or in the calculator's results; ``charge_key``
     (optional) names a per-frame total charge in ``atoms.info`` and ``group_key`` (optional) a
     per-frame group label there (e.g. ``config_type``), kept as the ``group`` label. Frames with
-    a periodic cell (``Lattice``, ``pbc``) keep their cell and periodicity.
+    a periodic cell (``Lattice``, ``pbc``) keep their cell and periodicity, and their stress
+    (``atoms.info[stress_key]`` or the calculator's, 3×3 or Voigt, eV/Å³ or ``energy``/
+    ``positions`` units cubed) when every frame is a cell periodic in all directions and has one.
     ``units`` as in :func:`read_npz`.
     """
     import ase.io
@@ -234,6 +237,7 @@ def read_extxyz(
         field: to_canonical(units.get(field, unit), field, field)
         for field, unit in CANONICAL_UNITS.items()
     }
+    stress = _extxyz_stress(frames, stress_key, path.name)
     return make_dataset(
         pad_atoms([a.get_positions() for a in frames]) * factor["positions"],
         pad_atoms([a.get_atomic_numbers() for a in frames]),
@@ -242,7 +246,44 @@ def read_extxyz(
         total_charge=charge,
         cell=np.stack([a.cell.array for a in frames]) * factor["positions"] if periodic else None,
         pbc=np.stack([a.pbc for a in frames]) if periodic else None,
+        stress=None if stress is None else stress * factor["energy"] / factor["positions"] ** 3,
         attrs=attrs,
         source=path.name,
         labels=labels,
     )
+
+
+def _extxyz_stress(frames, key: str, name: str) -> np.ndarray | None:
+    """``(S, 3, 3)`` stress of frames that all are cells periodic in all directions and all
+    have one (in ``info`` or the calculator's results), else None; a stress on only some of
+    them, or of another shape, is refused."""
+    from ase.stress import voigt_6_to_full_3x3_stress
+
+    found = []
+    for atoms in frames:
+        results = atoms.calc.results if atoms.calc is not None else {}
+        value = atoms.info.get(key, results.get(key))
+        found.append(None if value is None else np.asarray(value, dtype=np.float64))
+    given = [index for index, value in enumerate(found) if value is not None]
+    if not given:
+        return None
+    if len(given) < len(frames) or not all(atoms.pbc.all() for atoms in frames):
+        missing = next(
+            i for i, (a, v) in enumerate(zip(frames, found)) if v is None or not a.pbc.all()
+        )
+        raise DataError(
+            f"{name}: field 'stress': frame {missing} has no stress or is not periodic in all "
+            f"directions, but frame {given[0]} has one; expected a stress ({key!r}) on every "
+            "frame, all of them cells periodic in all directions, or on none"
+        )
+    stress = []
+    for index, value in enumerate(found):
+        if value.size == 6:
+            value = voigt_6_to_full_3x3_stress(value)
+        if value.size != 9:
+            raise DataError(
+                f"{name}: field 'stress': frame {index} has {value.size} values; expected 9 "
+                "(3×3) or 6 (Voigt)"
+            )
+        stress.append(value.reshape(3, 3))
+    return np.stack(stress)

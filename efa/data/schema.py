@@ -15,6 +15,8 @@ variable            dims                dtype     units
 ``coordinate``      (S,)                float64   declared (optional, scans: angle, distance…)
 ``cell``            (S, 3, 3)           float64   Å   (optional: lattice vectors as rows)
 ``pbc``             (S, 3)              bool      --  (optional: periodic along each vector)
+``stress``          (S, 3, 3)           float64   eV/Å³  (optional, cells periodic in all three
+                                                  directions: ``σ = (1/V) ∂E/∂ε``, ASE's sign)
 ``split``           (S,)                string    --  (optional: published split of each
                                                   structure, ``train``, ``valid``, ``test``
                                                   or another test set)
@@ -71,7 +73,10 @@ _OPTIONAL: dict[str, tuple[tuple[str, ...], str, str]] = {
     "coordinate": (("structure",), "f", "float64 scan coordinate per structure"),
     "cell": (("structure", "cell_vector", "xyz"), "f", "float64 lattice vectors (rows) in Å"),
     "pbc": (("structure", "xyz"), "b", "bool periodicity along each lattice vector"),
+    "stress": (("structure", "cell_vector", "xyz"), "f", "float64 stress in eV/Å^3"),
 }
+#: Unit of the optional ``stress``.
+STRESS_UNIT = "eV/Å^3"
 #: Optional per-structure string labels: the published split and a group.
 LABELS: dict[str, str] = {
     "split": "the published split of each structure (train, valid, test or another test set)",
@@ -105,6 +110,7 @@ def make_dataset(
     coordinate: ArrayLike | None = None,
     cell: ArrayLike | None = None,
     pbc: ArrayLike | None = None,
+    stress: ArrayLike | None = None,
     extra: Mapping[str, np.ndarray] | None = None,
     attrs: Mapping | None = None,
     source: str = "<arrays>",
@@ -122,6 +128,8 @@ def make_dataset(
       coordinate: (S,) scan coordinate, optional; its unit goes into ``attrs['units']``.
       cell: (S, 3, 3) lattice vectors as rows (Å) and ``pbc`` (S, 3) periodicity, optional
         (together): a structure with any periodic direction is a periodic cell.
+      stress: (S, 3, 3) eV/Å³ ``σ = (1/V) ∂E/∂ε`` (cell and atoms strained together), optional;
+        only for cells periodic along all three lattice vectors.
       extra: further per-structure arrays with leading dim S, e.g. ``partial_charges`` (S, A)
         or ``dipoles`` (S, A, 3); dims follow from the shape (or pass ``(dims, array)``);
         units go into ``attrs['units']``.
@@ -165,6 +173,8 @@ def make_dataset(
     if cell is not None:
         variables["cell"] = (_OPTIONAL["cell"][0], np.asarray(cell, dtype=np.float64))
         variables["pbc"] = (_OPTIONAL["pbc"][0], np.asarray(pbc, dtype=bool))
+    if stress is not None:
+        variables["stress"] = (_OPTIONAL["stress"][0], np.asarray(stress, dtype=np.float64))
     for name, value in (extra or {}).items():
         if isinstance(value, tuple):
             dims, array = value[0], np.asarray(value[1])
@@ -181,6 +191,8 @@ def make_dataset(
         units.setdefault("total_charge", "e")
     if cell is not None:
         units["cell"] = "Å"
+    if stress is not None:
+        units["stress"] = STRESS_UNIT
     all_attrs = {**dict(attrs or {}), "units": units, "created_with": f"efa-bench {__version__}"}
     try:
         dataset = xr.Dataset({k: xr.Variable(*v) for k, v in variables.items()}, attrs=all_attrs)
@@ -234,6 +246,8 @@ def validate(ds: xr.Dataset, source: str = "<dataset>", metadata: bool = False) 
         raise fail("cell", "given without pbc (or pbc without cell)", "both or neither")
     if "cell" in ds.variables:
         _check_cells(np.asarray(ds["cell"].values), np.asarray(ds["pbc"].values), fail)
+    if "stress" in ds.variables:
+        _check_stress(ds, fail)
 
     units = ds.attrs.get("units")
     if not isinstance(units, Mapping):
@@ -285,6 +299,22 @@ def _check_cells(cells: np.ndarray, pbc: np.ndarray, fail) -> None:
                 f"{cell[periodic].tolist()} are linearly dependent",
                 "independent lattice vectors along every periodic direction",
             )
+
+
+def _check_stress(ds: xr.Dataset, fail) -> None:
+    """Stress only on cells periodic in all directions, in :data:`STRESS_UNIT`."""
+    if "pbc" not in ds.variables:
+        raise fail("stress", "given without cell and pbc", "periodic cells with a stress")
+    open_cells = np.flatnonzero(~np.asarray(ds["pbc"].values).all(axis=1))
+    if open_cells.size:
+        raise fail(
+            "stress",
+            f"given for structure {open_cells[0]}, which is not periodic in all directions",
+            "a stress only for cells periodic along all three lattice vectors",
+        )
+    unit = dict(ds.attrs.get("units") or {}).get("stress")
+    if unit != STRESS_UNIT:
+        raise fail("stress", f"declared in units {unit!r}", f"{STRESS_UNIT!r}")
 
 
 def _check_labels(name: str, variable: xr.DataArray, fail) -> None:

@@ -63,13 +63,14 @@ def lebedev_grid(
     """
     with jax.ensure_compile_time_eval():  # a constant, also when called under jit
         points, weights = e3x.so3.lebedev_quadrature(num=int(lebedev_num))
+        points, weights = jnp.asarray(points, dtype=dtype), jnp.asarray(weights, dtype=dtype)
     if points.shape[0] != lebedev_num:
         raise ConfigError(
             f"lebedev_num={lebedev_num}: there is no Lebedev grid with exactly that many points; "
             f"the largest grid with fewer points has {points.shape[0]} points "
             f"(grids with a tabulated quadrature bound: {sorted(SAFE_MAX_FREQUENCY)})"
         )
-    return jnp.asarray(points, dtype=dtype), jnp.asarray(weights, dtype=dtype)
+    return points, weights
 
 
 def antipodal_half_grid(

@@ -27,6 +27,7 @@ PREDICT_CHUNK = 64
 PREDICT_PAIR_BUDGET = 2**20
 
 EnergyForces = Callable[[Structures], tuple[np.ndarray, np.ndarray]]
+Stress = Callable[[Structures], np.ndarray]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,6 +50,8 @@ class Predictor:
       compiled: a model compiled for the shapes it sees (JAX): :meth:`predict` repeats the
         last structure of the last chunk up to the chunk size so that it sees one shape, and
         its first call includes compilation. False for calculators.
+      stress: ``Structures → stress (S, 3, 3)`` eV/Å³ (ASE convention) of cells periodic in
+        all directions, or None if the model gives none.
     """
 
     label: str
@@ -62,24 +65,43 @@ class Predictor:
     truncated: bool = False
     datasets: Mapping[str, str] = dataclasses.field(default_factory=dict)
     compiled: bool = True
+    stress: Stress | None = None
 
     def predict(
         self, structures: Structures, chunk: int = PREDICT_CHUNK
     ) -> tuple[np.ndarray, np.ndarray]:
         """Energies ``(S,)`` and forces ``(S, A, 3)``, predicted ``chunk`` structures at a time
         (fewer for large structures, see :data:`PREDICT_PAIR_BUDGET`)."""
+        energy, forces = self._chunked(self.energy_forces, structures, chunk)
+        return energy, np.where(structures.atom_mask[..., None], forces, 0.0)
+
+    def predict_stress(self, structures: Structures, chunk: int = PREDICT_CHUNK) -> np.ndarray:
+        """Stress ``(S, 3, 3)`` (eV/Å³) of cells periodic in all directions, in chunks.
+
+        Raises:
+          ConfigError: the model gives no stress.
+        """
+        if self.stress is None:
+            raise ConfigError(f"model {self.label!r} ({self.source}) gives no stress")
+        (stress,) = self._chunked(lambda part: (self.stress(part),), structures, chunk)
+        return stress
+
+    def _chunked(self, function, structures: Structures, chunk: int) -> list[np.ndarray]:
+        """``function`` (``Structures →`` a tuple of arrays with leading dim S) evaluated
+        ``chunk`` structures at a time; a compiled model sees full chunks only."""
         count, atoms = structures.atom_mask.shape
         chunk = max(1, min(chunk, count, PREDICT_PAIR_BUDGET // atoms**2))
-        energy = np.zeros(count)
-        forces = np.zeros((count, atoms, 3))
+        outputs = None
         for start in range(0, count, chunk):
             stop = start + chunk if self.compiled else min(count, start + chunk)
             indices = np.minimum(np.arange(start, stop), count - 1)
-            part_energy, part_forces = self.energy_forces(structures.select(indices))
+            parts = function(structures.select(indices))
+            if outputs is None:
+                outputs = [np.zeros((count, *np.shape(part)[1:])) for part in parts]
             stop = min(count, start + chunk)
-            energy[start:stop] = part_energy[: stop - start]
-            forces[start:stop] = part_forces[: stop - start]
-        return energy, np.where(structures.atom_mask[..., None], forces, 0.0)
+            for output, part in zip(outputs, parts, strict=True):
+                output[start:stop] = np.asarray(part, np.float64)[: stop - start]
+        return outputs
 
 
 def check_unique(models: Sequence[Predictor]) -> None:

@@ -141,6 +141,35 @@ def calculator_energy_forces(
     return energy_forces
 
 
+def calculator_stress(calculator: Calculator, name: str) -> Callable[[Structures], np.ndarray]:
+    """``Structures → stress (S, 3, 3)`` (eV/Å³) of periodic cells evaluated by ``calculator``.
+
+    Raises (when called):
+      EfaError: the calculator raised or returned a non-finite stress (naming the structure).
+    """
+
+    def stress(structures: Structures) -> np.ndarray:
+        out = np.zeros((len(structures.energy), 3, 3))
+        for index in range(len(out)):
+            atoms = to_atoms(structures, index)
+            atoms.calc = calculator
+            try:
+                value = np.asarray(atoms.get_stress(voigt=False), dtype=np.float64)
+            except Exception as error:
+                raise EfaError(
+                    f"calculator {name!r} gave no stress for structure {index} "
+                    f"({atoms.get_chemical_formula()}): {type(error).__name__}: {error}"
+                ) from None
+            if not np.all(np.isfinite(value)):
+                raise EfaError(
+                    f"calculator {name!r} returned a non-finite stress for structure {index}"
+                )
+            out[index] = value
+        return out
+
+    return stress
+
+
 def receptive_field_value(value: float | str | None) -> float:
     """A configuration's ``receptive_field``: Å, ``"global"`` (``inf``) or None (``nan``)."""
     if value is None:
@@ -177,4 +206,9 @@ def calculator_predictor(
         card=model_card(card, name=label, source=factory),
         datasets=dict(datasets or {}),
         compiled=False,
+        stress=(
+            calculator_stress(calculator, factory)
+            if "stress" in calculator.implemented_properties
+            else None
+        ),
     )

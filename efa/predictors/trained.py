@@ -65,4 +65,5 @@ def load_trained_predictor(run_dir: str | os.PathLike) -> Predictor:
         ),
         truncated=bool(summary.get("truncated", False)),
         datasets={data["dataset"]: data["dataset_sha256"]} if data else {},
+        stress=trained.stress_structures,
     )

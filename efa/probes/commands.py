@@ -23,6 +23,12 @@ probes (kind; default reference):
   charge_transfer  charge transfer; pair store carbon_chain_probe, far-end atoms --far-atoms 9,10
   reach            reach; two atoms moved out to 40 Å (or --reference/--fragment as pull_apart)
   nacl_size        size scan; every run evaluated on its own --split (NaCl clusters per size)
+  nacl_supercell   finite size; L×L×L rock-salt supercells (L = 1 ... --max-repeats) with and
+                   without a charged Cl vacancy, exact Ewald energies (periodic models)
+  nacl_slab        vacuum; a charged slab of --layers conventional cells against the vacuum
+                   width 0 ... --max-vacuum Å between its images, exact Ewald energies
+  nacl_cutout      finite size; neutral rock-salt cubes of 2, 4, ... 2·--max-edge-pairs ions per
+                   edge as clusters (direct sum) and as periodic cells (Ewald)
 
 inputs:  run directories of 'efa train' (--run, repeatable; one per model and seed), and the
          reference data set stores <datasets-root>/<reference>.zarr ('efa data build NAME').
@@ -70,6 +76,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--far-atoms", type=_indices, help="far-end atom indices (charge_transfer)")
     parser.add_argument("--split", help="split evaluated by nacl_size (default: test)")
+    parser.add_argument("--max-repeats", type=int, help="largest supercell L (nacl_supercell)")
+    parser.add_argument("--layers", type=int, help="conventional cells in the slab (nacl_slab)")
+    parser.add_argument("--max-vacuum", type=float, help="largest vacuum width, Å (nacl_slab)")
+    parser.add_argument(
+        "--max-edge-pairs", type=int, help="largest cube edge / 2 ions (nacl_cutout)"
+    )
+    parser.add_argument(
+        "--lattice-constant", type=float, help="rock-salt lattice constant, Å (nacl_* probes)"
+    )
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -95,6 +110,11 @@ def _run(args: argparse.Namespace) -> int:
             "structure",
             "fragment",
             "far_atoms",
+            "max_repeats",
+            "layers",
+            "max_vacuum",
+            "max_edge_pairs",
+            "lattice_constant",
         )
     }
     if args.name in SIZE_SCAN_PROBES:

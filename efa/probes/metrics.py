@@ -205,3 +205,53 @@ def reach_metrics(
         "reach_distance": reach_distance(separation, predicted),
         "reach_distance_reference": reach_distance(separation, reference),
     }
+
+
+def paired_differences(
+    energy: Curve, size: Curve, groups: np.ndarray, first: str, second: str
+) -> tuple[Curve, Curve]:
+    """``(sizes, E(first) − E(second))`` of the structures of two groups paired by size (each
+    size once per group), sizes ascending."""
+    sizes = np.unique(size)
+    difference = np.array(
+        [
+            energy[(size == s) & (groups == first)][0] - energy[(size == s) & (groups == second)][0]
+            for s in sizes
+        ]
+    )
+    return sizes, difference
+
+
+def finite_size_metrics(reference: Curve, predicted: Curve, per: Curve) -> dict[str, float]:
+    """Errors of a size-dependent energy difference ``D(L)`` (a charged vacancy's energy, a
+    cut-out's surface energy), with ``per`` the count it is divided by (1, or ion pairs):
+
+    - ``size_difference_error``: ``mean_L |D̂(L) − D(L)| / per_L``;
+    - ``size_trend_error``: ``|(D̂(L_max) − D̂(L_min)) − (D(L_max) − D(L_min))|`` of the
+      per-count values: how well the model follows the size dependence (a local model misses
+      the part that comes from beyond its receptive field);
+    - ``size_trend_reference``: ``(D(L_max) − D(L_min))`` per count.
+    """
+    reference, predicted = reference / per, predicted / per
+    return {
+        "size_difference_error": float(np.mean(np.abs(predicted - reference))),
+        "size_trend_error": float(
+            abs((predicted[-1] - predicted[0]) - (reference[-1] - reference[0]))
+        ),
+        "size_trend_reference": float(reference[-1] - reference[0]),
+    }
+
+
+def vacuum_metrics(width: Curve, reference: Curve, predicted: Curve) -> dict[str, float]:
+    """Slope of the energy of a charged slab against the vacuum width ``w`` (eV/Å), fitted by
+    least squares over the points with ``w ≥ w_max/2`` (where the reference is linear: a
+    charged sheet in a neutralising background): ``vacuum_slope``, ``vacuum_slope_reference``
+    and ``vacuum_slope_error = |slope − reference slope|``."""
+    far = width >= width.max() / 2
+    slope = float(np.polyfit(width[far], predicted[far], 1)[0])
+    slope_reference = float(np.polyfit(width[far], reference[far], 1)[0])
+    return {
+        "vacuum_slope": slope,
+        "vacuum_slope_reference": slope_reference,
+        "vacuum_slope_error": abs(slope - slope_reference),
+    }

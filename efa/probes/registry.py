@@ -13,6 +13,12 @@ probe                 kind             structures and reference
 ``charge_transfer``   charge_transfer  pairs C₁₀H₂ / C₁₀H₃⁺ (``carbon_chain_probe``)
 ``reach``             reach            a fragment moved out to 40 Å (default: the two atoms)
 ``nacl_size``         size_scan        each run's own test split (NaCl clusters of growing size)
+``nacl_supercell``    finite_size      rock-salt L×L×L supercells with and without a charged Cl
+                                       vacancy, exact Ewald energies
+``nacl_slab``         vacuum           a charged NaCl slab against the vacuum between its
+                                       periodic images, exact Ewald energies
+``nacl_cutout``       finite_size      neutral rock-salt cubes as clusters (direct sum) and as
+                                       the periodic cells they tile (Ewald)
 ====================  ===============  =======================================================
 """
 
@@ -30,6 +36,9 @@ from efa.errors import ConfigError
 from efa.predictors import Predictor
 from efa.probes.runners import (
     run_charge_transfer,
+    run_nacl_cutout,
+    run_nacl_slab,
+    run_nacl_supercell,
     run_pull_apart,
     run_reach,
     run_sn2,
@@ -62,6 +71,16 @@ def _both_or_neither(options: Mapping[str, Any]) -> None:
         raise ConfigError(
             "probe 'reach': give both --reference and --fragment, or neither (two atoms)"
         )
+
+
+def _at_least(key: str, minimum: int) -> Callable[[Mapping[str, Any]], None]:
+    def check(options: Mapping[str, Any]) -> None:
+        if options[key] < minimum:
+            raise ConfigError(
+                f"--{key.replace('_', '-')} {options[key]}: expected at least {minimum}"
+            )
+
+    return check
 
 
 _COMMON = {"label": None}
@@ -133,6 +152,36 @@ PROBES: dict[str, Probe] = {
             run_reach,
             _both_or_neither,
         ),
+        Probe(
+            "nacl_supercell",
+            "finite_size",
+            "charged vacancy in growing rock-salt supercells (extensivity, 1/L convergence)",
+            {**_COMMON, "max_repeats": 3, "lattice_constant": 5.64},
+            run_nacl_supercell,
+            _at_least("max_repeats", 2),
+        ),
+        Probe(
+            "nacl_slab",
+            "vacuum",
+            "charged NaCl slab: energy against the vacuum width between its images",
+            {
+                **_COMMON,
+                "layers": 2,
+                "max_vacuum": 24.0,
+                "num_points": 13,
+                "lattice_constant": 5.64,
+            },
+            run_nacl_slab,
+            _at_least("layers", 1),
+        ),
+        Probe(
+            "nacl_cutout",
+            "finite_size",
+            "neutral rock-salt cubes: cluster cut-out against the periodic cell",
+            {**_COMMON, "max_edge_pairs": 3, "lattice_constant": 5.64},
+            run_nacl_cutout,
+            _at_least("max_edge_pairs", 2),
+        ),
     )
 }
 
@@ -159,6 +208,11 @@ def probe_options(name: str, given: Mapping[str, Any]) -> dict[str, Any]:
         probe.check(options)
     if "num_points" in options and options["num_points"] < 2:
         raise ConfigError(f"--num-points {options['num_points']}: expected at least 2")
+    for key in ("lattice_constant", "max_vacuum"):
+        if key in options and not options[key] > 0:
+            raise ConfigError(
+                f"--{key.replace('_', '-')} {options[key]}: expected a length > 0 (Å)"
+            )
     if "min_gap" in options and not 0 < options["min_gap"] < options["max_gap"]:
         raise ConfigError(
             f"--min-gap {options['min_gap']} / --max-gap {options['max_gap']}: expected "

@@ -25,13 +25,26 @@ from efa.probes.references import (
     pulled_apart_structures,
     two_atom_pairs,
 )
-from efa.probes.store import curve_store
+from efa.probes.store import curve_store, size_difference_variables
 
 
 def _predict_all(models: Sequence[Predictor], reference: xr.Dataset):
     check_unique(models)
     structures = Structures.from_dataset(reference)
-    return structures, {(model.label, model.seed): model.predict(structures) for model in models}
+    return structures, {(model.label, model.seed): _predict(model, structures) for model in models}
+
+
+def _predict(model: Predictor, structures: Structures) -> tuple[np.ndarray, np.ndarray]:
+    """Energies and forces of structures that may mix periodic cells and clusters (predicted
+    apart, as a batch holds one or the other)."""
+    periodic = structures.periodic
+    if periodic.all() or not periodic.any():
+        return model.predict(structures)
+    energy = np.zeros(len(periodic))
+    forces = np.zeros(structures.forces.shape)
+    for part in (np.flatnonzero(periodic), np.flatnonzero(~periodic)):
+        energy[part], forces[part] = model.predict(structures.select(part))
+    return energy, forces
 
 
 def dissociation_probe(
@@ -207,4 +220,101 @@ def run_reach(models, options):
         predictions,
         metrics,
         {**options, "coordinate_name": "fragment gap"},
+    )
+
+
+def _finite_size_probe(name, models, reference, options, first, second, per, description):
+    """A probe over sizes that pairs the structures of groups ``first`` and ``second``
+    (:func:`efa.probes.metrics.paired_differences`); ``per(sizes)`` divides the difference."""
+    structures, predictions = _predict_all(models, reference)
+    size = reference["coordinate"].values
+    groups = reference["group"].values.astype(str)
+    sizes, difference = m.paired_differences(structures.energy, size, groups, first, second)
+    differences, metrics = {}, {}
+    for key, (energy, forces) in predictions.items():
+        _, differences[key] = m.paired_differences(energy, size, groups, first, second)
+        metrics[key] = {
+            **m.energy_errors(structures.energy, energy),
+            "forces_mae": m.forces_mae(structures.forces, forces, structures.atom_mask),
+            **m.finite_size_metrics(difference, differences[key], per(sizes)),
+        }
+    store = curve_store(
+        options["label"] or name,
+        "finite_size",
+        reference,
+        None,
+        models,
+        predictions,
+        metrics,
+        options,
+    )
+    return store.assign(
+        size_difference_variables(models, sizes, difference / per(sizes), differences, per(sizes))
+    ).assign_attrs(difference_name=description)
+
+
+def run_nacl_supercell(models, options):
+    from efa.probes.crystal import vacancy_supercells
+
+    repeats = range(1, options["max_repeats"] + 1)
+    reference = vacancy_supercells(repeats, options["lattice_constant"])
+    return _finite_size_probe(
+        "nacl_supercell",
+        models,
+        reference,
+        {**options, "coordinate_name": "supercell L (L×L×L conventional cells)"},
+        "vacancy",
+        "perfect",
+        np.ones_like,
+        "charged Cl vacancy energy E(vacancy) − E(perfect) (eV)",
+    )
+
+
+def run_nacl_cutout(models, options):
+    from efa.probes.crystal import cluster_cutouts
+
+    edges = range(2, 2 * options["max_edge_pairs"] + 1, 2)
+    reference = cluster_cutouts(edges, options["lattice_constant"])
+    return _finite_size_probe(
+        "nacl_cutout",
+        models,
+        reference,
+        {**options, "coordinate_name": "ions in the cube"},
+        "cluster",
+        "cell",
+        lambda ions: ions / 2,
+        "cut-out energy per ion pair (E(cluster) − E(periodic cell)) / pairs (eV)",
+    )
+
+
+def run_nacl_slab(models, options):
+    from efa.probes.crystal import charged_slabs
+
+    widths = np.linspace(0.0, options["max_vacuum"], options["num_points"])
+    reference, _ = charged_slabs(options["layers"], widths, options["lattice_constant"])
+    structures, predictions = _predict_all(models, reference)
+    metrics = {
+        (model.label, model.seed): {
+            **m.energy_errors(structures.energy, predictions[(model.label, model.seed)][0]),
+            **m.reach_metrics(
+                widths,
+                structures.energy,
+                predictions[(model.label, model.seed)][0],
+                model.receptive_field,
+            ),
+            **m.vacuum_metrics(
+                widths, structures.energy, predictions[(model.label, model.seed)][0]
+            ),
+        }
+        for model in models
+    }
+    return curve_store(
+        options["label"] or "nacl_slab",
+        "vacuum",
+        reference,
+        widths,
+        models,
+        predictions,
+        metrics,
+        {**options, "coordinate_name": "vacuum width"},
     )

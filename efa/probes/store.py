@@ -65,6 +65,12 @@ METRIC_UNITS = {
     "reach_distance_reference": "Å",
     "energy_mae_per_atom": "eV/atom",
     "per_atom_error_growth": "1",
+    "size_difference_error": "eV",
+    "size_trend_error": "eV",
+    "size_trend_reference": "eV",
+    "vacuum_slope": "eV/Å",
+    "vacuum_slope_reference": "eV/Å",
+    "vacuum_slope_error": "eV/Å",
 }
 
 
@@ -188,6 +194,30 @@ def curve_store(
         coords=_coords(label, labels, seeds, model_coords, points),
         attrs=_attrs(kind, reference, metrics, attrs),
     )
+
+
+def size_difference_variables(
+    models: Sequence[Predictor],
+    sizes: np.ndarray,
+    reference: np.ndarray,
+    predicted: Mapping[tuple[str, int], np.ndarray],
+    per: np.ndarray,
+) -> dict[str, xr.DataArray]:
+    """``difference_reference (probe, size)`` and ``difference_predicted (probe, model, seed,
+    size)`` of a finite-size probe: the paired energy difference divided by ``per``."""
+    labels, seeds, _ = model_grid(models)
+    array = np.full((1, len(labels), len(seeds), len(sizes)), math.nan)
+    for (label, seed), values in predicted.items():
+        array[0, labels.index(label), seeds.index(seed)] = values / per
+    size = {"size": np.asarray(sizes, np.float64)}
+    return {
+        "difference_reference": xr.DataArray(
+            reference[None], dims=("probe", "size"), coords=size, attrs={"units": "eV"}
+        ),
+        "difference_predicted": xr.DataArray(
+            array, dims=("probe", "model", "seed", "size"), coords=size, attrs={"units": "eV"}
+        ),
+    }
 
 
 def size_scan_store(

@@ -107,6 +107,10 @@ def curve_figure(store: xr.Dataset) -> plt.Figure:
             shown_reference = reference - reference.min()
             shown = predicted - predicted.min("point")
             axis.set_ylabel("E − min E (eV)")
+        elif kind == "vacuum":
+            shown_reference = reference - reference[0]
+            shown = predicted - predicted.isel(point=0)
+            axis.set_ylabel("E − E(no vacuum) (eV)")
         elif kind == "reach":
             far = int(np.argmax(probe["separation"].values))
             shown_reference = reference - reference[far]
@@ -127,7 +131,7 @@ def curve_figure(store: xr.Dataset) -> plt.Figure:
         reach = float(probe["receptive_field"].sel(model=model).item())
         if (is_distance or kind == "reach") and np.isfinite(cutoff):
             axis.axvline(cutoff, color="gray", linestyle=":", label=f"cutoff {cutoff:g} Å")
-        if kind == "reach" and np.isfinite(reach):
+        if kind in ("reach", "vacuum") and np.isfinite(reach):
             axis.axvline(reach, color="gray", linestyle="--", label=f"receptive field {reach:g} Å")
         if kind == "dissociation":
             error = np.abs(predicted - reference)
@@ -228,6 +232,35 @@ def size_scan_figure(store: xr.Dataset) -> plt.Figure:
     return figure
 
 
+def finite_size_figure(store: xr.Dataset) -> plt.Figure:
+    """A paired energy difference (a charged vacancy's energy, a cut-out's energy per ion pair)
+    against size: the reference and every model (seed mean ± std) on shared axes."""
+    probe = store.isel(probe=0)
+    figure, axes = _panels(1, height=4.0)
+    axis = axes[0, 0]
+    sizes = probe["size"].values
+    axis.plot(sizes, probe["difference_reference"].values, **REFERENCE_STYLE)
+    for model in probe["model"].values:
+        colour = FAMILY_COLOURS.get(str(probe["family"].sel(model=model).item()), None)
+        mean, std, _ = _seed_band(probe["difference_predicted"].sel(model=model))
+        axis.errorbar(
+            sizes,
+            mean,
+            yerr=std,
+            marker="o",
+            capsize=3,
+            color=colour,
+            label=_model_title(probe, str(model)),
+        )
+    axis.set_xlabel(_coordinate_label(probe))
+    axis.set_ylabel(store.attrs.get("difference_name", "energy difference (eV)"))
+    axis.set_title(
+        f"{probe['probe'].item()}: reference {store.attrs.get('reference', '')}", fontsize=11
+    )
+    axis.legend(fontsize=8)
+    return figure
+
+
 def depth_figure(metrics: xr.Dataset, metric: str = "forces_rmse") -> plt.Figure | None:
     """Test ``metric`` against message-passing depth ``T`` for every experiment with depth labels.
 
@@ -295,6 +328,8 @@ def probe_figure(store: xr.Dataset) -> plt.Figure:
         return charge_transfer_figure(store)
     if kind == "size_scan":
         return size_scan_figure(store)
+    if kind == "finite_size":
+        return finite_size_figure(store)
     return curve_figure(store)
 
 

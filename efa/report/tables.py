@@ -25,6 +25,8 @@ TEST_METRICS = (
     "num_parameters",
     "steps",
 )
+#: Test metrics shown only when some run has them (periodic cells with stress labels).
+OPTIONAL_TEST_METRICS = ("stress_mae", "stress_rmse")
 
 #: Metrics that measure time or memory: they vary between runs of one configuration, so the
 #: quality tables and ``metrics.json`` leave them out and the cost table shows them.
@@ -133,6 +135,11 @@ def test_metric_tables(metrics: xr.Dataset) -> tuple[str, str]:
     """Markdown and CSV of the test metrics per experiment × model (mean ± std over seeds), with
     a ``truncated`` column; no time or memory figures (:func:`cost_tables`)."""
     names = [name for name in TEST_METRICS if name in metrics]
+    names += [
+        name
+        for name in OPTIONAL_TEST_METRICS
+        if name in metrics and np.isfinite(metrics[name].values).any()
+    ]
     return _tables(metrics, names, ("experiment", "model"))
 
 

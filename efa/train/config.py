@@ -66,6 +66,8 @@ class RunConfig:
       learning_rate, final_learning_rate: exponential decay from the first to the second.
       gradient_clip: global-norm gradient clipping (None: off).
       energy_weight, forces_weight: loss weights ``w_E`` and ``w_F``.
+      stress_weight: loss weight ``w_S`` of the stress (eV/Å³; :mod:`efa.train.objective`);
+        above 0 it needs a data set of cells periodic in all directions with ``stress`` labels.
       valid_every: steps between validations (and checkpoints).
       log_every: steps between training-loss records in the log.
       output_root: root of the run directories ``<output_root>/<experiment>/<label>/seed<seed>``.
@@ -98,6 +100,7 @@ class RunConfig:
     gradient_clip: float | None = None
     energy_weight: float = 0.01
     forces_weight: float = 0.99
+    stress_weight: float = 0.0
     valid_every: int = 100
     log_every: int = 10
     output_root: str = "results/runs"
@@ -219,7 +222,7 @@ def _validate(config: RunConfig) -> RunConfig:
         value = getattr(config, key)
         if value is not None and not (math.isfinite(value) and value > 0):
             raise ConfigError(f"{key}={value}: expected a finite positive number or null")
-    for key in ("energy_weight", "forces_weight"):
+    for key in ("energy_weight", "forces_weight", "stress_weight"):
         _expect(key, getattr(config, key), (int, float), "a non-negative number")
         if not (math.isfinite(getattr(config, key)) and getattr(config, key) >= 0):
             raise ConfigError(f"{key}={getattr(config, key)}: expected a finite number >= 0")
@@ -235,6 +238,7 @@ _FLOAT_KEYS = {
     "gradient_clip",
     "energy_weight",
     "forces_weight",
+    "stress_weight",
 }
 
 

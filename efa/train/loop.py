@@ -82,26 +82,33 @@ class Progress:
 
 
 def train_step(model, optimizer, element_energies, weights, state: TrainState, batch: Batch):
-    """One Adam step on the loss of ``batch`` (flat or split); returns the new state and loss."""
+    """One Adam step on the loss of ``batch`` (flat or split) with loss weights
+    ``(w_E, w_F, w_S)``; returns the new state and loss. The stress is predicted only when
+    ``w_S > 0``."""
+    stress = weights[2] > 0
 
     def loss_fn(params):
-        return loss_from_sums(_batch_sums(model, element_energies, params, batch), *weights)
+        sums = _batch_sums(model, element_energies, params, batch, stress)
+        return loss_from_sums(sums, *weights)
 
     loss, gradient = jax.value_and_grad(loss_fn)(state.params)
     updates, opt_state = optimizer.update(gradient, state.opt_state, state.params)
     return TrainState(optax.apply_updates(state.params, updates), opt_state), loss
 
 
-def _batch_sums(model, element_energies, params, batch: Batch) -> ErrorSums:
-    """Error sums of a flat batch, or of one split into ``D`` parts (arrays ``(D, …)``).
+def _batch_sums(model, element_energies, params, batch: Batch, stress: bool = False) -> ErrorSums:
+    """Error sums of a flat batch, or of one split into ``D`` parts (arrays ``(D, …)``), with
+    the stress errors when ``stress``.
 
     A split batch (:func:`~efa.data.batching.split_batch`) is evaluated part by part
     (``jax.vmap``) and the sums of the parts are added.
     """
     if batch.structure_mask.ndim == 2:
-        parts = jax.vmap(functools.partial(_batch_sums, model, element_energies, params))(batch)
+        parts = jax.vmap(
+            functools.partial(_batch_sums, model, element_energies, params, stress=stress)
+        )(batch)
         return ErrorSums(*(value.sum(axis=0) for value in parts))
-    return error_sums(predict(model, params, batch, element_energies), batch)
+    return error_sums(predict(model, params, batch, element_energies, stress), batch)
 
 
 @contextlib.contextmanager
@@ -139,6 +146,18 @@ def check_max_length(model, dataset, name: str) -> None:
         )
 
 
+def check_stress_labels(config: RunConfig, structures: Structures) -> None:
+    """Refuse ``stress_weight > 0`` for a data set without stress labels on cells periodic in
+    all three directions."""
+    if config.stress_weight <= 0:
+        return
+    if structures.stress is None or structures.pbc is None or not structures.pbc.all():
+        raise ConfigError(
+            f"stress_weight={config.stress_weight}: data set {config.dataset!r} has no stress "
+            "labels on cells periodic in all three directions; expected stress_weight: 0 for it"
+        )
+
+
 class Trainer:
     """Trains one run; construct, then call :meth:`run`.
 
@@ -170,6 +189,7 @@ class Trainer:
         self.level_of_theory = str(dataset.attrs.get("level_of_theory", ""))
         check_max_length(self.model, dataset, config.dataset)
         structures = Structures.from_dataset(dataset)
+        check_stress_labels(config, structures)
         self.num_structures = len(structures.energy)
         self.splits = self._splits(dataset)
         train = structures.select(self.splits["train"])
@@ -204,7 +224,7 @@ class Trainer:
             ).ordered_batches()
         ]
         self.optimizer = make_optimizer(config)
-        weights = (config.energy_weight, config.forces_weight)
+        weights = (config.energy_weight, config.forces_weight, config.stress_weight)
         self._step = self.parallel.jit(
             functools.partial(
                 train_step, self.model, self.optimizer, self.element_energies, weights
@@ -212,7 +232,9 @@ class Trainer:
             donate_argnums=0,
         )
         self._sums = self.parallel.jit(
-            functools.partial(_batch_sums, self.model, self.element_energies)
+            functools.partial(
+                _batch_sums, self.model, self.element_energies, stress=config.stress_weight > 0
+            )
         )
         self.log = TrainingLog(self.paths.log)
 
@@ -238,12 +260,18 @@ class Trainer:
         total = None
         for batch in self.valid_batches:
             total = add_sums(total, self._sums(params, batch))
-        loss = float(loss_from_sums(total, self.config.energy_weight, self.config.forces_weight))
-        return {
-            "loss": loss,
+        config = self.config
+        loss = loss_from_sums(
+            total, config.energy_weight, config.forces_weight, config.stress_weight
+        )
+        errors = {
+            "loss": float(loss),
             "energy_mae": total.energy_abs / total.num_structures,
             "forces_mae": total.forces_abs / total.num_components,
         }
+        if total.num_stress:
+            errors["stress_mae"] = total.stress_abs / (9 * total.num_stress)
+        return errors
 
     def _save(self, state: TrainState, progress: Progress) -> None:
         checkpoints.save(self.paths.checkpoints, progress.step, state, dataclasses.asdict(progress))

@@ -6,8 +6,11 @@ With the per-element reference energies ``μ_Z`` of the training split
 ``B'`` real structures is
 
     L = w_E (1/B') Σ_s (E_s − E_s^ref)² + w_F (1/B') Σ_s (1/(3n_s)) Σ_{i∈s} |F_i − F_i^ref|²
+        + w_S (1/B') Σ_s (1/9) Σ_{αβ} (σ_s,αβ − σ_s,αβ^ref)²
 
-(force errors averaged per atom, then per structure, as in the paper).
+(force errors averaged per atom, then per structure, as in the paper). The stress term (periodic
+cells with stress labels, ``w_S > 0``) uses ``σ_s = (1/V_s) ∂E_s/∂ε_s``, the derivative of the
+energy of cell and atoms strained together (:func:`strained`), in eV/Å³.
 """
 
 from __future__ import annotations
@@ -24,17 +27,21 @@ from efa.models.blocks import structure_energy
 
 
 class Prediction(NamedTuple):
-    """Energies ``(B,)`` (eV) and forces ``(N, 3)`` (eV/Å) of a batch."""
+    """Energies ``(B,)`` (eV), forces ``(N, 3)`` (eV/Å) and, when asked for, stress
+    ``(B, 3, 3)`` (eV/Å³) of a batch."""
 
     energy: Float[Array, " B"]
     forces: Float[Array, "N 3"]
+    stress: Float[Array, "B 3 3"] | None = None
 
 
 class ErrorSums(NamedTuple):
     """Sums over the real structures/atoms of a batch, to be added up over a split.
 
     ``*_sq`` are squared errors, ``*_abs`` absolute errors; ``forces_*`` run over the ``3 n``
-    Cartesian components; ``forces_sq_per_structure`` is Σ_s (1/(3 n_s)) Σ_i |ΔF_i|².
+    Cartesian components; ``forces_sq_per_structure`` is Σ_s (1/(3 n_s)) Σ_i |ΔF_i|²;
+    ``stress_sq_per_structure`` is Σ_s (1/9) Σ_αβ Δσ_s,αβ² and ``stress_abs`` Σ_s Σ_αβ |Δσ_s,αβ|
+    over the ``num_stress`` structures whose stress was predicted (0 otherwise).
     """
 
     num_structures: Array
@@ -46,6 +53,9 @@ class ErrorSums(NamedTuple):
     forces_sq: Array
     forces_abs: Array
     forces_sq_per_structure: Array
+    num_stress: Array
+    stress_sq_per_structure: Array
+    stress_abs: Array
 
 
 def atoms_per_structure(batch: Batch) -> Float[Array, " B"]:
@@ -58,19 +68,28 @@ def atoms_per_structure(batch: Batch) -> Float[Array, " B"]:
 
 
 def predict(
-    model: nn.Module, params, batch: Batch, element_energies: Float[Array, " Z"]
+    model: nn.Module,
+    params,
+    batch: Batch,
+    element_energies: Float[Array, " Z"],
+    stress: bool = False,
 ) -> Prediction:
-    """Energies ``f_θ + Σ_i μ_{Z_i}`` and forces ``−∂E/∂r`` (zero on padding atoms).
+    """Energies ``f_θ + Σ_i μ_{Z_i}``, forces ``−∂E/∂r`` (zero on padding atoms) and, with
+    ``stress`` (periodic cells), the stress of :func:`predict_stress` from the same gradient.
 
     ``element_energies`` has shape ``(119,)``, indexed by atomic number.
     """
 
-    def total_energy(positions):
-        energy = model.apply(params, batch._replace(positions=positions))
+    def total_energy(positions, strain):
+        inputs = batch._replace(positions=positions)
+        energy = model.apply(params, strained(inputs, strain) if stress else inputs)
         energy = jnp.where(batch.structure_mask, energy, 0.0)
         return energy.sum(), energy
 
-    gradient, energy = jax.grad(total_energy, has_aux=True)(batch.positions)
+    zero = jnp.zeros((batch.num_structures, 3, 3), batch.positions.dtype)
+    (gradient, strain_gradient), energy = jax.grad(total_energy, argnums=(0, 1), has_aux=True)(
+        batch.positions, zero
+    )
     reference = structure_energy(
         jnp.asarray(element_energies, energy.dtype)[batch.atomic_numbers],
         batch.segment_ids,
@@ -79,7 +98,14 @@ def predict(
     )
     energy = energy + reference
     forces = jnp.where(batch.atom_mask[:, None], -gradient, 0.0)
-    return Prediction(energy, forces)
+    if not stress:
+        return Prediction(energy, forces)
+    return Prediction(energy, forces, strain_gradient / cell_volume(batch)[:, None, None])
+
+
+def cell_volume(batch: Batch) -> Float[Array, " B"]:
+    """``|det cell|`` of every structure slot (Å³; empty slots have the unit cube)."""
+    return jnp.abs(jnp.linalg.det(batch.cell))
 
 
 def strained(batch: Batch, strain: Float[Array, "B 3 3"]) -> Batch:
@@ -103,9 +129,7 @@ def predict_stress(model: nn.Module, params, batch: Batch) -> Float[Array, "B 3 
         return jnp.where(batch.structure_mask, energy, 0.0).sum()
 
     zero = jnp.zeros((batch.num_structures, 3, 3), batch.positions.dtype)
-    gradient = jax.grad(total_energy)(zero)
-    volume = jnp.abs(jnp.linalg.det(batch.cell))
-    return gradient / volume[:, None, None]
+    return jax.grad(total_energy)(zero) / cell_volume(batch)[:, None, None]
 
 
 def error_sums(prediction: Prediction, batch: Batch) -> ErrorSums:
@@ -119,6 +143,15 @@ def error_sums(prediction: Prediction, batch: Batch) -> ErrorSums:
     force_sq_structure = jax.ops.segment_sum(
         force_sq_atom, batch.segment_ids, num_segments=batch.num_structures + 1
     )[:-1]
+    zero = jnp.zeros((), energy_error.dtype)
+    stress_counts = (zero, zero, zero)
+    if prediction.stress is not None:
+        stress_error = jnp.where(real[:, None, None], prediction.stress - batch.stress, 0.0)
+        stress_counts = (
+            jnp.sum(real),
+            jnp.sum(stress_error**2) / 9.0,
+            jnp.sum(jnp.abs(stress_error)),
+        )
     return ErrorSums(
         num_structures=jnp.sum(real),
         num_components=3 * jnp.sum(batch.atom_mask),
@@ -131,13 +164,20 @@ def error_sums(prediction: Prediction, batch: Batch) -> ErrorSums:
         forces_sq_per_structure=jnp.sum(
             jnp.where(real, force_sq_structure / jnp.maximum(3.0 * num_atoms, 1.0), 0.0)
         ),
+        num_stress=stress_counts[0],
+        stress_sq_per_structure=stress_counts[1],
+        stress_abs=stress_counts[2],
     )
 
 
-def loss_from_sums(sums: ErrorSums, energy_weight: float, forces_weight: float) -> Array:
-    """``w_E·MSE(E) + w_F·MSE(F)`` with forces averaged per atom, then per structure."""
+def loss_from_sums(
+    sums: ErrorSums, energy_weight: float, forces_weight: float, stress_weight: float = 0.0
+) -> Array:
+    """``w_E·MSE(E) + w_F·MSE(F) + w_S·MSE(σ)`` with forces averaged per atom, then per
+    structure (module docstring)."""
     count = jnp.maximum(sums.num_structures, 1)
-    return (energy_weight * sums.energy_sq + forces_weight * sums.forces_sq_per_structure) / count
+    total = energy_weight * sums.energy_sq + forces_weight * sums.forces_sq_per_structure
+    return (total + stress_weight * sums.stress_sq_per_structure) / count
 
 
 def add_sums(total: ErrorSums | None, sums: ErrorSums) -> ErrorSums:

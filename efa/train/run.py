@@ -200,7 +200,7 @@ class TrainedModel:
     def stress_structures(self, structures: Structures) -> np.ndarray:
         """Stress ``(S, 3, 3)`` (eV/Å³, ASE convention) of periodic cells
         (:func:`efa.train.objective.predict_stress`)."""
-        if not structures.periodic.all():
+        if structures.pbc is None or not structures.pbc.all():
             raise ConfigError("stress needs periodic cells; expected pbc along every direction")
         return np.asarray(self._stress(self.params, self._pack(structures)))
 

@@ -77,3 +77,26 @@ def test_export_refuses_a_non_empty_folder_and_writes_nothing(root, tmp_path, ca
     assert main(["data", "export", "scan", "--root", str(root), "-o", str(output)]) == 2
     assert "exists and is not an empty folder" in capsys.readouterr().err
     assert sorted(p.name for p in output.iterdir()) == ["mine.txt"]
+
+
+def test_periodic_cells_keep_cell_and_stress_through_extxyz(tmp_path):
+    """Export then import: cells, periodicity and stress (3×3, eV/Å³) come back, and MACE's
+    ``REF_stress`` is the Voigt form of the same stress."""
+    from ase.stress import full_3x3_to_voigt_6_stress
+
+    from efa.data.export import export_extxyz
+    from efa.data.generators import nacl_crystal
+    from efa.data.readers import read_extxyz
+
+    dataset = nacl_crystal(3, seed=2, defects="charged")
+    (path,) = export_extxyz(dataset, tmp_path / "out", name="cells")
+    back = read_extxyz(path, charge_key="charge")
+    np.testing.assert_allclose(back["cell"].values, dataset["cell"].values, atol=1e-8)
+    np.testing.assert_allclose(back["stress"].values, dataset["stress"].values, atol=1e-10)
+    assert back.attrs["units"]["stress"] == "eV/Å^3"
+    frame = read(path, index=0)
+    np.testing.assert_allclose(
+        frame.info["REF_stress"],
+        full_3x3_to_voigt_6_stress(dataset["stress"].values[0]),
+        atol=1e-10,
+    )

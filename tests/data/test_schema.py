@@ -90,3 +90,17 @@ def test_non_integral_atomic_numbers():
     data["atomic_numbers"] = data["atomic_numbers"] + 0.5
     with pytest.raises(DataError, match="'atomic_numbers'.*integers"):
         make_dataset(**data)
+
+
+def test_stress_needs_cells_periodic_in_every_direction():
+    from efa.data.generators import nacl_crystal
+
+    dataset = nacl_crystal(2, seed=0)
+    assert validate(dataset)["stress"].dims == ("structure", "cell_vector", "xyz")
+    slab = dataset.copy(deep=True)
+    slab["pbc"].values[1, 2] = False
+    with pytest.raises(DataError, match="field 'stress': given for structure 1, which is not"):
+        validate(slab)
+    dataset.attrs["units"] = {**dataset.attrs["units"], "stress": "GPa"}
+    with pytest.raises(DataError, match="field 'stress': declared in units 'GPa'"):
+        validate(dataset)

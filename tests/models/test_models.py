@@ -114,9 +114,9 @@ def test_atomic_dipole_input_is_equivariant(x64):
     molecule = padded_structures([positions], [numbers])
     batch = pack(molecule, BucketShape(4, 16), 1, CUTOFF, np.float64)
     params = jax.jit(model.init)(jax.random.PRNGKey(0), batch)
-    energy, forces = energy_forces(positions, dipoles)
+    energy, forces, _ = energy_forces(positions, dipoles)
     rotation = random_rotation(rng)
-    moved_energy, moved_forces = energy_forces(positions @ rotation.T, dipoles @ rotation.T)
+    moved_energy, moved_forces, _ = energy_forces(positions @ rotation.T, dipoles @ rotation.T)
     np.testing.assert_allclose(moved_energy, energy, rtol=1e-9)
     np.testing.assert_allclose(moved_forces, forces @ rotation.T, rtol=1e-7, atol=1e-10)
     assert abs(energy_forces(positions, -dipoles).energy[0] - energy[0]) > 1e-8

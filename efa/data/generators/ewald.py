@@ -57,14 +57,16 @@ def ewald_parameters(cell: np.ndarray, num_atoms: int) -> tuple[float, float, fl
     return alpha, p / alpha, 2.0 * alpha * p
 
 
-def _energy_function(numbers, cell0, born, alpha, real_cutoff, recip_cutoff):
-    """``E(positions, strain)`` (eV) as a JAX function for fixed lattice-point sets."""
-    from efa.data.generators.analytic import NACL_CHARGE
+#: Integer coordinate of the padding entries of both sums: so far out that their terms are 0.
+_FAR = 1.0e4
 
-    charges = np.array([NACL_CHARGE[int(z)] for z in numbers], dtype=np.float64)
-    radii = np.array([NACL_RADIUS[int(z)] for z in numbers], dtype=np.float64)
-    repulsion, beta = born
-    num_atoms = len(numbers)
+
+def _sum_sets(cell0, real_cutoff, recip_cutoff) -> tuple[np.ndarray, np.ndarray]:
+    """Integer coordinates of the real-space lattice points and of the nonzero reciprocal
+    vectors (a superset of those within the cutoffs, for strains of a few per cent), each
+    padded to a power of two with points at :data:`_FAR`, whose terms vanish (``erfc``,
+    ``exp(−g²/4α²)`` and the repulsion underflow to 0), so that cells of similar shape share
+    one compiled function."""
     real_n = _lattice_points(cell0, max(real_cutoff, 0.0))
     reciprocal_basis = 2.0 * np.pi * np.linalg.inv(cell0).T
     bounds = [int(np.ceil(recip_cutoff * np.linalg.norm(a) / (2 * np.pi))) + 1 for a in cell0]
@@ -72,41 +74,49 @@ def _energy_function(numbers, cell0, born, alpha, real_cutoff, recip_cutoff):
     recip_n = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 3)
     recip_n = recip_n[np.any(recip_n != 0, axis=1)]
     recip_n = recip_n[np.linalg.norm(recip_n @ reciprocal_basis, axis=1) <= recip_cutoff * 1.5]
-    same = np.eye(num_atoms, dtype=bool)
-    at_origin = np.all(real_n == 0, axis=1)
-    decay = beta * (radii[:, None] + radii[None, :])
-    qq = charges[:, None] * charges[None, :]
-    total_charge = charges.sum()
+
+    def padded(points):
+        size = 1 << (len(points) - 1).bit_length()
+        far = np.full((size - len(points), 3), _FAR)
+        return np.concatenate([points.astype(np.float64), far])
+
+    return padded(real_n), padded(recip_n)
+
+
+def _energy(positions, strain, cell0, charges, decay, real_n, recip_n, alpha, repulsion):
+    """Ewald energy plus Born repulsion (eV) of ``positions (N, 3)`` in ``cell0`` deformed by
+    ``I + strain``, over the lattice points ``real_n (R, 3)`` and reciprocal vectors
+    ``recip_n (G, 3)`` (integer coordinates); ``decay (N, N)`` is ``β (R_i + R_j)``."""
     k_e = COULOMB_EV_ANGSTROM
+    deform = jnp.eye(3) + strain
+    cell = cell0 @ deform
+    r = positions @ deform
+    volume = jnp.abs(jnp.linalg.det(cell))
+    shifts = real_n @ cell  # (R, 3)
+    d = r[:, None, None, :] - r[None, :, None, :] + shifts[None, None]  # (N, N, R, 3)
+    same = jnp.eye(len(charges), dtype=bool)
+    at_origin = jnp.all(real_n == 0, axis=1)
+    exclude = same[:, :, None] & at_origin[None, None, :]
+    distance = jnp.sqrt(jnp.where(exclude, 1.0, jnp.sum(d**2, axis=-1)))
+    real = jnp.where(exclude, 0.0, jax.scipy.special.erfc(alpha * distance) / distance)
+    qq = charges[:, None] * charges[None, :]
+    e_real = 0.5 * k_e * jnp.sum(qq[:, :, None] * real)
+    born_terms = jnp.where(exclude, 0.0, jnp.exp(-distance / decay[:, :, None]))
+    e_born = 0.5 * repulsion * jnp.sum(born_terms)
+    g = recip_n @ (2.0 * jnp.pi * jnp.linalg.inv(cell).T)
+    g2 = jnp.sum(g**2, axis=-1)
+    phase = r @ g.T  # (N, G)
+    structure_re = jnp.sum(charges[:, None] * jnp.cos(phase), axis=0)
+    structure_im = jnp.sum(charges[:, None] * jnp.sin(phase), axis=0)
+    factor = jnp.exp(-g2 / (4 * alpha**2)) / g2
+    e_recip = k_e * (2 * jnp.pi / volume) * jnp.sum(factor * (structure_re**2 + structure_im**2))
+    e_self = -k_e * alpha / math.sqrt(math.pi) * jnp.sum(charges**2)
+    e_back = -k_e * jnp.pi * jnp.sum(charges) ** 2 / (2 * volume * alpha**2)
+    return e_real + e_recip + e_self + e_back + e_born
 
-    def energy(positions, strain):
-        deform = jnp.eye(3) + strain
-        cell = jnp.asarray(cell0) @ deform
-        r = positions @ deform
-        volume = jnp.abs(jnp.linalg.det(cell))
-        shifts = jnp.asarray(real_n, jnp.float64) @ cell  # (R, 3)
-        d = r[:, None, None, :] - r[None, :, None, :] + shifts[None, None]  # (N, N, R, 3)
-        exclude = jnp.asarray(same[:, :, None] & at_origin[None, None, :])
-        squared = jnp.sum(d**2, axis=-1)
-        distance = jnp.sqrt(jnp.where(exclude, 1.0, squared))
-        real = jnp.where(exclude, 0.0, jax.scipy.special.erfc(alpha * distance) / distance)
-        e_real = 0.5 * k_e * jnp.sum(qq[:, :, None] * real)
-        born_terms = jnp.where(exclude, 0.0, jnp.exp(-distance / decay[:, :, None]))
-        e_born = 0.5 * repulsion * jnp.sum(born_terms)
-        g = jnp.asarray(recip_n, jnp.float64) @ (2.0 * jnp.pi * jnp.linalg.inv(cell).T)
-        g2 = jnp.sum(g**2, axis=-1)
-        phase = r @ g.T  # (N, G)
-        structure_re = jnp.sum(charges[:, None] * jnp.cos(phase), axis=0)
-        structure_im = jnp.sum(charges[:, None] * jnp.sin(phase), axis=0)
-        factor = jnp.exp(-g2 / (4 * alpha**2)) / g2
-        e_recip = (
-            k_e * (2 * jnp.pi / volume) * jnp.sum(factor * (structure_re**2 + structure_im**2))
-        )
-        e_self = -k_e * alpha / math.sqrt(math.pi) * float(np.sum(charges**2))
-        e_back = -k_e * jnp.pi * total_charge**2 / (2 * volume * alpha**2)
-        return e_real + e_recip + e_self + e_back + e_born
 
-    return energy
+#: Energy and its gradients in positions and strain, compiled once per array shape.
+_energy_and_gradients = jax.jit(jax.value_and_grad(_energy, argnums=(0, 1)))
 
 
 def ewald(
@@ -132,12 +142,46 @@ def ewald(
         alpha = default_alpha
     # the Born tail must also vanish within the real-space cutoff
     real_cutoff = max(real_cutoff, BORN_DECAYS * beta * 2 * max(NACL_RADIUS.values()))
+    from efa.data.generators.analytic import NACL_CHARGE
+
+    charges = np.array([NACL_CHARGE[int(z)] for z in numbers], dtype=np.float64)
+    radii = np.array([NACL_RADIUS[int(z)] for z in numbers], dtype=np.float64)
+    real_n, recip_n = _sum_sets(cell, real_cutoff, recip_cutoff)
     with jax.enable_x64(True):
-        energy = _energy_function(
-            numbers, cell, (repulsion, beta), alpha, real_cutoff, recip_cutoff
+        value, (gradient, strain_gradient) = _energy_and_gradients(
+            positions,
+            np.zeros((3, 3)),
+            cell,
+            charges,
+            beta * (radii[:, None] + radii[None, :]),
+            real_n,
+            recip_n,
+            alpha,
+            repulsion,
         )
-        zero = jnp.zeros((3, 3), jnp.float64)
-        r = jnp.asarray(positions)
-        value, (gradient, strain_gradient) = jax.value_and_grad(energy, argnums=(0, 1))(r, zero)
         volume = abs(np.linalg.det(cell))
         return float(value), -np.asarray(gradient), np.asarray(strain_gradient) / volume
+
+
+def coulomb_born_cluster(
+    positions: np.ndarray, numbers: np.ndarray, repulsion: float = 30.0, beta: float = 0.25
+) -> tuple[float, np.ndarray]:
+    """Energy (eV) and forces ``(N, 3)`` (eV/Å) of the same Na⁺/Cl⁻ ions without periodic
+    images, by the direct pair sum ``(1/2) Σ_{i≠j} [k_e q_i q_j / r_ij + C exp(−r_ij /
+    (β (R_i + R_j)))]`` (the cluster a crystal is cut into)."""
+    from efa.data.generators.analytic import NACL_CHARGE, pair_energy_forces
+
+    charge, radius = np.zeros(18), np.zeros(18)
+    for z in NACL_CHARGE:
+        charge[z], radius[z] = NACL_CHARGE[z], NACL_RADIUS[z]
+
+    def pair(r, zi, zj):
+        qq = COULOMB_EV_ANGSTROM * charge[zi] * charge[zj]
+        decay = beta * (radius[zi] + radius[zj])
+        born = repulsion * np.exp(-r / decay)
+        return qq / r + born, -qq / r**2 - born / decay
+
+    energy, forces = pair_energy_forces(
+        np.asarray(positions, np.float64)[None], np.asarray(numbers)[None], pair
+    )
+    return float(energy[0]), forces[0]

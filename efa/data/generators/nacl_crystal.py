@@ -1,14 +1,14 @@
 """Periodic rock-salt NaCl cells labelled exactly: Ewald Coulomb sum plus Born–Mayer repulsion.
 
-Each structure is ``repeats³`` conventional cubic cells (8 ions each) of lattice constant
+Each structure is ``L³`` conventional cubic cells (8 ions each; ``L`` is ``repeats``, or drawn
+for each structure from a list of ``repeats``) of lattice constant
 ``lattice_constant``, strained by a random symmetric strain (each component uniform in
 ``±strain``), with every ion displaced by a Gaussian of standard deviation ``rattle`` (Å).
 ``defects`` chooses the variants: ``"none"``; ``"neutral"``, one Na⁺–Cl⁻ pair removed
 (a Schottky defect); ``"charged"``, one Cl⁻ removed (total charge +1, neutralised by a uniform
 background in the Ewald sum); ``"mixed"``, each structure one of the three at random. Labels:
 :func:`efa.data.generators.ewald.ewald` with the NaCl toy potential's repulsion (``C = 30`` eV,
-``β = 0.25``), energies in eV, forces in eV/Å; the stress ``(S, 3, 3)`` in eV/Å³ is stored as
-the extra variable ``stress``.
+``β = 0.25``), energies in eV, forces in eV/Å, the stress ``(S, 3, 3)`` in eV/Å³.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def rock_salt(repeats: int, lattice_constant: float) -> tuple[np.ndarray, np.nda
 def nacl_crystal(
     num_structures: int,
     seed: int,
-    repeats: int = 1,
+    repeats: int | list[int] = 1,
     lattice_constant: float = 5.64,
     rattle: float = 0.1,
     strain: float = 0.02,
@@ -50,14 +50,19 @@ def nacl_crystal(
     if defects not in DEFECTS:
         raise DataError(f"nacl_crystal: defects={defects!r}; expected one of {list(DEFECTS)}")
     rng = np.random.default_rng(seed)
-    perfect, numbers, cubic = rock_salt(repeats, lattice_constant)
+    sizes = [repeats] if isinstance(repeats, int) else list(repeats)
+    if not sizes or any(isinstance(r, bool) or not isinstance(r, int) or r < 1 for r in sizes):
+        raise DataError(f"nacl_crystal: repeats={repeats!r}; expected a positive integer or a list")
+    lattices = {size: rock_salt(size, lattice_constant) for size in sizes}
+    edges = rng.choice(sizes, size=num_structures) if len(sizes) > 1 else sizes * num_structures
     rows = {"positions": [], "numbers": [], "cell": [], "energy": [], "forces": [], "stress": []}
     kinds = (
         rng.choice(DEFECTS[:3], size=num_structures)
         if defects == "mixed"
         else [defects] * num_structures
     )
-    for kind in tqdm(kinds, desc="nacl_crystal", unit="cell", disable=None):
+    for kind, edge in tqdm(list(zip(kinds, edges)), desc="nacl_crystal", unit="cell", disable=None):
+        perfect, numbers, cubic = lattices[int(edge)]
         random = rng.uniform(-strain, strain, size=(3, 3))
         deform = np.eye(3) + (random + random.T) / 2
         cell = cubic @ deform
@@ -92,9 +97,8 @@ def nacl_crystal(
         parameters,
         "analytic: Ewald sum of ±1 e point charges + 30 exp(-r/(0.25 (R_i+R_j))) eV, "
         "R_Na=0.95, R_Cl=1.81 Å",
-        f"Periodic rock-salt NaCl, {repeats}³ conventional cells, rattled and strained "
+        f"Periodic rock-salt NaCl, L³ conventional cells (L: {repeats}), rattled and strained "
         f"(defects: {defects}).",
-        units={"stress": "eV/Å^3"},
     )
     return make_dataset(
         pad_atoms(rows["positions"]),
@@ -104,7 +108,7 @@ def nacl_crystal(
         total_charge=total_charge,
         cell=np.stack(rows["cell"]),
         pbc=np.ones((num_structures, 3), dtype=bool),
-        extra={"stress": (("structure", "cell_vector", "xyz"), np.stack(rows["stress"]))},
+        stress=np.stack(rows["stress"]),
         attrs=attrs,
         source="nacl_crystal",
     )
