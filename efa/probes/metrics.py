@@ -191,8 +191,8 @@ def reach_metrics(
 
     - ``energy_change_mae``: ``mean_k |ΔÊ_k − ΔE_k|``;
     - ``change_beyond_receptive_field``: ``max |Ê_k − Ê_j|`` over points with ``s > R`` (``R`` the
-      model's receptive field ``T·r_c``): exactly 0 for a local model; nan when no point lies
-      beyond ``R`` (EFA models, ``R = inf``);
+      model's receptive field ``T·r_c``): exactly 0 for a local model; nan when fewer than two
+      points lie beyond ``R`` (EFA models, ``R = inf``);
     - ``reach_distance``/``reach_distance_reference``: :func:`reach_distance` of ``Ê`` and ``E``.
     """
     beyond = separation > receptive_field
@@ -201,7 +201,7 @@ def reach_metrics(
         "energy_change_mae": float(
             np.mean(np.abs((predicted - predicted[0]) - (reference - reference[0])))
         ),
-        "change_beyond_receptive_field": float(np.ptp(change)) if change.size else math.nan,
+        "change_beyond_receptive_field": float(np.ptp(change)) if change.size > 1 else math.nan,
         "reach_distance": reach_distance(separation, predicted),
         "reach_distance_reference": reach_distance(separation, reference),
     }

@@ -15,7 +15,13 @@ of the machine.
 3. GFN2-xTB cumulene torsion: EFA barrier within 25 % of the reference;
 4. GFN2-xTB cumulene torsion: local barrier off by more than 75 %;
 5. charge transfer: EFA far-end force change error < 30 % of the change;
-6. charge transfer: local misses it (error ≥ 70 % of the change).
+6. charge transfer: local misses it (error ≥ 70 % of the change);
+7. periodic charged vacancy (``nacl_supercell``): local misses the size dependence of its
+   energy (trend error ≥ 50 % of the reference's change from the smallest to the largest cell);
+8. periodic charged vacancy: EFA follows it (trend error < 25 %);
+9. periodic charged slab (``nacl_slab``): the local energy is flat (≤ 1 µeV) beyond the local
+   receptive field, where the reference keeps changing (the slope of a charged sheet);
+10. periodic charged slab: EFA's slope against the vacuum width within 25 % of the reference's.
 """
 
 from __future__ import annotations
@@ -192,6 +198,81 @@ def evaluate_targets(stores: Sequence[xr.Dataset]) -> list[Target]:
                 ),
                 transfer,
                 (family,),
+            )
+        )
+    targets += _periodic_targets(stores)
+    return targets
+
+
+def _relative(store: xr.Dataset, metric: str, reference: str, family: str) -> np.ndarray:
+    """``metric / |reference|`` of every run of ``family`` (finite values)."""
+    probe = store.isel(probe=0)
+    models = [m for m, f in zip(probe["model"].values, probe["family"].values) if f == family]
+    values = (probe[metric] / np.abs(probe[reference])).sel(model=models).values.ravel()
+    return values[np.isfinite(values)]
+
+
+def _periodic_targets(stores: Sequence[xr.Dataset]) -> list[Target]:
+    """Targets 7–10 (module docstring) of the periodic probes in ``stores``."""
+    targets = []
+    supercell = _find(
+        stores,
+        lambda s: (
+            s.attrs.get("kind") == "finite_size"
+            and "vacancy" in str(s.attrs.get("difference_name", ""))
+        ),
+    )
+    for family, bound, text in (("local", 0.5, ">= 50 %"), ("efa", 0.25, "< 25 %")):
+        if supercell is None:
+            break
+        values = _relative(supercell, "size_trend_error", "size_trend_reference", family)
+        value = (
+            float((np.min if family == "local" else np.max)(values)) if len(values) else math.nan
+        )
+        met = value >= bound if family == "local" else value < bound
+        targets.append(
+            _judged(
+                Target(
+                    f"periodic charged vacancy: {family} error of the energy's size dependence "
+                    f"{text} of the reference's",
+                    value,
+                    bool(met),
+                ),
+                supercell,
+                (family,),
+            )
+        )
+    slab = _find(stores, lambda s: s.attrs.get("kind") == "vacuum")
+    if slab is not None:
+        local = family_values(slab, "change_beyond_receptive_field", "local")
+        slope = slab.isel(probe=0)["vacuum_slope_reference"].values
+        slope = float(np.nanmax(np.abs(slope))) if np.isfinite(slope).any() else math.nan
+        value = float(np.max(local)) if len(local) else math.nan
+        targets.append(
+            _judged(
+                Target(
+                    "periodic charged slab: local energy flat (<= 1e-6 eV) beyond its receptive "
+                    "field while the reference rises with the vacuum",
+                    value,
+                    bool(value <= 1e-6 and slope > 0.01),
+                    f"reference slope {slope:.3g} eV/Å",
+                ),
+                slab,
+                ("local",),
+            )
+        )
+        values = _relative(slab, "vacuum_slope_error", "vacuum_slope_reference", "efa")
+        value = float(np.max(values)) if len(values) else math.nan
+        targets.append(
+            _judged(
+                Target(
+                    "periodic charged slab: EFA slope against the vacuum within 25 % of the "
+                    "reference's",
+                    value,
+                    bool(value < 0.25),
+                ),
+                slab,
+                ("efa",),
             )
         )
     return targets

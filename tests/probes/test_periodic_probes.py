@@ -79,8 +79,20 @@ def test_charged_slab_energy_grows_linearly_with_the_vacuum():
     np.testing.assert_allclose(slopes, slopes.mean(), rtol=0.05)
 
 
-def test_supercell_probe_scores_the_exact_model_zero_and_a_local_one_the_whole_trend():
-    store = run_probe("nacl_supercell", MODELS, max_repeats=2)
+@pytest.fixture(scope="module")
+def supercell_store():
+    return run_probe("nacl_supercell", MODELS, max_repeats=2)
+
+
+@pytest.fixture(scope="module")
+def slab_store():
+    return run_probe("nacl_slab", MODELS, layers=1, max_vacuum=12.0, num_points=7)
+
+
+def test_supercell_probe_scores_the_exact_model_zero_and_a_local_one_the_whole_trend(
+    supercell_store,
+):
+    store = supercell_store
     exact_model = store.sel(model="exact", seed=0).isel(probe=0)
     local = store.sel(model="per_ion", seed=0).isel(probe=0)
     assert float(exact_model["size_trend_error"]) == pytest.approx(0.0, abs=1e-9)
@@ -92,8 +104,8 @@ def test_supercell_probe_scores_the_exact_model_zero_and_a_local_one_the_whole_t
     np.testing.assert_allclose(local["difference_predicted"].values, [3.0, 3.0])
 
 
-def test_slab_probe_finds_the_local_model_flat_beyond_its_reach():
-    store = run_probe("nacl_slab", MODELS, layers=1, max_vacuum=12.0, num_points=4)
+def test_slab_probe_finds_the_local_model_flat_beyond_its_reach(slab_store):
+    store = slab_store
     exact_model = store.sel(model="exact", seed=0).isel(probe=0)
     local = store.sel(model="per_ion", seed=0).isel(probe=0)
     assert float(exact_model["vacuum_slope_error"]) == pytest.approx(0.0, abs=1e-9)
@@ -126,3 +138,27 @@ def test_cutout_probe_gives_the_surface_energy_per_ion_pair():
 def test_bad_periodic_probe_options_are_refused(name, options, message):
     with pytest.raises(ConfigError, match=message):
         run_probe(name, MODELS, **options)
+
+
+def test_periodic_targets_judge_the_probe_stores(supercell_store, slab_store):
+    """The exact stand-in (family efa) meets the EFA targets and the per-ion one (family local)
+    the local ones; with the families swapped every periodic target fails."""
+    from efa.report.targets import evaluate_targets
+
+    def periodic(stores):
+        return [t for t in evaluate_targets(stores) if t.description.startswith("periodic")]
+
+    targets = periodic([supercell_store, slab_store])
+    assert len(targets) == 4 and all(t.met for t in targets), [t.line() for t in targets]
+    family = {"exact": "local", "per_ion": "efa"}
+    reach = {"exact": 8.0, "per_ion": math.inf}
+    swapped = [
+        store.assign_coords(
+            family=("model", [family[str(m)] for m in store["model"].values]),
+            receptive_field=("model", [reach[str(m)] for m in store["model"].values]),
+        )
+        for store in (supercell_store, slab_store)
+    ]
+    # the exact model, now "local", has no measured flatness (the probe ran it with R = inf)
+    swapped_targets = periodic(swapped)
+    assert not any(t.met for t in swapped_targets), [t.line() for t in swapped_targets]
