@@ -146,8 +146,9 @@ def periodic_attention(
     """Periodic EFA (module docstring) for the periodic structures of a batch.
 
     Args:
-      q, k: queries and keys ``(N, P, (L+1)², F_qk)``, ``F_qk`` even (channel pairs share a
-        frequency, as in :func:`efa.nn.erope_attention`).
+      q: queries ``(N, P, (L+1)², F_qk)``, ``F_qk`` even (channel pairs share a frequency, as
+        in :func:`efa.nn.erope_attention`).
+      k: keys, shaped like ``q``.
       v: values ``(N, P_v, (L_v+1)², F_v)``.
       positions: ``(N, 3)`` Cartesian positions (Å), anywhere (wrapping into the cell is not
         needed).

@@ -273,7 +273,7 @@ def test_own_model_example(workflow_dir):
 def test_periodic_config_plans_both_models_and_the_periodic_probes(workflow_dir):
     validate_workflow_config(load_config("periodic.yaml"))
     result = snakemake(workflow_dir, "-n", "--configfile", "config/periodic.yaml", timeout=120)
-    for run in ("local", "efa"):
-        assert f"results/periodic/runs/periodic/{run}/seed0/summary.json" in result.stdout
+    for model in ("local", "efa"):
+        assert f"results/periodic/runs/periodic/{model}/seed0/summary.json" in result.stdout
     for probe in ("nacl_supercell", "nacl_slab", "nacl_cutout"):
         assert f"results/periodic/probes/{probe}.zarr" in result.stdout
