@@ -184,6 +184,23 @@ def run_charge_transfer(models, options):
     )
 
 
+def _reach_metrics(models, structures, predictions, separation) -> dict:
+    """Energy errors and :func:`efa.probes.metrics.reach_metrics` of every model along
+    ``separation`` (Å)."""
+    return {
+        (model.label, model.seed): {
+            **m.energy_errors(structures.energy, predictions[(model.label, model.seed)][0]),
+            **m.reach_metrics(
+                separation,
+                structures.energy,
+                predictions[(model.label, model.seed)][0],
+                model.receptive_field,
+            ),
+        }
+        for model in models
+    }
+
+
 def run_reach(models, options):
     gaps = np.linspace(options["min_gap"], options["max_gap"], options["num_points"])
     if options["reference"] is None:
@@ -199,18 +216,7 @@ def run_reach(models, options):
         )
         separation = fragment_gap(reference["positions"].values, moving)
     structures, predictions = _predict_all(models, reference)
-    metrics = {
-        (model.label, model.seed): {
-            **m.energy_errors(structures.energy, predictions[(model.label, model.seed)][0]),
-            **m.reach_metrics(
-                separation,
-                structures.energy,
-                predictions[(model.label, model.seed)][0],
-                model.receptive_field,
-            ),
-        }
-        for model in models
-    }
+    metrics = _reach_metrics(models, structures, predictions, separation)
     return curve_store(
         options["label"] or "reach",
         "reach",
@@ -293,21 +299,9 @@ def run_nacl_slab(models, options):
     widths = np.linspace(0.0, options["max_vacuum"], options["num_points"])
     reference, _ = charged_slabs(options["layers"], widths, options["lattice_constant"])
     structures, predictions = _predict_all(models, reference)
-    metrics = {
-        (model.label, model.seed): {
-            **m.energy_errors(structures.energy, predictions[(model.label, model.seed)][0]),
-            **m.reach_metrics(
-                widths,
-                structures.energy,
-                predictions[(model.label, model.seed)][0],
-                model.receptive_field,
-            ),
-            **m.vacuum_metrics(
-                widths, structures.energy, predictions[(model.label, model.seed)][0]
-            ),
-        }
-        for model in models
-    }
+    metrics = _reach_metrics(models, structures, predictions, widths)
+    for key, (energy, _) in predictions.items():
+        metrics[key].update(m.vacuum_metrics(widths, structures.energy, energy))
     return curve_store(
         options["label"] or "nacl_slab",
         "vacuum",

@@ -119,6 +119,15 @@ NACL_CHARGE = {11: 1.0, 17: -1.0}
 NACL_RADIUS = {11: 0.95, 17: 1.81}
 
 
+def nacl_tables() -> tuple[np.ndarray, np.ndarray]:
+    """Charges (e) and radii (Å) of Na and Cl indexed by atomic number, ``(18,)`` each (0 for
+    the other elements)."""
+    charge, radius = np.zeros(18), np.zeros(18)
+    for z in NACL_CHARGE:
+        charge[z], radius[z] = NACL_CHARGE[z], NACL_RADIUS[z]
+    return charge, radius
+
+
 def nacl_cluster(
     num_structures: int,
     seed: int,
@@ -145,10 +154,7 @@ def nacl_cluster(
             for _ in range(num_structures)
         ]
     )
-    charge = np.zeros(18)
-    size = np.zeros(18)
-    for z in NACL_CHARGE:
-        charge[z], size[z] = NACL_CHARGE[z], NACL_RADIUS[z]
+    charge, size = nacl_tables()
 
     def pair(r, zi, zj):
         qq = COULOMB_EV_ANGSTROM * charge[zi] * charge[zj]

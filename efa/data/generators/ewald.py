@@ -169,11 +169,9 @@ def coulomb_born_cluster(
     """Energy (eV) and forces ``(N, 3)`` (eV/Å) of the same Na⁺/Cl⁻ ions without periodic
     images, by the direct pair sum ``(1/2) Σ_{i≠j} [k_e q_i q_j / r_ij + C exp(−r_ij /
     (β (R_i + R_j)))]`` (the cluster a crystal is cut into)."""
-    from efa.data.generators.analytic import NACL_CHARGE, pair_energy_forces
+    from efa.data.generators.analytic import nacl_tables, pair_energy_forces
 
-    charge, radius = np.zeros(18), np.zeros(18)
-    for z in NACL_CHARGE:
-        charge[z], radius[z] = NACL_CHARGE[z], NACL_RADIUS[z]
+    charge, radius = nacl_tables()
 
     def pair(r, zi, zj):
         qq = COULOMB_EV_ANGSTROM * charge[zi] * charge[zj]
