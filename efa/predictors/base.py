@@ -71,7 +71,14 @@ class Predictor:
         self, structures: Structures, chunk: int = PREDICT_CHUNK
     ) -> tuple[np.ndarray, np.ndarray]:
         """Energies ``(S,)`` and forces ``(S, A, 3)``, predicted ``chunk`` structures at a time
-        (fewer for large structures, see :data:`PREDICT_PAIR_BUDGET`)."""
+        (fewer for large structures, see :data:`PREDICT_PAIR_BUDGET`). Periodic cells and
+        molecules among ``structures`` are predicted apart (a batch holds one or the other)."""
+        periodic = structures.periodic
+        if periodic.any() and not periodic.all():
+            energy, forces = np.zeros(len(periodic)), np.zeros(structures.forces.shape)
+            for part in (np.flatnonzero(periodic), np.flatnonzero(~periodic)):
+                energy[part], forces[part] = self.predict(structures.select(part), chunk)
+            return energy, forces
         energy, forces = self._chunked(self.energy_forces, structures, chunk)
         return energy, np.where(structures.atom_mask[..., None], forces, 0.0)
 

@@ -104,6 +104,30 @@ def to_atoms(structures: Structures, index: int) -> Atoms:
     return atoms
 
 
+def _calculated(
+    calculator: Calculator, name: str, structures: Structures, index: int, compute, what: str
+) -> tuple:
+    """``compute(atoms)`` (a tuple of values) for structure ``index`` with ``calculator``
+    attached; an exception or a non-finite value becomes an :class:`EfaError` naming the
+    structure and ``what`` was asked for."""
+    atoms = to_atoms(structures, index)
+    atoms.calc = calculator
+    formula = atoms.get_chemical_formula()
+    try:
+        values = compute(atoms)
+    except Exception as error:
+        raise EfaError(
+            f"calculator {name!r} failed on structure {index} ({formula}): "
+            f"{type(error).__name__}: {error}"
+        ) from None
+    if not all(np.all(np.isfinite(value)) for value in values):
+        raise EfaError(
+            f"calculator {name!r} returned a non-finite {what} for structure {index} "
+            f"({formula}): {what.split()[0]} {values[0]}"
+        )
+    return values
+
+
 def calculator_energy_forces(
     calculator: Calculator, name: str
 ) -> Callable[[Structures], tuple[np.ndarray, np.ndarray]]:
@@ -114,28 +138,20 @@ def calculator_energy_forces(
         names the structure).
     """
 
+    def compute(atoms):
+        return (
+            float(atoms.get_potential_energy()),
+            np.asarray(atoms.get_forces(), dtype=np.float64),
+        )
+
     def energy_forces(structures: Structures) -> tuple[np.ndarray, np.ndarray]:
         count, atoms_per_slot = structures.atom_mask.shape
         energy = np.zeros(count)
         forces = np.zeros((count, atoms_per_slot, 3))
         for index in range(count):
-            atoms = to_atoms(structures, index)
-            atoms.calc = calculator
-            try:
-                value = float(atoms.get_potential_energy())
-                gradient = np.asarray(atoms.get_forces(), dtype=np.float64)
-            except Exception as error:
-                raise EfaError(
-                    f"calculator {name!r} failed on structure {index} "
-                    f"({atoms.get_chemical_formula()}): {type(error).__name__}: {error}"
-                ) from None
-            if not (math.isfinite(value) and np.all(np.isfinite(gradient))):
-                raise EfaError(
-                    f"calculator {name!r} returned a non-finite energy or force for structure "
-                    f"{index} ({atoms.get_chemical_formula()}): energy {value}"
-                )
-            energy[index] = value
-            forces[index, structures.atom_mask[index]] = gradient
+            energy[index], forces[index, structures.atom_mask[index]] = _calculated(
+                calculator, name, structures, index, compute, "energy or force"
+            )
         return energy, forces
 
     return energy_forces
@@ -148,24 +164,16 @@ def calculator_stress(calculator: Calculator, name: str) -> Callable[[Structures
       EfaError: the calculator raised or returned a non-finite stress (naming the structure).
     """
 
+    def compute(atoms):
+        return (np.asarray(atoms.get_stress(voigt=False), dtype=np.float64),)
+
     def stress(structures: Structures) -> np.ndarray:
-        out = np.zeros((len(structures.energy), 3, 3))
-        for index in range(len(out)):
-            atoms = to_atoms(structures, index)
-            atoms.calc = calculator
-            try:
-                value = np.asarray(atoms.get_stress(voigt=False), dtype=np.float64)
-            except Exception as error:
-                raise EfaError(
-                    f"calculator {name!r} gave no stress for structure {index} "
-                    f"({atoms.get_chemical_formula()}): {type(error).__name__}: {error}"
-                ) from None
-            if not np.all(np.isfinite(value)):
-                raise EfaError(
-                    f"calculator {name!r} returned a non-finite stress for structure {index}"
-                )
-            out[index] = value
-        return out
+        return np.stack(
+            [
+                _calculated(calculator, name, structures, index, compute, "stress")[0]
+                for index in range(len(structures.energy))
+            ]
+        )
 
     return stress
 

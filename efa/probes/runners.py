@@ -31,20 +31,7 @@ from efa.probes.store import curve_store, size_difference_variables
 def _predict_all(models: Sequence[Predictor], reference: xr.Dataset):
     check_unique(models)
     structures = Structures.from_dataset(reference)
-    return structures, {(model.label, model.seed): _predict(model, structures) for model in models}
-
-
-def _predict(model: Predictor, structures: Structures) -> tuple[np.ndarray, np.ndarray]:
-    """Energies and forces of structures that may mix periodic cells and clusters (predicted
-    apart, as a batch holds one or the other)."""
-    periodic = structures.periodic
-    if periodic.all() or not periodic.any():
-        return model.predict(structures)
-    energy = np.zeros(len(periodic))
-    forces = np.zeros(structures.forces.shape)
-    for part in (np.flatnonzero(periodic), np.flatnonzero(~periodic)):
-        energy[part], forces[part] = model.predict(structures.select(part))
-    return energy, forces
+    return structures, {(model.label, model.seed): model.predict(structures) for model in models}
 
 
 def dissociation_probe(

@@ -205,11 +205,11 @@ def evaluate_targets(stores: Sequence[xr.Dataset]) -> list[Target]:
 
 
 def _relative(store: xr.Dataset, metric: str, reference: str, family: str) -> np.ndarray:
-    """``metric / |reference|`` of every run of ``family`` (finite values)."""
-    probe = store.isel(probe=0)
-    models = [m for m, f in zip(probe["model"].values, probe["family"].values) if f == family]
-    values = (probe[metric] / np.abs(probe[reference])).sel(model=models).values.ravel()
-    return values[np.isfinite(values)]
+    """``metric / |reference|`` of every run of ``family`` (the reference is one value per
+    probe, repeated for every model)."""
+    scale = np.abs(store[reference].values)
+    scale = float(np.nanmax(scale)) if np.isfinite(scale).any() else math.nan
+    return family_values(store, metric, family) / scale
 
 
 def _periodic_targets(stores: Sequence[xr.Dataset]) -> list[Target]:

@@ -100,3 +100,32 @@ def test_periodic_cells_keep_cell_and_stress_through_extxyz(tmp_path):
         full_3x3_to_voigt_6_stress(dataset["stress"].values[0]),
         atol=1e-10,
     )
+
+
+def test_stress_on_only_some_frames_is_refused_naming_the_frame(tmp_path):
+    from ase import Atoms
+    from ase.calculators.singlepoint import SinglePointCalculator
+    from ase.io import write
+
+    from efa.data.readers import read_extxyz
+    from efa.errors import DataError
+
+    frames = []
+    for index in range(2):
+        atoms = Atoms("NaCl", positions=[[0, 0, 0], [2.8, 0, 0]], cell=np.eye(3) * 5.6, pbc=True)
+        results = {"energy": -1.0, "forces": np.zeros((2, 3))}
+        if index == 0:
+            results["stress"] = np.full(6, 0.01)
+        atoms.calc = SinglePointCalculator(atoms, **results)
+        frames.append(atoms)
+    write(tmp_path / "cells.xyz", frames, format="extxyz")
+    with pytest.raises(DataError, match="field 'stress': frame 1 has no stress"):
+        read_extxyz(tmp_path / "cells.xyz")
+
+
+def test_nacl_crystal_refuses_a_repeat_that_is_not_a_positive_integer():
+    from efa.data.generators import nacl_crystal
+    from efa.errors import DataError
+
+    with pytest.raises(DataError, match=r"repeats=\[1, 0\]; expected a positive integer"):
+        nacl_crystal(2, seed=0, repeats=[1, 0])

@@ -15,7 +15,7 @@ from efa.errors import ConfigError
 from efa.models.registry import build_model
 from efa.train.config import config_from_mapping
 from efa.train.loop import Trainer
-from efa.train.objective import error_sums, loss_from_sums, predict, predict_stress
+from efa.train.objective import error_sums, loss_from_sums, predict
 
 EFA_OPTIONS = dict(
     features=8,
@@ -46,7 +46,7 @@ def cells():
     return nacl_crystal(6, seed=1, rattle=0.15, defects="mixed")
 
 
-def test_stress_comes_from_the_gradient_that_gives_energies_and_forces(cells, x64):
+def test_asking_for_the_stress_leaves_energies_and_forces_unchanged(cells, x64):
     model = build_model("efa", EFA_OPTIONS)
     structures = Structures.from_dataset(cells)
     batch = cell_batch(model, structures)
@@ -56,9 +56,8 @@ def test_stress_comes_from_the_gradient_that_gives_energies_and_forces(cells, x6
     with_stress = predict(model, params, batch, references, stress=True)
     np.testing.assert_allclose(with_stress.energy, plain.energy, rtol=1e-12)
     np.testing.assert_allclose(with_stress.forces, plain.forces, rtol=1e-9, atol=1e-12)
-    np.testing.assert_allclose(
-        with_stress.stress, predict_stress(model, params, batch), rtol=1e-9, atol=1e-14
-    )
+    # the stress itself against finite differences of the strained energy:
+    # tests/models/test_periodic_models.py (predict_stress is predict with stress=True)
 
 
 def test_loss_adds_the_mean_squared_stress_error(cells, x64):
