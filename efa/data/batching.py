@@ -23,7 +23,10 @@ Flat layout of a :class:`Batch` (``N = B·n`` atoms, ``P = B·p`` pairs):
   (``r_src + shift − r_dst``, images included, :func:`efa.data.neighbors.periodic_neighbor_pairs`),
   and, when a reciprocal cutoff is given, the integer coordinates ``reciprocal (B, G, 3)`` of
   each cell's reciprocal vectors with their multiplicities (0 on padding,
-  :func:`efa.nn.periodic.reciprocal_indices`). Non-periodic batches leave these None.
+  :func:`efa.nn.periodic.reciprocal_indices`), or, when a mesh spacing is given instead, an
+  empty array ``mesh (B, K₁, K₂, K₃, 0)`` whose static shape is the FFT mesh of the batch's
+  cells (:func:`efa.nn.mesh.mesh_shape`, the largest over its cells). Non-periodic batches
+  leave these None.
 
 Training batches follow a deterministic order: epoch ``e`` shuffles every bucket with a generator
 seeded by ``(seed, e)``, cuts it into batches and shuffles the batch order, so the batch of any
@@ -71,6 +74,7 @@ class Batch(NamedTuple):
     reciprocal: Int[np.ndarray, "B G 3"] | None = None
     reciprocal_multiplicity: Float[np.ndarray, "B G"] | None = None
     stress: Float[np.ndarray, "B 3 3"] | None = None
+    mesh: Int[np.ndarray, "B K1 K2 K3 0"] | None = None
 
     @property
     def num_structures(self) -> int:
@@ -234,6 +238,7 @@ def pack(
     cutoff: float,
     dtype=np.float32,
     reciprocal_cutoff: float | None = None,
+    mesh_spacing: float | None = None,
 ) -> Batch:
     """Pack up to ``num_structures`` structures into one padded :class:`Batch`.
 
@@ -246,6 +251,7 @@ def pack(
       dtype: floating point type of positions, energies and forces.
       reciprocal_cutoff: for periodic cells, list the reciprocal vectors up to this norm
         (1/Å; at most ``shape.max_reciprocal`` per cell); None lists none.
+      mesh_spacing: for periodic cells, add the FFT mesh of about this spacing (Å) instead.
 
     Returns:
       The batch; unused structure slots are masked out.
@@ -295,7 +301,9 @@ def pack(
     pair_mask[slot, rank] = True
     cells = {}
     if shift is not None:
-        cells = _periodic_fields(structures, shape, num_structures, reciprocal_cutoff, dtype)
+        cells = _periodic_fields(
+            structures, shape, num_structures, reciprocal_cutoff, mesh_spacing, dtype
+        )
         pair_shift = np.zeros((num_structures, p, 3), dtype)
         pair_shift[slot, rank] = shift
         cells["pair_shift"] = pair_shift.reshape(-1, 3)
@@ -335,16 +343,22 @@ def _periodic_fields(
     shape: BucketShape,
     num_structures: int,
     reciprocal_cutoff: float | None,
+    mesh_spacing: float | None,
     dtype,
 ) -> dict[str, np.ndarray]:
     """``cell`` (empty slots: the unit cube) and, with a reciprocal cutoff, ``reciprocal`` and
-    ``reciprocal_multiplicity`` padded to ``shape.max_reciprocal``."""
+    ``reciprocal_multiplicity`` padded to ``shape.max_reciprocal``, with a mesh spacing the
+    empty ``mesh`` array."""
+    from efa.nn.mesh import mesh_shape
     from efa.nn.periodic import reciprocal_indices
 
     count = len(structures.energy)
     cell = np.tile(np.eye(3, dtype=dtype), (num_structures, 1, 1))
     cell[:count] = structures.cell
     fields = {"cell": cell}
+    if mesh_spacing is not None:
+        mesh = mesh_shape(structures.cell, mesh_spacing)
+        fields["mesh"] = np.zeros((num_structures, *mesh, 0), np.int8)
     if reciprocal_cutoff is not None:
         g = shape.max_reciprocal
         indices = np.zeros((num_structures, g, 3), np.int32)
@@ -387,7 +401,9 @@ def split_batch(batch: Batch, parts: int) -> Batch:
     part_atoms = batch.atom_mask.shape[0] // parts
 
     def stack(array):
-        return None if array is None else array.reshape(parts, -1, *array.shape[1:])
+        if array is None:
+            return None
+        return array.reshape(parts, array.shape[0] // parts, *array.shape[1:])
 
     first_slot = (np.arange(parts) * part_slots)[:, None]
     first_atom = (np.arange(parts) * part_atoms)[:, None]
@@ -413,6 +429,7 @@ class Batcher:
       dtype: floating point type of the batches.
       reciprocal_cutoff: for periodic cells, the model's reciprocal cutoff (1/Å; None: no
         reciprocal vectors, e.g. for a local model).
+      mesh_spacing: for periodic cells, the model's mesh spacing (Å; None: no mesh).
       slot_multiple: batches get ``B = ⌈batch_size / slot_multiple⌉ · slot_multiple`` structure
         slots, so that data-parallel training on ``slot_multiple`` devices can give every device
         the same number of whole slots (:mod:`efa.train.sharding`). A batch still holds at most
@@ -428,6 +445,7 @@ class Batcher:
         dtype=np.float32,
         slot_multiple: int = 1,
         reciprocal_cutoff: float | None = None,
+        mesh_spacing: float | None = None,
     ):
         if batch_size < 1:
             raise ConfigError(f"batch_size={batch_size}: expected a positive number")
@@ -440,6 +458,7 @@ class Batcher:
         self.dtype = dtype
         periodic = structures.periodic.any()
         self.reciprocal_cutoff = reciprocal_cutoff if periodic else None
+        self.mesh_spacing = mesh_spacing if periodic else None
         num_atoms = structures.num_atoms
         num_pairs = count_pairs(structures, cutoff)
         num_reciprocal = (
@@ -479,6 +498,7 @@ class Batcher:
             self.cutoff,
             self.dtype,
             self.reciprocal_cutoff,
+            self.mesh_spacing,
         )
 
     def _epoch_plan(self, seed: int, epoch: int) -> list[tuple[int, np.ndarray]]:

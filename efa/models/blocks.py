@@ -18,6 +18,7 @@ from jaxtyping import Array, Bool, Float, Int
 
 from efa.data.schema import MAX_ATOMIC_NUMBER
 from efa.nn import EuclideanFastAttention
+from efa.nn.attention import PeriodicInputs
 from efa.nn.chunks import equal_chunk_size
 from efa.nn.segments import contiguous_layout
 
@@ -255,10 +256,10 @@ class EFABlock(nn.Module):
         segment_ids: Int[Array, " N"],
         atom_mask: Bool[Array, " N"],
         num_structures: int,
-        periodic: tuple | None = None,
+        periodic: PeriodicInputs | None = None,
     ) -> Float[Array, "N Pv Sv F"]:
-        """``periodic``: ``(cell (B, 3, 3), reciprocal (B, G, 3), multiplicity (B, G))`` of a
-        batch of periodic cells (:class:`efa.data.batching.Batch`), None for molecules."""
+        """``periodic``: the cells of a batch of periodic structures and the evaluation of
+        their reciprocal sum (:class:`efa.nn.attention.PeriodicInputs`), None for molecules."""
         options = dict(self.attention)
         layout = contiguous_layout(atom_mask, num_structures)
         y = EuclideanFastAttention(**options, name="attention")(

@@ -22,6 +22,8 @@ import flax.linen as nn
 from jaxtyping import Array, Float
 
 from efa.data.batching import Batch
+from efa.nn.attention import PeriodicInputs
+from efa.nn.mesh import MESH_RESOLUTION
 from efa.errors import ConfigError
 from efa.models.blocks import (
     ACTIVATIONS,
@@ -141,6 +143,10 @@ class EFAModel(LocalModel):
         :func:`efa.nn.erope_attention`.
       envelope_width: ``σ`` (1/Å) of the Gaussian envelope of periodic EFA
         (:mod:`efa.nn.periodic`): in periodic cells the kernel reaches about ``3/σ`` Å.
+      mesh_spacing: None sums periodic EFA over the reciprocal vectors directly (cost
+        ``∝ N · V``); a spacing (Å) evaluates it on an FFT mesh of about that spacing along each
+        lattice vector (:mod:`efa.nn.mesh`, cost ``∝ N + V log V``), for large cells. It must
+        resolve the largest shell: ``mesh_spacing · (max_frequency / max_length + 3 σ) ≤ π/2``.
     """
 
     efa_layers: tuple[int, ...] | None = None
@@ -158,6 +164,7 @@ class EFAModel(LocalModel):
     max_degree_out: int = 1
     grid_chunk_size: int | None = None
     envelope_width: float = 0.2
+    mesh_spacing: float | None = None
 
     def check_options(self) -> None:
         super().check_options()
@@ -166,6 +173,14 @@ class EFAModel(LocalModel):
                 f"model option envelope_width={self.envelope_width!r}: expected a positive "
                 "width in 1/Å"
             )
+        if self.mesh_spacing is not None:
+            finest = MESH_RESOLUTION / self.largest_shell
+            if not 0 < self.mesh_spacing <= finest:
+                raise ConfigError(
+                    f"model option mesh_spacing={self.mesh_spacing!r}: expected a spacing in Å "
+                    f"in (0, {finest:.3g}], which resolves the largest shell (max_frequency / "
+                    f"max_length + 3 envelope_width = {self.largest_shell:.3g} 1/Å)"
+                )
         if self.qk_activation is not None and self.qk_activation not in ACTIVATIONS:
             raise ConfigError(
                 f"model option qk_activation={self.qk_activation!r}: expected null or one of "
@@ -211,23 +226,38 @@ class EFAModel(LocalModel):
         )
 
     @property
-    def reciprocal_cutoff(self) -> float:
-        """``k_max`` (1/Å) of periodic EFA: the largest frequency ``max_frequency / max_length``
-        plus the envelope's tail (:func:`efa.nn.periodic.reciprocal_cutoff`)."""
+    def largest_shell(self) -> float:
+        """``max_frequency / max_length + 3 σ`` (1/Å): where the weights of periodic EFA's
+        largest shell have fallen to ``exp(−9/2)`` of their peak."""
+        return self.max_frequency / self.max_length + 3.0 * self.envelope_width
+
+    @property
+    def reciprocal_cutoff(self) -> float | None:
+        """``k_max`` (1/Å) of the direct reciprocal sum of periodic EFA: the largest frequency
+        ``max_frequency / max_length`` plus the envelope's tail
+        (:func:`efa.nn.periodic.reciprocal_cutoff`); None when a mesh evaluates the sum."""
         from efa.nn.periodic import reciprocal_cutoff
 
+        if self.mesh_spacing is not None:
+            return None
         return reciprocal_cutoff(self.max_frequency / self.max_length, self.envelope_width)
 
-    @staticmethod
-    def _periodic_inputs(batch: Batch) -> tuple | None:
+    def _periodic_inputs(self, batch: Batch) -> PeriodicInputs | None:
         if batch.cell is None:
             return None
+        if self.mesh_spacing is not None:
+            if batch.mesh is None:
+                raise ValueError(
+                    "a batch of periodic cells without a mesh; batch it with the model's "
+                    "mesh_spacing"
+                )
+            return PeriodicInputs(batch.cell, mesh=batch.mesh)
         if batch.reciprocal is None:
             raise ValueError(
                 "a batch of periodic cells without reciprocal vectors; batch it with "
                 "the model's reciprocal_cutoff"
             )
-        return batch.cell, batch.reciprocal, batch.reciprocal_multiplicity
+        return PeriodicInputs(batch.cell, batch.reciprocal, batch.reciprocal_multiplicity)
 
     def layer_update(self, t: int, x, local, batch: Batch):
         """``x + silu(c_t)·MP_t(x) + silu(1 − c_t)·EFA-block_t(x)`` in EFA layers."""

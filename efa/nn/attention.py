@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import NamedTuple
 
 import e3x
 import flax.linen as nn
@@ -12,9 +13,28 @@ from jaxtyping import Array, Float, Int
 
 from efa.errors import ConfigError
 from efa.nn.erope import erope_attention, erope_tensor_attention
+from efa.nn.mesh import mesh_periodic_attention
 from efa.nn.periodic import periodic_attention, reciprocal_from_cell
 from efa.nn.quadrature import check_quadrature_bound
 from efa.nn.segments import SegmentLayout
+
+
+class PeriodicInputs(NamedTuple):
+    """The cells of a batch of periodic structures and how their reciprocal sum is evaluated.
+
+    Attributes:
+      cell: ``(B, 3, 3)`` lattice vectors as rows (Å).
+      reciprocal: ``(B, G, 3)`` integer coordinates of the reciprocal vectors of the direct sum
+        (:func:`efa.nn.periodic.periodic_attention`), None on a mesh.
+      multiplicity: ``(B, G)`` their multiplicities (0 on padding), None on a mesh.
+      mesh: for the mesh evaluation (:func:`efa.nn.mesh.mesh_periodic_attention`), an empty
+        array ``(B, K₁, K₂, K₃, 0)`` whose shape gives the mesh; None for the direct sum.
+    """
+
+    cell: Float[Array, "B 3 3"]
+    reciprocal: Int[Array, "B G 3"] | None = None
+    multiplicity: Float[Array, "B G"] | None = None
+    mesh: Array | None = None
 
 
 class EuclideanFastAttention(nn.Module):
@@ -127,14 +147,16 @@ class EuclideanFastAttention(nn.Module):
         num_segments: int,
         max_segment_size: int | None = None,
         layout: SegmentLayout | None = None,
-        periodic: tuple | None = None,
+        periodic: PeriodicInputs | None = None,
     ) -> Float[Array, "N Po So Fv"]:
         """Apply EFA to features ``x`` of atoms at ``positions`` grouped by ``segment_ids``.
 
         ``layout`` optionally replaces the grouping by ``segment_ids`` with a precomputed one
-        (see :func:`erope_attention`). ``periodic``, for periodic cells, is ``(cell (B, 3, 3),
-        reciprocal indices (B, G, 3), multiplicities (B, G))``: the output is then periodic EFA
-        (:func:`efa.nn.periodic.periodic_attention`) with the envelope ``envelope_width``.
+        (see :func:`erope_attention`). ``periodic``, for periodic cells, gives the cells and the
+        evaluation of the reciprocal sum (:class:`PeriodicInputs`): the output is then periodic
+        EFA with the envelope ``envelope_width``, summed directly
+        (:func:`efa.nn.periodic.periodic_attention`) or on a mesh
+        (:func:`efa.nn.mesh.mesh_periodic_attention`).
 
         Returns ``(N, P_v, (L_v+1)², F_v)``, or with tensor integration
         ``(N, P_o, (L_out+1)², F_v)``.
@@ -162,8 +184,22 @@ class EuclideanFastAttention(nn.Module):
         if periodic is not None:
             if self.tensor_integration:
                 raise ConfigError("tensor_integration is not available for periodic cells yet")
-            cell, indices, multiplicity = periodic
-            cell = cell.astype(positions.dtype)
+            cell = periodic.cell.astype(positions.dtype)
+            cells = dict(max_segment_size=max_segment_size, layout=layout)
+            if periodic.mesh is not None:
+                return mesh_periodic_attention(
+                    q,
+                    k,
+                    v,
+                    positions,
+                    frequencies,
+                    segment_ids,
+                    num_segments,
+                    cell,
+                    periodic.mesh.shape[1:4],
+                    self.envelope_width,
+                    **cells,
+                )
             return periodic_attention(
                 q,
                 k,
@@ -172,12 +208,11 @@ class EuclideanFastAttention(nn.Module):
                 frequencies,
                 segment_ids,
                 num_segments,
-                reciprocal_from_cell(cell, indices),
-                multiplicity.astype(positions.dtype),
+                reciprocal_from_cell(cell, periodic.reciprocal),
+                periodic.multiplicity.astype(positions.dtype),
                 jnp.abs(jnp.linalg.det(cell)),
                 self.envelope_width,
-                max_segment_size=max_segment_size,
-                layout=layout,
+                **cells,
             )
         if not self.tensor_integration:
             return erope_attention(q, k, v, **common)

@@ -204,6 +204,7 @@ class Trainer:
         self.parallel = DataParallel(config.devices)
         slots = self.parallel.num_devices
         reciprocal = getattr(self.model, "reciprocal_cutoff", None)
+        mesh = getattr(self.model, "mesh_spacing", None)
         self.train_batches = Batcher(
             train,
             config.batch_size,
@@ -211,6 +212,7 @@ class Trainer:
             config.num_buckets,
             slot_multiple=slots,
             reciprocal_cutoff=reciprocal,
+            mesh_spacing=mesh,
         )
         self.valid_batches = [
             self.parallel.split(batch)
@@ -221,6 +223,7 @@ class Trainer:
                 config.num_buckets,
                 slot_multiple=slots,
                 reciprocal_cutoff=reciprocal,
+                mesh_spacing=mesh,
             ).ordered_batches()
         ]
         self.optimizer = make_optimizer(config)

@@ -216,7 +216,14 @@ class TrainedModel:
             else 0
         )
         shape = BucketShape(atoms, 1 << (pairs - 1).bit_length(), vectors)
-        return pack(structures, shape, count, self.cutoff, reciprocal_cutoff=reciprocal)
+        return pack(
+            structures,
+            shape,
+            count,
+            self.cutoff,
+            reciprocal_cutoff=reciprocal,
+            mesh_spacing=getattr(self.model, "mesh_spacing", None),
+        )
 
 
 def load_trained(run_dir: str | os.PathLike) -> TrainedModel:
