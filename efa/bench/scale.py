@@ -15,6 +15,13 @@ on their values. ``--runs LOCAL_RUN EFA_RUN`` times two trained runs instead (th
 and best parameters, e.g. the default suite's ``results/runs/two_atoms/{local,efa}/seed0``;
 the EFA run keeps its trained ``r_max``).
 
+``--periodic`` times the periodic case instead: the same cube as one periodic cell (pbc along
+every axis, neighbour pairs across its faces from vesin), and an EFA model that evaluates
+periodic EFA on an FFT mesh (:mod:`efa.nn.mesh`): ``r_max`` = 10 Å (largest shell
+``b_max / r_max`` = 0.31 Å⁻¹), envelope σ = 0.1 Å⁻¹ (the kernel reaches about 30 Å, images
+included) and a mesh spacing of 2.5 Å, so the mesh grows with the cell and the cost stays
+linear in ``N`` (up to the FFT's logarithm). Its results go to the group ``scale_periodic``.
+
 Per ``N``, measured in float32 after compilation and warm-up:
 
 - neighbour list: the cell-list search that :func:`efa.data.batching.pack` runs
@@ -36,8 +43,9 @@ Targets, each printed with its measured value:
 3. memory per atom (XLA peak / ``N``) flat within 20 % (largest / smallest ≤ 1.2) from 10⁴ to
    the largest ``N`` (over all sizes if fewer than two are ≥ 10⁴), for each model.
 
-Outputs (:func:`efa.bench.timing.write_report`): group ``scale`` of ``<output-dir>/bench.zarr``
-and the table ``<output-dir>/bench/scale.md``; the last line printed is ``targets met: K/N``.
+Outputs (:func:`efa.bench.timing.write_report`): group ``scale`` (``scale_periodic``) of
+``<output-dir>/bench.zarr`` and the table ``<output-dir>/bench/scale.md``
+(``scale_periodic.md``); the last line printed is ``targets met: K/N``.
 """
 
 from __future__ import annotations
@@ -64,6 +72,8 @@ EFA_OPTIONS = {
     "lebedev_num": 50,
     "max_frequency": math.pi,
 }
+#: Periodic EFA of the ``--periodic`` case (replacing ``max_length`` = the cube diagonal).
+PERIODIC_EFA_OPTIONS = {"max_length": 10.0, "envelope_width": 0.1, "mesh_spacing": 2.5}
 MAX_COST_RATIO = 2.0
 MAX_SCALING_EXPONENT = 1.1
 MEMORY_FLAT_FROM = 10_000
@@ -92,10 +102,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="time these trained run directories instead of randomly initialised models",
     )
     parser.add_argument(
+        "--periodic",
+        action="store_true",
+        help="time the cube as one periodic cell, EFA on an FFT mesh (group 'scale_periodic')",
+    )
+    parser.add_argument(
         "--output-dir",
         default="results",
-        help="results directory: writes group 'scale' of bench.zarr and bench/scale.md there "
-        "(default: %(default)s)",
+        help="results directory: writes group 'scale' (or 'scale_periodic') of bench.zarr and "
+        "bench/scale.md (scale_periodic.md) there (default: %(default)s)",
     )
 
 
@@ -104,25 +119,32 @@ def cube_side(num_atoms: int) -> float:
     return (num_atoms / DENSITY) ** (1.0 / 3.0)
 
 
-def make_structure(num_atoms: int, seed: int = 0):
-    """One :class:`~efa.data.batching.Structures` entry: ``num_atoms`` atoms uniform in a cube."""
+def make_structure(num_atoms: int, seed: int = 0, periodic: bool = False):
+    """One :class:`~efa.data.batching.Structures` entry: ``num_atoms`` atoms uniform in a cube
+    (with ``periodic``, the cube is a periodic cell)."""
     from efa.data.batching import Structures
 
     rng = np.random.default_rng(seed)
+    side = cube_side(num_atoms)
+    cell = {"cell": side * np.eye(3)[None], "pbc": np.ones((1, 3), bool)} if periodic else {}
     return Structures(
-        positions=rng.uniform(0.0, cube_side(num_atoms), size=(1, num_atoms, 3)),
+        positions=rng.uniform(0.0, side, size=(1, num_atoms, 3)),
         atomic_numbers=rng.choice(np.array(ELEMENTS, np.int32), size=(1, num_atoms)),
         atom_mask=np.ones((1, num_atoms), bool),
         energy=np.zeros(1),
         forces=np.zeros((1, num_atoms, 3)),
         total_charge=np.zeros(1, np.int32),
+        **cell,
     )
 
 
-def model_options(name: str, num_atoms: int) -> dict:
-    """Options of model ``name`` (``local`` or ``efa``) for a cube of ``num_atoms`` atoms."""
+def model_options(name: str, num_atoms: int, periodic: bool = False) -> dict:
+    """Options of model ``name`` (``local`` or ``efa``) for a cube of ``num_atoms`` atoms (a
+    periodic cell with ``periodic``)."""
     if name == "local":
         return dict(MODEL_OPTIONS)
+    if periodic:
+        return {**MODEL_OPTIONS, **EFA_OPTIONS, **PERIODIC_EFA_OPTIONS}
     diagonal = math.sqrt(3.0) * cube_side(num_atoms)
     return {**MODEL_OPTIONS, **EFA_OPTIONS, "max_length": diagonal}
 
@@ -148,7 +170,8 @@ def exponent(time_small: float, time_large: float, size_small: int, size_large: 
 
 
 def _initial_params(name: str):
-    """Random parameters of model ``name`` (seed 0); their shapes do not depend on ``N``."""
+    """Random parameters of model ``name`` (seed 0); their shapes depend neither on ``N`` nor on
+    periodicity."""
     import jax
 
     from efa.data.batching import BucketShape, pack
@@ -160,12 +183,14 @@ def _initial_params(name: str):
     return jax.jit(model.init)(jax.random.PRNGKey(0), batch)
 
 
-def _random_models() -> tuple[dict, Callable]:
+def _random_models(periodic: bool = False) -> tuple[dict, Callable]:
     """Parameters and ``build(name, N)`` of the randomly initialised default-size models."""
     from efa.models import build_model
 
     params = {name: _initial_params(name) for name in MODELS}
-    return params, lambda name, num_atoms: build_model(name, model_options(name, num_atoms))
+    return params, lambda name, num_atoms: build_model(
+        name, model_options(name, num_atoms, periodic)
+    )
 
 
 def _trained_models(run_dirs: list[str]) -> tuple[dict, Callable]:
@@ -177,8 +202,15 @@ def _trained_models(run_dirs: list[str]) -> tuple[dict, Callable]:
     return params, lambda name, num_atoms: trained[name].model
 
 
-def _measure_size(num_atoms: int, params: dict, build: Callable, memory_limit: int | None) -> dict:
-    """Neighbour list and per-model figures for one cube of ``num_atoms`` atoms.
+def _measure_size(
+    num_atoms: int,
+    params: dict,
+    build: Callable,
+    memory_limit: int | None,
+    periodic: bool = False,
+) -> dict:
+    """Neighbour list and per-model figures for one cube of ``num_atoms`` atoms (one periodic
+    cell with ``periodic``).
 
     Returns ``{"num_pairs": P, "neighbours": Timing, model: (Timing | None, XLA peak bytes,
     process peak RSS bytes)}``. A model whose planned XLA peak exceeds ``memory_limit``
@@ -193,23 +225,35 @@ def _measure_size(num_atoms: int, params: dict, build: Callable, memory_limit: i
         time_alternating,
         time_calls,
     )
-    from efa.data.batching import BucketShape, pack, structure_pairs
+    from efa.data.batching import BucketShape, pack, periodic_structure_pairs, structure_pairs
 
     cutoff = MODEL_OPTIONS["cutoff"]
-    structure = make_structure(num_atoms)
-    num_pairs = structure_pairs(structure.positions, structure.atom_mask, cutoff)[0].size
+    structure = make_structure(num_atoms, periodic=periodic)
+    if periodic:
+        search = functools.partial(periodic_structure_pairs, structure, cutoff)
+        num_pairs = search()[0][0].size  # (dst, src, shift) of the one cell
+    else:
+        search = functools.partial(
+            structure_pairs, structure.positions, structure.atom_mask, cutoff
+        )
+        num_pairs = search()[0].size  # (dst, src)
     figures = {
         "num_pairs": num_pairs,
-        "neighbours": time_calls(
-            lambda: structure_pairs(structure.positions, structure.atom_mask, cutoff),
-            budget_s=2.0,
-            max_repeats=5,
-        ),
+        "neighbours": time_calls(search, budget_s=2.0, max_repeats=5),
     }
-    batch = jax.device_put(pack(structure, BucketShape(num_atoms, num_pairs), 1, cutoff))
     calls, peaks = {}, {}
     for name in MODELS:
         model = build(name, num_atoms)
+        batch = jax.device_put(
+            pack(
+                structure,
+                BucketShape(num_atoms, num_pairs, _reciprocal_slots(model, structure)),
+                1,
+                cutoff,
+                reciprocal_cutoff=getattr(model, "reciprocal_cutoff", None),
+                mesh_spacing=getattr(model, "mesh_spacing", None),
+            )
+        )
         if float(model.cutoff) != cutoff:
             raise ConfigError(
                 f"{name} model: cutoff {model.cutoff} Å, expected the benchmark's {cutoff} Å"
@@ -231,6 +275,16 @@ def _measure_size(num_atoms: int, params: dict, build: Callable, memory_limit: i
     return figures
 
 
+def _reciprocal_slots(model, structure) -> int:
+    """Reciprocal vectors of the direct sum of a periodic EFA model (0 otherwise)."""
+    from efa.data.batching import count_reciprocal
+
+    cutoff = getattr(model, "reciprocal_cutoff", None)
+    if cutoff is None or not structure.periodic.any():
+        return 0
+    return int(count_reciprocal(structure, cutoff).max())
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark, print the tables and targets, write its store group; returns 0."""
     import xarray as xr
@@ -241,10 +295,11 @@ def run(args: argparse.Namespace) -> int:
 
     sizes = sorted(set(args.sizes))
     limit = int(args.max_memory_gib * 2**30) if args.max_memory_gib else None
-    params, build = _trained_models(args.runs) if args.runs else _random_models()
+    periodic = bool(args.periodic)
+    params, build = _trained_models(args.runs) if args.runs else _random_models(periodic)
     figures = {}
     for num_atoms in tqdm(sizes, desc="bench scale", unit="size"):
-        figures[num_atoms] = _measure_size(num_atoms, params, build, limit)
+        figures[num_atoms] = _measure_size(num_atoms, params, build, limit, periodic)
 
     def seconds(name, n):
         timing = figures[n][name][0]
@@ -346,12 +401,19 @@ def run(args: argparse.Namespace) -> int:
             f"{spread:.2f} (target ≤ {MAX_MEMORY_SPREAD})"
         )
 
-    models = (
-        f"the trained runs {args.runs[0]} and {args.runs[1]}"
-        if args.runs
-        else "64 features, 2 layers, degree 0; EFA in both layers (F_qk=32, F_v=16, 50 Lebedev "
-        "points, r_max = cube diagonal); random parameters"
-    )
+    if args.runs:
+        models = f"the trained runs {args.runs[0]} and {args.runs[1]}"
+    elif periodic:
+        models = (
+            "64 features, 2 layers, degree 0; periodic EFA in both layers (F_qk=32, F_v=16, "
+            "r_max = {max_length} Å, σ = {envelope_width} 1/Å, FFT mesh of spacing "
+            "{mesh_spacing} Å); random parameters".format(**PERIODIC_EFA_OPTIONS)
+        )
+    else:
+        models = (
+            "64 features, 2 layers, degree 0; EFA in both layers (F_qk=32, F_v=16, 50 Lebedev "
+            "points, r_max = cube diagonal); random parameters"
+        )
 
     def per_model(value):
         return (("num_atoms", "model"), [[value(n, name) for name in MODELS] for n in sizes])
@@ -376,16 +438,19 @@ def run(args: argparse.Namespace) -> int:
             "process_peak_rss_bytes": per_model(lambda n, name: figures[n][name][2]),
         },
         coords={"num_atoms": sizes, "model": list(MODELS)},
-        attrs={"density_per_a3": DENSITY, "models": models},
+        attrs={"density_per_a3": DENSITY, "models": models, "periodic": int(periodic)},
     )
+    system = "One periodic cubic cell" if periodic else "One cube"
     setup = (
-        f"One cube of N atoms at {DENSITY} Å⁻³, cutoff {MODEL_OPTIONS['cutoff']} Å; {models}; "
+        f"{system} of N atoms at {DENSITY} Å⁻³, cutoff {MODEL_OPTIONS['cutoff']} Å; {models}; "
         "float32; median of repeated calls after warm-up."
     )
     publish(
-        "scale",
+        "scale_periodic" if periodic else "scale",
         dataset,
-        "Energy + forces of one large structure",
+        "Energy + forces of one large periodic cell"
+        if periodic
+        else "Energy + forces of one large structure",
         setup,
         [table, slope_table],
         lines,

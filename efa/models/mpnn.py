@@ -22,8 +22,6 @@ import flax.linen as nn
 from jaxtyping import Array, Float
 
 from efa.data.batching import Batch
-from efa.nn.attention import PeriodicInputs
-from efa.nn.mesh import MESH_RESOLUTION
 from efa.errors import ConfigError
 from efa.models.blocks import (
     ACTIVATIONS,
@@ -33,6 +31,8 @@ from efa.models.blocks import (
     Interaction,
     structure_energy,
 )
+from efa.nn.attention import PeriodicInputs
+from efa.nn.mesh import MESH_RESOLUTION, SPLINE_ORDER
 
 
 class LocalModel(nn.Module):
@@ -147,6 +147,7 @@ class EFAModel(LocalModel):
         ``∝ N · V``); a spacing (Å) evaluates it on an FFT mesh of about that spacing along each
         lattice vector (:mod:`efa.nn.mesh`, cost ``∝ N + V log V``), for large cells. It must
         resolve the largest shell: ``mesh_spacing · (max_frequency / max_length + 3 σ) ≤ π/2``.
+      mesh_order: B-spline order ``p`` of the mesh (4, 6 or 8; ``p³`` mesh points per atom).
     """
 
     efa_layers: tuple[int, ...] | None = None
@@ -165,6 +166,7 @@ class EFAModel(LocalModel):
     grid_chunk_size: int | None = None
     envelope_width: float = 0.2
     mesh_spacing: float | None = None
+    mesh_order: int = SPLINE_ORDER
 
     def check_options(self) -> None:
         super().check_options()
@@ -181,6 +183,8 @@ class EFAModel(LocalModel):
                     f"in (0, {finest:.3g}], which resolves the largest shell (max_frequency / "
                     f"max_length + 3 envelope_width = {self.largest_shell:.3g} 1/Å)"
                 )
+        if self.mesh_order not in (4, 6, 8):
+            raise ConfigError(f"model option mesh_order={self.mesh_order!r}: expected 4, 6 or 8")
         if self.qk_activation is not None and self.qk_activation not in ACTIVATIONS:
             raise ConfigError(
                 f"model option qk_activation={self.qk_activation!r}: expected null or one of "
@@ -223,6 +227,7 @@ class EFAModel(LocalModel):
             ("max_degree_out", self.max_degree_out),
             ("grid_chunk_size", self.grid_chunk_size),
             ("envelope_width", self.envelope_width),
+            ("mesh_order", self.mesh_order),
         )
 
     @property

@@ -13,7 +13,7 @@ from jaxtyping import Array, Float, Int
 
 from efa.errors import ConfigError
 from efa.nn.erope import erope_attention, erope_tensor_attention
-from efa.nn.mesh import mesh_periodic_attention
+from efa.nn.mesh import SPLINE_ORDER, mesh_periodic_attention
 from efa.nn.periodic import periodic_attention, reciprocal_from_cell
 from efa.nn.quadrature import check_quadrature_bound
 from efa.nn.segments import SegmentLayout
@@ -65,6 +65,7 @@ class EuclideanFastAttention(nn.Module):
         :func:`erope_attention`.
       envelope_width: ``σ`` (1/Å) of the Gaussian envelope of periodic EFA (periodic cells
         only, :mod:`efa.nn.periodic`).
+      mesh_order: B-spline order ``p`` of periodic EFA on a mesh (:mod:`efa.nn.mesh`).
       unsafe_ignore_quadrature_bound: skip the quadrature-bound check (experts only).
     """
 
@@ -86,6 +87,7 @@ class EuclideanFastAttention(nn.Module):
     rescale_degrees: bool = False
     grid_chunk_size: int | None = None
     envelope_width: float = 0.2
+    mesh_order: int = SPLINE_ORDER
     unsafe_ignore_quadrature_bound: bool = False
     param_dtype: jnp.dtype = jnp.float32
 
@@ -198,6 +200,7 @@ class EuclideanFastAttention(nn.Module):
                     cell,
                     periodic.mesh.shape[1:4],
                     self.envelope_width,
+                    order=self.mesh_order,
                     **cells,
                 )
             return periodic_attention(

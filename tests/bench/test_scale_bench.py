@@ -110,3 +110,19 @@ def test_trained_runs_are_timed_with_their_parameters(tmp_path, capsys):
 
     with pytest.raises(ConfigError, match="cutoff 4.0 Å, expected the benchmark's 5.0 Å"):
         _measure_size(100, {}, lambda name, n: build_model(name, dict(tiny, cutoff=4.0)), None)
+
+
+def test_periodic_case_times_one_cell_with_efa_on_a_mesh(tmp_path, capsys):
+    structure = make_structure(300, periodic=True)
+    assert np.allclose(structure.cell[0], cube_side(300) * np.eye(3)) and structure.pbc.all()
+    options = model_options("efa", 300, periodic=True)
+    assert options["mesh_spacing"] == 2.5 and options["max_length"] == 10.0
+    argv = ["bench", "scale", "--periodic", "--sizes", "100", "200", "--output-dir", str(tmp_path)]
+    assert main(argv) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[-1].startswith("targets met: ") and lines[-1].endswith("/5")
+    store = xr.open_zarr(tmp_path / "bench.zarr", group="scale_periodic", consolidated=False)
+    store = store.load()
+    assert store.attrs["periodic"] == 1 and "FFT mesh" in store.attrs["models"]
+    assert (store["median_s"] > 0).all() and (store["num_pairs"] > 0).all()
+    assert "periodic cubic cell" in (tmp_path / "bench" / "scale_periodic.md").read_text()

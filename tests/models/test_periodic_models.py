@@ -18,8 +18,11 @@ MODELS = {
 # the same EFA evaluated on an FFT mesh: 10 points along the 5.64 Å cell, 20 along its supercell
 MODELS["efa_mesh"] = dict(MODELS["efa"], mesh_spacing=0.6)
 #: Relative change of the energy under a translation: zero up to rounding for the direct sums,
-#: the interpolation error for the mesh (measured: 2e-8).
+#: the interpolation error for the mesh.
 TRANSLATION_TOLERANCE = {"local": 1e-10, "efa": 1e-10, "efa_mesh": 1e-6}
+#: Supercell energy ratio against 8: exact for the direct sums; on the mesh the primitive cell's
+#: Nyquist plane (half its own, an ordinary mode of the supercell's) differs (measured: 3e-9).
+SUPERCELL_TOLERANCE = {"local": 1e-9, "efa": 1e-9, "efa_mesh": 1e-8}
 
 
 def cells(repeats_list, rattle=0.1, seed=0):
@@ -72,7 +75,7 @@ def test_a_supercell_has_eight_times_the_energy_of_its_cell(name, x64):
     batch = batch_of(model, structures)
     params = model.init(jax.random.PRNGKey(0), batch)
     energy = np.asarray(jax.jit(model.apply)(params, batch))
-    assert energy[1] / energy[0] == pytest.approx(8.0, rel=1e-9)
+    assert energy[1] / energy[0] == pytest.approx(8.0, rel=SUPERCELL_TOLERANCE[name])
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
