@@ -219,7 +219,12 @@ def evaluate_run(
             "atom_mask": (("structure", "atom"), structures.atom_mask),
         },
         coords={"structure": indices},
-        attrs=attrs,
+        attrs={
+            **attrs,
+            "experiment": config.experiment,
+            "model": config.model_label,
+            "seed": config.seed,
+        },
     )
     if stress is not None:
         stress_units = {"units": METRIC_UNITS["stress_mae"]}

@@ -17,6 +17,10 @@ Outputs under ``output_dir``:
   headings; not the cost table);
 - ``figures/<label>.png`` per probe and ``figures/force_error_vs_depth.png`` when models are
   labelled ``<name>_T<k>``;
+- ``figures/parity_<experiment>.png`` (test energies and forces, every model on shared axes)
+  and ``figures/learning_curves_<experiment>.png`` (validation and training loss from the
+  ``train_log.jsonl`` beside each run's predictions) when predictions stores are given;
+- every figure also as SVG beside its PNG;
 - ``metrics.json``: ``{"test": {experiment: {model: {metric: mean}}}, "test_sets": {experiment:
   {model: {test set: {group: {metric: mean}}}}}, "probes": {label: {model:
   {metric: mean}}}, "targets": {"met": K, "total": N}, "truncated": [run, …], "provenance":
@@ -238,6 +242,43 @@ def report_provenance(
     }
 
 
+def run_figures(
+    prediction_paths: Sequence[str | os.PathLike],
+    families: dict[tuple[str, str], str],
+    output: Path,
+) -> list[Path]:
+    """Parity plots and learning curves per experiment from the runs' test predictions (and the
+    ``train_log.jsonl`` in each store's run directory; runs without one, such as calculators,
+    have no learning curve)."""
+    from efa.report.figures import learning_curve_figure, parity_figure, save_figure
+    from efa.train.log import TrainingLog
+
+    predictions: dict[str, dict[str, list[xr.Dataset]]] = {}
+    logs: dict[str, dict[str, list[list[dict]]]] = {}
+    for path in prediction_paths:
+        store = open_store(path, "predictions")
+        missing = [key for key in ("experiment", "model") if key not in store.attrs]
+        if missing:
+            raise ConfigError(
+                f"--predictions {path}: the store has no {missing[0]!r} attribute; expected a "
+                "predictions_test.zarr written by 'efa evaluate' (rerun it)"
+            )
+        experiment, model = store.attrs["experiment"], store.attrs["model"]
+        predictions.setdefault(experiment, {}).setdefault(model, []).append(store)
+        records = TrainingLog(Path(path).parent / "train_log.jsonl").records()
+        if records:
+            logs.setdefault(experiment, {}).setdefault(model, []).append(records)
+    written = []
+    for experiment, by_model in sorted(predictions.items()):
+        colours = {model: families.get((experiment, model), "") for model in by_model}
+        figure = parity_figure(experiment, by_model, colours)
+        written += save_figure(figure, output / f"figures/parity_{experiment}.png")
+        figure = learning_curve_figure(experiment, logs.get(experiment, {}), colours)
+        if figure is not None:
+            written += save_figure(figure, output / f"figures/learning_curves_{experiment}.png")
+    return written
+
+
 def build_report(
     metrics_paths: Sequence[str | os.PathLike],
     probe_paths: Sequence[str | os.PathLike],
@@ -245,6 +286,7 @@ def build_report(
     combined_metrics: str | os.PathLike | None = None,
     config_sha256: str | None = None,
     test_set_paths: Sequence[str | os.PathLike] = (),
+    prediction_paths: Sequence[str | os.PathLike] = (),
 ) -> tuple[list[Target], list[Path], dict]:
     """Write every report output (module docstring); return the targets, the written paths and
     the provenance."""
@@ -293,7 +335,9 @@ def build_report(
             )
         figure = depth_figure(metrics)
         if figure is not None:
-            written.append(save_figure(figure, output / "figures/force_error_vs_depth.png"))
+            written += save_figure(figure, output / "figures/force_error_vs_depth.png")
+    if prediction_paths:
+        written += run_figures(prediction_paths, model_families(metric_stores), output)
     for label, store in zip(labels, probes):
         markdown, table = probe_metric_tables(store)
         text(markdown, f"tables/probe_{label}.md")
@@ -308,7 +352,7 @@ def build_report(
                 markdown,
             )
         )
-        written.append(save_figure(probe_figure(store), output / f"figures/{label}.png"))
+        written += save_figure(probe_figure(store), output / f"figures/{label}.png")
 
     if metrics is not None:
         boards = leaderboard_tables(metrics, probes, model_cards(metric_stores), test_sets)
@@ -322,11 +366,9 @@ def build_report(
                     for (name, model), family in model_families(metric_stores).items()
                     if name == experiment
                 }
-                written.append(
-                    save_figure(
-                        leaderboard_figure(experiment, columns, rows, families),
-                        output / f"figures/leaderboard_{experiment}.png",
-                    )
+                written += save_figure(
+                    leaderboard_figure(experiment, columns, rows, families),
+                    output / f"figures/leaderboard_{experiment}.png",
                 )
 
     targets = evaluate_targets(probes)

@@ -28,6 +28,7 @@ stdout:  a provenance header, each quality target with its measured value (a tar
 
 example: efa report --metrics results/runs/*/*/seed*/metrics.zarr \\
              --test-sets results/runs/*/*/seed*/test_sets.zarr \\
+             --predictions results/runs/*/*/seed*/predictions_test.zarr \\
              --probes results/probes/*.zarr --output-dir results
 """
 
@@ -47,6 +48,7 @@ def _run(args: argparse.Namespace) -> int:
         args.combined_metrics,
         args.config_sha256,
         args.test_sets,
+        args.predictions,
     )
     print(header(provenance))
     print(f"wrote {len(written)} files under {args.output_dir}")
@@ -79,6 +81,14 @@ def register(subparsers) -> None:
         default=[],
         metavar="STORE.zarr",
         help="per-run test-set stores (errors per test set and group)",
+    )
+    parser.add_argument(
+        "--predictions",
+        nargs="+",
+        default=[],
+        metavar="STORE.zarr",
+        help="per-run test predictions (predictions_test.zarr): parity plots per experiment, "
+        "and learning curves from the train_log.jsonl beside each store",
     )
     parser.add_argument(
         "--probes", nargs="+", default=[], metavar="STORE.zarr", help="probe stores"

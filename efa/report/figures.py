@@ -36,12 +36,16 @@ FAMILY_COLOURS = {"local": "tab:red", "efa": "tab:blue", "external": "tab:green"
 DEPTH_LABEL = re.compile(r"^(?P<family>.+)_T(?P<depth>\d+)$")
 
 
-def save_figure(figure, path: str | os.PathLike) -> Path:
-    """Write ``figure`` as PNG atomically and close it."""
-    with atomic_path(path) as temporary:
-        figure.savefig(temporary, format="png", dpi=120, bbox_inches="tight")
+def save_figure(figure, path: str | os.PathLike) -> list[Path]:
+    """Write ``figure`` as PNG at ``path`` and as SVG beside it (vector, for papers), each
+    atomically, and close it; returns both paths."""
+    written = []
+    for target, kind in ((Path(path), "png"), (Path(path).with_suffix(".svg"), "svg")):
+        with atomic_path(target) as temporary:
+            figure.savefig(temporary, format=kind, dpi=120, bbox_inches="tight")
+        written.append(target)
     plt.close(figure)
-    return Path(path)
+    return written
 
 
 def _coordinate_label(probe: xr.Dataset) -> str:
@@ -353,4 +357,102 @@ def leaderboard_figure(
         axis.grid(True, axis="y", which="both", alpha=0.3)
     figure.suptitle(f"{experiment}: test errors of every model")
     figure.tight_layout()
+    return figure
+
+
+def _model_colours(models: list[str], families: dict[str, str]) -> dict[str, str]:
+    """One colour per model: the family colour for the first model of a family, then the
+    default cycle for further models of the same family."""
+    colours, used = {}, set()
+    cycle = iter(plt.rcParams["axes.prop_cycle"].by_key()["color"] * 4)
+    for model in models:
+        colour = FAMILY_COLOURS.get(families.get(model, ""), None)
+        if colour is None or colour in used:
+            colour = next(c for c in cycle if c not in used and c not in FAMILY_COLOURS.values())
+        colours[model] = colour
+        used.add(colour)
+    return colours
+
+
+def parity_figure(
+    experiment: str, predictions: dict[str, list[xr.Dataset]], families: dict[str, str]
+) -> plt.Figure:
+    """Predicted against reference test energies (per atom, eV) and force components (eV/Å),
+    every model of ``experiment`` on shared axes (``predictions``: model → its seeds'
+    ``predictions_test.zarr`` stores), with the diagonal and each model's MAE."""
+    figure, axes = plt.subplots(1, 2, figsize=(9.6, 4.4), squeeze=False, layout="constrained")
+    colours = _model_colours(list(predictions), families)
+    for model, stores in predictions.items():
+        energy_ref, energy_pred, force_ref, force_pred = [], [], [], []
+        for store in stores:
+            atoms = store["atom_mask"].values.sum(axis=1)
+            energy_ref.append(store["energy_reference"].values / atoms)
+            energy_pred.append(store["energy_predicted"].values / atoms)
+            mask = store["atom_mask"].values
+            force_ref.append(store["forces_reference"].values[mask].ravel())
+            force_pred.append(store["forces_predicted"].values[mask].ravel())
+        for axis, reference, predicted in (
+            (axes[0, 0], np.concatenate(energy_ref), np.concatenate(energy_pred)),
+            (axes[0, 1], np.concatenate(force_ref), np.concatenate(force_pred)),
+        ):
+            mae = float(np.mean(np.abs(predicted - reference)))
+            axis.plot(
+                reference,
+                predicted,
+                ".",
+                color=colours[model],
+                markersize=3,
+                alpha=0.5,
+                label=f"{model} (MAE {mae:.3g}, n={len(stores)} seeds)",
+            )
+    for axis, quantity in zip(axes[0], ("energy per atom (eV)", "force component (eV/Å)")):
+        low, high = axis.get_xlim()
+        axis.plot([low, high], [low, high], **{**REFERENCE_STYLE, "linewidth": 1.0})
+        axis.set_xlabel(f"reference {quantity}")
+        axis.set_ylabel(f"predicted {quantity}")
+        axis.legend(fontsize=8, loc="upper left")
+        axis.grid(True, alpha=0.3)
+    figure.suptitle(f"{experiment}: test-split parity")
+    return figure
+
+
+def learning_curve_figure(
+    experiment: str, logs: dict[str, list[list[dict]]], families: dict[str, str]
+) -> plt.Figure | None:
+    """Validation loss (and the training loss, faint) against the step from each run's
+    ``train_log.jsonl`` records (``logs``: model → one record list per seed), every model of
+    ``experiment`` on shared log axes; None without any validation record."""
+    colours = _model_colours(list(logs), families)
+    figure, axis = plt.subplots(figsize=(6.4, 4.2), layout="constrained")
+    plotted = False
+    for model, runs in logs.items():
+        for seed_index, records in enumerate(runs):
+            label = model if seed_index == 0 else None
+            for event, style in (("train", dict(alpha=0.25, linewidth=0.8)), ("valid", {})):
+                points = [
+                    (record["step"], float(record["loss"]))
+                    for record in records
+                    if record.get("event") == event and "loss" in record
+                ]
+                points = [(step, loss) for step, loss in points if np.isfinite(loss) and loss > 0]
+                if not points:
+                    continue
+                steps, losses = zip(*points)
+                axis.plot(
+                    steps,
+                    losses,
+                    color=colours[model],
+                    label=label if event == "valid" else None,
+                    **style,
+                )
+                plotted = plotted or event == "valid"
+    if not plotted:
+        plt.close(figure)
+        return None
+    axis.set_yscale("log")
+    axis.set_xlabel("step")
+    axis.set_ylabel("loss (validation; training faint)")
+    axis.grid(True, which="both", alpha=0.3)
+    axis.legend(fontsize=8)
+    axis.set_title(f"{experiment}: learning curves (one line per seed)")
     return figure

@@ -102,6 +102,40 @@ def stores(tmp_path_factory):
     return root, probe_paths, metric_paths
 
 
+def predictions_with_logs(root, experiment="two_atoms", models=("local_T2", "efa_T2")):
+    """Per-run test predictions (reference + noise of model-dependent size) with a training log
+    of train and valid records beside each; returns the store paths."""
+    rng = np.random.default_rng(1)
+    paths = []
+    for index, model in enumerate(models):
+        for seed in SEEDS:
+            run = root / f"runs/{experiment}/{model}/seed{seed}"
+            energy = rng.normal(size=12)
+            forces = rng.normal(size=(12, 3, 3))
+            noise = 0.1 / (index + 1)
+            store = xr.Dataset(
+                {
+                    "energy_reference": ("structure", energy),
+                    "energy_predicted": ("structure", energy + rng.normal(scale=noise, size=12)),
+                    "forces_reference": (("structure", "atom", "xyz"), forces),
+                    "forces_predicted": (
+                        ("structure", "atom", "xyz"),
+                        forces + rng.normal(scale=noise, size=forces.shape),
+                    ),
+                    "atom_mask": (("structure", "atom"), np.ones((12, 3), bool)),
+                },
+                attrs={"experiment": experiment, "model": model, "seed": seed},
+            )
+            paths.append(str(write_zarr(store, run / "predictions_test.zarr")))
+            records = [{"event": "start", "step": 0}] + [
+                {"event": event, "step": step, "loss": noise * 100 / step}
+                for step in range(10, 101, 10)
+                for event in ("train", "valid")
+            ]
+            (run / "train_log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    return paths
+
+
 @pytest.fixture(scope="module")
 def report(stores):
     root, probe_paths, metric_paths = stores
@@ -111,10 +145,13 @@ def report(stores):
 
 def test_report_command_writes_tables_figures_and_targets(report, capsys):
     output, probe_paths, metric_paths = report
+    predictions = predictions_with_logs(output.parent)
     argv = [
         "report",
         "--metrics",
         *metric_paths,
+        "--predictions",
+        *predictions,
         "--probes",
         *probe_paths,
         "--output-dir",
@@ -138,12 +175,16 @@ def test_report_command_writes_tables_figures_and_targets(report, capsys):
             "force_error_vs_depth.png",
             "leaderboard_two_atoms.png",
             "leaderboard_cluster_16.png",
+            "parity_two_atoms.png",
+            "learning_curves_two_atoms.png",
         ]
     )
     for name in figures:
         image = matplotlib.image.imread(output / "figures" / name)
         assert image.shape[0] > 200 and image.shape[1] > 200, name
         assert np.ptp(image[..., :3]) > 0.5, f"{name} looks blank"
+        vector = (output / "figures" / name).with_suffix(".svg").read_text()
+        assert vector.lstrip().startswith("<?xml") and "<svg" in vector, name
 
     summary = json.loads((output / "metrics.json").read_text())
     assert summary["targets"] == {"met": 6, "total": 6}
@@ -314,3 +355,36 @@ def test_truncated_runs_fail_their_targets_and_are_flagged(stores, tmp_path, cap
         "| cumulene | efa | 75 ± 25 | 3.5 ± 0.5 | YES (1 of 2 runs) |"
         in (output / "tables/cost.md").read_text()
     )
+
+
+def test_parity_and_learning_curves_share_axes_and_need_labelled_stores(stores, tmp_path):
+    from efa.errors import ConfigError
+    from efa.report.build import run_figures
+    from efa.report.figures import learning_curve_figure, parity_figure
+
+    root = tmp_path / "runs_root"
+    paths = predictions_with_logs(root)
+    written = run_figures(paths, {}, tmp_path / "out")
+    assert sorted(p.name for p in written) == sorted(
+        [
+            f"{name}_two_atoms.{kind}"
+            for name in ("parity", "learning_curves")
+            for kind in ("png", "svg")
+        ]
+    )
+    stores_by_model = {
+        model: [xr.open_zarr(p, consolidated=False).load() for p in paths if f"/{model}/" in p]
+        for model in ("local_T2", "efa_T2")
+    }
+    figure = parity_figure("two_atoms", stores_by_model, {"efa_T2": "efa", "local_T2": "local"})
+    energy_axis = figure.axes[0]
+    labels = [line.get_label() for line in energy_axis.get_lines()]
+    assert any(label.startswith("local_T2 (MAE") for label in labels)
+    assert any(label.startswith("efa_T2 (MAE") for label in labels)  # both on one axis
+    assert (
+        learning_curve_figure("two_atoms", {"efa": [[{"event": "start", "step": 0}]]}, {}) is None
+    )
+    unlabelled = xr.Dataset({"energy_reference": ("structure", [1.0])})
+    bad = write_zarr(unlabelled, tmp_path / "bad/predictions_test.zarr")
+    with pytest.raises(ConfigError, match="no 'experiment' attribute"):
+        run_figures([bad], {}, tmp_path / "out")

@@ -6,6 +6,7 @@ rule report:
     input:
         metrics=expand(rules.evaluate.output.metrics, zip, **PLAN.run_wildcards()),
         test_sets=expand(rules.evaluate.output.test_sets, zip, **PLAN.run_wildcards()),
+        predictions=expand(rules.evaluate.output.predictions, zip, **PLAN.run_wildcards()),
         probes=expand(rules.probe.output[0], probe=PLAN.probes),
     output:
         summary=f"{RESULTS}/metrics.json",
@@ -38,12 +39,14 @@ rule report:
         root=lambda wildcards, output: Path(output.summary).parent,
         metrics=lambda wildcards, input: [store_of(path) for path in input.metrics],
         test_sets=lambda wildcards, input: [store_of(path) for path in input.test_sets],
+        predictions=lambda wildcards, input: [store_of(path) for path in input.predictions],
         probes=lambda wildcards, input: (
             ["--probes", *(store_of(path) for path in input.probes)] if input.probes else []
         ),
         combined=lambda wildcards, output: store_of(output.metrics),
     shell:
         "{params.efa:q} report --metrics {params.metrics:q} --test-sets {params.test_sets:q} "
+        "--predictions {params.predictions:q} "
         "{params.probes:q} "
         "--output-dir {params.root:q} --combined-metrics {params.combined:q} "
         "--config-sha256 {params.config_sha256:q} > {log:q} 2>&1"

@@ -8,7 +8,9 @@ for each structure from a list of ``repeats``) of lattice constant
 (a Schottky defect); ``"charged"``, one Cl⁻ removed (total charge +1, neutralised by a uniform
 background in the Ewald sum); ``"mixed"``, each structure one of the three at random. Labels:
 :func:`efa.data.generators.ewald.ewald` with the NaCl toy potential's repulsion (``C = 30`` eV,
-``β = 0.25``), energies in eV, forces in eV/Å, the stress ``(S, 3, 3)`` in eV/Å³.
+``β = 0.25``), energies in eV, forces in eV/Å, the stress ``(S, 3, 3)`` in eV/Å³; or, with
+``labels="gfn2-xtb"``, GFN2-xTB for the periodic cells (tblite, :mod:`efa.data.generators.xtb`:
+energy, forces, stress and partial charges of the same structures).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from efa.data.schema import make_dataset, pad_atoms
 from efa.errors import DataError
 
 DEFECTS = ("none", "neutral", "charged", "mixed")
+LABELS = ("ewald", "gfn2-xtb")
 _FCC = np.array([[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
 
 
@@ -45,10 +48,13 @@ def nacl_crystal(
     rattle: float = 0.1,
     strain: float = 0.02,
     defects: str = "none",
+    labels: str = "ewald",
 ) -> xr.Dataset:
     """Rattled, strained rock-salt cells with optional vacancies (module docstring)."""
     if defects not in DEFECTS:
         raise DataError(f"nacl_crystal: defects={defects!r}; expected one of {list(DEFECTS)}")
+    if labels not in LABELS:
+        raise DataError(f"nacl_crystal: labels={labels!r}; expected one of {list(LABELS)}")
     rng = np.random.default_rng(seed)
     sizes = [repeats] if isinstance(repeats, int) else list(repeats)
     if not sizes or any(isinstance(r, bool) or not isinstance(r, int) or r < 1 for r in sizes):
@@ -72,7 +78,9 @@ def nacl_crystal(
             keep[rng.choice(np.flatnonzero(numbers == 17))] = False
         if kind == "neutral":
             keep[rng.choice(np.flatnonzero(numbers == 11))] = False
-        energy, forces, stress = ewald(positions[keep], numbers[keep], cell)
+        energy, forces, stress = (
+            ewald(positions[keep], numbers[keep], cell) if labels == "ewald" else (0, None, None)
+        )
         for key, value in (
             ("positions", positions[keep]),
             ("numbers", numbers[keep]),
@@ -92,13 +100,34 @@ def nacl_crystal(
         strain=strain,
         defects=defects,
     )
+    description = (
+        f"Periodic rock-salt NaCl, L³ conventional cells (L: {repeats}), rattled and strained "
+        f"(defects: {defects})."
+    )
+    if labels == "gfn2-xtb":
+        from efa.data.generators.xtb import CITATION_XTB, LEVEL_OF_THEORY, xtb_dataset
+
+        attrs = generator_attrs(
+            "nacl_crystal",
+            {**parameters, "labels": labels},
+            LEVEL_OF_THEORY,
+            description,
+            citation=CITATION_XTB,
+        )
+        return xtb_dataset(
+            rows["numbers"],
+            rows["positions"],
+            total_charge,
+            attrs,
+            source="nacl_crystal",
+            cells=rows["cell"],
+        )
     attrs = generator_attrs(
         "nacl_crystal",
         parameters,
         "analytic: Ewald sum of ±1 e point charges + 30 exp(-r/(0.25 (R_i+R_j))) eV, "
         "R_Na=0.95, R_Cl=1.81 Å",
-        f"Periodic rock-salt NaCl, L³ conventional cells (L: {repeats}), rattled and strained "
-        f"(defects: {defects}).",
+        description,
     )
     return make_dataset(
         pad_atoms(rows["positions"]),

@@ -1,4 +1,5 @@
-"""GFN2-xTB labels (energy, forces, partial charges) through ``tblite``, parallel over structures.
+"""GFN2-xTB labels (energy, forces, partial charges; stress of periodic cells) through ``tblite``,
+parallel over structures.
 
 Each structure gets one single-point calculation (tblite works in Hartree and Bohr; results are
 converted to eV, eV/Å and e). The SCF sometimes fails to converge, notably for ion–molecule
@@ -80,16 +81,29 @@ class _Job:
     positions: np.ndarray  # (N, 3) Å
     charge: int
     temperature_k: float
+    cell: np.ndarray | None = None  # (3, 3) Å, rows are lattice vectors; None: a molecule
 
 
-def _singlepoint(job: _Job) -> tuple[float, np.ndarray, np.ndarray, float, int] | None:
-    """(energy eV, forces (N, 3) eV/Å, charges (N,) e, temperature K, attempt index) or None."""
+def _singlepoint(job: _Job) -> tuple | None:
+    """(energy eV, forces (N, 3) eV/Å, charges (N,) e, temperature K, attempt index, stress
+    (3, 3) eV/Å³ or None) or None.
+
+    The stress of a periodic cell is tblite's virial (the strain derivative of the energy) over
+    the cell volume: ``σ = (1/V) ∂E/∂ε``, the convention of the canonical ``stress``.
+    """
     from tblite.exceptions import TBLiteRuntimeError
     from tblite.interface import Calculator
 
     for index, attempt in enumerate(scf_attempts(job.temperature_k)):
+        periodic = {}
+        if job.cell is not None:
+            periodic = {"lattice": job.cell / BOHR_ANGSTROM, "periodic": np.ones(3, bool)}
         calculator = Calculator(
-            "GFN2-xTB", job.numbers, job.positions / BOHR_ANGSTROM, charge=float(job.charge)
+            "GFN2-xTB",
+            job.numbers,
+            job.positions / BOHR_ANGSTROM,
+            charge=float(job.charge),
+            **periodic,
         )
         calculator.set("verbosity", 0)
         calculator.set("accuracy", SCF_ACCURACY)
@@ -104,7 +118,12 @@ def _singlepoint(job: _Job) -> tuple[float, np.ndarray, np.ndarray, float, int] 
             continue
         energy = float(result.get("energy")) * HARTREE_EV
         forces = -np.asarray(result.get("gradient")) * HARTREE_EV / BOHR_ANGSTROM
-        return energy, forces, np.asarray(result.get("charges")), attempt.temperature_k, index
+        stress = None
+        if job.cell is not None:
+            volume = abs(np.linalg.det(job.cell))
+            stress = np.asarray(result.get("virial")) * HARTREE_EV / volume
+        charges = np.asarray(result.get("charges"))
+        return energy, forces, charges, attempt.temperature_k, index, stress
     return None
 
 
@@ -138,6 +157,7 @@ def xtb_dataset(
     max_failure_fraction: float = 0.01,
     workers: int | None = None,
     source: str = "xtb",
+    cells: Sequence[np.ndarray] | None = None,
 ) -> xr.Dataset:
     """Label structures with GFN2-xTB and return a canonical data set.
 
@@ -151,13 +171,16 @@ def xtb_dataset(
         are removed from them too).
       max_failure_fraction: largest tolerated fraction of structures whose SCF never converged.
       workers: processes; default all available cores (one for fewer than 8 structures).
+      cells: per structure the ``(3, 3)`` lattice vectors (Å) of a cell periodic along all
+        three of them; the data set then has ``cell``, ``pbc`` and the ``stress`` labels.
 
     Every structure is labelled in a worker process with one OpenMP thread, also where there is
     one worker, so the labels are bitwise the same whatever the number of workers or cores.
     """
+    lattices = [None] * len(numbers) if cells is None else [np.asarray(c, float) for c in cells]
     jobs = [
-        _Job(np.asarray(z, dtype=np.int32), np.asarray(r, dtype=np.float64), int(q), temperature_k)
-        for z, r, q in zip(numbers, positions, total_charge, strict=True)
+        _Job(np.asarray(z, np.int32), np.asarray(r, np.float64), int(q), temperature_k, cell)
+        for z, r, q, cell in zip(numbers, positions, total_charge, lattices, strict=True)
     ]
     workers = available_cores() if workers is None else workers
     results = _label(jobs, 1 if len(jobs) < 8 else max(1, workers), source)
@@ -188,6 +211,13 @@ def xtb_dataset(
         "scf_failed": failed,
         "units": {**attrs.get("units", {}), "partial_charges": "e", "electronic_temperature": "K"},
     }
+    periodic = {}
+    if cells is not None:
+        periodic = {
+            "cell": np.stack([cell for cell, k in zip(lattices, keep) if k]),
+            "pbc": np.ones((len(done), 3), dtype=bool),
+            "stress": np.stack([result[5] for result in done]),
+        }
     return make_dataset(
         pad_atoms([r for r, k in zip(positions, keep) if k]),
         pad_atoms([z for z, k in zip(numbers, keep) if k]),
@@ -202,4 +232,5 @@ def xtb_dataset(
         },
         attrs=all_attrs,
         source=source,
+        **periodic,
     )
