@@ -46,8 +46,8 @@ import numpy as np
 from jaxtyping import Array, Float, Int
 
 from efa.nn.chunks import equal_chunk_size
-from efa.nn.periodic import reciprocal_from_cell, shell_weights
-from efa.nn.segments import SegmentLayout, from_padded, segment_layout, to_padded
+from efa.nn.periodic import padded_operands, reciprocal_from_cell, shell_weights
+from efa.nn.segments import SegmentLayout, from_padded, segment_layout
 
 #: Default order ``p`` of the cardinal B-splines (even; ``p³`` mesh points per atom): 4, as in
 #: the particle-mesh Ewald defaults of molecular dynamics codes; 6 or 8 trade time for accuracy.
@@ -175,19 +175,12 @@ def mesh_periodic_attention(
     """
     if order % 2:
         raise ValueError(f"order={order}: expected an even B-spline order")
-    num_atoms = q.shape[0]
     num_pairs = q.shape[-1] // 2
     width = math.prod(q.shape[1:])  # D_qk
     if layout is None:
         layout = segment_layout(segment_ids, num_segments, max_segment_size)
     dtype = positions.dtype
-    # (B, n, K, C) components of each channel pair, (B, n, E) values, (B, n, 3) positions
-    qp = to_padded(q.reshape(num_atoms, -1, num_pairs, 2).swapaxes(1, 2), layout)
-    kp = to_padded(k.reshape(num_atoms, -1, num_pairs, 2).swapaxes(1, 2), layout)
-    qp = qp.reshape(qp.shape[:3] + (-1,))
-    kp = kp.reshape(kp.shape[:3] + (-1,))
-    vp = to_padded(v.reshape(num_atoms, -1), layout)
-    rp = to_padded(positions, layout)
+    qp, kp, vp, rp = padded_operands(q, k, v, positions, layout)
     cells, slots = qp.shape[:2]
     channels = (num_pairs, qp.shape[-1], vp.shape[-1])  # (K, C, E)
     num_channels = math.prod(channels)

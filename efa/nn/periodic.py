@@ -127,6 +127,21 @@ def shell_weights(
     return prefactor * shell
 
 
+def padded_operands(q, k, v, positions, layout: SegmentLayout) -> tuple[Array, ...]:
+    """Queries and keys ``(B, n, K, C)`` (the components of each channel pair ``k`` over
+    parities and degrees), values ``(B, n, E)`` and positions ``(B, n, 3)`` in the padded
+    per-cell layout."""
+    num_atoms, num_pairs = q.shape[0], q.shape[-1] // 2
+    qp = to_padded(q.reshape(num_atoms, -1, num_pairs, 2).swapaxes(1, 2), layout)
+    kp = to_padded(k.reshape(num_atoms, -1, num_pairs, 2).swapaxes(1, 2), layout)
+    return (
+        qp.reshape(qp.shape[:3] + (-1,)),
+        kp.reshape(kp.shape[:3] + (-1,)),
+        to_padded(v.reshape(num_atoms, -1), layout),
+        to_padded(positions, layout),
+    )
+
+
 def periodic_attention(
     q: Float[Array, "N P S F"],
     k: Float[Array, "N P S F"],
@@ -169,18 +184,10 @@ def periodic_attention(
     Returns:
       ``(N, P_v, (L_v+1)², F_v)``: the attention output ``y_i``.
     """
-    num_atoms = q.shape[0]
-    num_pairs = q.shape[-1] // 2
     width = math.prod(q.shape[1:])  # D_qk
     if layout is None:
         layout = segment_layout(segment_ids, num_segments, max_segment_size)
-    # (B, n, K, C): the components of each channel pair k, over parities and degrees
-    qp = to_padded(q.reshape(num_atoms, -1, num_pairs, 2).swapaxes(1, 2), layout)
-    kp = to_padded(k.reshape(num_atoms, -1, num_pairs, 2).swapaxes(1, 2), layout)
-    qp = qp.reshape(qp.shape[:3] + (-1,))
-    kp = kp.reshape(kp.shape[:3] + (-1,))
-    vp = to_padded(v.reshape(num_atoms, -1), layout)  # (B, n, E)
-    rp = to_padded(positions, layout)  # (B, n, 3)
+    qp, kp, vp, rp = padded_operands(q, k, v, positions, layout)
     phase = jnp.einsum("bgx,bnx->bng", reciprocal, rp)
     cos, sin = jnp.cos(phase), jnp.sin(phase)  # (B, n, G)
     squared = jnp.sum(reciprocal**2, axis=-1)
