@@ -225,7 +225,14 @@ def _measure_size(
         time_alternating,
         time_calls,
     )
-    from efa.data.batching import BucketShape, pack, periodic_structure_pairs, structure_pairs
+    from efa.data.batching import (
+        BucketShape,
+        max_reciprocal,
+        pack,
+        periodic_structure_pairs,
+        reciprocal_options,
+        structure_pairs,
+    )
 
     cutoff = MODEL_OPTIONS["cutoff"]
     structure = make_structure(num_atoms, periodic=periodic)
@@ -244,16 +251,10 @@ def _measure_size(
     calls, peaks = {}, {}
     for name in MODELS:
         model = build(name, num_atoms)
-        batch = jax.device_put(
-            pack(
-                structure,
-                BucketShape(num_atoms, num_pairs, _reciprocal_slots(model, structure)),
-                1,
-                cutoff,
-                reciprocal_cutoff=getattr(model, "reciprocal_cutoff", None),
-                mesh_spacing=getattr(model, "mesh_spacing", None),
-            )
-        )
+        reciprocal = reciprocal_options(model)
+        vectors = max_reciprocal(structure, reciprocal["reciprocal_cutoff"])
+        shape = BucketShape(num_atoms, num_pairs, vectors)
+        batch = jax.device_put(pack(structure, shape, 1, cutoff, **reciprocal))
         if float(model.cutoff) != cutoff:
             raise ConfigError(
                 f"{name} model: cutoff {model.cutoff} Å, expected the benchmark's {cutoff} Å"
@@ -273,16 +274,6 @@ def _measure_size(
     for name in MODELS:
         figures[name] = (timings.get(name), peaks[name], process_peak_rss_bytes())
     return figures
-
-
-def _reciprocal_slots(model, structure) -> int:
-    """Reciprocal vectors of the direct sum of a periodic EFA model (0 otherwise)."""
-    from efa.data.batching import count_reciprocal
-
-    cutoff = getattr(model, "reciprocal_cutoff", None)
-    if cutoff is None or not structure.periodic.any():
-        return 0
-    return int(count_reciprocal(structure, cutoff).max())
 
 
 def run(args: argparse.Namespace) -> int:

@@ -372,6 +372,23 @@ def _periodic_fields(
     return fields
 
 
+def reciprocal_options(model) -> dict[str, float | None]:
+    """``reciprocal_cutoff`` and ``mesh_spacing`` of a model's periodic EFA, as keyword
+    arguments of :func:`pack` and :class:`Batcher` (None for models without them)."""
+    return {
+        "reciprocal_cutoff": getattr(model, "reciprocal_cutoff", None),
+        "mesh_spacing": getattr(model, "mesh_spacing", None),
+    }
+
+
+def max_reciprocal(structures: Structures, reciprocal_cutoff: float | None) -> int:
+    """Reciprocal-vector slots one batch of ``structures`` needs (0 without periodic cells or
+    without a cutoff)."""
+    if reciprocal_cutoff is None or not structures.periodic.any():
+        return 0
+    return int(count_reciprocal(structures, reciprocal_cutoff).max())
+
+
 def count_reciprocal(structures: Structures, reciprocal_cutoff: float) -> Int[np.ndarray, " S"]:
     """Reciprocal vectors (one of each ``±g``) up to ``reciprocal_cutoff`` per periodic cell."""
     from efa.nn.periodic import reciprocal_indices

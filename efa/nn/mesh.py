@@ -46,7 +46,12 @@ import numpy as np
 from jaxtyping import Array, Float, Int
 
 from efa.nn.chunks import equal_chunk_size
-from efa.nn.periodic import padded_operands, reciprocal_from_cell, shell_weights
+from efa.nn.periodic import (
+    padded_operands,
+    reciprocal_from_cell,
+    reciprocal_norms,
+    shell_weights,
+)
 from efa.nn.segments import SegmentLayout, from_padded, segment_layout
 
 #: Default order ``p`` of the cardinal B-splines (even; ``p³`` mesh points per atom): 4, as in
@@ -220,9 +225,7 @@ def mesh_periodic_attention(
         * interpolation_correction(shape[2], order)[None, None, : shape[2] // 2 + 1]
     )
     g = reciprocal_from_cell(cell, m.reshape(-1, 3)[None].repeat(cells, 0))
-    squared = jnp.sum(g**2, axis=-1)
-    norms = jnp.where(squared > 0, jnp.sqrt(jnp.where(squared > 0, squared, 1.0)), 0.0)
-    weights = shell_weights(norms, frequencies, envelope_width)  # (B, M', K)
+    weights = shell_weights(reciprocal_norms(g), frequencies, envelope_width)  # (B, M', K)
     volume = jnp.abs(jnp.linalg.det(cell))
     scale = points / (volume * math.sqrt(width))
     weights = weights.reshape((cells, *m.shape[:3], num_pairs))

@@ -106,6 +106,12 @@ def reciprocal_vectors(cell: np.ndarray, k_max: float) -> tuple[np.ndarray, np.n
     return reciprocal_from_cell(np.asarray(cell, dtype=np.float64), n), multiplicity
 
 
+def reciprocal_norms(g: Float[Array, "*B 3"]) -> Float[Array, " *B"]:
+    """``|g|`` with a zero gradient at ``g = 0`` (where ``∂|g|`` is undefined)."""
+    squared = jnp.sum(g**2, axis=-1)
+    return jnp.where(squared > 0, jnp.sqrt(jnp.where(squared > 0, squared, 1.0)), 0.0)
+
+
 def shell_weights(
     norms: Float[Array, "*B"], frequencies: Float[Array, " K"], envelope_width: float
 ) -> Float[Array, "*B K"]:
@@ -190,8 +196,7 @@ def periodic_attention(
     qp, kp, vp, rp = padded_operands(q, k, v, positions, layout)
     phase = jnp.einsum("bgx,bnx->bng", reciprocal, rp)
     cos, sin = jnp.cos(phase), jnp.sin(phase)  # (B, n, G)
-    squared = jnp.sum(reciprocal**2, axis=-1)
-    norms = jnp.where(squared > 0, jnp.sqrt(jnp.where(squared > 0, squared, 1.0)), 0.0)  # ∂|0| = 0
+    norms = reciprocal_norms(reciprocal)
     weights = shell_weights(norms, frequencies, envelope_width)
     weights = weights * (multiplicity / volume[:, None])[..., None] / math.sqrt(width)  # (B,G,K)
     y = jnp.zeros(vp.shape, vp.dtype)

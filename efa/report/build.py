@@ -270,10 +270,10 @@ def run_figures(
             logs.setdefault(experiment, {}).setdefault(model, []).append(records)
     written = []
     for experiment, by_model in sorted(predictions.items()):
-        colours = {model: families.get((experiment, model), "") for model in by_model}
-        figure = parity_figure(experiment, by_model, colours)
+        family_of = {model: families.get((experiment, model), "") for model in by_model}
+        figure = parity_figure(experiment, by_model, family_of)
         written += save_figure(figure, output / f"figures/parity_{experiment}.png")
-        figure = learning_curve_figure(experiment, logs.get(experiment, {}), colours)
+        figure = learning_curve_figure(experiment, logs.get(experiment, {}), family_of)
         if figure is not None:
             written += save_figure(figure, output / f"figures/learning_curves_{experiment}.png")
     return written

@@ -30,7 +30,7 @@ import numpy as np
 import optax
 from tqdm.auto import tqdm
 
-from efa.data.batching import Batch, Batcher, Structures
+from efa.data.batching import Batch, Batcher, Structures, reciprocal_options
 from efa.data.splits import load_splits, run_splits, save_splits
 from efa.data.store import open_dataset
 from efa.errors import ConfigError, EfaError
@@ -203,16 +203,14 @@ class Trainer:
             self.element_energies = fit_element_energies(train)
         self.parallel = DataParallel(config.devices)
         slots = self.parallel.num_devices
-        reciprocal = getattr(self.model, "reciprocal_cutoff", None)
-        mesh = getattr(self.model, "mesh_spacing", None)
+        reciprocal = reciprocal_options(self.model)
         self.train_batches = Batcher(
             train,
             config.batch_size,
             self.cutoff,
             config.num_buckets,
             slot_multiple=slots,
-            reciprocal_cutoff=reciprocal,
-            mesh_spacing=mesh,
+            **reciprocal,
         )
         self.valid_batches = [
             self.parallel.split(batch)
@@ -222,8 +220,7 @@ class Trainer:
                 self.cutoff,
                 config.num_buckets,
                 slot_multiple=slots,
-                reciprocal_cutoff=reciprocal,
-                mesh_spacing=mesh,
+                **reciprocal,
             ).ordered_batches()
         ]
         self.optimizer = make_optimizer(config)

@@ -24,8 +24,9 @@ from efa.data.batching import (
     BucketShape,
     Structures,
     count_pairs,
-    count_reciprocal,
+    max_reciprocal,
     pack,
+    reciprocal_options,
 )
 from efa.errors import ConfigError, EfaError
 from efa.models.registry import build_model
@@ -209,21 +210,10 @@ class TrainedModel:
         self.check_inputs(structures)
         count, atoms = structures.atom_mask.shape
         pairs = max(1, int(count_pairs(structures, self.cutoff).max()))
-        reciprocal = getattr(self.model, "reciprocal_cutoff", None)
-        vectors = (
-            int(count_reciprocal(structures, reciprocal).max())
-            if reciprocal is not None and structures.periodic.any()
-            else 0
-        )
+        reciprocal = reciprocal_options(self.model)
+        vectors = max_reciprocal(structures, reciprocal["reciprocal_cutoff"])
         shape = BucketShape(atoms, 1 << (pairs - 1).bit_length(), vectors)
-        return pack(
-            structures,
-            shape,
-            count,
-            self.cutoff,
-            reciprocal_cutoff=reciprocal,
-            mesh_spacing=getattr(self.model, "mesh_spacing", None),
-        )
+        return pack(structures, shape, count, self.cutoff, **reciprocal)
 
 
 def load_trained(run_dir: str | os.PathLike) -> TrainedModel:

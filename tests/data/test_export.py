@@ -129,3 +129,5 @@ def test_nacl_crystal_refuses_a_repeat_that_is_not_a_positive_integer():
 
     with pytest.raises(DataError, match=r"repeats=\[1, 0\]; expected a positive integer"):
         nacl_crystal(2, seed=0, repeats=[1, 0])
+    with pytest.raises(DataError, match=r"labels='dft'; expected one of \['ewald', 'gfn2-xtb'\]"):
+        nacl_crystal(2, seed=0, labels="dft")

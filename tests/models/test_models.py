@@ -93,6 +93,10 @@ def test_registry_errors_name_the_problem():
         build_model("no_such_package.models:Model")
     with pytest.raises(ConfigError, match="efa_layers contains 5"):
         build_model("efa", {"efa_layers": [5]})
+    with pytest.raises(ConfigError, match=r"mesh_spacing=3.0: .* resolves the largest shell"):
+        build_model("efa", {"mesh_spacing": 3.0})  # largest shell π/10 + 0.6 = 0.91 1/Å
+    with pytest.raises(ConfigError, match="mesh_order=5: expected 4, 6 or 8"):
+        build_model("efa", {"mesh_spacing": 1.0, "mesh_order": 5})
     with pytest.raises(ConfigError, match="pair_chunk_size=0: expected > 0"):
         build_model("local", {"pair_chunk_size": 0})
     assert build_model("efa.models.mpnn:LocalModel", {"features": 4}).features == 4

@@ -5,7 +5,13 @@ import jax
 import numpy as np
 import pytest
 
-from efa.data.batching import BucketShape, count_pairs, count_reciprocal, pack
+from efa.data.batching import (
+    BucketShape,
+    count_pairs,
+    count_reciprocal,
+    pack,
+    reciprocal_options,
+)
 from efa.data.generators.nacl_crystal import rock_salt
 from efa.models.registry import build_model
 from tests.builders import padded_structures
@@ -57,15 +63,8 @@ def batch_of(model, structures, spare_pairs=0, shape=None):
         int(count_pairs(structures, model.cutoff).max()) + spare_pairs,
         int(count_reciprocal(structures, cutoff).max()) if cutoff else 0,
     )
-    return pack(
-        structures,
-        shape,
-        len(structures.energy),
-        model.cutoff,
-        np.float64,
-        cutoff,
-        getattr(model, "mesh_spacing", None),
-    )
+    count = len(structures.energy)
+    return pack(structures, shape, count, model.cutoff, np.float64, **reciprocal_options(model))
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))

@@ -78,18 +78,14 @@ def nacl_crystal(
             keep[rng.choice(np.flatnonzero(numbers == 17))] = False
         if kind == "neutral":
             keep[rng.choice(np.flatnonzero(numbers == 11))] = False
-        energy, forces, stress = (
-            ewald(positions[keep], numbers[keep], cell) if labels == "ewald" else (0, None, None)
-        )
-        for key, value in (
-            ("positions", positions[keep]),
-            ("numbers", numbers[keep]),
-            ("cell", cell),
-            ("energy", energy),
-            ("forces", forces),
-            ("stress", stress),
-        ):
-            rows[key].append(value)
+        rows["positions"].append(positions[keep])
+        rows["numbers"].append(numbers[keep])
+        rows["cell"].append(cell)
+        if labels == "ewald":  # GFN2-xTB labels all cells at once, in parallel, below
+            energy, forces, stress = ewald(positions[keep], numbers[keep], cell)
+            rows["energy"].append(energy)
+            rows["forces"].append(forces)
+            rows["stress"].append(stress)
     total_charge = np.array([int(np.sum(np.where(z == 11, 1, -1))) for z in rows["numbers"]])
     parameters = dict(
         num_structures=num_structures,
