@@ -66,18 +66,7 @@ class EFACalculator(Calculator):
                 f"EFACalculator: atoms.info[{self.charge_key!r}]={charge!r}; "
                 "expected an integer charge"
             )
-        count = len(atoms)
-        structures = Structures(
-            positions=atoms.get_positions()[None],
-            atomic_numbers=atoms.get_atomic_numbers().astype(np.int32)[None],
-            atom_mask=np.ones((1, count), bool),
-            energy=np.zeros(1),
-            forces=np.zeros((1, count, 3)),
-            total_charge=np.array([int(charge)], np.int32),
-            atomic_dipoles=atoms.arrays.get("dipoles", np.zeros((count, 3)))[None],
-            cell=atoms.cell.array[None] if periodic else None,
-            pbc=atoms.pbc[None] if periodic else None,
-        )
+        structures = Structures.from_atoms(atoms, int(charge))
         prediction = self.trained.predict_structures(structures)
         energy = float(prediction.energy[0])
         self.results = {

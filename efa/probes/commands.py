@@ -29,6 +29,12 @@ probes (kind; default reference):
                    width 0 ... --max-vacuum Å between its images, exact Ewald energies
   nacl_cutout      finite size; neutral rock-salt cubes of 2, 4, ... 2·--max-edge-pairs ions per
                    edge as clusters (direct sum) and as periodic cells (Ewald)
+  nve              dynamics; --reference DATASET: NVE molecular dynamics (ASE velocity Verlet,
+                   float64) from --num-trajectories of its structures: energy drift per atom
+                   and ps, time to failure; the reference level of theory alongside
+  far_fragment     far fragment; Na+Cl-Na+ with a far Na+, Cl- or neutral Ar moved from
+                   --min-distance to --max-distance Å: the force change on the molecule must
+                   be the Coulomb one for the ions and none for Ar (exact labels)
 
 inputs:  run directories of 'efa train' (--run, repeatable; one per model and seed), and the
          reference data set stores <datasets-root>/<reference>.zarr ('efa data build NAME').
@@ -85,11 +91,43 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--lattice-constant", type=float, help="rock-salt lattice constant, Å (nacl_* probes)"
     )
+    parser.add_argument("--num-molecules", type=int, help="molecules scanned (far_fragment)")
+    parser.add_argument(
+        "--min-distance", type=float, help="nearest far-atom distance, Å (far_fragment)"
+    )
+    parser.add_argument(
+        "--max-distance", type=float, help="farthest far-atom distance, Å (far_fragment)"
+    )
+    parser.add_argument(
+        "--seed", type=int, help="seed of the probe's random geometries or velocities"
+    )
+    parser.add_argument("--num-trajectories", type=int, help="NVE trajectories (nve)")
+    parser.add_argument("--temperature-k", type=float, help="initial temperature, K (nve)")
+    parser.add_argument("--timestep-fs", type=float, help="velocity Verlet time step, fs (nve)")
+    parser.add_argument("--steps", type=int, help="time steps per trajectory (nve)")
+    parser.add_argument("--sample-every", type=int, help="steps between energy samples (nve)")
+    parser.add_argument(
+        "--failure-energy",
+        type=float,
+        help="|E_tot(t) - E_tot(0)| per atom (eV) that ends a trajectory as failed (nve)",
+    )
+    parser.add_argument(
+        "--with-reference",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="also run the reference level of theory where a labeller exists (nve; default: on)",
+    )
 
 
 def _run(args: argparse.Namespace) -> int:
     from efa.predictors import load_predictor
-    from efa.probes.registry import SIZE_SCAN_PROBES, all_probe_names, probe_options, run_probe
+    from efa.probes.registry import (
+        SIZE_SCAN_PROBES,
+        all_probe_names,
+        probe_option_names,
+        probe_options,
+        run_probe,
+    )
     from efa.probes.size_scan import run_test_structures, size_scan
     from efa.provenance import collect, to_attr
     from efa.storage import write_zarr
@@ -98,25 +136,7 @@ def _run(args: argparse.Namespace) -> int:
         raise ConfigError(
             f"probe {args.name!r}: unknown; expected one of {', '.join(all_probe_names())}"
         )
-    options = {
-        key: getattr(args, key)
-        for key in (
-            "reference",
-            "datasets_root",
-            "label",
-            "num_points",
-            "min_gap",
-            "max_gap",
-            "structure",
-            "fragment",
-            "far_atoms",
-            "max_repeats",
-            "layers",
-            "max_vacuum",
-            "max_edge_pairs",
-            "lattice_constant",
-        )
-    }
+    options = {key: getattr(args, key) for key in probe_option_names()}
     if args.name in SIZE_SCAN_PROBES:
         given = sorted(
             key for key, value in options.items() if value is not None and key != "label"

@@ -9,7 +9,9 @@ validated path of every data set:
       E(r) = (12/11) (r⁻¹² − r⁻¹) eV,   F₁ = −F₀ = −E'(r) r̂,   r̂ = (r₁ − r₀)/r;
 
 - GFN2-xTB through :func:`efa.data.generators.xtb.xtb_dataset` (tblite), for data sets whose
-  ``level_of_theory`` is GFN2-xTB.
+  ``level_of_theory`` is GFN2-xTB;
+- the exact Coulomb + Born pair sum of the ``far_fragment`` data set
+  (:func:`efa.data.generators.analytic.far_fragment_labels`).
 """
 
 from __future__ import annotations
@@ -50,6 +52,16 @@ def two_atom_labels(
     return two_atom_energy(r), np.stack([-force_on_second, force_on_second], axis=1)
 
 
+def has_labeller(level_of_theory: str) -> bool:
+    """Whether :func:`label_structures` can label structures at ``level_of_theory``."""
+    from efa.data.generators.analytic import FAR_FRAGMENT_LEVEL
+
+    return level_of_theory.startswith(GFN2_LEVEL.split(" ")[0]) or level_of_theory in (
+        TWO_ATOM_LEVEL,
+        FAR_FRAGMENT_LEVEL,
+    )
+
+
 def label_structures(
     numbers: Sequence[np.ndarray],
     positions: Sequence[np.ndarray],
@@ -65,7 +77,8 @@ def label_structures(
     Args:
       numbers, positions: per structure ``(N_s,)`` atomic numbers and ``(N_s, 3)`` Å.
       total_charge: per structure total charge (e).
-      level_of_theory: :data:`TWO_ATOM_LEVEL` or GFN2-xTB (any string starting with "GFN2-xTB").
+      level_of_theory: :data:`TWO_ATOM_LEVEL`, the ``far_fragment`` level or GFN2-xTB (any
+        string starting with "GFN2-xTB"); :func:`has_labeller` tells.
       attrs: data set attrs (``description``, ``source``, ``units`` of the coordinate, …).
       coordinate: scan coordinate per structure.
       electronic_temperature: first SCF temperature (K) of GFN2-xTB.
@@ -101,7 +114,17 @@ def label_structures(
             attrs={**attrs, "level_of_theory": level_of_theory},
             source=source,
         )
+    from efa.data.generators.analytic import FAR_FRAGMENT_LEVEL, far_fragment_labels
+
+    if level_of_theory == FAR_FRAGMENT_LEVEL:
+        return far_fragment_labels(
+            pad_atoms([np.asarray(r, np.float64) for r in positions]),
+            pad_atoms([np.asarray(n) for n in numbers]),
+            dict(attrs),
+            source,
+            coordinate=coordinate,
+        )
     raise ConfigError(
         f"{source}: no reference labeller for level of theory {level_of_theory!r}; expected "
-        f"{TWO_ATOM_LEVEL!r} or {GFN2_LEVEL!r}"
+        f"{TWO_ATOM_LEVEL!r}, {FAR_FRAGMENT_LEVEL!r} or {GFN2_LEVEL!r}"
     )

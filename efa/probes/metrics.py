@@ -169,6 +169,54 @@ def charge_transfer_metrics(
     }
 
 
+def far_fragment_metrics(
+    reference_change: Float[np.ndarray, "K P F 3"],
+    predicted_change: Float[np.ndarray, "K P F 3"],
+    charged: Bool[np.ndarray, " K"],
+) -> dict[str, float]:
+    """How a molecule's forces respond to a far atom moved along ``K`` scans of ``P`` points.
+
+    ``ΔF_kp`` is the change of the forces on the molecule's ``F`` atoms at point ``p`` of scan
+    ``k`` against the scan's last (farthest) point, flattened to ``3F`` components with the
+    Euclidean norm ``‖·‖``; scans with a charged far atom form ``C``, those with a neutral one
+    ``N``, and ``R = Σ_{C,p} ‖ΔF_kp‖`` is the size of the physical (Coulomb) response:
+
+    - ``far_response_reference``: ``R / (|C| P)`` (eV/Å);
+    - ``charged_response_error``: ``Σ_{C,p} ‖ΔF̂ − ΔF‖ / R``; a model that feels nothing scores 1;
+    - ``neutral_response``: ``Σ_{N,p} ‖ΔF̂‖ / R``, the response to the neutral atom relative to
+      the physical one; ``neutral_response_reference`` the same of the reference (short-range
+      repulsion only, near zero);
+    - ``neutral_response_error``: ``Σ_{N,p} ‖ΔF̂ − ΔF‖ / R``: spurious long range.
+    """
+
+    def norms(change: np.ndarray) -> np.ndarray:  # (K, P)
+        return np.linalg.norm(change.reshape(*change.shape[:2], -1), axis=-1)
+
+    reference = norms(reference_change)
+    predicted = norms(predicted_change)
+    error = norms(predicted_change - reference_change)
+    response = reference[charged].sum()
+    neutral = ~charged
+    if not response > 0:
+        return dict.fromkeys(
+            (
+                "far_response_reference",
+                "charged_response_error",
+                "neutral_response",
+                "neutral_response_reference",
+                "neutral_response_error",
+            ),
+            math.nan,
+        )
+    return {
+        "far_response_reference": float(response / reference[charged].size),
+        "charged_response_error": float(error[charged].sum() / response),
+        "neutral_response": float(predicted[neutral].sum() / response),
+        "neutral_response_reference": float(reference[neutral].sum() / response),
+        "neutral_response_error": float(error[neutral].sum() / response),
+    }
+
+
 def reach_distance(
     separation: Curve, energy: Curve, tolerance: float = REACH_TOLERANCE_EV
 ) -> float:

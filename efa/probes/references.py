@@ -115,3 +115,44 @@ def pair_changes(
     """``ΔE (K,) = E[cation] − E[neutral]`` and far-end ``ΔF (K, F, 3)``."""
     far = np.asarray(list(far_atoms))
     return energy[cation] - energy[neutral], forces[cation][:, far] - forces[neutral][:, far]
+
+
+def far_fragment_scans(
+    num_molecules: int, distances: np.ndarray, seed: int, source: str
+) -> xr.Dataset:
+    """Na⁺Cl⁻Na⁺ molecules with a far Na⁺, Cl⁻ or Ar moved along a ray, labelled exactly
+    (:func:`efa.data.generators.analytic.far_fragment_labels`).
+
+    Each of ``num_molecules`` molecules
+    (:func:`~efa.data.generators.analytic.far_fragment_molecules`, ray direction random) is
+    repeated for each far species of :data:`~efa.data.generators.analytic.FAR_SPECIES` and
+    each distance ``d_k`` (Å) from its centre. Structure ``(m · 3 + s) · P + k`` is molecule
+    ``m``, species ``s``, point ``k`` (``P = len(distances)``); ``coordinate`` is ``d_k``,
+    ``group`` is ``charged`` or ``neutral``.
+    """
+    from efa.data.generators.analytic import (
+        FAR_SPECIES,
+        far_fragment_geometry,
+        far_fragment_labels,
+        far_fragment_molecules,
+        ion_tables,
+    )
+    from efa.data.generators.geometry import random_unit_vectors
+
+    rng = np.random.default_rng(seed)
+    molecules = far_fragment_molecules(rng, num_molecules)
+    ray = random_unit_vectors(rng, num_molecules)
+    shape = (num_molecules, len(FAR_SPECIES), distances.size)
+    m, s, k = (index.ravel() for index in np.indices(shape))
+    species = np.asarray(FAR_SPECIES)[s]
+    positions, numbers = far_fragment_geometry(molecules[m], species, distances[k, None] * ray[m])
+    charge, _ = ion_tables()
+    groups = np.where(charge[species] != 0, "charged", "neutral")
+    return far_fragment_labels(
+        positions,
+        numbers,
+        probe_attrs(source, "Å"),
+        source,
+        coordinate=distances[k],
+        labels={"group": list(groups)},
+    )

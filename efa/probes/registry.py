@@ -11,7 +11,12 @@ probe                 kind             structures and reference
 ``torsion``           torsion          a cumulene torsion scan store (``cumulene_torsion``:
                                        GFN2-xTB; ``ref_cumulene_profile``)
 ``charge_transfer``   charge_transfer  pairs C₁₀H₂ / C₁₀H₃⁺ (``carbon_chain_probe``)
+``far_fragment``      far_fragment     Na⁺Cl⁻Na⁺ with a far Na⁺, Cl⁻ or neutral Ar moved
+                                       along a ray, exact Coulomb + Born labels
 ``reach``             reach            a fragment moved out to 40 Å (default: the two atoms)
+``nve``               dynamics         NVE molecular dynamics from structures of a data set
+                                       (ASE velocity Verlet, float64), the reference level of
+                                       theory where a labeller exists
 ``nacl_size``         size_scan        each run's own test split (NaCl clusters of growing size)
 ``nacl_supercell``    finite_size      rock-salt L×L×L supercells with and without a charged Cl
                                        vacancy, exact Ewald energies
@@ -36,9 +41,11 @@ from efa.errors import ConfigError
 from efa.predictors import Predictor
 from efa.probes.runners import (
     run_charge_transfer,
+    run_far_fragment,
     run_nacl_cutout,
     run_nacl_slab,
     run_nacl_supercell,
+    run_nve,
     run_pull_apart,
     run_reach,
     run_sn2,
@@ -70,6 +77,32 @@ def _both_or_neither(options: Mapping[str, Any]) -> None:
     if (options["reference"] is None) != (options["fragment"] is None):
         raise ConfigError(
             "probe 'reach': give both --reference and --fragment, or neither (two atoms)"
+        )
+
+
+def _far_fragment_options(options: Mapping[str, Any]) -> None:
+    if options["num_molecules"] < 1:
+        raise ConfigError(f"--num-molecules {options['num_molecules']}: expected at least 1")
+    if not 3.0 < options["min_distance"] < options["max_distance"]:
+        raise ConfigError(
+            f"--min-distance {options['min_distance']} / --max-distance "
+            f"{options['max_distance']}: expected 3 < min < max (Å; the molecule reaches 2.8 Å "
+            "from its centre)"
+        )
+
+
+def _nve_options(options: Mapping[str, Any]) -> None:
+    if options["reference"] is None:
+        raise ConfigError("probe 'nve': needs --reference DATASET (the starting structures)")
+    for key in ("num_trajectories", "steps", "sample_every"):
+        if options[key] < 1:
+            raise ConfigError(f"--{key.replace('_', '-')} {options[key]}: expected at least 1")
+    for key in ("temperature_k", "timestep_fs", "failure_energy"):
+        if not options[key] > 0:
+            raise ConfigError(f"--{key.replace('_', '-')} {options[key]}: expected a value > 0")
+    if options["sample_every"] > options["steps"]:
+        raise ConfigError(
+            f"--sample-every {options['sample_every']}: expected at most --steps {options['steps']}"
         )
 
 
@@ -136,6 +169,21 @@ PROBES: dict[str, Probe] = {
             run_charge_transfer,
         ),
         Probe(
+            "far_fragment",
+            "far_fragment",
+            "a far ion must move a molecule's forces by the Coulomb amount, a far neutral atom not",
+            {
+                **_COMMON,
+                "num_molecules": 8,
+                "num_points": 11,
+                "min_distance": 10.0,
+                "max_distance": 15.0,
+                "seed": 0,
+            },
+            run_far_fragment,
+            _far_fragment_options,
+        ),
+        Probe(
             "reach",
             "reach",
             "move a fragment out to 40 Å and record the energy change",
@@ -151,6 +199,26 @@ PROBES: dict[str, Probe] = {
             },
             run_reach,
             _both_or_neither,
+        ),
+        Probe(
+            "nve",
+            "dynamics",
+            "NVE molecular dynamics: energy drift per atom and ps, time to failure",
+            {
+                **_COMMON,
+                **_FROM_DATA,
+                "reference": None,
+                "num_trajectories": 4,
+                "temperature_k": 300.0,
+                "timestep_fs": 0.5,
+                "steps": 2000,
+                "sample_every": 10,
+                "failure_energy": 0.1,
+                "seed": 0,
+                "with_reference": True,
+            },
+            run_nve,
+            _nve_options,
         ),
         Probe(
             "nacl_supercell",
@@ -244,6 +312,11 @@ def run_probe(name: str, models: Sequence[Predictor], **given) -> xr.Dataset:
     dataset = PROBES[name].run(models, options)
     dataset.attrs["options"] = json.dumps(options, sort_keys=True, default=str)
     return dataset
+
+
+def probe_option_names() -> list[str]:
+    """Every option of any probe (each is an ``efa probe`` argument)."""
+    return sorted({key for probe in PROBES.values() for key in probe.defaults})
 
 
 def all_probe_names() -> list[str]:

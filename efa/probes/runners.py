@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -20,12 +21,18 @@ from efa.probes.geometry import (
 )
 from efa.probes.references import (
     charge_transfer_pairs,
+    far_fragment_scans,
     open_reference,
     pair_changes,
     pulled_apart_structures,
     two_atom_pairs,
 )
-from efa.probes.store import curve_store, size_difference_variables
+from efa.probes.store import (
+    curve_store,
+    dynamics_store,
+    response_variables,
+    size_difference_variables,
+)
 
 
 def _predict_all(models: Sequence[Predictor], reference: xr.Dataset):
@@ -171,6 +178,59 @@ def run_charge_transfer(models, options):
     )
 
 
+#: Atoms of the molecule (Na⁺Cl⁻Na⁺) in every far-fragment structure; the far atom is last.
+FAR_FRAGMENT_MOLECULE = slice(0, 3)
+FAR_FRAGMENT_GROUPS = ("charged", "neutral")
+
+
+def _scan_force_changes(forces: np.ndarray, scans: int) -> np.ndarray:
+    """Forces ``(K·P, A, 3)`` of ``K`` scans → the change on the molecule ``(K, P, 3, 3)``
+    against each scan's last point."""
+    molecule = forces[:, FAR_FRAGMENT_MOLECULE].reshape(scans, -1, 3, 3)
+    return molecule - molecule[:, -1:]
+
+
+def run_far_fragment(models, options):
+    distances = np.linspace(options["min_distance"], options["max_distance"], options["num_points"])
+    reference = far_fragment_scans(
+        options["num_molecules"], distances, options["seed"], "far_fragment probe"
+    )
+    structures, predictions = _predict_all(models, reference)
+    scans = reference.sizes["structure"] // distances.size
+    groups = reference["group"].values.astype(str).reshape(scans, -1)[:, 0]
+    charged = groups == "charged"
+
+    def mean_response(change: np.ndarray) -> np.ndarray:  # (groups, P)
+        size = np.linalg.norm(change.reshape(scans, distances.size, -1), axis=-1)
+        return np.stack([size[groups == group].mean(axis=0) for group in FAR_FRAGMENT_GROUPS])
+
+    reference_change = _scan_force_changes(structures.forces, scans)
+    metrics, responses = {}, {}
+    for key, (energy, forces) in predictions.items():
+        change = _scan_force_changes(forces, scans)
+        responses[key] = mean_response(change)
+        metrics[key] = {
+            **m.energy_errors(structures.energy, energy),
+            "forces_mae": m.forces_mae(structures.forces, forces, structures.atom_mask),
+            **m.far_fragment_metrics(reference_change, change, charged),
+        }
+    store = curve_store(
+        options["label"] or "far_fragment",
+        "far_fragment",
+        reference,
+        None,
+        models,
+        predictions,
+        metrics,
+        {**options, "coordinate_name": "distance of the far atom from the pair's centre"},
+    )
+    return store.assign(
+        response_variables(
+            models, distances, FAR_FRAGMENT_GROUPS, mean_response(reference_change), responses
+        )
+    )
+
+
 def _reach_metrics(models, structures, predictions, separation) -> dict:
     """Energy errors and :func:`efa.probes.metrics.reach_metrics` of every model along
     ``separation`` (Å)."""
@@ -298,4 +358,101 @@ def run_nacl_slab(models, options):
         predictions,
         metrics,
         {**options, "coordinate_name": "vacuum width"},
+    )
+
+
+def _starting_structures(reference: xr.Dataset, count: int) -> list[tuple]:
+    """``count`` structures spread evenly over ``reference`` as ``(ase.Atoms, total charge)``."""
+    from ase import Atoms
+
+    structures = Structures.from_dataset(reference)
+    total = len(structures.energy)
+    if not 1 <= count <= total:
+        raise ConfigError(
+            f"--num-trajectories {count}: expected 1 to {total} (the data set's size)"
+        )
+    if structures.periodic.any():
+        raise ConfigError("probe 'nve': periodic cells are not supported yet; expected molecules")
+    picked = []
+    for index in np.linspace(0, total - 1, count).round().astype(int):
+        mask = structures.atom_mask[index]
+        atoms = Atoms(
+            numbers=structures.atomic_numbers[index][mask],
+            positions=structures.positions[index][mask],
+        )
+        picked.append((atoms, int(structures.total_charge[index])))
+    return picked
+
+
+def _labeller(reference: xr.Dataset, source: str) -> Predictor | None:
+    """The reference level of theory of ``reference`` as a predictor, or None if no labeller
+    exists for it (:func:`efa.probes.labels.label_structures`)."""
+    from efa.probes.labels import has_labeller, label_structures
+
+    level = str(reference.attrs.get("level_of_theory", ""))
+    if not has_labeller(level):
+        return None
+
+    def energy_forces(structures: Structures):
+        mask = structures.atom_mask
+        labelled = label_structures(
+            [z[m] for z, m in zip(structures.atomic_numbers, mask)],
+            [r[m] for r, m in zip(structures.positions, mask)],
+            structures.total_charge,
+            level,
+            {"description": source, "source": source},
+            source=source,
+        )
+        return labelled["energy"].values, labelled["forces"].values
+
+    return Predictor("reference", 0, "reference", math.inf, math.nan, energy_forces, compiled=False)
+
+
+def run_nve(models, options):
+    from efa.probes.dynamics import nve_metrics, run_nve_trajectories
+
+    check_unique(models)
+    reference = open_reference(options)
+    structures = _starting_structures(reference, options["num_trajectories"])
+    steps, every, step_fs = options["steps"], options["sample_every"], options["timestep_fs"]
+    time_ps = np.arange(steps // every + 1) * every * step_fs / 1000
+    settings = dict(
+        temperature_k=options["temperature_k"],
+        timestep_fs=step_fs,
+        steps=steps,
+        sample_every=every,
+        seed=options["seed"],
+        failure_energy=options["failure_energy"],
+    )
+    duration = steps * step_fs / 1000
+    labeller = (
+        _labeller(reference, str(options["reference"])) if options["with_reference"] else None
+    )
+    reference_metrics, reference_deviation = {}, None
+    if labeller is not None:
+        reference_deviation, failures = run_nve_trajectories(labeller, structures, **settings)
+        reference_metrics = {
+            f"{name}_reference": value
+            for name, value in nve_metrics(time_ps, reference_deviation, failures, duration).items()
+        }
+    deviations, metrics = {}, {}
+    for model in models:
+        key = (model.label, model.seed)
+        deviations[key], failures = run_nve_trajectories(model, structures, **settings)
+        metrics[key] = {
+            **nve_metrics(time_ps, deviations[key], failures, duration),
+            **reference_metrics,
+        }
+    return dynamics_store(
+        options["label"] or "nve",
+        models,
+        time_ps,
+        deviations,
+        reference_deviation,
+        metrics,
+        {
+            **options,
+            "level_of_theory": reference.attrs.get("level_of_theory", ""),
+            "coordinate_name": "time",
+        },
     )

@@ -71,6 +71,19 @@ METRIC_UNITS = {
     "vacuum_slope": "eV/Å",
     "vacuum_slope_reference": "eV/Å",
     "vacuum_slope_error": "eV/Å",
+    "far_response_reference": "eV/Å",
+    "charged_response_error": "1",
+    "neutral_response": "1",
+    "neutral_response_reference": "1",
+    "neutral_response_error": "1",
+    "energy_drift": "eV/atom/ps",
+    "energy_drift_reference": "eV/atom/ps",
+    "energy_fluctuation": "eV/atom",
+    "energy_fluctuation_reference": "eV/atom",
+    "time_to_failure": "ps",
+    "time_to_failure_reference": "ps",
+    "failed_fraction": "1",
+    "failed_fraction_reference": "1",
 }
 
 
@@ -218,6 +231,87 @@ def size_difference_variables(
             array, dims=("probe", "model", "seed", "size"), coords=size, attrs={"units": "eV"}
         ),
     }
+
+
+def response_variables(
+    models: Sequence[Predictor],
+    distances: np.ndarray,
+    groups: Sequence[str],
+    reference: np.ndarray,
+    predicted: Mapping[tuple[str, int], np.ndarray],
+) -> dict[str, xr.DataArray]:
+    """``response_reference (probe, fragment, distance)`` and ``response_predicted (probe,
+    model, seed, fragment, distance)`` of the far-fragment probe: the mean force change on the
+    molecule (eV/Å) per far-atom group (``charged``, ``neutral``) and distance (Å)."""
+    labels, seeds, _ = model_grid(models)
+    array = np.full((1, len(labels), len(seeds), len(groups), len(distances)), math.nan)
+    for (label, seed), values in predicted.items():
+        array[0, labels.index(label), seeds.index(seed)] = values
+    coords = {
+        "fragment": np.array(groups, dtype=object),
+        "distance": np.asarray(distances, np.float64),
+    }
+    return {
+        "response_reference": xr.DataArray(
+            reference[None],
+            dims=("probe", "fragment", "distance"),
+            coords=coords,
+            attrs={"units": "eV/Å"},
+        ),
+        "response_predicted": xr.DataArray(
+            array,
+            dims=("probe", "model", "seed", "fragment", "distance"),
+            coords=coords,
+            attrs={"units": "eV/Å"},
+        ),
+    }
+
+
+def dynamics_store(
+    label: str,
+    models: Sequence[Predictor],
+    time_ps: np.ndarray,
+    deviations: Mapping[tuple[str, int], np.ndarray],
+    reference: np.ndarray | None,
+    metrics: Mapping[tuple[str, int], Mapping[str, float]],
+    attrs: Mapping,
+) -> xr.Dataset:
+    """Store of the NVE probe (:mod:`efa.probes.dynamics`): ``energy_deviation`` (probe, model,
+    seed, trajectory, point) eV/atom of every model, ``energy_deviation_reference`` (probe,
+    trajectory, point) of the reference level of theory (nan if none), the time (ps) as
+    ``coordinate`` and the metrics per (model, seed)."""
+    labels, seeds, model_coords = model_grid(models)
+    trajectories, points = next(iter(deviations.values())).shape
+    array = np.full((1, len(labels), len(seeds), trajectories, points), math.nan)
+    for (model_label, seed), values in deviations.items():
+        array[0, labels.index(model_label), seeds.index(seed)] = values
+    if reference is None:
+        reference = np.full((trajectories, points), math.nan)
+    variables = {
+        "coordinate": xr.Variable(
+            ("probe", "point"), np.asarray(time_ps)[None], {"units": "ps", "long_name": "time"}
+        ),
+        "energy_deviation": xr.Variable(
+            ("probe", "model", "seed", "trajectory", "point"), array, {"units": "eV/atom"}
+        ),
+        "energy_deviation_reference": xr.Variable(
+            ("probe", "trajectory", "point"), reference[None], {"units": "eV/atom"}
+        ),
+        **metric_variables(models, metrics, labels, seeds),
+        **run_variables(models, labels, seeds),
+    }
+    return xr.Dataset(
+        variables,
+        coords=_coords(label, labels, seeds, model_coords, points),
+        attrs={
+            "kind": "dynamics",
+            "curve": "energy_deviation",
+            "reference": str(attrs.get("reference", "")),
+            "level_of_theory": str(attrs.get("level_of_theory", "")),
+            "metrics": sorted({n for m in metrics.values() for n in m}),
+            "options": json.dumps(dict(attrs), sort_keys=True, default=str),
+        },
+    )
 
 
 def size_scan_store(

@@ -265,6 +265,77 @@ def finite_size_figure(store: xr.Dataset) -> plt.Figure:
     return figure
 
 
+def far_fragment_figure(store: xr.Dataset) -> plt.Figure:
+    """Force change on the molecule against the far atom's distance, one panel per far-atom
+    group (charged ion, neutral atom): the reference and every model on shared axes."""
+    probe = store.isel(probe=0)
+    groups = [str(group) for group in probe["fragment"].values]
+    figure, axes = _panels(len(groups), height=4.0)
+    distance = probe["distance"].values
+    for column, group in enumerate(groups):
+        axis = axes[0, column]
+        axis.plot(
+            distance, probe["response_reference"].sel(fragment=group).values, **REFERENCE_STYLE
+        )
+        for model in probe["model"].values:
+            colour = FAMILY_COLOURS.get(str(probe["family"].sel(model=model).item()), None)
+            _plot_model(
+                axis,
+                distance,
+                probe["response_predicted"].sel(model=model, fragment=group),
+                colour,
+                _model_title(probe, str(model)),
+            )
+        axis.set_xlabel("distance of the far atom (Å)")
+        axis.set_ylabel("force change on the molecule (eV/Å)")
+        axis.set_title(f"{group} far atom", fontsize=10)
+        axis.legend(fontsize=8)
+    if len(groups) > 1:
+        for axis in axes[0, 1:]:
+            axis.sharey(axes[0, 0])
+    figure.suptitle(
+        f"{probe['probe'].item()}: response to a far atom, against its farthest position",
+        fontsize=11,
+    )
+    return figure
+
+
+def dynamics_figure(store: xr.Dataset) -> plt.Figure:
+    """Total-energy deviation per atom against time of every NVE trajectory: the reference
+    (black) and every model (seed 0 of each), one thin line per trajectory; a line ends where
+    its trajectory failed."""
+    probe = store.isel(probe=0)
+    figure, axes = _panels(1, height=4.0)
+    axis = axes[0, 0]
+    time = probe["coordinate"].values
+    reference = probe["energy_deviation_reference"].values
+    for index, values in enumerate(reference):
+        if np.isfinite(values).any():
+            axis.plot(
+                time, values, color="black", linewidth=1.0, label="reference" if not index else None
+            )
+    for model in probe["model"].values:
+        colour = FAMILY_COLOURS.get(str(probe["family"].sel(model=model).item()), None)
+        runs = probe["energy_deviation"].sel(model=model).isel(seed=0).values
+        for index, values in enumerate(runs):
+            axis.plot(
+                time,
+                values,
+                color=colour,
+                linewidth=1.0,
+                alpha=0.8,
+                label=_model_title(probe, str(model)) if not index else None,
+            )
+    axis.set_xlabel("time (ps)")
+    axis.set_ylabel("E_tot(t) − E_tot(0) per atom (eV/atom)")
+    axis.set_title(
+        f"{probe['probe'].item()}: NVE energy conservation, {store.attrs.get('reference', '')}",
+        fontsize=11,
+    )
+    axis.legend(fontsize=8)
+    return figure
+
+
 def depth_figure(metrics: xr.Dataset, metric: str = "forces_rmse") -> plt.Figure | None:
     """Test ``metric`` against message-passing depth ``T`` for every experiment with depth labels.
 
@@ -334,6 +405,10 @@ def probe_figure(store: xr.Dataset) -> plt.Figure:
         return size_scan_figure(store)
     if kind == "finite_size":
         return finite_size_figure(store)
+    if kind == "far_fragment":
+        return far_fragment_figure(store)
+    if kind == "dynamics":
+        return dynamics_figure(store)
     return curve_figure(store)
 
 

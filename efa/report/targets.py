@@ -21,7 +21,12 @@ of the machine.
 8. periodic charged vacancy: EFA follows it (trend error < 25 %);
 9. periodic charged slab (``nacl_slab``): the local energy is flat (≤ 1 µeV) beyond the local
    receptive field, where the reference keeps changing (the slope of a charged sheet);
-10. periodic charged slab: EFA's slope against the vacuum width within 25 % of the reference's.
+10. periodic charged slab: EFA's slope against the vacuum width within 25 % of the reference's;
+11. far fragment: EFA moves the molecule's forces by the Coulomb amount when a far ion moves
+    (``charged_response_error`` < 30 %);
+12. far fragment: local misses that response (error ≥ 70 %);
+13. far fragment: EFA does not respond to a far neutral atom (``neutral_response_error`` < 10 %
+    of the ion's response): real, not spurious, long range.
 """
 
 from __future__ import annotations
@@ -111,7 +116,9 @@ def _find(
 def _complete(store: xr.Dataset) -> bool:
     probe = store.isel(probe=0)
     if "energy_predicted" not in probe:
-        return bool(np.all(np.any(np.isfinite(probe["energy_mae_per_atom"].values), axis=(1, 2))))
+        curve = probe[store.attrs.get("curve", "energy_mae_per_atom")].values
+        per_model = np.isfinite(curve).reshape(curve.shape[0], -1).any(axis=1)
+        return bool(np.all(per_model))
     reference_ok = bool(np.all(np.isfinite(probe["energy_reference"].values)))
     per_model = np.any(np.all(np.isfinite(probe["energy_predicted"].values), axis=-1), axis=-1)
     return reference_ok and bool(np.all(per_model))
@@ -201,6 +208,33 @@ def evaluate_targets(stores: Sequence[xr.Dataset]) -> list[Target]:
             )
         )
     targets += _periodic_targets(stores)
+    targets += _far_fragment_targets(stores)
+    return targets
+
+
+def _far_fragment_targets(stores: Sequence[xr.Dataset]) -> list[Target]:
+    """Targets 11–13 (module docstring) of the far-fragment probe."""
+    store = _find(stores, lambda s: s.attrs.get("kind") == "far_fragment")
+    if store is None:
+        return []
+    targets = []
+    for family, metric, bound, text in (
+        ("efa", "charged_response_error", 0.3, "follows a far ion's Coulomb pull (error < 30 %)"),
+        ("local", "charged_response_error", 0.7, "misses a far ion's pull (error >= 70 %)"),
+        (
+            "efa",
+            "neutral_response_error",
+            0.1,
+            "ignores a far neutral atom (spurious response < 10 % of the ion's)",
+        ),
+    ):
+        values = family_values(store, metric, family)
+        worst = np.max if (family == "efa") else np.min
+        value = float(worst(values)) if len(values) else math.nan
+        met = value < bound if family == "efa" else value >= bound
+        targets.append(
+            _judged(Target(f"far fragment: {family} {text}", value, bool(met)), store, (family,))
+        )
     return targets
 
 

@@ -258,7 +258,11 @@ class Plan:
         for run in (run for experiment in experiments for run in self.runs_of(experiment)):
             arguments.append(f"--run={run}")
         for option, value in options.items():
+            flag = option.replace("_", "-")
+            if isinstance(value, bool):  # a switch: --with-reference / --no-with-reference
+                arguments.append(f"--{flag}" if value else f"--no-{flag}")
+                continue
             if isinstance(value, (list, tuple)):
                 value = ",".join(str(item) for item in value)
-            arguments.append(f"--{option.replace('_', '-')}={value}")
+            arguments.append(f"--{flag}={value}")
         return arguments

@@ -95,3 +95,22 @@ def test_wildcard_constraints_match_only_configured_names(plan_of):
     assert re.fullmatch(constraints["model"], "efa")
     assert not re.fullmatch(constraints["model"], "efa2")
     assert alternatives(["a", "a.b"]) == r"a\.b|a"
+
+
+def test_probe_switches_and_every_probe_option_reach_efa_probe(plan_of):
+    import argparse
+
+    from efa.probes.commands import add_arguments
+    from efa.probes.registry import probe_option_names
+
+    config = copy.deepcopy(load_config("ci.yaml"))
+    config["experiments"]["two_atoms"]["probes"] = {
+        "nve": {"reference": "two_atoms", "with_reference": False, "steps": 10}
+    }
+    arguments = plan_of(config).probe_arguments("nve")
+    assert "--no-with-reference" in arguments and "--steps=10" in arguments
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    parsed = parser.parse_args([*arguments, "--output=x.zarr"])
+    assert parsed.with_reference is False and parsed.steps == 10
+    assert set(probe_option_names()) <= set(vars(parsed))

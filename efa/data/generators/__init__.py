@@ -5,7 +5,13 @@ returning a canonical ``xr.Dataset``. Training sets take ``num_structures`` and 
 take ``num_points`` (and no seed); the probe pairs take ``num_pairs`` and ``seed``.
 """
 
-from efa.data.generators.analytic import charge_dipole, cluster, nacl_cluster, two_atoms
+from efa.data.generators.analytic import (
+    charge_dipole,
+    cluster,
+    far_fragment,
+    nacl_cluster,
+    two_atoms,
+)
 from efa.data.generators.carbon_chain import carbon_chain, carbon_chain_probe
 from efa.data.generators.cumulene import cumulene, cumulene_torsion
 from efa.data.generators.nacl_crystal import nacl_crystal
@@ -19,6 +25,7 @@ GENERATORS = {
         nacl_cluster,
         nacl_crystal,
         charge_dipole,
+        far_fragment,
         cumulene,
         cumulene_torsion,
         sn2,
@@ -36,6 +43,7 @@ __all__ = [
     "cluster",
     "cumulene",
     "cumulene_torsion",
+    "far_fragment",
     "nacl_cluster",
     "nacl_crystal",
     "sn2",

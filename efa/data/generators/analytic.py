@@ -15,6 +15,7 @@ from scipy.special import erf
 from efa.data.generators.geometry import random_ball_packing, random_unit_vectors
 from efa.data.generators.provenance import generator_attrs
 from efa.data.schema import make_dataset
+from efa.errors import DataError
 
 #: Coulomb constant k_e = e² / (4π ε₀) in eV·Å.
 COULOMB_EV_ANGSTROM = 14.3996
@@ -117,15 +118,55 @@ def cluster(
 #: Toy NaCl parameters: charge (e) and radius R (Å) per atomic number.
 NACL_CHARGE = {11: 1.0, 17: -1.0}
 NACL_RADIUS = {11: 0.95, 17: 1.81}
+#: The neutral, non-polar atom of ``far_fragment`` (argon): no charge, Born radius 1.88 Å.
+NEUTRAL_NUMBER = 18
+NEUTRAL_RADIUS = 1.88
 
 
-def nacl_tables() -> tuple[np.ndarray, np.ndarray]:
-    """Charges (e) and radii (Å) of Na and Cl indexed by atomic number, ``(18,)`` each (0 for
-    the other elements)."""
-    charge, radius = np.zeros(18), np.zeros(18)
+def ion_tables() -> tuple[np.ndarray, np.ndarray]:
+    """Charges (e) and Born radii (Å) indexed by atomic number, ``(19,)`` each: Na⁺ and Cl⁻ of
+    the toy NaCl potential and the neutral Ar of ``far_fragment`` (0 for the other elements)."""
+    charge, radius = np.zeros(19), np.zeros(19)
     for z in NACL_CHARGE:
         charge[z], radius[z] = NACL_CHARGE[z], NACL_RADIUS[z]
+    radius[NEUTRAL_NUMBER] = NEUTRAL_RADIUS
     return charge, radius
+
+
+def screened_coulomb_born_pair(
+    alpha: float = 0.5, repulsion: float = 30.0, beta: float = 0.25
+) -> PairFunction:
+    """``u(r) = k_e q_i q_j erf(α r) / r + C exp(−r / (β (R_i + R_j)))`` with charges and radii
+    of :func:`ion_tables`: the pair term of the paper's toy NaCl clusters and of
+    ``far_fragment``. The screening (α = ``alpha`` Å⁻¹) keeps the attraction of two ions finite
+    at contact, so that the repulsion gives Na–Cl a bond (about 2.4 Å); beyond ``3/α`` it is
+    the bare Coulomb term to 1e-4."""
+    charge, radius = ion_tables()
+
+    def pair(r, zi, zj):
+        qq = COULOMB_EV_ANGSTROM * charge[zi] * charge[zj]
+        decay = beta * (radius[zi] + radius[zj])
+        born = repulsion * np.exp(-r / decay)
+        screened = erf(alpha * r) / r
+        d_screened = (2 * alpha / np.sqrt(np.pi)) * np.exp(-((alpha * r) ** 2)) / r - screened / r
+        return qq * screened + born, qq * d_screened - born / decay
+
+    return pair
+
+
+def coulomb_born_pair(repulsion: float = 30.0, beta: float = 0.25) -> PairFunction:
+    """``u(r) = k_e q_i q_j / r + C exp(−r / (β (R_i + R_j)))`` with charges and radii of
+    :func:`ion_tables` (C = ``repulsion`` eV): bare Coulomb between point charges plus a Born
+    repulsion, the pair term of the toy NaCl crystal and of ``far_fragment``."""
+    charge, radius = ion_tables()
+
+    def pair(r, zi, zj):
+        qq = COULOMB_EV_ANGSTROM * charge[zi] * charge[zj]
+        decay = beta * (radius[zi] + radius[zj])
+        born = repulsion * np.exp(-r / decay)
+        return qq / r + born, -qq / r**2 - born / decay
+
+    return pair
 
 
 def nacl_cluster(
@@ -154,17 +195,9 @@ def nacl_cluster(
             for _ in range(num_structures)
         ]
     )
-    charge, size = nacl_tables()
-
-    def pair(r, zi, zj):
-        qq = COULOMB_EV_ANGSTROM * charge[zi] * charge[zj]
-        decay = beta * (size[zi] + size[zj])
-        born = repulsion * np.exp(-r / decay)
-        screened = erf(alpha * r) / r
-        d_screened = (2 * alpha / np.sqrt(np.pi)) * np.exp(-((alpha * r) ** 2)) / r - screened / r
-        return qq * screened + born, qq * d_screened - born / decay
-
-    energy, forces = pair_energy_forces(positions, numbers, pair)
+    energy, forces = pair_energy_forces(
+        positions, numbers, screened_coulomb_born_pair(alpha, repulsion, beta)
+    )
     params = dict(
         num_structures=num_structures,
         seed=seed,
@@ -255,3 +288,117 @@ def charge_dipole(
         attrs=attrs,
         source="charge_dipole",
     )
+
+
+#: The far atoms of ``far_fragment``: Na⁺ and Cl⁻ (charged) and Ar (neutral, non-polar).
+FAR_SPECIES = (11, 17, NEUTRAL_NUMBER)
+#: Level of theory of ``far_fragment`` and of the far-fragment probe's structures.
+FAR_FRAGMENT_LEVEL = (
+    "analytic: 1/2 sum_{i!=j} [k_e q_i q_j erf(0.5 r)/r + 30 exp(-r/(0.25 (R_i+R_j)))] eV, "
+    "q = +1/-1/0 e, R = 0.95/1.81/1.88 Å for Na/Cl/Ar"
+)
+
+
+def far_fragment_molecules(
+    rng: np.random.Generator,
+    count: int,
+    min_bond: float = 2.3,
+    max_bond: float = 2.8,
+    min_angle: float = 90.0,
+    max_angle: float = 180.0,
+) -> np.ndarray:
+    """Positions ``(count, 3, 3)`` (Å) of Na⁺Cl⁻Na⁺ molecules (atoms Na, Cl, Na), centred on
+    their centroid and randomly oriented: both Na–Cl bonds ~ U[min_bond, max_bond] Å, the
+    Na–Cl–Na angle ~ U[min_angle, max_angle] degrees."""
+    bonds = rng.uniform(min_bond, max_bond, (count, 2))
+    angle = np.radians(rng.uniform(min_angle, max_angle, count))
+    first = random_unit_vectors(rng, count)
+    other = random_unit_vectors(rng, count)
+    normal = other - np.sum(other * first, axis=1, keepdims=True) * first
+    normal /= np.linalg.norm(normal, axis=1, keepdims=True)
+    second = np.cos(angle)[:, None] * first + np.sin(angle)[:, None] * normal
+    positions = np.stack(
+        [bonds[:, :1] * first, np.zeros((count, 3)), bonds[:, 1:] * second], axis=1
+    )
+    return positions - positions.mean(axis=1, keepdims=True)
+
+
+def far_fragment_geometry(
+    molecules: np.ndarray, far_number: np.ndarray, far_position: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Positions ``(S, 4, 3)`` and atomic numbers ``(S, 4)`` of Na⁺Cl⁻Na⁺ ``molecules``
+    ``(S, 3, 3)`` (:func:`far_fragment_molecules`) with one far atom ``far_number`` (S,) at
+    ``far_position`` (S, 3) Å."""
+    positions = np.concatenate([molecules, far_position[:, None]], axis=1)
+    count = len(far_number)
+    numbers = np.concatenate(
+        [np.broadcast_to([11, 17, 11], (count, 3)), np.asarray(far_number)[:, None]], axis=1
+    )
+    return positions, numbers.astype(np.int32)
+
+
+def far_fragment_labels(
+    positions: np.ndarray, numbers: np.ndarray, attrs: dict, source: str, **fields
+) -> xr.Dataset:
+    """The canonical data set of ``far_fragment`` geometries with exact energies and forces of
+    :func:`screened_coulomb_born_pair`; the total charge is the sum of the ions' charges.
+    ``fields`` go on to :func:`efa.data.schema.make_dataset` (``coordinate``, ``labels``)."""
+    energy, forces = pair_energy_forces(positions, numbers, screened_coulomb_born_pair())
+    charge, _ = ion_tables()
+    return make_dataset(
+        positions,
+        numbers,
+        energy,
+        forces,
+        total_charge=charge[numbers].sum(axis=1).round().astype(np.int32),
+        attrs={**attrs, "level_of_theory": FAR_FRAGMENT_LEVEL},
+        source=source,
+        **fields,
+    )
+
+
+def far_fragment(
+    num_structures: int,
+    seed: int,
+    min_distance: float = 5.0,
+    max_distance: float = 18.0,
+) -> xr.Dataset:
+    """A charged molecule Na⁺Cl⁻Na⁺ and one far atom: Na⁺, Cl⁻ or a neutral, non-polar Ar.
+
+    The molecule (:func:`far_fragment_molecules`: bonds 2.3–2.8 Å, angle 90–180°, random
+    orientation) is centred at the origin; the far atom, drawn from Na/Cl/Ar with equal
+    probability, sits at distance D ~ U[min_distance, max_distance] Å from the origin in a
+    random direction. Labels are exact:
+
+        E = ½ Σ_{i≠j} [k_e q_i q_j erf(α r_ij) / r_ij + C exp(−r_ij / (β (R_i + R_j)))]
+
+    with q = +1, −1, 0 e and R = 0.95, 1.81, 1.88 Å for Na, Cl, Ar, α = 0.5 Å⁻¹, C = 30 eV,
+    β = 0.25 (the paper's toy NaCl potential, plus Ar). Beyond 6 Å the screening is below 1e-4,
+    so a far ion pulls on the molecule with the Coulomb force k_e q q' / D²; the far Ar only
+    repels at contact. A model with real long range responds to the one and not to the
+    other (the ``far_fragment`` probe).
+    """
+    if not 3.0 < min_distance <= max_distance:
+        raise DataError(
+            f"far_fragment: expected 3 < min_distance <= max_distance (Å; the molecule reaches "
+            f"2.8 Å from its centre); got {min_distance}, {max_distance}"
+        )
+    rng = np.random.default_rng(seed)
+    molecules = far_fragment_molecules(rng, num_structures)
+    far_number = rng.choice(FAR_SPECIES, num_structures)
+    distance = rng.uniform(min_distance, max_distance, num_structures)
+    far_position = distance[:, None] * random_unit_vectors(rng, num_structures)
+    positions, numbers = far_fragment_geometry(molecules, far_number, far_position)
+    params = dict(
+        num_structures=num_structures,
+        seed=seed,
+        min_distance=min_distance,
+        max_distance=max_distance,
+    )
+    attrs = generator_attrs(
+        "far_fragment",
+        params,
+        FAR_FRAGMENT_LEVEL,
+        "A Na+Cl-Na+ molecule and a far Na+, Cl- or neutral Ar; real against spurious long range.",
+    )
+    return far_fragment_labels(positions, numbers, attrs, "far_fragment")

@@ -169,17 +169,11 @@ def coulomb_born_cluster(
     """Energy (eV) and forces ``(N, 3)`` (eV/Å) of the same Na⁺/Cl⁻ ions without periodic
     images, by the direct pair sum ``(1/2) Σ_{i≠j} [k_e q_i q_j / r_ij + C exp(−r_ij /
     (β (R_i + R_j)))]`` (the cluster a crystal is cut into)."""
-    from efa.data.generators.analytic import nacl_tables, pair_energy_forces
-
-    charge, radius = nacl_tables()
-
-    def pair(r, zi, zj):
-        qq = COULOMB_EV_ANGSTROM * charge[zi] * charge[zj]
-        decay = beta * (radius[zi] + radius[zj])
-        born = repulsion * np.exp(-r / decay)
-        return qq / r + born, -qq / r**2 - born / decay
+    from efa.data.generators.analytic import coulomb_born_pair, pair_energy_forces
 
     energy, forces = pair_energy_forces(
-        np.asarray(positions, np.float64)[None], np.asarray(numbers)[None], pair
+        np.asarray(positions, np.float64)[None],
+        np.asarray(numbers)[None],
+        coulomb_born_pair(repulsion, beta),
     )
     return float(energy[0]), forces[0]
