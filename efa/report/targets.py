@@ -26,7 +26,9 @@ of the machine.
     (``charged_response_error`` < 30 %);
 12. far fragment: local misses that response (error ≥ 70 %);
 13. far fragment: EFA does not respond to a far neutral atom (``neutral_response_error`` < 10 %
-    of the ion's response): real, not spurious, long range.
+    of the ion's response): real, not spurious, long range;
+14. NVE dynamics (``nve``): EFA conserves energy, ``energy_drift`` < 1 meV/atom/ps;
+15. NVE dynamics: no EFA trajectory fails (``failed_fraction`` = 0).
 """
 
 from __future__ import annotations
@@ -209,7 +211,45 @@ def evaluate_targets(stores: Sequence[xr.Dataset]) -> list[Target]:
         )
     targets += _periodic_targets(stores)
     targets += _far_fragment_targets(stores)
+    targets += _dynamics_targets(stores)
     return targets
+
+
+#: Largest EFA energy drift (eV/atom/ps) that counts as conserving energy.
+MAX_ENERGY_DRIFT = 1e-3
+
+
+def _dynamics_targets(stores: Sequence[xr.Dataset]) -> list[Target]:
+    """Targets 14–15 (module docstring) of the NVE probe."""
+    store = _find(stores, lambda s: s.attrs.get("kind") == "dynamics")
+    if store is None:
+        return []
+    drift = family_values(store, "energy_drift", "efa")
+    failed = family_values(store, "failed_fraction", "efa")
+    local = family_values(store, "energy_drift", "local")
+    worst_drift = float(np.max(drift)) if len(drift) else math.nan
+    worst_failed = float(np.max(failed)) if len(failed) else math.nan
+    return [
+        _judged(
+            Target(
+                "NVE dynamics: efa conserves energy (drift < 1 meV/atom/ps)",
+                worst_drift,
+                bool(worst_drift < MAX_ENERGY_DRIFT),
+                f"local {np.max(local):.3g} eV/atom/ps" if len(local) else "",
+            ),
+            store,
+            ("efa",),
+        ),
+        _judged(
+            Target(
+                "NVE dynamics: no efa trajectory fails (fraction failed)",
+                worst_failed,
+                bool(worst_failed == 0),
+            ),
+            store,
+            ("efa",),
+        ),
+    ]
 
 
 def _far_fragment_targets(stores: Sequence[xr.Dataset]) -> list[Target]:

@@ -65,7 +65,9 @@ def test_exact_forces_conserve_energy_and_match_the_reference_trajectory(tmp_pat
     assert float(exact["energy_drift_reference"]) == pytest.approx(float(exact["energy_drift"]))
     assert store.attrs["kind"] == "dynamics"
     probe_figure(store)  # draws
-    assert evaluate_targets([store])[0].met  # the store is complete
+    targets = evaluate_targets([store])
+    assert targets[0].met  # the store is complete
+    assert [t.met for t in targets if t.description.startswith("NVE")] == [True, True]
 
 
 def test_a_model_that_blows_up_fails_at_once(tmp_path):
@@ -79,6 +81,8 @@ def test_a_model_that_blows_up_fails_at_once(tmp_path):
     assert float(probe["failed_fraction"]) == 1.0
     assert float(probe["time_to_failure"]) == pytest.approx(0.5e-3)
     assert np.isnan(store["energy_deviation_reference"].values).all()
+    nve = [t for t in evaluate_targets([store]) if t.description.startswith("NVE")]
+    assert [t.met for t in nve] == [False, False] and nve[1].value == 1.0
 
 
 @pytest.mark.parametrize(
