@@ -123,9 +123,10 @@ def matmul_rate_flops(size: int = 2048, dtype=np.float32) -> float:
 
 def machine_description() -> str:
     """One line naming the machine the figures were measured on."""
+    devices = jax.devices()
     return (
-        f"{platform.machine()}, {os.cpu_count()} CPU cores, "
-        f"JAX {jax.__version__} on {jax.devices()[0].platform}"
+        f"{platform.machine()}, {os.cpu_count()} CPU cores, JAX {jax.__version__} on "
+        f"{len(devices)}× {devices[0].device_kind} ({devices[0].platform})"
     )
 
 

@@ -7,6 +7,8 @@ real training step (:func:`efa.train.loop.train_step`: energy + forces loss, Ada
   layers with qk 32, v 16, Lebedev 50, r_max 10. Target: EFA step time ≤ 2× local.
 - ``cluster16``: 16-atom clusters (all pairs within the 5 Å cutoff), batch 32, 128 features,
   degree 1, 2 layers; EFA qk 16, v 32, r_max 15. Target: EFA step time ≤ 1.5× local.
+- ``cluster32``: the same models on 32-atom clusters in a ball of radius 5 Å (pairs up to 10 Å,
+  beyond the cutoff). Target: EFA step time ≤ 1.5× local.
 
 Both models are compiled and warmed up, then ``--steps`` steps of each are timed one by one, in
 alternation (cycling over a few distinct batches, so both see the same background load); the
@@ -57,6 +59,14 @@ CONFIGS = {
         "cluster16",
         "16-atom clusters, batch 32, F=128, T=2, L=1",
         {"generator": "cluster", "num_atoms": 16, "radius": 2.5},
+        {"features": 128, "num_iterations": 2, "max_degree": 1, "cutoff": 5.0},
+        {"qk_features": 16, "v_features": 32, "lebedev_num": 50, "max_length": 15.0},
+        1.5,
+    ),
+    "cluster32": BenchConfig(
+        "cluster32",
+        "32-atom clusters, batch 32, F=128, T=2, L=1",
+        {"generator": "cluster", "num_atoms": 32, "radius": 5.0},
         {"features": 128, "num_iterations": 2, "max_degree": 1, "cutoff": 5.0},
         {"qk_features": 16, "v_features": 32, "lebedev_num": 50, "max_length": 15.0},
         1.5,
