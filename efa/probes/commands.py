@@ -32,6 +32,8 @@ probes (kind; default reference):
   nve              dynamics; --reference DATASET: NVE molecular dynamics (ASE velocity Verlet,
                    float64) from --num-trajectories of its structures: energy drift per atom
                    and ps, time to failure; the reference level of theory alongside
+  size_extrapolation  size scan; --datasets NAME,…: every model on the first --num-structures
+                   structures of each (train on small systems, test on larger ones)
   far_fragment     far fragment; Na+Cl-Na+ with a far Na+, Cl- or neutral Ar moved from
                    --min-distance to --max-distance Å: the force change on the molecule must
                    be the Coulomb one for the ions and none for Ar (exact labels)
@@ -54,6 +56,10 @@ def _indices(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(
             f"{text!r}: expected comma-separated atom indices, e.g. 4,5"
         ) from None
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(name.strip() for name in text.split(",") if name.strip())
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -100,6 +106,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--seed", type=int, help="seed of the probe's random geometries or velocities"
+    )
+    parser.add_argument(
+        "--datasets",
+        type=_names,
+        help="data sets of growing size, comma-separated (size_extrapolation)",
+    )
+    parser.add_argument(
+        "--num-structures", type=int, help="structures per data set (size_extrapolation)"
     )
     parser.add_argument("--num-trajectories", type=int, help="NVE trajectories (nve)")
     parser.add_argument("--temperature-k", type=float, help="initial temperature, K (nve)")

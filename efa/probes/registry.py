@@ -17,6 +17,8 @@ probe                 kind             structures and reference
 ``nve``               dynamics         NVE molecular dynamics from structures of a data set
                                        (ASE velocity Verlet, float64), the reference level of
                                        theory where a labeller exists
+``size_extrapolation``  size_scan      every model on the first structures of other data sets
+                                       (larger systems than it was trained on)
 ``nacl_size``         size_scan        each run's own test split (NaCl clusters of growing size)
 ``nacl_supercell``    finite_size      rock-salt L×L×L supercells with and without a charged Cl
                                        vacancy, exact Ewald energies
@@ -48,6 +50,7 @@ from efa.probes.runners import (
     run_nve,
     run_pull_apart,
     run_reach,
+    run_size_extrapolation,
     run_sn2,
     run_torsion,
     run_two_atoms,
@@ -104,6 +107,15 @@ def _nve_options(options: Mapping[str, Any]) -> None:
         raise ConfigError(
             f"--sample-every {options['sample_every']}: expected at most --steps {options['steps']}"
         )
+
+
+def _size_extrapolation_options(options: Mapping[str, Any]) -> None:
+    if not options["datasets"]:
+        raise ConfigError(
+            "probe 'size_extrapolation': needs --datasets NAME,NAME,… (data sets of growing size)"
+        )
+    if options["num_structures"] < 1:
+        raise ConfigError(f"--num-structures {options['num_structures']}: expected at least 1")
 
 
 def _at_least(key: str, minimum: int) -> Callable[[Mapping[str, Any]], None]:
@@ -219,6 +231,14 @@ PROBES: dict[str, Probe] = {
             },
             run_nve,
             _nve_options,
+        ),
+        Probe(
+            "size_extrapolation",
+            "size_scan",
+            "per-atom error on larger systems than the training set's (data sets by name)",
+            {**_COMMON, **_FROM_DATA, "datasets": None, "num_structures": 50},
+            run_size_extrapolation,
+            _size_extrapolation_options,
         ),
         Probe(
             "nacl_supercell",

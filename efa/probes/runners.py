@@ -456,3 +456,18 @@ def run_nve(models, options):
             "coordinate_name": "time",
         },
     )
+
+
+def run_size_extrapolation(models, options):
+    """Every model on the first ``num_structures`` structures of each data set of ``datasets``
+    (:func:`efa.probes.size_scan.size_scan`); name data sets the models were not trained on."""
+    from efa.data.store import open_dataset
+    from efa.probes.size_scan import size_scan
+
+    check_unique(models)
+    entries = []
+    for name in options["datasets"]:
+        structures = Structures.from_dataset(open_dataset(name, options["datasets_root"]))
+        count = min(options["num_structures"], len(structures.energy))
+        entries += [(model, structures.select(np.arange(count))) for model in models]
+    return size_scan(entries, options["label"] or "size_extrapolation", options)

@@ -349,12 +349,17 @@ def probe_defaults(name: str) -> dict[str, Any] | None:
     return None
 
 
-def probe_reference(name: str, options: Mapping[str, Any]) -> str | None:
-    """The reference data set a probe reads (a name under ``datasets_root``), if any."""
-    reference = options.get("reference", (probe_defaults(name) or {}).get("reference"))
-    if isinstance(reference, str) and not reference.endswith(".zarr"):
-        return reference
-    return None
+def probe_references(name: str, options: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The data sets a probe reads by name under ``datasets_root`` (not as ``.zarr`` paths), each
+    with the option that names it: ``reference``, and ``datasets`` of size_extrapolation."""
+    defaults = probe_defaults(name) or {}
+    named = []
+    for option in ("reference", "datasets"):
+        value = options.get(option, defaults.get(option))
+        for item in [value] if isinstance(value, str) else list(value or ()):
+            if isinstance(item, str) and not item.endswith(".zarr"):
+                named.append((option, item))
+    return named
 
 
 def _check_probe(config: Mapping, registry, key: str, options: Mapping[str, Any]) -> None:
@@ -389,9 +394,8 @@ def _check_probe(config: Mapping, registry, key: str, options: Mapping[str, Any]
             probe_options(name, {k: v for k, v in options.items() if v is not None})
         except ConfigError as error:
             _fail(key, str(error))
-    reference = probe_reference(name, options)
-    if reference is not None:
-        where = f"{key}.reference" if "reference" in options else key
+    for option, reference in probe_references(name, options):
+        where = f"{key}.{option}" if option in options else key
         if reference not in (config.get("datasets") or {}):
             _fail(
                 where,

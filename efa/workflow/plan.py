@@ -28,7 +28,7 @@ from typing import Any
 
 from efa.data.registry import load_registry
 from efa.provenance import mapping_sha256
-from efa.workflow.config import probe_defaults, probe_reference, run_settings
+from efa.workflow.config import probe_defaults, probe_references, run_settings
 
 #: The command every job runs: the ``efa`` command line of the workflow's Python.
 EFA = ["python", "-m", "efa.cli"]
@@ -238,13 +238,15 @@ class Plan:
         return store_marker(self.dataset_store(self.experiments[experiment]["dataset"]))
 
     def probe_inputs(self, label: str) -> dict[str, Any]:
-        """The finished runs a probe evaluates, and the store of its reference data set."""
+        """The finished runs a probe evaluates, and the stores of the data sets it reads."""
         experiments, name, options = self.probes[label]
         runs = [run for experiment in experiments for run in self.runs_of(experiment)]
         inputs: dict[str, Any] = {"runs": [f"{run}/summary.json" for run in runs]}
-        reference = probe_reference(name, options)
-        if reference is not None:
-            inputs["reference"] = store_marker(self.dataset_store(reference))
+        references = probe_references(name, options)
+        if references:
+            inputs["reference"] = [
+                store_marker(self.dataset_store(reference)) for _, reference in references
+            ]
         return inputs
 
     def probe_arguments(self, label: str) -> list[str]:

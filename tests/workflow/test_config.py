@@ -162,7 +162,15 @@ def _published_splits_of_a_generated_set(config):
     return "experiments.two_atoms.splits"
 
 
+def _unlisted_extrapolation_set(config):
+    config["experiments"]["two_atoms"]["probes"] = {
+        "size_extrapolation": {"datasets": ["two_atoms", "cluster_16"]}
+    }
+    return "experiments.two_atoms.probes.size_extrapolation.datasets"
+
+
 BAD_CONFIGS = [
+    _unlisted_extrapolation_set,
     _unknown_model,
     _outside_bound,
     _missing_dataset,
