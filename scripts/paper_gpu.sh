@@ -15,13 +15,13 @@
 # EFA_GPU_TINY=1 it runs a few steps of everything, on whatever device JAX finds (a CPU check of
 # the script itself).
 set -euo pipefail
-cd "$(dirname "$0")/.."
 
 out="${1:?usage: scripts/paper_gpu.sh OUT [CLUSTER_MINUTES]}"
 minutes="${2:-5}"
 tiny="${EFA_GPU_TINY:-0}"
 mkdir -p "$out"
-out="$(cd "$out" && pwd)"
+out="$(cd "$out" && pwd)"  # OUT relative to where the script was called from
+cd "$(dirname "$0")/.."
 results="$out/results"
 
 if [ ! -x .venv-gpu/bin/efa ]; then
