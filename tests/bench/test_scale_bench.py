@@ -112,6 +112,7 @@ def test_trained_runs_are_timed_with_their_parameters(tmp_path, capsys):
         _measure_size(100, {}, lambda name, n: build_model(name, dict(tiny, cutoff=4.0)), None)
 
 
+@pytest.mark.extended  # the mesh itself: tests/nn/test_mesh.py
 def test_periodic_case_times_one_cell_with_efa_on_a_mesh(tmp_path, capsys):
     structure = make_structure(300, periodic=True)
     assert np.allclose(structure.cell[0], cube_side(300) * np.eye(3)) and structure.pbc.all()

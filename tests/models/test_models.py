@@ -128,7 +128,11 @@ def test_atomic_dipole_input_is_equivariant(x64):
         build_model("local", dict(COMMON, max_degree=0, use_atomic_dipoles=True))
 
 
-@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize(
+    # the chunked pair loop is the message passing both models share
+    "name",
+    ["local", pytest.param("efa", marks=pytest.mark.extended)],
+)
 def test_pair_chunks_give_the_same_parameters_energy_and_forces(name, x64):
     """Large structures pass their pairs in chunks (scan + remat): same parameters, same result."""
     model_name, options = MODELS[name]

@@ -46,6 +46,7 @@ def cells():
     return nacl_crystal(6, seed=1, rattle=0.15, defects="mixed")
 
 
+@pytest.mark.extended  # compiles the periodic EFA model twice in float64
 def test_asking_for_the_stress_leaves_energies_and_forces_unchanged(cells, x64):
     model = build_model("efa", EFA_OPTIONS)
     structures = Structures.from_dataset(cells)

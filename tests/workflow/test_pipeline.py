@@ -78,6 +78,8 @@ def test_touched_outputs_do_not_rerun(clone):
 
 
 def test_experiment_changes_a_parameter(clone):
+    """A probe option changed by 'dvc exp run -S' reruns the probe and is shown with the
+    experiment."""
     run(
         [
             tool("dvc"),
@@ -86,14 +88,14 @@ def test_experiment_changes_a_parameter(clone):
             "--name",
             "short",
             "-S",
-            "config/config.yaml:train.max_steps=10",
+            "config/config.yaml:experiments.two_atoms.probes.two_atoms.num_points=11",
         ],
         cwd=clone,
         timeout=600,
     )
     result = run([tool("dvc"), "exp", "show", "--no-pager", "--csv"], cwd=clone)
     assert "short" in result.stdout, result.stdout
-    assert "train.max_steps" in result.stdout, result.stdout
+    assert "experiments.two_atoms.probes.two_atoms.num_points" in result.stdout, result.stdout
 
 
 def _train_log(run_dir: Path) -> list[dict]:
@@ -103,6 +105,7 @@ def _train_log(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
 
 
+@pytest.mark.extended  # the kill of every job kind below and tests/train cover this more cheaply
 def test_kill_and_rerun_resumes_from_checkpoint(workdir):
     config = load_config("ci.yaml")
     # enough steps that the kill lands mid-run; the rerun trains what is left of them
@@ -217,8 +220,8 @@ def _kill_during(command, workdir: Path, kind: str | None, whole: bool = False) 
 def test_kill_9_of_every_job_kind_and_of_snakemake_then_rerun_gives_the_same_results(
     clone, workdir
 ):
-    """SIGKILL of a data set build, a training, an evaluation, a probe, the report, and of
-    Snakemake with all its jobs, each followed by a rerun: the results equal those of the
+    """SIGKILL of a data set build, an evaluation, a probe, the report, and of Snakemake with
+    all its jobs during a training, each followed by a rerun: the results equal those of the
     uninterrupted run of the same configuration (the clone's)."""
     (workdir / "config.yaml").write_text((ROOT / "config" / "ci.yaml").read_text())
     command = snakemake_command(workdir, "--cores", "2", "--configfile", "config.yaml")
@@ -226,7 +229,6 @@ def test_kill_9_of_every_job_kind_and_of_snakemake_then_rerun_gives_the_same_res
     for kind, whole in [
         ("build", False),
         ("train", True),
-        ("train", False),
         ("evaluate", False),
         ("probe", False),
         ("report", False),
