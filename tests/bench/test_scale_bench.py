@@ -73,7 +73,6 @@ def test_cases_over_the_memory_limit_are_compiled_not_run(tmp_path, capsys):
     assert np.isnan(store["median_s"]).all() and (store["peak_bytes"] > 0).all()
 
 
-@pytest.mark.extended  # trains two runs; the untrained cases above time the same path
 def test_trained_runs_are_timed_with_their_parameters(tmp_path, capsys):
     """``--runs`` loads two trained run directories; a cutoff other than 5 Å is refused."""
     from efa.data.generators.analytic import two_atoms

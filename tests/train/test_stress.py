@@ -28,6 +28,8 @@ EFA_OPTIONS = dict(
     max_length=12.0,
     envelope_width=0.3,
 )
+LOCAL_OPTIONS = {key: EFA_OPTIONS[key] for key in ("features", "cutoff", "num_basis")}
+MODELS = {"local": LOCAL_OPTIONS, "efa": EFA_OPTIONS}
 
 
 def cell_batch(model, structures, dtype=np.float64):
@@ -46,9 +48,13 @@ def cells():
     return nacl_crystal(6, seed=1, rattle=0.15, defects="mixed")
 
 
-@pytest.mark.extended  # compiles the periodic EFA model twice in float64
-def test_asking_for_the_stress_leaves_energies_and_forces_unchanged(cells, x64):
-    model = build_model("efa", EFA_OPTIONS)
+@pytest.mark.parametrize(
+    # predict's strain derivative is the same for both models; EFA compiles for long in float64
+    "name",
+    ["local", pytest.param("efa", marks=pytest.mark.extended)],
+)
+def test_asking_for_the_stress_leaves_energies_and_forces_unchanged(name, cells, x64):
+    model = build_model(name, MODELS[name])
     structures = Structures.from_dataset(cells)
     batch = cell_batch(model, structures)
     params = model.init(jax.random.PRNGKey(0), batch)
@@ -62,7 +68,7 @@ def test_asking_for_the_stress_leaves_energies_and_forces_unchanged(cells, x64):
 
 
 def test_loss_adds_the_mean_squared_stress_error(cells, x64):
-    model = build_model("local", {k: EFA_OPTIONS[k] for k in ("features", "cutoff", "num_basis")})
+    model = build_model("local", LOCAL_OPTIONS)
     structures = Structures.from_dataset(cells)
     batch = cell_batch(model, structures)
     params = model.init(jax.random.PRNGKey(1), batch)

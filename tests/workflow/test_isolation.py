@@ -140,7 +140,7 @@ def _mark_finished(checkout: Path) -> None:
     assert "Nothing to be done" in plan, plan
 
 
-@pytest.mark.extended  # the conftest guard checks every test leaves the suite's outputs alone
+@pytest.mark.slow
 def test_workflow_tests_pass_after_the_suite(tmp_path):
     """The README's commands in order: the default suite, then the tests. In a copy of the
     checkout whose suite has finished (seed 0 of every run), the seed overlay's dry-run test

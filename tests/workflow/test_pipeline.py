@@ -78,8 +78,8 @@ def test_touched_outputs_do_not_rerun(clone):
 
 
 def test_experiment_changes_a_parameter(clone):
-    """A probe option changed by 'dvc exp run -S' reruns the probe and is shown with the
-    experiment."""
+    """'dvc exp run -S' runs an experiment with a changed probe option, and 'dvc exp show'
+    lists it with that parameter."""
     run(
         [
             tool("dvc"),
