@@ -252,7 +252,8 @@ class Trainer:
 
     def _initial_state(self) -> TrainState:
         first = next(self.train_batches.training_batches(self.config.seed))
-        params = self.model.init(jax.random.PRNGKey(self.config.seed), first)
+        # compiled once as a whole: run eagerly, init compiles every operation on its own
+        params = jax.jit(self.model.init)(jax.random.PRNGKey(self.config.seed), first)
         return self.parallel.replicate(TrainState(params, self.optimizer.init(params)))
 
     def evaluate_validation_split(self, params) -> dict[str, float]:
