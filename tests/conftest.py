@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import stat
+import tempfile
 from pathlib import Path
 
 import jax
@@ -19,11 +21,38 @@ OUTPUT_FOLDERS = ("results", "datasets", ".snakemake")
 TRACKED_INPUTS = frozenset({"datasets/registry.yaml"})
 
 
+#: JAX options of a persistent compilation cache that keeps every compiled program.
+_COMPILATION_CACHE_OPTIONS = {
+    "jax_persistent_cache_min_compile_time_secs": 0,
+    "jax_persistent_cache_min_entry_size_bytes": 0,
+}
+_CACHE_KEY = pytest.StashKey[str]()
+
+
 def pytest_configure(config):
-    """XLA settings of a process that runs efa-bench (before any test starts JAX)."""
+    """XLA settings of a process that runs efa-bench (before any test starts JAX), and one
+    persistent compilation cache for the session, in a temporary folder: this process and the
+    commands the tests start (they inherit the environment) compile each program once.
+
+    A program loaded from the cache is the one XLA compiled for it, so no number changes (the
+    ci suite gives bit-identical metrics with a cold and a warm cache); the determinism tests
+    still compare whole runs, whose data order, seeds and threads the cache does not touch.
+    """
     from efa.xla import configure_xla
 
     configure_xla()
+    cache = tempfile.mkdtemp(prefix="efa-tests-xla-cache-")
+    config.stash[_CACHE_KEY] = cache
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = cache
+    jax.config.update("jax_compilation_cache_dir", cache)
+    for option, value in _COMPILATION_CACHE_OPTIONS.items():
+        os.environ[option.upper()] = str(value)
+        jax.config.update(option, value)
+
+
+def pytest_unconfigure(config):
+    if _CACHE_KEY in config.stash:
+        shutil.rmtree(config.stash[_CACHE_KEY], ignore_errors=True)
 
 
 @pytest.fixture
