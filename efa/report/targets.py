@@ -28,7 +28,11 @@ of the machine.
 13. far fragment: EFA does not respond to a far neutral atom (``neutral_response_error`` < 10 %
     of the ion's response): real, not spurious, long range;
 14. NVE dynamics (``nve``): EFA conserves energy, ``energy_drift`` < 1 meV/atom/ps;
-15. NVE dynamics: no EFA trajectory fails (``failed_fraction`` = 0).
+15. NVE dynamics: no EFA trajectory fails (``failed_fraction`` = 0);
+16. SN2 (the ``sn2_scan`` reaction scan): energy MAE where the free ion is beyond the cutoff of
+    every atom ≥ 3× lower for EFA than local;
+17. SN2: EFA's scan has no jumps beyond the reference's (``energy_jumps``, the excess total
+    variation of the predicted curve, ≤ 0).
 """
 
 from __future__ import annotations
@@ -212,7 +216,49 @@ def evaluate_targets(stores: Sequence[xr.Dataset]) -> list[Target]:
     targets += _periodic_targets(stores)
     targets += _far_fragment_targets(stores)
     targets += _dynamics_targets(stores)
+    targets += _sn2_targets(stores)
     return targets
+
+
+#: The GFN2-xTB reaction scan of the default suite's SN2 probe.
+SN2_SCAN = "sn2_scan"
+
+
+def _sn2_targets(stores: Sequence[xr.Dataset]) -> list[Target]:
+    """Targets 16–17 (module docstring) of the SN2 scan."""
+    store = _find(
+        stores,
+        lambda s: s.attrs.get("kind") == "dissociation" and s.attrs.get("reference") == SN2_SCAN,
+    )
+    if store is None:
+        return []
+    efa = family_values(store, "energy_mae_beyond_cutoff", "efa")
+    local = family_values(store, "energy_mae_beyond_cutoff", "local")
+    measured = len(efa) and len(local) and np.max(efa) > 0
+    ratio = float(np.min(local) / np.max(efa)) if measured else math.nan
+    jumps = family_values(store, "energy_jumps", "efa")
+    worst_jumps = float(np.max(jumps)) if len(jumps) else math.nan
+    return [
+        _judged(
+            Target(
+                "SN2 scan: energy MAE with the ion beyond the cutoff, local / EFA >= 3",
+                ratio,
+                ratio >= 3,
+                f"EFA {np.max(efa):.3g} eV, local {np.min(local):.3g} eV" if measured else "",
+            ),
+            store,
+            ("efa", "local"),
+        ),
+        _judged(
+            Target(
+                "SN2 scan: efa has no jumps beyond the reference's (excess total variation <= 0)",
+                worst_jumps,
+                bool(worst_jumps <= 0),
+            ),
+            store,
+            ("efa",),
+        ),
+    ]
 
 
 #: Largest EFA energy drift (eV/atom/ps) that counts as conserving energy.

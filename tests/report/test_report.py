@@ -296,6 +296,33 @@ def test_one_failing_seed_fails_its_target(stores):
     assert target.value == pytest.approx(0.20) and target.met
 
 
+def test_sn2_targets_judge_the_ion_beyond_the_cutoff_and_the_jumps_of_every_efa_run(stores):
+    """The SN2 targets compare the worst EFA run with the best local one beyond the cutoff, and
+    fail on any EFA run whose scan varies more than the reference's."""
+    _, probe_paths, _ = stores
+    scan = xr.open_zarr(probe_paths[0], consolidated=False).load()
+    assert not any(t.description.startswith("SN2") for t in evaluate_targets([scan]))
+    scan.attrs["reference"] = "sn2_scan"
+    beyond, jumps = scan["energy_mae_beyond_cutoff"], scan["energy_jumps"]
+
+    def sn2_targets():
+        found = [t for t in evaluate_targets([scan]) if t.description.startswith("SN2")]
+        assert len(found) == 2
+        return found
+
+    beyond.loc[{"model": "local"}] = [[0.024, 0.030]]
+    beyond.loc[{"model": "efa"}] = [[0.002, 0.007]]
+    jumps.loc[{"model": "efa"}] = [[-0.01, 0.0]]
+    ratio, smooth = sn2_targets()
+    assert ratio.value == pytest.approx(0.024 / 0.007) and ratio.met
+    assert smooth.value == 0.0 and smooth.met
+    beyond.loc[{"model": "efa"}] = [[0.002, 0.009]]  # one seed: 0.024 / 0.009 < 3
+    jumps.loc[{"model": "efa"}] = [[-0.01, 0.02]]
+    ratio, smooth = sn2_targets()
+    assert ratio.value == pytest.approx(0.024 / 0.009) and not ratio.met
+    assert smooth.value == pytest.approx(0.02) and not smooth.met
+
+
 def test_truncated_runs_fail_their_targets_and_are_flagged(stores, tmp_path, capsys):
     """A run stopped by its time limit is named in the targets, tables and metrics.json."""
     _, probe_paths, _ = stores

@@ -51,7 +51,7 @@ def sn2(
     seed: int,
     coordinate_min: float = -11.0,
     coordinate_max: float = 11.0,
-    rattle_stddev: float = 0.05,
+    rattle_stddev: float = 0.02,
     electronic_temperature: float = 1000.0,
     max_failure_fraction: float = 0.01,
 ) -> xr.Dataset:
