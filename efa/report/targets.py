@@ -130,6 +130,25 @@ def _complete(store: xr.Dataset) -> bool:
     return reference_ok and bool(np.all(per_model))
 
 
+def _beyond_cutoff_ratio(store: xr.Dataset, description: str, bound: float) -> Target:
+    """``min(local) / max(EFA)`` of ``energy_mae_beyond_cutoff`` over the runs of a
+    dissociation store, met at ``bound`` or more."""
+    efa = family_values(store, "energy_mae_beyond_cutoff", "efa")
+    local = family_values(store, "energy_mae_beyond_cutoff", "local")
+    measured = len(efa) and len(local) and np.max(efa) > 0
+    ratio = float(np.min(local) / np.max(efa)) if measured else math.nan
+    return _judged(
+        Target(
+            description,
+            ratio,
+            ratio >= bound,
+            f"EFA {np.max(efa):.3g} eV, local {np.min(local):.3g} eV" if measured else "",
+        ),
+        store,
+        ("efa", "local"),
+    )
+
+
 def evaluate_targets(stores: Sequence[xr.Dataset]) -> list[Target]:
     """Measure the targets listed in the module docstring on the probe stores."""
     targets: list[Target] = []
@@ -153,20 +172,9 @@ def evaluate_targets(stores: Sequence[xr.Dataset]) -> list[Target]:
         ),
     )
     if two_atoms is not None:
-        efa = family_values(two_atoms, "energy_mae_beyond_cutoff", "efa")
-        local = family_values(two_atoms, "energy_mae_beyond_cutoff", "local")
-        measured = len(efa) and len(local) and np.max(efa) > 0
-        ratio = float(np.min(local) / np.max(efa)) if measured else math.nan
         targets.append(
-            _judged(
-                Target(
-                    "two atoms: energy MAE beyond cutoff, local / EFA >= 10",
-                    ratio,
-                    ratio >= 10,
-                    f"EFA {np.max(efa):.3g} eV, local {np.min(local):.3g} eV" if measured else "",
-                ),
-                two_atoms,
-                ("efa", "local"),
+            _beyond_cutoff_ratio(
+                two_atoms, "two atoms: energy MAE beyond cutoff, local / EFA >= 10", 10
             )
         )
 
@@ -232,22 +240,11 @@ def _sn2_targets(stores: Sequence[xr.Dataset]) -> list[Target]:
     )
     if store is None:
         return []
-    efa = family_values(store, "energy_mae_beyond_cutoff", "efa")
-    local = family_values(store, "energy_mae_beyond_cutoff", "local")
-    measured = len(efa) and len(local) and np.max(efa) > 0
-    ratio = float(np.min(local) / np.max(efa)) if measured else math.nan
     jumps = family_values(store, "energy_jumps", "efa")
     worst_jumps = float(np.max(jumps)) if len(jumps) else math.nan
     return [
-        _judged(
-            Target(
-                "SN2 scan: energy MAE with the ion beyond the cutoff, local / EFA >= 3",
-                ratio,
-                ratio >= 3,
-                f"EFA {np.max(efa):.3g} eV, local {np.min(local):.3g} eV" if measured else "",
-            ),
-            store,
-            ("efa", "local"),
+        _beyond_cutoff_ratio(
+            store, "SN2 scan: energy MAE with the ion beyond the cutoff, local / EFA >= 3", 3
         ),
         _judged(
             Target(
