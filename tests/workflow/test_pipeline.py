@@ -78,8 +78,8 @@ def test_touched_outputs_do_not_rerun(clone):
 
 
 def test_experiment_changes_a_parameter(clone):
-    """'dvc exp run -S' runs an experiment with a changed probe option, and 'dvc exp show'
-    lists it with that parameter."""
+    """'dvc exp run -S' runs an experiment with a changed probe option (the probe reruns with
+    it), and 'dvc exp show' lists it with that parameter."""
     run(
         [
             tool("dvc"),
@@ -96,6 +96,8 @@ def test_experiment_changes_a_parameter(clone):
     result = run([tool("dvc"), "exp", "show", "--no-pager", "--csv"], cwd=clone)
     assert "short" in result.stdout, result.stdout
     assert "experiments.two_atoms.probes.two_atoms.num_points" in result.stdout, result.stdout
+    probe = xr.open_zarr(clone / "results" / "probes" / "two_atoms.zarr", consolidated=False)
+    assert probe.sizes["point"] == 11
 
 
 def _train_log(run_dir: Path) -> list[dict]:
