@@ -12,8 +12,9 @@
 # It needs a GPU build of JAX (jax[cuda12] or jax[cuda13], 0.10.x) on the machine; the rest of
 # efa-bench's dependencies are installed into .venv-gpu beside the machine's packages. The data
 # come from their public URLs or, offline, from the mirror in EFA_DATA_MIRROR. With
-# EFA_GPU_TINY=1 it runs a few steps of everything, on whatever device JAX finds (a CPU check of
-# the script itself).
+# EFA_GPU_TINY=1 it runs a few steps of everything with 8 features per model, on whatever device
+# JAX finds (a CPU check of the script itself: at the paper's width one cluster-32 step of local
+# T = 4 takes seconds and 10 GB on a CPU).
 set -euo pipefail
 
 out="${1:?usage: scripts/paper_gpu.sh OUT [CLUSTER_MINUTES]}"
@@ -51,21 +52,22 @@ timing="$out/timing"
 rm -rf "$timing"
 "$efa" data build ref_cluster_32 > "$out/build.log" 2>&1
 for model in local_T4 efa_T2; do
-    "$python" - "$model" "$timing" "$probe_steps" <<'PYTHON'
+    "$python" - "$model" "$timing" "$probe_steps" "$tiny" <<'PYTHON'
 import json
 import subprocess
 import sys
 
 import yaml
 
-model, root, steps = sys.argv[1], sys.argv[2], int(sys.argv[3])
+model, root, steps, tiny = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1"
 experiment = yaml.safe_load(open("config/paper_gpu.yaml"))["experiments"]["cluster_32"]
 entry = experiment["models"][model]
+options = {**entry["options"], **({"features": 8} if tiny else {})}
 arguments = [
     ".venv-gpu/bin/efa", "train", "--dataset", "ref_cluster_32", "--model", entry["model"],
-    "--set", f"model_options={json.dumps(entry['options'])}",
+    "--set", f"model_options={json.dumps(options)}",
     "--set", f"splits={json.dumps(experiment['splits'])}",
-    "--set", "log_every=10", "--set", f"valid_every={steps}", "--max-steps", str(steps),
+    "--set", "log_every=5", "--set", f"valid_every={steps}", "--max-steps", str(steps),
     "--run-dir", f"{root}/{model}", "--no-progress",
 ]
 subprocess.run(arguments, check=True, stdout=subprocess.DEVNULL)
@@ -75,7 +77,7 @@ done
 import json
 import sys
 
-import numpy as np
+import yaml
 
 root, minutes, tiny, budget = sys.argv[1], float(sys.argv[2]), sys.argv[3] == "1", sys.argv[4]
 seconds = {}
@@ -88,10 +90,14 @@ for model in ("local_T4", "efa_T2"):
 steps = 20 if tiny else int(minutes * 60 / sum(seconds.values()))
 epochs = steps * 32 / 2000
 print(f"cluster_32 budget: {steps} steps each ({epochs:.1f} epochs) in {minutes:g} minutes")
+overlay = {"experiments": {"cluster_32": {"train": {"max_steps": steps}}}}
+if tiny:
+    overlay["train"] = {"max_steps": 50, "valid_every": 25, "log_every": 5}
+    narrow = {"options": {"features": 8}}
+    overlay["experiments"]["two_atoms"] = {"models": {"local": narrow, "efa": narrow}}
+    overlay["experiments"]["cluster_32"]["models"] = {"local_T4": narrow, "efa_T2": narrow}
 with open(budget, "w") as handle:
-    handle.write(f"experiments:\n  cluster_32:\n    train: {{max_steps: {steps}}}\n")
-    if tiny:
-        handle.write("train: {max_steps: 50, valid_every: 25, log_every: 10}\n")
+    yaml.safe_dump(overlay, handle)
 PYTHON
 
 SECONDS=0
