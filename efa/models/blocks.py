@@ -7,7 +7,6 @@ components up to degree ``L`` and ``F`` channels. Atoms and pairs follow the pad
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 
 import e3x
@@ -17,6 +16,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int
 
 from efa.data.schema import MAX_ATOMIC_NUMBER
+from efa.models.message_passing import MessagePass
 from efa.nn import EuclideanFastAttention
 from efa.nn.attention import PeriodicInputs
 from efa.nn.chunks import equal_chunk_size
@@ -74,7 +74,7 @@ class AtomEmbedding(nn.Module):
         return x
 
 
-def pair_basis(
+def pair_radial_angular(
     positions: Float[Array, "N 3"],
     pair_dst: Int[Array, " P"],
     pair_src: Int[Array, " P"],
@@ -84,26 +84,30 @@ def pair_basis(
     max_degree: int,
     num_basis: int,
     cutoff: float,
-) -> Float[Array, "P 1 (L+1)**2 K"]:
-    """Radial–angular basis of the pair displacements ``r_src + shift − r_dst`` (``shift``: the
-    lattice vector to a periodic image, None for molecules).
+) -> tuple[Float[Array, "P K"], Float[Array, "P S"]]:
+    """The two factors of the pair basis ``B_{klm}(r) = R_k(|r|) · Y_lm(r̂)`` of the
+    displacements ``r = r_src + shift − r_dst`` (``shift``: the lattice vector to a periodic
+    image, None for molecules): the radial part ``R_k(r) = b_k(r) · f_c(r)`` ``(P, K)`` and the
+    real spherical harmonics ``Y_lm`` ``(P, S = (L+1)²)`` (Racah normalisation, e3x's order).
 
-    ``B_{klm}(r) = b_k(|r|) · f_c(|r|) · Y_lm(r̂)`` with reciprocal-Bernstein radial functions
-    ``b_k`` (``K = num_basis``), the smooth cutoff ``f_c(r) = exp(1 − 1/(1 − (r/r_c)²))`` for
-    ``r < r_c`` (0 beyond) and real spherical harmonics up to ``max_degree``. Padding pairs
-    (``pair_mask`` False) get a zero basis, so they carry no message.
+    ``b_k`` are the reciprocal-Bernstein radial functions (``K = num_basis``) and
+    ``f_c(r) = exp(1 − 1/(1 − (r/r_c)²))`` for ``r < r_c`` (0 beyond) the smooth cutoff, as in
+    ``e3x.nn.basis``. Padding pairs (``pair_mask`` False) get ``R = 0``, so they carry no message.
     """
     displacements = positions[pair_src] - positions[pair_dst]
     if pair_shift is not None:
         displacements = displacements + pair_shift
-    basis = e3x.nn.basis(
-        displacements,
-        max_degree=max_degree,
-        num=num_basis,
-        radial_fn=e3x.nn.reciprocal_bernstein,
-        cutoff_fn=functools.partial(e3x.nn.smooth_cutoff, cutoff=cutoff),
+    norm = e3x.ops.norm(displacements, axis=-1, keepdims=True)
+    directions = displacements / jnp.where(norm > 0, norm, 1.0)
+    norm = norm[:, 0]
+    radial = (
+        e3x.nn.reciprocal_bernstein(norm, num_basis)
+        * e3x.nn.smooth_cutoff(norm, cutoff=cutoff)[:, None]
     )
-    return jnp.where(pair_mask[:, None, None, None], basis, 0.0)
+    harmonics = e3x.so3.spherical_harmonics(
+        directions, max_degree, r_is_normalized=True, cartesian_order=e3x.Config.cartesian_order
+    )
+    return jnp.where(pair_mask[:, None], radial, 0.0), harmonics
 
 
 #: Smallest automatic chunk of pairs (training batches of molecules stay in one chunk).
@@ -116,13 +120,14 @@ PAIRS_PER_ATOM_CHUNK = 2
 class PairMessages(nn.Module):
     """Messages of one set of pairs: ``m_i = Σ_{(i, j) ∈ pairs} x_j ⊗ W(B_ij)``, added to ``total``.
 
-    e3x ``MessagePass``: a tensor product of neighbour features with filters linear in the
-    pair basis :func:`pair_basis`, which is computed here from the positions so that a chunk
-    of pairs never needs the basis of all pairs. Masked pairs carry no message.
+    e3x's message pass (:class:`efa.models.message_passing.MessagePass`): a tensor product of
+    neighbour features with filters linear in the pair basis, whose radial and angular factors
+    (:func:`pair_radial_angular`) are computed here from the positions so that a chunk of pairs
+    never needs the basis of all pairs. Masked pairs carry no message.
 
     Attributes:
       max_degree, include_pseudotensors: of the messages.
-      basis_max_degree, num_basis, cutoff: of :func:`pair_basis`.
+      basis_max_degree, num_basis, cutoff: of :func:`pair_radial_angular`.
     """
 
     max_degree: int
@@ -142,7 +147,7 @@ class PairMessages(nn.Module):
         """``pairs``: ``(dst, src, mask)`` of ``C`` pairs, and for periodic cells their
         ``shift (C, 3)`` as a fourth entry."""
         pair_dst, pair_src, pair_mask = pairs[:3]
-        basis = pair_basis(
+        radial, harmonics = pair_radial_angular(
             positions,
             pair_dst,
             pair_src,
@@ -152,9 +157,11 @@ class PairMessages(nn.Module):
             num_basis=self.num_basis,
             cutoff=self.cutoff,
         )
-        messages = e3x.nn.MessagePass(
-            max_degree=self.max_degree, include_pseudotensors=self.include_pseudotensors
-        )(x, basis, dst_idx=pair_dst, src_idx=pair_src, num_segments=x.shape[0])
+        messages = MessagePass(
+            max_degree=self.max_degree,
+            include_pseudotensors=self.include_pseudotensors,
+            name="MessagePass_0",
+        )(x, radial, harmonics, pair_dst, pair_src, num_segments=x.shape[0])
         return (messages if total is None else total + messages), None
 
 
@@ -316,6 +323,6 @@ __all__ = [
     "AtomicEnergy",
     "EFABlock",
     "Interaction",
-    "pair_basis",
+    "pair_radial_angular",
     "structure_energy",
 ]

@@ -49,6 +49,13 @@ from efa.nn.trig import sincos
 #: sizes; docs/results.md has the measurements).
 DEFAULT_CHUNK_ELEMENTS = 2**17
 
+#: Elements per grid chunk of the pairwise order's kernels (``(G, T, K)`` per grid pair, see
+#: :func:`_integrate_pairwise`). They are small (``T ≤ n²/2`` atom pairs of structures of at
+#: most ``PAIRWISE_MAX_SLOTS`` atoms), so a training batch takes the whole grid in one chunk:
+#: a loop over chunks under ``jax.checkpoint`` cost a 16-atom cluster batch more than its
+#: whole kernel (``efa bench train``, docs/results.md).
+PAIRWISE_CHUNK_ELEMENTS = 2**21
+
 #: Largest structure (atom slots per segment) for which ``contraction="auto"`` sums the grid
 #: per atom pair (see :func:`_contraction_order`): up to this size the pairwise order needed
 #: less time than the score order in ``efa bench attention``, above it more.
@@ -211,13 +218,20 @@ def _degree_of(components: int) -> int:
     return degree
 
 
-def _chunk_size(num_slots: int, width: int, num_points: int, requested: int | None) -> int:
-    """Grid pairs per chunk: as requested, or as many as fit ``DEFAULT_CHUNK_ELEMENTS``."""
+def _chunk_size(
+    num_slots: int,
+    width: int,
+    num_points: int,
+    requested: int | None,
+    elements: int = DEFAULT_CHUNK_ELEMENTS,
+) -> int:
+    """Grid pairs per chunk: as requested, or as many as keep ``num_slots · width`` elements
+    per grid pair within ``elements``."""
     if requested is not None:
         if requested < 1:
             raise ValueError(f"grid_chunk_size must be >= 1, got {requested}")
         return min(requested, num_points)
-    return equal_chunk_size(num_points, max(1, DEFAULT_CHUNK_ELEMENTS // max(1, num_slots * width)))
+    return equal_chunk_size(num_points, max(1, elements // max(1, num_slots * width)))
 
 
 def _pair_features(x, trig):
@@ -358,9 +372,11 @@ def _integrate_pairwise(
     weighted = key_weights[:, None] * harmonics
     num_points = points.shape[0]
     width = num_pairs * len(odd)  # kernel entries per atom pair and grid point
-    chunk = _chunk_size(groups * slots * slots, width, num_points, grid_chunk_size)
-
     first, second = np.triu_indices(slots, 1)
+    chunk = _chunk_size(
+        groups * len(first), width, num_points, grid_chunk_size, PAIRWISE_CHUNK_ELEMENTS
+    )
+
     displacements = positions[:, second] - positions[:, first]  # (G, T, 3)
     shape, dtype = (groups, len(first), num_pairs), displacements.dtype
     cosine, sine = _sum_over_chunks(
