@@ -150,26 +150,33 @@ class MessagePass(nn.Module):
         rho = RadialFilter(features, degree_y, name="filter")(radial)
         shape = (1, degree_y + 1, parity_x, degree_x + 1, parity_out, self.max_degree + 1)
         kernel = _TensorKernel(shape + (features,), name="tensor")()
-        neighbours = x[src]  # (C, Px, Sx, F)
+        # Every array per pair is (C, F): one feature component of the neighbours gathered on
+        # its own, one message component summed on its own, so no (C, P, S, F) array (and no
+        # change of layout of one) is formed.
+        neighbours = {}
         out = {}
         for path in coupling_paths(degree_y, degree_x, parity_x, self.max_degree, parity_out):
             _, a, q, _, r, _ = path.kernel_index
             weighted = rho[a] * kernel[path.kernel_index]  # (C, F)
             for n, terms in path.terms:
-                coupled = sum(
-                    coefficient * harmonics[:, k, None] * neighbours[:, q, m]
-                    for k, m, coefficient in terms
-                )
+                coupled = 0.0
+                for k, m, coefficient in terms:
+                    if (q, m) not in neighbours:
+                        neighbours[q, m] = x[:, q, m][src]
+                    coupled = coupled + coefficient * harmonics[:, k, None] * neighbours[q, m]
                 out[r, n] = out.get((r, n), 0.0) + weighted * coupled
-        zeros = jnp.zeros((dst.shape[0], features), rho[0].dtype)
-        messages = jnp.stack(
+        zeros = jnp.zeros((num_segments, features), rho[0].dtype)
+        summed = {
+            key: jax.ops.segment_sum(value, dst, num_segments=num_segments)
+            for key, value in out.items()
+        }
+        return jnp.stack(
             [
-                jnp.stack([out.get((r, n), zeros) for n in range((self.max_degree + 1) ** 2)], 1)
+                jnp.stack([summed.get((r, n), zeros) for n in range((self.max_degree + 1) ** 2)], 1)
                 for r in range(parity_out)
             ],
             axis=1,
-        )  # (C, Pout, Sout, F)
-        return jax.ops.segment_sum(messages, dst, num_segments=num_segments)
+        )  # (N, Pout, Sout, F)
 
 
 class _TensorKernel(nn.Module):
