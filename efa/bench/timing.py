@@ -144,7 +144,8 @@ def publish(
 
     The markdown is ``# title``, ``Machine: … . setup``, the tables, one bullet per target line
     and ``targets met: K/N``; ``dataset`` gets the machine, the target lines and their counts as
-    attributes. Printed: the tables, the target lines, where it was written and, last,
+    attributes. Printed: the machine (with JAX's device), the tables, the target lines, where
+    it was written and, last,
     ``targets met: K/N``. Returns the store path (see :func:`write_report`).
     """
     from efa.report.targets import targets_line
@@ -165,6 +166,7 @@ def publish(
         targets_total=len(targets),
     )
     store = write_report(name, dataset, report, results_dir)
+    print(f"Machine: {machine}")
     for table in tables:
         print(table)
     for line in lines:

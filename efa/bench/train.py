@@ -9,6 +9,9 @@ real training step (:func:`efa.train.loop.train_step`: energy + forces loss, Ada
   degree 1, 2 layers; EFA qk 16, v 32, r_max 15. Target: EFA step time ≤ 1.5× local.
 - ``cluster32``: the same models on 32-atom clusters in a ball of radius 5 Å (pairs up to 10 Å,
   beyond the cutoff). Target: EFA step time ≤ 1.5× local.
+- ``cumulene``: the paper's cumulene architecture at one width for both models (C₇H₄–C₁₁H₄
+  with GFN2-xTB labels, batch 32, 64 features, 3 layers, degree 2, cutoff 4 Å; EFA with
+  degree-1 queries, keys and values, qk 32, v 16, r_max 16). Target: EFA step time ≤ 1.5× local.
 
 Both models are compiled and warmed up, then ``--steps`` steps of each are timed one by one, in
 alternation (cycling over a few distinct batches, so both see the same background load); the
@@ -32,7 +35,7 @@ class BenchConfig:
 
     Attributes:
       name, description: how it is listed.
-      data: ``generator`` (a function of :mod:`efa.data.generators.analytic`) and its options.
+      data: ``generator`` (a name in :data:`efa.data.generators.GENERATORS`) and its options.
       model_options: options shared by the local and the EFA model.
       efa_options: options of the EFA model only.
       max_ratio: target for EFA step time / local step time.
@@ -71,6 +74,20 @@ CONFIGS = {
         {"qk_features": 16, "v_features": 32, "lebedev_num": 50, "max_length": 15.0},
         1.5,
     ),
+    "cumulene": BenchConfig(
+        "cumulene",
+        "cumulenes C7H4-C11H4, batch 32, F=64, T=3, L=2",
+        {"generator": "cumulene"},
+        {"features": 64, "num_iterations": 3, "max_degree": 2, "cutoff": 4.0},
+        {
+            "efa_max_degree": 1,
+            "qk_features": 32,
+            "v_features": 16,
+            "lebedev_num": 50,
+            "max_length": 16.0,
+        },
+        1.5,
+    ),
 }
 
 
@@ -96,10 +113,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _structures(config: BenchConfig, count: int):
     from efa.data.batching import Structures
-    from efa.data.generators import analytic
+    from efa.data.generators import GENERATORS
 
     options = {key: value for key, value in config.data.items() if key != "generator"}
-    dataset = getattr(analytic, config.data["generator"])(count, seed=0, **options)
+    dataset = GENERATORS[config.data["generator"]](count, seed=0, **options)
     return Structures.from_dataset(dataset)
 
 

@@ -1,5 +1,6 @@
 """``efa bench train`` on a small batch: table, targets line and its group of ``bench.zarr``."""
 
+import jax
 import xarray as xr
 
 from efa.cli import main
@@ -24,6 +25,10 @@ def test_two_atom_run_writes_its_group_and_targets(tmp_path, capsys):
 
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[-1] in ("targets met: 0/1", "targets met: 1/1")
+    device = jax.devices()[0]
+    assert (
+        lines[0].startswith("Machine: ") and f"{device.device_kind} ({device.platform})" in lines[0]
+    )
     ratio_line = next(line for line in lines if line.startswith("two_atoms: EFA step time"))
     store = xr.open_zarr(tmp_path / "bench.zarr", group="train", consolidated=False).load()
     assert store["model"].values.tolist() == ["local", "efa"]
