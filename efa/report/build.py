@@ -371,7 +371,7 @@ def build_report(
                     output / f"figures/leaderboard_{experiment}.png",
                 )
 
-    targets = evaluate_targets(probes)
+    targets = evaluate_targets(probes, metrics)
     target_text = "\n".join(f"- {target.line()}" for target in targets)
     target_text += f"\n\n{targets_line([target.met for target in targets])}\n"
     text(target_text, "tables/targets.md")

@@ -33,11 +33,17 @@ of the machine.
     every atom ≥ 3× lower for EFA than local;
 17. SN2: EFA's scan has no jumps beyond the reference's (``energy_jumps``, the excess total
     variation of the predicted curve, ≤ 0).
+18. depth (from the test metrics, for every experiment whose models are labelled
+    ``<family>_T<k>``, the paper's 3D clusters): the shallowest EFA model has a lower test force
+    RMSE than the local model at every depth (smallest ratio local / EFA > 1);
+19. size scan (``nacl_size``): EFA's per-atom energy error is flat in the cluster size
+    (``per_atom_error_growth``, largest over smallest size, ≤ 2).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from collections.abc import Callable, Sequence
 
@@ -149,9 +155,12 @@ def _beyond_cutoff_ratio(store: xr.Dataset, description: str, bound: float) -> T
     )
 
 
-def evaluate_targets(stores: Sequence[xr.Dataset]) -> list[Target]:
-    """Measure the targets listed in the module docstring on the probe stores."""
-    targets: list[Target] = []
+def evaluate_targets(
+    stores: Sequence[xr.Dataset], metrics: xr.Dataset | None = None
+) -> list[Target]:
+    """Measure the targets listed in the module docstring on the probe stores and, for the
+    depth target, on the combined test metrics (dims experiment, model, seed)."""
+    targets = _depth_targets(metrics) if metrics is not None else []
     if not stores:
         return targets
     complete = [_complete(store) for store in stores]
@@ -225,7 +234,87 @@ def evaluate_targets(stores: Sequence[xr.Dataset]) -> list[Target]:
     targets += _far_fragment_targets(stores)
     targets += _dynamics_targets(stores)
     targets += _sn2_targets(stores)
+    targets += _size_scan_targets(stores)
     return targets
+
+
+#: Test metric of the depth target (the paper's figure shows the force RMSE against depth).
+DEPTH_METRIC = "forces_rmse"
+#: Largest growth of EFA's per-atom energy error over a size scan that counts as flat.
+MAX_ERROR_GROWTH = 2.0
+
+
+def _depth_targets(metrics: xr.Dataset) -> list[Target]:
+    """Target 18 (module docstring): per experiment with ``efa_T<k>`` and ``local_T<k>`` models,
+    ``min_T min_seeds(local_T) / max_seeds(EFA at its smallest depth)``, met above 1."""
+    from efa.report.figures import DEPTH_LABEL
+
+    if DEPTH_METRIC not in metrics:
+        return []
+    targets = []
+    for experiment in metrics["experiment"].values:
+        runs = metrics.sel(experiment=experiment)
+        depths: dict[str, dict[int, str]] = {}
+        for model in runs["model"].values:
+            match = DEPTH_LABEL.match(str(model))
+            values = runs[DEPTH_METRIC].sel(model=model).values
+            if match and np.isfinite(values).any():
+                depths.setdefault(match["family"], {})[int(match["depth"])] = str(model)
+        if "efa" not in depths or "local" not in depths:
+            continue
+        efa_model = depths["efa"][min(depths["efa"])]
+        efa = float(np.nanmax(runs[DEPTH_METRIC].sel(model=efa_model).values))
+        ratios = {
+            depth: float(np.nanmin(runs[DEPTH_METRIC].sel(model=model).values)) / efa
+            for depth, model in sorted(depths["local"].items())
+        }
+        value = min(ratios.values())
+        truncated = tuple(
+            f"{model}/seed{int(seed)}"
+            for model in [efa_model, *depths["local"].values()]
+            for seed in runs["seed"].values
+            if "truncated" in runs and runs["truncated"].sel(model=model, seed=seed).item() == 1
+        )
+        targets.append(
+            Target(
+                f"depth ({experiment}): {efa_model} test force RMSE below local at every depth "
+                "(smallest local / EFA)",
+                value,
+                bool(value > 1),
+                ", ".join(f"T={depth}: {ratio:.3g}" for depth, ratio in ratios.items()),
+                truncated,
+            )
+        )
+    return targets
+
+
+def _size_scan_targets(stores: Sequence[xr.Dataset]) -> list[Target]:
+    """Target 19 (module docstring) of the ``nacl_size`` probe."""
+    store = _find(
+        stores,
+        lambda s: (
+            s.attrs.get("kind") == "size_scan"
+            and "datasets" not in json.loads(s.attrs.get("options", "{}"))
+        ),
+    )  # size_extrapolation, the other size scan, names the data sets it predicts
+    if store is None:
+        return []
+    growth = family_values(store, "per_atom_error_growth", "efa")
+    local = family_values(store, "per_atom_error_growth", "local")
+    worst = float(np.max(growth)) if len(growth) else math.nan
+    return [
+        _judged(
+            Target(
+                "size scan: efa per-atom energy error flat in the cluster size (largest / "
+                "smallest size <= 2)",
+                worst,
+                bool(worst <= MAX_ERROR_GROWTH),
+                f"local {np.min(local):.3g}" if len(local) else "",
+            ),
+            store,
+            ("efa",),
+        )
+    ]
 
 
 #: The GFN2-xTB reaction scan of the default suite's SN2 probe.

@@ -39,6 +39,6 @@ def test_two_atom_run_writes_its_group_and_targets(tmp_path, capsys):
     ratio = float(store["median_s"].sel(config="two_atoms", model="efa")) / float(
         store["median_s"].sel(config="two_atoms", model="local")
     )
-    assert f"= {ratio:.2f} (target ≤ 2)" in ratio_line
+    assert f"= {ratio:.2f} (target ≤ 1.3)" in ratio_line
     assert store.attrs["targets_met"] == int(lines[-1][-3])
     assert "| two_atoms | local |" in (tmp_path / "bench" / "train.md").read_text()

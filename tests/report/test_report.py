@@ -77,8 +77,9 @@ def stores(tmp_path_factory):
     for experiment in ("two_atoms", "cluster_16"):
         for model in ("local_T2", "local_T3", "efa_T2"):
             for seed in SEEDS:
+                low, high = (0.01, 0.04) if model.startswith("efa") else (0.05, 0.1)
                 values = {
-                    name: rng.uniform(0.01, 0.1)
+                    name: rng.uniform(low, high)
                     for name in ("energy_mae", "forces_mae", "forces_rmse")
                 }
                 store = xr.Dataset(
@@ -161,8 +162,9 @@ def test_report_command_writes_tables_figures_and_targets(report, capsys):
     ]
     assert main(argv) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert lines[-1] == "targets met: 6/6", "\n".join(lines)
-    assert sum(line.startswith("[met]") for line in lines) == 6
+    assert lines[-1] == "targets met: 9/9", "\n".join(lines)
+    assert sum(line.startswith("[met]") for line in lines) == 9
+    assert sum(line.startswith("[met] depth (") for line in lines) == 2
 
     figures = sorted(path.name for path in (output / "figures").glob("*.png"))
     assert figures == sorted(
@@ -187,7 +189,7 @@ def test_report_command_writes_tables_figures_and_targets(report, capsys):
         assert vector.lstrip().startswith("<?xml") and "<svg" in vector, name
 
     summary = json.loads((output / "metrics.json").read_text())
-    assert summary["targets"] == {"met": 6, "total": 6}
+    assert summary["targets"] == {"met": 9, "total": 9}
     combined = xr.open_zarr(output / "metrics.zarr", consolidated=False).load()
     assert summary["test"]["cluster_16"]["efa_T2"]["forces_mae"] == pytest.approx(
         float(combined["forces_mae"].sel(experiment="cluster_16", model="efa_T2").mean())
@@ -415,3 +417,67 @@ def test_parity_and_learning_curves_share_axes_and_need_labelled_stores(stores, 
     bad = write_zarr(unlabelled, tmp_path / "bad/predictions_test.zarr")
     with pytest.raises(ConfigError, match="no 'experiment' attribute"):
         run_figures([bad], {}, tmp_path / "out")
+
+
+def _depth_metrics(values: dict[str, list[float]], truncated: tuple[str, int] | None = None):
+    """Test metrics of one experiment: ``forces_rmse`` per model label over ``SEEDS``."""
+    models = list(values)
+    rmse = np.array([values[m] for m in models])[None]
+    flags = np.zeros_like(rmse)
+    if truncated is not None:
+        flags[0, models.index(truncated[0]), SEEDS.index(truncated[1])] = 1.0
+    return xr.Dataset(
+        {
+            "forces_rmse": (("experiment", "model", "seed"), rmse),
+            "truncated": (("experiment", "model", "seed"), flags),
+        },
+        coords={
+            "experiment": np.array(["cluster_16"], object),
+            "model": np.array(models, object),
+            "seed": list(SEEDS),
+        },
+    )
+
+
+def test_depth_target_compares_the_worst_efa_run_with_the_best_local_run_of_every_depth():
+    """Target 18: EFA T = 2 below local at every depth; the smallest ratio is the value."""
+    values = {
+        "local_T2": [0.20, 0.18],
+        "local_T3": [0.12, 0.11],
+        "local_T4": [0.08, 0.09],
+        "efa_T2": [0.05, 0.06],
+    }
+    (target,) = evaluate_targets([], _depth_metrics(values))
+    assert target.description.startswith("depth (cluster_16): efa_T2")
+    assert target.value == pytest.approx(0.08 / 0.06) and target.met
+    assert "T=2: 3" in target.detail and "T=4: 1.33" in target.detail
+    values["local_T4"] = [0.055, 0.09]  # one local T = 4 run beats the worst EFA run
+    (target,) = evaluate_targets([], _depth_metrics(values))
+    assert target.value == pytest.approx(0.055 / 0.06) and not target.met
+    values["local_T4"] = [0.08, 0.09]
+    (target,) = evaluate_targets([], _depth_metrics(values, truncated=("local_T3", 1)))
+    assert "NOT met: truncated runs" in target.line() and "local_T3/seed1" in target.line()
+    without_efa = {k: v for k, v in values.items() if k.startswith("local")}
+    assert evaluate_targets([], _depth_metrics(without_efa)) == []
+
+
+def test_size_scan_target_asks_a_flat_efa_error(stores):
+    """Target 19: EFA's per-atom error growth over the size scan at most 2 (worst run)."""
+    _, probe_paths, _ = stores
+    scan = next(
+        xr.open_zarr(path, consolidated=False).load()
+        for path in probe_paths
+        if xr.open_zarr(path, consolidated=False).attrs.get("kind") == "size_scan"
+    )
+
+    def size_target():
+        (found,) = [t for t in evaluate_targets([scan]) if t.description.startswith("size scan")]
+        return found
+
+    scan["per_atom_error_growth"].loc[{"model": "efa"}] = [[1.4]]
+    target = size_target()
+    assert target.value == pytest.approx(1.4) and target.met
+    scan["per_atom_error_growth"].loc[{"model": "efa"}] = [[2.5]]
+    assert not size_target().met
+    scan.attrs["options"] = json.dumps({"datasets": ["nacl_15"]})  # size_extrapolation
+    assert not any(t.description.startswith("size scan") for t in evaluate_targets([scan]))
