@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import math
 from typing import NamedTuple
 
 import e3x
@@ -141,8 +142,8 @@ class MessagePass(nn.Module):
         num_segments: int,
     ) -> Float[Array, "N Pout Sout F"]:
         features = x.shape[-1]
-        degree_y = int(round(harmonics.shape[-1] ** 0.5)) - 1
-        degree_x = int(round(x.shape[-2] ** 0.5)) - 1
+        degree_y = math.isqrt(harmonics.shape[-1]) - 1
+        degree_x = math.isqrt(x.shape[-2]) - 1
         parity_x = x.shape[-3]
         parity_out = 2 if self.include_pseudotensors else 1
         if parity_x == 1 and 0 in (degree_y, degree_x, self.max_degree):
