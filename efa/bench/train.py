@@ -1,7 +1,8 @@
 """``efa bench train``: training steps/s of local vs EFA models of the same width.
 
-Two configurations of the paper (docs/science.md), each trained on synthetic analytic data with the
-real training step (:func:`efa.train.loop.train_step`: energy + forces loss, Adam):
+Four configurations of the paper's architectures (docs/science.md), each timed with the real
+training step (:func:`efa.train.loop.train_step`: energy + forces loss, Adam) on data from the
+generators (analytic potentials; GFN2-xTB labels for the cumulenes):
 
 - ``two_atoms``: 2-atom structures, batch 32, 64 features, 2 layers, degree 0; EFA in both
   layers with qk 32, v 16, Lebedev 50, r_max 10. Target: EFA step time ≤ 1.3× local.
