@@ -28,8 +28,9 @@ import e3x
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jaxtyping import Array, Float, Int
+
+from efa.nn.so3 import clebsch_gordan
 
 #: Smallest Clebsch–Gordan coefficient counted as nonzero (they are O(1) where they are not 0).
 _ZERO = 1e-12
@@ -66,12 +67,7 @@ def coupling_paths(
     A path is allowed when the parities multiply (``p₃ = p₁ p₂``) and the degrees satisfy the
     triangle rule; its terms are the nonzero Clebsch–Gordan coefficients ``C_lmn`` (e3x's real
     coefficients in its component order, computed in float64)."""
-    with jax.enable_x64(True):
-        cg = np.asarray(
-            e3x.so3.clebsch_gordan(
-                max_degree1, max_degree2, max_degree3, cartesian_order=e3x.Config.cartesian_order
-            )
-        )
+    cg = clebsch_gordan(max_degree1, max_degree2, max_degree3)
     paths = []
     for a, b, c in itertools.product(
         range(max_degree1 + 1), range(max_degree2 + 1), range(max_degree3 + 1)

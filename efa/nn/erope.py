@@ -41,6 +41,7 @@ from jaxtyping import Array, Float, Int
 from efa.nn.chunks import equal_chunk_size
 from efa.nn.quadrature import antipodal_half_grid
 from efa.nn.segments import SegmentLayout, from_padded, segment_layout, to_padded
+from efa.nn.so3 import clebsch_gordan
 from efa.nn.trig import sincos
 
 #: Elements per chunk-sized intermediate (the ERoPE features ``(G, n, c·2·D_qk)``) that the
@@ -513,7 +514,7 @@ def _harmonic_coupling(max_degree_sph, parities_v, max_degree_v, max_degree_out,
     Returns:
       numpy array ``((L_Y+1)², P_v, (L_v+1)², P_o, (L_out+1)²)``.
     """
-    cg = np.asarray(e3x.so3.clebsch_gordan(max_degree_sph, max_degree_v, max_degree_out))
+    cg = clebsch_gordan(max_degree_sph, max_degree_v, max_degree_out)
     degree_sph, degree_v, degree_out = (
         np.floor(np.sqrt(np.arange((degree + 1) ** 2))).astype(int)[:, None, None]
         for degree in (max_degree_sph, max_degree_v, max_degree_out)

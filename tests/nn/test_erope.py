@@ -412,3 +412,18 @@ print(float(jax.jit(jax.grad(loss))(positions).sum()))
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=300
     )
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_harmonic_coupling_is_float64_whatever_the_first_caller():
+    # The table is cached at its first use; built with 32-bit JAX, it must still hold the
+    # float64 coefficients that float64 models need.
+    from efa.nn.erope import _harmonic_coupling
+
+    _harmonic_coupling.cache_clear()
+    with jax.enable_x64(False):
+        coupling = _harmonic_coupling(1, 1, 1, 1, 2)
+    with jax.enable_x64(True):
+        exact = np.asarray(e3x.so3.clebsch_gordan(1, 1, 1), dtype=np.float64)
+    assert coupling.dtype == np.float64
+    nonzero = coupling[:, 0, :, 0, :] != 0
+    np.testing.assert_array_equal(coupling[:, 0, :, 0, :][nonzero], exact[nonzero])
