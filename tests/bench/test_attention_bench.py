@@ -51,3 +51,19 @@ def test_small_run_writes_store_table_and_targets(tmp_path, capsys):
     report = (tmp_path / "bench" / "attention.md").read_text()
     assert "| efa | 4 × 32 | 128 | forward+gradient |" in report
     assert report.rstrip().endswith(lines[-1])
+
+
+def test_per_atom_flatness_targets_when_both_sizes_run(tmp_path, capsys, monkeypatch):
+    import efa.bench.attention as attention
+
+    monkeypatch.setattr(attention, "FLAT_SIZES", (32, 64))
+    arguments = ["bench", "attention", "--sizes", "32", "64", "--batch", "2x16", "--no-million"]
+    assert main(arguments + ["--softmax-max-atoms", "16", "--output-dir", str(tmp_path)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    flat = [line for line in lines if line.startswith("per-atom cost of")]
+    assert [line.split(" at ")[0] for line in flat] == [
+        "per-atom cost of forward",
+        "per-atom cost of forward+gradient",
+    ]
+    assert all("/ at 32 atoms: " in line and "(target ≤ 1.1)" in line for line in flat)
+    assert lines[-1].endswith("/4")  # batched ratio, two flatness ratios, arithmetic rate
