@@ -1,4 +1,8 @@
-"""Splitting a long axis into equal chunks (grid points of EFA, neighbour pairs of messages)."""
+"""Splitting a long axis into equal chunks (grid points of EFA, neighbour pairs of messages,
+frequencies of the mesh), and summing a function over chunks in bounded memory."""
+
+import jax
+import jax.numpy as jnp
 
 
 def equal_chunk_size(total: int, largest: int) -> int:
@@ -11,3 +15,21 @@ def equal_chunk_size(total: int, largest: int) -> int:
         raise ValueError(f"need total >= 1 and largest >= 1, got total={total}, largest={largest}")
     num_chunks = -(-total // largest)
     return -(-total // num_chunks)
+
+
+def sum_over_chunks(term, zeros, chunked_inputs):
+    """``Σ_chunks term(*inputs_of_chunk)`` in a ``lax.scan`` under ``jax.checkpoint``.
+
+    ``chunked_inputs`` have a leading chunk axis; ``zeros`` is a pytree of zero arrays shaped
+    like what ``term`` returns. One chunk is computed directly, without a loop. Memory is that
+    of one chunk's intermediates, also in the backward pass, which recomputes them.
+    """
+    if chunked_inputs[0].shape[0] == 1:
+        return term(*(x[0] for x in chunked_inputs))
+    term = jax.checkpoint(term)
+
+    def accumulate(total, inputs):
+        return jax.tree.map(jnp.add, total, term(*inputs)), None
+
+    total, _ = jax.lax.scan(accumulate, zeros, chunked_inputs)
+    return total

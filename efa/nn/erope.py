@@ -33,12 +33,11 @@ import functools
 import math
 
 import e3x
-import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int
 
-from efa.nn.chunks import equal_chunk_size
+from efa.nn.chunks import equal_chunk_size, sum_over_chunks
 from efa.nn.quadrature import antipodal_half_grid
 from efa.nn.segments import SegmentLayout, from_padded, segment_layout, to_padded
 from efa.nn.so3 import clebsch_gordan
@@ -301,23 +300,6 @@ def _grid_chunks(chunk: int, points, *weights) -> tuple:
     return tuple(a.reshape((num_chunks, chunk) + a.shape[1:]) for a in (points, *weights))
 
 
-def _sum_over_chunks(term, zeros, chunked_inputs):
-    """``Σ_chunks term(*inputs_of_chunk)`` in a ``lax.scan`` under ``jax.checkpoint``.
-
-    ``chunked_inputs`` have a leading chunk axis; ``zeros`` is a pytree of zero arrays shaped
-    like what ``term`` returns. One chunk is computed directly, without a loop.
-    """
-    if chunked_inputs[0].shape[0] == 1:
-        return term(*(x[0] for x in chunked_inputs))
-    term = jax.checkpoint(term)
-
-    def accumulate(total, inputs):
-        return jax.tree.map(jnp.add, total, term(*inputs)), None
-
-    total, _ = jax.lax.scan(accumulate, zeros, chunked_inputs)
-    return total
-
-
 def _pairwise_kernels(displacements, frequencies, points, weights_even, weights_odd):
     """Grid sums per atom pair for a chunk of ``c`` antipodal grid pairs.
 
@@ -380,7 +362,7 @@ def _integrate_pairwise(
 
     displacements = positions[:, second] - positions[:, first]  # (G, T, 3)
     shape, dtype = (groups, len(first), num_pairs), displacements.dtype
-    cosine, sine = _sum_over_chunks(
+    cosine, sine = sum_over_chunks(
         lambda p, w_even, w_odd: _pairwise_kernels(displacements, frequencies, p, w_even, w_odd),
         (jnp.zeros(shape + (len(even_index),), dtype), jnp.zeros(shape + (len(odd_index),), dtype)),
         _grid_chunks(chunk, points, weighted[:, even_index], weighted[:, odd_index]),
@@ -492,11 +474,11 @@ def _integrate_over_grid(
     chunks = _grid_chunks(chunk, points, key_weights, harmonics)
     if order == "scores":
         # Scores summed over the whole grid first, so the values are multiplied once.
-        scores = _sum_over_chunks(
+        scores = sum_over_chunks(
             chunk_term, jnp.zeros((groups, num_harmonics, slots, slots), dtype), chunks
         )
         return jnp.einsum("ganj,gje->gnae", scores, v)
-    return _sum_over_chunks(
+    return sum_over_chunks(
         chunk_term, jnp.zeros((groups, slots, num_harmonics, v.shape[-1]), dtype), chunks
     )
 

@@ -32,8 +32,11 @@ whose spacing resolves that shell a few times over gives the direct sum to that 
 Cost and memory: spreading and interpolation touch ``p³`` mesh points per atom and channel
 (``D_qk · D_v / 2`` channels ``(k, c, e)``), the FFTs cost ``O(M log M)`` per channel; at a
 fixed spacing ``M ∝ V``. Atoms are spread and interpolated in chunks, so no array of size
-``N · p³`` is ever held. The result is a smooth function of positions and cell (forces and
-stress by autodiff); it is translation invariant to the interpolation accuracy, not exactly.
+``N · p³`` is ever held; the channel pairs ``k`` are taken in blocks, one pass over the atoms
+and the mesh each, so that the mesh buffers hold at most ``_MESH_VALUES`` values per block
+(``y`` is a sum over ``k``): memory per atom stays flat as the cell grows. The result is a
+smooth function of positions and cell (forces and stress by autodiff); it is translation
+invariant to the interpolation accuracy, not exactly.
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int
 
-from efa.nn.chunks import equal_chunk_size
+from efa.nn.chunks import equal_chunk_size, sum_over_chunks
 from efa.nn.periodic import (
     padded_operands,
     reciprocal_from_cell,
@@ -62,6 +65,9 @@ SPLINE_ORDER = 4
 MESH_RESOLUTION = math.pi / 2
 #: Largest number of spread or interpolated values ``atoms · p³ · channels`` held at once.
 _CHUNK_VALUES = 2**24
+#: Largest number of values ``cells · M · channels`` of one mesh buffer (the spread mesh, its
+#: spectrum, the potential), which sets how many channel pairs ``k`` one pass takes.
+_MESH_VALUES = 2**25
 
 
 def mesh_shape(cell: np.ndarray, spacing: float) -> tuple[int, int, int]:
@@ -155,6 +161,7 @@ def mesh_periodic_attention(
     order: int = SPLINE_ORDER,
     max_segment_size: int | None = None,
     layout: SegmentLayout | None = None,
+    frequency_block: int | None = None,
 ) -> Float[Array, "N Pv Sv Fv"]:
     """Periodic EFA of :func:`efa.nn.periodic.periodic_attention` evaluated on an FFT mesh.
 
@@ -174,6 +181,8 @@ def mesh_periodic_attention(
       max_segment_size: largest number of atoms in one cell (static; needed under ``jit`` when
         ``num_segments > 1``).
       layout: a precomputed layout of the atoms (as in :func:`periodic_attention`).
+      frequency_block: channel pairs ``k`` per pass over atoms and mesh (static; a divisor of
+        ``F_qk / 2``); by default the most that keep a mesh buffer within ``_MESH_VALUES``.
 
     Returns:
       ``(N, P_v, (L_v+1)², F_v)``: the attention output ``y_i``.
@@ -195,29 +204,18 @@ def mesh_periodic_attention(
     fractional = jnp.einsum("bnx,bxy->bny", rp, jnp.linalg.inv(cell)).reshape(-1, 3)
     owner = jnp.repeat(jnp.arange(cells), slots)
     total = cells * slots
-    chunk = equal_chunk_size(total, max(1, _CHUNK_VALUES // (order**3 * num_channels)))
+    block = _frequency_block(num_pairs, cells * points * num_channels // num_pairs, frequency_block)
+    blocks = num_pairs // block
+    block_channels = (block,) + channels[1:]
+    size = math.prod(block_channels)  # channels of one pass
+    chunk = equal_chunk_size(total, max(1, _CHUNK_VALUES // (order**3 * size)))
     pad = -total % chunk
 
     def chunked(x):
         x = jnp.concatenate([x, jnp.zeros((pad,) + x.shape[1:], x.dtype)])
         return x.reshape((-1, chunk) + x.shape[1:])
 
-    amplitudes = jnp.einsum("bnkc,bne->bnkce", kp, vp).reshape(total, num_channels)
-    atoms = (chunked(fractional), chunked(owner), chunked(amplitudes))
-
-    @jax.checkpoint  # the backward pass recomputes a chunk's stencil instead of storing it
-    def spread(mesh, atom_chunk):
-        frac, cell_index, amplitude = atom_chunk
-        index, weight = _stencils(frac, shape, order)
-        index = index + (cell_index * points)[:, None]
-        values = weight[..., None] * amplitude[:, None, :]
-        return mesh.at[index.reshape(-1)].add(values.reshape(-1, num_channels)), None
-
-    mesh = jnp.zeros((cells * points, num_channels), dtype)
-    mesh, _ = jax.lax.scan(spread, mesh, atoms)
-    mesh = mesh.reshape((cells, *shape, *channels))
-
-    # convolution with W_k(|g|) |b(m)|² in reciprocal space
+    # the reciprocal-space factor W_k(|g|) |b(m)|² of the convolution, for every k
     m = _mesh_frequencies(shape)
     correction = (
         interpolation_correction(shape[0], order)[:, None, None]
@@ -230,18 +228,60 @@ def mesh_periodic_attention(
     scale = points / (volume * math.sqrt(width))
     weights = weights.reshape((cells, *m.shape[:3], num_pairs))
     weights = weights * jnp.asarray(correction, dtype)[..., None] * scale[:, None, None, None, None]
-    spectrum = jnp.fft.rfftn(mesh, axes=(1, 2, 3)) * weights[..., None, None]
-    potential = jnp.fft.irfftn(spectrum, s=shape, axes=(1, 2, 3)).astype(dtype)
-    potential = potential.reshape(cells * points, *channels)
 
-    @jax.checkpoint
-    def interpolate(atom_chunk):
-        frac, cell_index, query = atom_chunk
-        index, weight = _stencils(frac, shape, order)
-        index = index + (cell_index * points)[:, None]
-        return jnp.einsum("ap,apkce,akc->ae", weight, potential[index], query)
+    def by_frequency_block(x, axis):
+        """Split ``axis`` (of size K) into ``(blocks, block)`` and move ``blocks`` first."""
+        x = x.reshape(x.shape[:axis] + (blocks, block) + x.shape[axis + 1 :])
+        return jnp.moveaxis(x, axis, 0)
 
-    queries = chunked(qp.reshape(total, *channels[:2]))
-    y = jax.lax.map(interpolate, (atoms[0], atoms[1], queries)).reshape(-1, channels[2])
+    def pass_over_mesh(query, key, weight):
+        """``y`` of one block of channel pairs: query, key ``(B, n, k, C)``, weight
+        ``(B, K₁, K₂, K₃', k)`` → ``(B·n, E)`` (padded to whole atom chunks)."""
+        amplitudes = jnp.einsum("bnkc,bne->bnkce", key, vp).reshape(total, size)
+        atoms = (chunked(fractional), chunked(owner), chunked(amplitudes))
+
+        @jax.checkpoint  # the backward pass recomputes a chunk's stencil instead of storing it
+        def spread(mesh, atom_chunk):
+            frac, cell_index, amplitude = atom_chunk
+            index, stencil = _stencils(frac, shape, order)
+            index = index + (cell_index * points)[:, None]
+            values = stencil[..., None] * amplitude[:, None, :]
+            return mesh.at[index.reshape(-1)].add(values.reshape(-1, size)), None
+
+        mesh, _ = jax.lax.scan(spread, jnp.zeros((cells * points, size), dtype), atoms)
+        mesh = mesh.reshape((cells, *shape, *block_channels))
+        spectrum = jnp.fft.rfftn(mesh, axes=(1, 2, 3)) * weight[..., None, None]
+        potential = jnp.fft.irfftn(spectrum, s=shape, axes=(1, 2, 3)).astype(dtype)
+        potential = potential.reshape(cells * points, *block_channels)
+
+        @jax.checkpoint
+        def interpolate(atom_chunk):
+            frac, cell_index, query_chunk = atom_chunk
+            index, stencil = _stencils(frac, shape, order)
+            index = index + (cell_index * points)[:, None]
+            return jnp.einsum("ap,apkce,akc->ae", stencil, potential[index], query_chunk)
+
+        queries = chunked(query.reshape(total, *block_channels[:2]))
+        return jax.lax.map(interpolate, (atoms[0], atoms[1], queries)).reshape(-1, channels[2])
+
+    y = sum_over_chunks(
+        pass_over_mesh,
+        jnp.zeros((total + pad, channels[2]), dtype),
+        (by_frequency_block(qp, 2), by_frequency_block(kp, 2), by_frequency_block(weights, 4)),
+    )
     y = y[:total].reshape(cells, slots, channels[2])
     return from_padded(y, layout).reshape(v.shape)
+
+
+def _frequency_block(num_pairs: int, values_per_pair: int, requested: int | None) -> int:
+    """Channel pairs per pass of :func:`mesh_periodic_attention`: as requested (a divisor of
+    ``num_pairs``), else the largest divisor whose mesh buffers (``values_per_pair`` values per
+    pair) stay within ``_MESH_VALUES``, at least 1."""
+    if requested is not None:
+        if requested < 1 or num_pairs % requested:
+            raise ValueError(
+                f"frequency_block={requested}: expected a divisor of F_qk / 2 = {num_pairs}"
+            )
+        return requested
+    largest = max(1, _MESH_VALUES // max(1, values_per_pair))
+    return max(d for d in range(1, num_pairs + 1) if num_pairs % d == 0 and d <= largest)

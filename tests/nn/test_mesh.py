@@ -18,13 +18,15 @@ from .oracle import relative_error
 from .test_periodic import CELL, SIGMA, _features, _frequencies, _periodic
 
 
-def _mesh(q, k, v, positions, cell, spacing, order=6, segment_ids=None, cells=None):
+def _mesh(
+    q, k, v, positions, cell, spacing, order=6, segment_ids=None, cells=None, frequency_block=None
+):
     cells = np.asarray(cell)[None] if cells is None else cells
     segment_ids = np.zeros(len(positions), np.int32) if segment_ids is None else segment_ids
     attention = jax.jit(
         mesh_periodic_attention,
         static_argnums=(6, 8, 9),
-        static_argnames=("order", "max_segment_size"),
+        static_argnames=("order", "max_segment_size", "frequency_block"),
     )
     return np.asarray(
         attention(
@@ -40,6 +42,7 @@ def _mesh(q, k, v, positions, cell, spacing, order=6, segment_ids=None, cells=No
             SIGMA,
             order=order,
             max_segment_size=len(positions),
+            frequency_block=frequency_block,
         )
     )
 
@@ -73,6 +76,24 @@ def test_the_mesh_converges_to_the_direct_reciprocal_sum(x64):
     fourth_order = relative_error(_mesh(q, k, v, positions, CELL, 0.5, order=4), direct)
     eighth_order = relative_error(_mesh(q, k, v, positions, CELL, 0.5, order=8), direct)
     assert fourth_order < 1e-4 and eighth_order < errors[1] / 20  # measured: 5.6e-5, 6.0e-9
+
+
+def test_blocks_of_frequencies_give_the_same_sum(x64):
+    """One pass over the mesh per block of channel pairs (bounded mesh memory) changes nothing."""
+    from efa.nn.mesh import _frequency_block
+
+    rng = np.random.default_rng(2)
+    positions = rng.uniform(0, 1, (6, 3)) @ CELL
+    q, k, v = _features(rng, 6, pairs=4)
+    together = _mesh(q, k, v, positions, CELL, 0.6)
+    for block in (1, 2):
+        blocked = _mesh(q, k, v, positions, CELL, 0.6, frequency_block=block)
+        np.testing.assert_allclose(blocked, together, rtol=1e-12, atol=1e-14)
+    assert _frequency_block(8, 2**22, None) == 8  # 2^25 values hold all eight pairs
+    assert _frequency_block(8, 2**23, None) == 4
+    assert _frequency_block(6, 2**30, None) == 1
+    with pytest.raises(ValueError, match="divisor of F_qk / 2 = 6"):
+        _frequency_block(6, 1, 4)
 
 
 def test_cells_of_a_batch_share_one_mesh_and_stay_apart(x64):
