@@ -37,7 +37,10 @@ of the machine.
     ``<family>_T<k>``, the paper's 3D clusters): the shallowest EFA model has a lower test force
     RMSE than the local model at every depth (smallest ratio local / EFA > 1);
 19. size scan (``nacl_size``): EFA's per-atom energy error is flat in the cluster size
-    (``per_atom_error_growth``, largest over smallest size, ≤ 2).
+    (``per_atom_error_growth``, largest over smallest size, ≤ 2);
+20. size scan: at the largest size EFA's per-atom energy error is at most half the local
+    model's (worst EFA run against best local run), so that a flat error means a learned one:
+    two models that learned nothing are flat too.
 """
 
 from __future__ import annotations
@@ -242,6 +245,8 @@ def evaluate_targets(
 DEPTH_METRIC = "forces_rmse"
 #: Largest growth of EFA's per-atom energy error over a size scan that counts as flat.
 MAX_ERROR_GROWTH = 2.0
+#: Smallest ratio local / EFA of the per-atom energy error at the largest size of a size scan.
+MIN_LOCAL_OVER_EFA_AT_LARGEST = 2.0
 
 
 def _depth_targets(metrics: xr.Dataset) -> list[Target]:
@@ -302,7 +307,7 @@ def _size_scan_targets(stores: Sequence[xr.Dataset]) -> list[Target]:
     growth = family_values(store, "per_atom_error_growth", "efa")
     local = family_values(store, "per_atom_error_growth", "local")
     worst = float(np.max(growth)) if len(growth) else math.nan
-    return [
+    targets = [
         _judged(
             Target(
                 "size scan: efa per-atom energy error flat in the cluster size (largest / "
@@ -315,6 +320,28 @@ def _size_scan_targets(stores: Sequence[xr.Dataset]) -> list[Target]:
             ("efa",),
         )
     ]
+    errors = {
+        family: family_values(store.isel(point=-1), "energy_mae_per_atom", family)
+        for family in ("efa", "local")
+    }
+    if len(errors["local"]):
+        efa = float(np.max(errors["efa"])) if len(errors["efa"]) else math.nan
+        ratio = float(np.min(errors["local"])) / efa
+        size = int(store["coordinate"].isel(probe=0, point=-1))
+        targets.append(
+            _judged(
+                Target(
+                    f"size scan: at {size} atoms efa per-atom energy error at most half the "
+                    "local model's (local / efa >= 2)",
+                    ratio,
+                    bool(ratio >= MIN_LOCAL_OVER_EFA_AT_LARGEST),
+                    f"efa {efa:.3g}, local {np.min(errors['local']):.3g} eV/atom",
+                ),
+                store,
+                ("efa", "local"),
+            )
+        )
+    return targets
 
 
 #: The GFN2-xTB reaction scan of the default suite's SN2 probe.

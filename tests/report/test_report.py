@@ -481,3 +481,36 @@ def test_size_scan_target_asks_a_flat_efa_error(stores):
     assert not size_target().met
     scan.attrs["options"] = json.dumps({"datasets": ["nacl_15"]})  # size_extrapolation
     assert not any(t.description.startswith("size scan") for t in evaluate_targets([scan]))
+
+
+def test_size_scan_target_asks_efa_below_local_at_the_largest_size():
+    """Target 20: a flat EFA error counts only if it is at most half the local model's at the
+    largest size (two models that learned nothing are flat as well)."""
+    clusters = [
+        Structures.from_dataset(nacl_cluster(3, seed=0, diameter=d, num_atoms=n))
+        for d, n in ((6.0, 5), (8.0, 11))
+    ]
+
+    def off_by(label, per_atom):
+        return Predictor(
+            label,
+            0,
+            label,
+            5.0,
+            math.inf,
+            lambda s: (s.energy + per_atom * s.num_atoms, np.zeros(s.positions.shape)),
+        )
+
+    def target(efa_error, local_error):
+        entries = [(off_by("efa", efa_error), c) for c in clusters]
+        entries += [(off_by("local", local_error), c) for c in clusters]
+        found = [t for t in evaluate_targets([size_scan(entries)]) if "at most half" in t.line()]
+        return found[0]
+
+    learned = target(0.01, 0.05)
+    assert learned.value == pytest.approx(5.0) and learned.met
+    assert "at 11 atoms" in learned.line() and "efa 0.01, local 0.05 eV/atom" in learned.line()
+    unlearned = target(0.6, 0.6)  # flat for both, and equal: nothing learned
+    assert unlearned.value == pytest.approx(1.0) and not unlearned.met
+    only_efa = [(off_by("efa", 0.01), c) for c in clusters]
+    assert not any("at most half" in t.line() for t in evaluate_targets([size_scan(only_efa)]))
