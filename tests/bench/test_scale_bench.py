@@ -35,10 +35,13 @@ def test_small_run_prints_targets_and_keeps_other_groups(tmp_path, capsys):
 
     lines = capsys.readouterr().out.strip().splitlines()
     met, total = map(int, lines[-1].removeprefix("targets met: ").split("/"))
-    assert total == 5 and 0 <= met <= total  # cost ratio, 2 exponents, 2 memory spreads
+    assert total == 5 and 0 <= met <= total  # cost ratio, 2 exponents, 2 memory growths
     assert any(line.startswith("EFA / local cost") and "(target ≤ 2)" in line for line in lines)
     assert sum("scaling exponent of" in line and "200 → 400" in line for line in lines) == 2
-    assert sum("peak memory per atom" in line for line in lines) == 2
+    assert (
+        sum("peak memory per atom" in line and "largest / at 200 atoms" in line for line in lines)
+        == 2
+    )
 
     store = xr.open_zarr(tmp_path / "bench.zarr", group="scale", consolidated=False).load()
     assert store["num_atoms"].values.tolist() == [200, 400]
