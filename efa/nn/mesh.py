@@ -229,6 +229,8 @@ def mesh_periodic_attention(
     weights = weights.reshape((cells, *m.shape[:3], num_pairs))
     weights = weights * jnp.asarray(correction, dtype)[..., None] * scale[:, None, None, None, None]
 
+    places = (chunked(fractional), chunked(owner))  # shared by every pass
+
     def by_frequency_block(x, axis):
         """Split ``axis`` (of size K) into ``(blocks, block)`` and move ``blocks`` first."""
         x = x.reshape(x.shape[:axis] + (blocks, block) + x.shape[axis + 1 :])
@@ -238,7 +240,7 @@ def mesh_periodic_attention(
         """``y`` of one block of channel pairs: query, key ``(B, n, k, C)``, weight
         ``(B, K₁, K₂, K₃', k)`` → ``(B·n, E)`` (padded to whole atom chunks)."""
         amplitudes = jnp.einsum("bnkc,bne->bnkce", key, vp).reshape(total, size)
-        atoms = (chunked(fractional), chunked(owner), chunked(amplitudes))
+        atoms = (*places, chunked(amplitudes))
 
         @jax.checkpoint  # the backward pass recomputes a chunk's stencil instead of storing it
         def spread(mesh, atom_chunk):
@@ -262,7 +264,7 @@ def mesh_periodic_attention(
             return jnp.einsum("ap,apkce,akc->ae", stencil, potential[index], query_chunk)
 
         queries = chunked(query.reshape(total, *block_channels[:2]))
-        return jax.lax.map(interpolate, (atoms[0], atoms[1], queries)).reshape(-1, channels[2])
+        return jax.lax.map(interpolate, (*places, queries)).reshape(-1, channels[2])
 
     y = sum_over_chunks(
         pass_over_mesh,
