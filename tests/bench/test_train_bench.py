@@ -36,6 +36,7 @@ def test_two_atom_run_writes_its_group_and_targets(tmp_path, capsys):
         store["median_s"] <= store["max_s"]
     ).all()
     assert (store["repeats"] == 3).all()
+    assert int(store["batch_size"].sel(config="two_atoms")) == 4
     ratio = float(store["median_s"].sel(config="two_atoms", model="efa")) / float(
         store["median_s"].sel(config="two_atoms", model="local")
     )

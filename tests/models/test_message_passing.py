@@ -58,7 +58,7 @@ def test_factored_message_pass_equals_e3x(case, x64):
         x, positions, dst, src, mask, degree_y, out_degree, pseudotensors
     )
     key = jax.random.PRNGKey(3)
-    params = reference.init(key, *args, **kwargs)
+    params = jax.jit(functools.partial(reference.init, **kwargs))(key, *args)
     ours = MessagePass(max_degree=out_degree, include_pseudotensors=pseudotensors)
 
     def factored(params, x, positions):
@@ -76,14 +76,16 @@ def test_factored_message_pass_equals_e3x(case, x64):
     radial, harmonics = pair_radial_angular(
         positions, dst, src, mask, max_degree=degree_y, num_basis=NUM_BASIS, cutoff=CUTOFF
     )
-    own_params = ours.init(key, x, radial, harmonics, dst, src, NUM_ATOMS)
+    own_params = jax.jit(ours.init, static_argnums=6)(
+        key, x, radial, harmonics, dst, src, NUM_ATOMS
+    )
     assert jax.tree.structure(own_params) == jax.tree.structure(params)
     for a, b in zip(jax.tree.leaves(own_params), jax.tree.leaves(params), strict=True):
         np.testing.assert_array_equal(a, b)
     # Random weights on every path, including those parity forbids (they must stay unused).
     params = jax.tree.map(lambda p: jnp.asarray(rng.normal(size=p.shape)), params)
-    expected = e3x_messages(params, x, positions)
-    got = factored(params, x, positions)
+    expected = jax.jit(e3x_messages)(params, x, positions)
+    got = jax.jit(factored)(params, x, positions)
     assert got.shape == expected.shape
     assert np.abs(expected).max() > 0.1
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12 * np.abs(expected).max())
@@ -91,8 +93,11 @@ def test_factored_message_pass_equals_e3x(case, x64):
     def loss(function):
         return lambda p, x, r: jnp.sum(jnp.sin(function(p, x, r)))
 
-    gradients = jax.grad(loss(factored), argnums=(0, 1, 2))(params, x, positions)
-    reference_gradients = jax.grad(loss(e3x_messages), argnums=(0, 1, 2))(params, x, positions)
+    # compiled: op-by-op dispatch of e3x's many small operations costs more than compiling them
+    gradients = jax.jit(jax.grad(loss(factored), argnums=(0, 1, 2)))(params, x, positions)
+    reference_gradients = jax.jit(jax.grad(loss(e3x_messages), argnums=(0, 1, 2)))(
+        params, x, positions
+    )
     for a, b in zip(jax.tree.leaves(gradients), jax.tree.leaves(reference_gradients), strict=True):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-11 * max(1.0, np.abs(b).max()))
 
