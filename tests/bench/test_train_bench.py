@@ -43,3 +43,16 @@ def test_two_atom_run_writes_its_group_and_targets(tmp_path, capsys):
     assert f"= {ratio:.2f} (target ≤ 1.3)" in ratio_line
     assert store.attrs["targets_met"] == int(lines[-1][-3])
     assert "| two_atoms | local |" in (tmp_path / "bench" / "train.md").read_text()
+
+
+def test_nacl_configuration_builds_its_clusters_and_both_models():
+    """The paper's NaCl network: 314-ion clusters, batch 8 by default, both models build."""
+    from efa.bench.train import CONFIGS, _structures
+    from efa.models import build_model
+
+    config = CONFIGS["nacl"]
+    structures = _structures(config, 2)
+    assert structures.num_atoms.tolist() == [314, 314]
+    assert config.batch_size == 8
+    build_model("local", config.model_options)
+    build_model("efa", {**config.model_options, **config.efa_options})
