@@ -114,6 +114,21 @@ CONFIGS = {
 }
 
 
+def _count(minimum: int):
+    """An argparse type: an integer of at least ``minimum``, else a message naming the bound."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {value}")
+        return value
+
+    return parse
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``efa bench train``."""
     parser.add_argument(
@@ -125,11 +140,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--batch-size",
-        type=int,
+        type=_count(1),
         help="structures per batch (default: each configuration's, 32 or 8 for nacl)",
     )
-    parser.add_argument("--steps", type=int, default=20, help="timed steps per model")
-    parser.add_argument("--warmup", type=int, default=3, help="untimed steps after compiling")
+    parser.add_argument("--steps", type=_count(1), default=20, help="timed steps per model")
+    parser.add_argument("--warmup", type=_count(0), default=3, help="untimed steps after compiling")
     parser.add_argument(
         "--output-dir",
         default="results",
