@@ -8,7 +8,10 @@ cubes at a constant density of 0.1 Å⁻³, ``max_length`` = cube diagonal, ``b_
 - the same total atoms split into many small structures (512 × 32 atoms by default);
 - naive O(N²) softmax attention of the same widths as the quadratic comparison (up to the
   largest N whose N × N matrices fit ``--softmax-max-atoms``);
-- one structure of 1,000,000 atoms, forward + gradient (skip with ``--no-million``).
+- one structure of 1,000,000 atoms, forward + gradient (skip with ``--no-million``);
+- with ``--orders``: forward + gradient in both linear contraction orders of the operator
+  (``key_value`` and ``per_frequency``, see :func:`efa.nn.erope.contraction_order`) on the
+  shapes of :data:`ORDER_CASES`, with the order ``contraction="auto"`` takes for each.
 
 The EFA cases are all compiled first and then timed call by call in alternation (forward, then
 forward + gradient), so a change of background load hits every case alike; the ratios below
@@ -46,6 +49,15 @@ MAX_SCALING_EXPONENT = 1.1
 FLAT_SIZES = (16384, 65536)
 MAX_PER_ATOM_GROWTH = 1.1
 MIN_MATMUL_FRACTION = 0.30
+#: Shapes of ``--orders``: (structures, atoms per structure, F_qk, F_v, Lebedev points).
+ORDER_CASES = (
+    (1, 4096, QK_FEATURES, V_FEATURES, LEBEDEV_NUM),  # this benchmark's single structure
+    (1, 4096, 16, 8, 50),
+    (1, 4096, 16, 16, 194),
+    (32, 64, 16, 16, 86),
+    (8, 314, 128, 8, 194),  # the paper's NaCl network (efa bench train --config nacl)
+)
+LINEAR_ORDERS = ("key_value", "per_frequency")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -76,6 +88,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="skip the 1,000,000-atom forward + gradient",
     )
     parser.add_argument(
+        "--orders",
+        action="store_true",
+        help="also time the two linear contraction orders (key_value, per_frequency) on the "
+        "shapes of efa.bench.attention.ORDER_CASES and show which one 'auto' takes",
+    )
+    parser.add_argument(
         "--output-dir",
         default="results",
         help="results directory: writes group 'attention' of bench.zarr and bench/attention.md "
@@ -83,23 +101,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def make_inputs(num_structures: int, atoms_per_structure: int, seed: int = 0) -> dict:
+def make_inputs(
+    num_structures: int,
+    atoms_per_structure: int,
+    seed: int = 0,
+    qk_features: int = QK_FEATURES,
+    v_features: int = V_FEATURES,
+) -> dict:
     """EFA inputs for ``num_structures`` cubes of ``atoms_per_structure`` atoms each."""
     rng = np.random.default_rng(seed)
     num_atoms = num_structures * atoms_per_structure
     side = (atoms_per_structure / DENSITY) ** (1.0 / 3.0)
     max_length = side * math.sqrt(3.0)
     return dict(
-        q=rng.normal(size=(num_atoms, 1, 1, QK_FEATURES)).astype(np.float32),
-        k=rng.normal(size=(num_atoms, 1, 1, QK_FEATURES)).astype(np.float32),
-        v=rng.normal(size=(num_atoms, 1, 1, V_FEATURES)).astype(np.float32),
+        q=rng.normal(size=(num_atoms, 1, 1, qk_features)).astype(np.float32),
+        k=rng.normal(size=(num_atoms, 1, 1, qk_features)).astype(np.float32),
+        v=rng.normal(size=(num_atoms, 1, 1, v_features)).astype(np.float32),
         positions=rng.uniform(0.0, side, size=(num_atoms, 3)).astype(np.float32),
-        frequencies=(np.linspace(0.0, math.pi, QK_FEATURES // 2) / max_length).astype(np.float32),
+        frequencies=(np.linspace(0.0, math.pi, qk_features // 2) / max_length).astype(np.float32),
         segment_ids=np.repeat(np.arange(num_structures, dtype=np.int32), atoms_per_structure),
     )
 
 
-def efa_functions(num_structures: int, atoms_per_structure: int):
+def efa_functions(
+    num_structures: int,
+    atoms_per_structure: int,
+    lebedev_num: int = LEBEDEV_NUM,
+    contraction: str = "auto",
+):
     """Jitted ``forward(inputs)`` and ``forward_and_gradient(inputs)`` (w.r.t. positions)."""
     import jax
     import jax.numpy as jnp
@@ -115,8 +144,9 @@ def efa_functions(num_structures: int, atoms_per_structure: int):
             frequencies,
             segment_ids,
             num_structures,
-            LEBEDEV_NUM,
+            lebedev_num,
             max_segment_size=atoms_per_structure,
+            contraction=contraction,
         )
 
     def loss(positions, q, k, v, frequencies, segment_ids):
@@ -164,15 +194,24 @@ def _measure(function, arguments, **timing_options):
     return time_calls(call, **timing_options), peak
 
 
-def _efa_calls(num_structures, atoms_per_structure):
+def _efa_calls(
+    num_structures,
+    atoms_per_structure,
+    qk_features=QK_FEATURES,
+    v_features=V_FEATURES,
+    lebedev_num=LEBEDEV_NUM,
+    contraction="auto",
+):
     """Compiled ``{operation: (call, XLA peak bytes)}`` of EFA for one case."""
     import jax.numpy as jnp
 
-    inputs = {
-        key: jnp.asarray(value)
-        for key, value in make_inputs(num_structures, atoms_per_structure).items()
-    }
-    forward, forward_and_gradient = efa_functions(num_structures, atoms_per_structure)
+    inputs = make_inputs(
+        num_structures, atoms_per_structure, qk_features=qk_features, v_features=v_features
+    )
+    inputs = {key: jnp.asarray(value) for key, value in inputs.items()}
+    forward, forward_and_gradient = efa_functions(
+        num_structures, atoms_per_structure, lebedev_num, contraction
+    )
     orders = {
         "forward": (forward, ("q", "k", "v", "positions", "frequencies", "segment_ids")),
         "forward+gradient": (
@@ -212,6 +251,65 @@ def _efa_cases(cases):
         for case in cases:
             results[case + (operation,)] = (timings[case], compiled[case][operation][1])
     return results
+
+
+def _order_cases(cases):
+    """Forward + gradient of the cases ``[(structures, atoms, F_qk, F_v, M), …]`` in each of
+    :data:`LINEAR_ORDERS`, all timed in alternation.
+
+    Returns ``{(case, order): Timing}`` and ``{case: the order "auto" takes}``.
+    """
+    from tqdm import tqdm
+
+    from efa.bench.timing import time_alternating
+    from efa.nn.erope import contraction_order
+
+    calls = {
+        (case, order): _efa_calls(*case, contraction=order)["forward+gradient"][0]
+        for case in tqdm(cases, desc="bench attention (compile orders)", unit="case")
+        for order in LINEAR_ORDERS
+    }
+    print("timing the contraction orders in alternation …", flush=True)
+    timings = time_alternating(calls, budget_s=2.0)
+    automatic = {}
+    for structures, atoms, qk_features, v_features, lebedev_num in cases:
+        pairs = lebedev_num // 2
+        automatic[(structures, atoms, qk_features, v_features, lebedev_num)] = contraction_order(
+            "auto", atoms, pairs, pairs * 2 * qk_features, 1, v_features
+        )
+    return timings, automatic
+
+
+def _order_table(timings, automatic):
+    """Markdown table of :func:`_order_cases` and its store variables on dimension ``shape``."""
+    import xarray as xr
+
+    from efa.report.tables import markdown_table
+
+    cases = list(automatic)
+    medians = {key: timing.median_s for key, timing in timings.items()}
+    rows = []
+    for case in cases:
+        structures, atoms, qk_features, v_features, lebedev_num = case
+        ratio = medians[(case, "key_value")] / medians[(case, "per_frequency")]
+        rows.append(
+            [f"{structures} × {atoms}", qk_features, v_features, lebedev_num]
+            + [f"{medians[(case, order)] * 1e3:.4g}" for order in LINEAR_ORDERS]
+            + [f"{ratio:.2f}", automatic[case]]
+        )
+    header = ["structures × atoms", "F_qk", "F_v", "M", "key_value ms", "per_frequency ms"]
+    table = markdown_table(header + ["key_value / per_frequency", "auto"], rows)
+    variables = {
+        "shape_structures": ("shape", [case[0] for case in cases]),
+        "shape_atoms": ("shape", [case[1] for case in cases]),
+        "shape_qk_features": ("shape", [case[2] for case in cases]),
+        "shape_v_features": ("shape", [case[3] for case in cases]),
+        "shape_lebedev_num": ("shape", [case[4] for case in cases]),
+        "shape_auto_order": ("shape", [automatic[case] for case in cases]),
+    }
+    for order in LINEAR_ORDERS:
+        variables[f"shape_{order}_median_s"] = ("shape", [medians[(c, order)] for c in cases])
+    return "Forward + gradient by contraction order\n\n" + table, xr.Dataset(variables)
 
 
 def _softmax_case(num_atoms, **timing_options):
@@ -256,6 +354,10 @@ def run(args: argparse.Namespace) -> int:
         call, peak = _efa_calls(1, MILLION)["forward+gradient"]
         timing = time_calls(call, warmup=1, repeats=2)
         records.append(("efa", 1, MILLION, "forward+gradient", timing, peak))
+    order_tables, order_data = [], None
+    if args.orders:
+        order_table, order_data = _order_table(*_order_cases(ORDER_CASES))
+        order_tables.append(order_table)
     matmul_rate = matmul_rate_flops()
 
     def lookup(method, structures, atoms, operation):
@@ -351,6 +453,8 @@ def run(args: argparse.Namespace) -> int:
         },
         attrs={"matmul_rate_flops": matmul_rate},
     )
+    if order_data is not None:
+        dataset = dataset.merge(order_data)
     setup = (
         f"F_qk={QK_FEATURES}, F_v={V_FEATURES}, {LEBEDEV_NUM} Lebedev points, float32; median "
         "of repeated calls after warm-up."
@@ -360,7 +464,7 @@ def run(args: argparse.Namespace) -> int:
         dataset,
         "EFA operator benchmark",
         setup,
-        [table],
+        [table, *order_tables],
         lines,
         targets,
         args.output_dir,

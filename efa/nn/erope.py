@@ -16,11 +16,14 @@ Implementation. Atoms are placed into a padded per-structure layout ``(G, n)``
 (:mod:`efa.nn.segments`). The grid is used as ``M/2`` antipodal pairs ``(u, −u)``, which halves
 the trigonometric work (see :func:`_pair_features`). For a chunk of ``c`` grid pairs the
 key–value sums are one batched matrix product ``(G, c·2D_qk, n) @ (G, n, D_v)`` and the queries
-another, so nothing of size ``(N, M, D_qk, D_v)`` is ever formed. Small structures use the
-score order instead (``(G, n, n)`` scores summed over the grid, then one product with the
-values) or, for a few atoms, the grid sum per atom pair (see :func:`_contraction_order`). Grid
-chunks are processed in a ``lax.scan`` under ``jax.checkpoint``, so forward and backward memory
-is ``O(N · c · D_qk)`` instead of ``O(N · M · D_qk)``.
+another, so nothing of size ``(N, M, D_qk, D_v)`` is ever formed. With few value columns per
+grid point the per-frequency order does the same products without forming the ERoPE features:
+the cosine and sine tables are matrix operands, batched over channel pairs (see
+:func:`_integrate_per_frequency`). Small structures use the score order instead (``(G, n, n)``
+scores summed over the grid, then one product with the values) or, for a few atoms, the grid
+sum per atom pair (see :func:`contraction_order`). Grid chunks are processed in a ``lax.scan``
+under ``jax.checkpoint``, so forward and backward memory is ``O(N · c · D_qk)`` instead of
+``O(N · M · D_qk)``.
 
 Tensor integration (:func:`erope_tensor_attention`) keeps the per-grid-point result, multiplies
 it with spherical harmonics ``Y_a(u_m)`` up to degree ``L_Y`` before summing over ``m``, and
@@ -33,6 +36,7 @@ import functools
 import math
 
 import e3x
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int
@@ -56,8 +60,19 @@ DEFAULT_CHUNK_ELEMENTS = 2**17
 #: whole kernel (``efa bench train``, docs/results.md).
 PAIRWISE_CHUNK_ELEMENTS = 2**21
 
+#: Elements of one cosine or sine table ``(G, K, a, H)`` of an atom chunk in the per-frequency
+#: order (see :func:`_integrate_per_frequency`); sets how many atoms a chunk takes.
+PER_FREQUENCY_CHUNK_ELEMENTS = 2**22
+
+#: ``contraction="auto"`` takes the per-frequency order when the grid has at least this many
+#: antipodal pairs per value column (``H ≥ ratio · E``): then the ERoPE features over the grid,
+#: which the key–value order writes and reads, outweigh the per-frequency order's
+#: key ⊗ value products (``efa bench attention`` and ``efa bench train --config nacl``,
+#: docs/results.md).
+PER_FREQUENCY_MIN_PAIRS_PER_VALUE = 2
+
 #: Largest structure (atom slots per segment) for which ``contraction="auto"`` sums the grid
-#: per atom pair (see :func:`_contraction_order`): up to this size the pairwise order needed
+#: per atom pair (see :func:`contraction_order`): up to this size the pairwise order needed
 #: less time than the score order in ``efa bench attention``, above it more.
 PAIRWISE_MAX_SLOTS = 16
 
@@ -93,14 +108,17 @@ def erope_attention(
         when ``num_segments > 1``; atoms beyond it in their segment get NaN outputs.
       grid_chunk_size: antipodal grid pairs ``(u, −u)`` processed at once (static, at most
         ``lebedev_num / 2``); by default chosen from the array sizes so that intermediates stay
-        near ``DEFAULT_CHUNK_ELEMENTS``.
+        near ``DEFAULT_CHUNK_ELEMENTS``. The per-frequency order chunks atoms instead.
       contraction: how the quadrature sum is taken (static); all orders compute the same sum.
         ``"key_value"`` forms the per-structure sums ``Σ_j ERoPE(k_j) v_jᵀ`` (cost ``∝ n·X·E``,
-        linear in the structure size ``n``); ``"scores"`` forms the per-structure scores
+        linear in the structure size ``n``); ``"per_frequency"`` forms the same sums per
+        channel pair from ``k_j ⊗ v_j`` and the cosine and sine tables, without the ERoPE
+        features (same cost, less memory traffic when ``E`` is small against the grid);
+        ``"scores"`` forms the per-structure scores
         ``A_ij = Σ_m w_m ⟨ERoPE_m q_i, ERoPE_m k_j⟩`` and then ``A v`` (cost ``∝ n²·(X + E)``);
         ``"pairwise"`` sums the grid per atom pair first (see :func:`_pairwise_kernels`), which
         has the fewest operations for structures of a few atoms. ``"auto"`` picks by
-        :func:`_contraction_order`.
+        :func:`contraction_order`.
       layout: a precomputed :class:`~efa.nn.segments.SegmentLayout` of the atoms, e.g.
         :func:`~efa.nn.segments.contiguous_layout` for batches already padded per structure;
         it replaces the sort-and-scatter layout built from ``segment_ids``.
@@ -261,20 +279,24 @@ def _with_rotated_partner(x):
 
 
 #: Contraction orders of :func:`erope_attention`.
-CONTRACTIONS = ("auto", "key_value", "scores", "pairwise")
+CONTRACTIONS = ("auto", "key_value", "per_frequency", "scores", "pairwise")
 
 
-def _contraction_order(
-    contraction: str, slots: int, num_pairs: int, grid_width: int, num_harmonics: int, values: int
+def contraction_order(
+    contraction: str, slots: int, grid_points: int, grid_width: int, num_harmonics: int, values: int
 ) -> str:
     """The contraction order used for structures of ``n = slots`` atoms.
 
-    Operation counts per structure over the whole grid (``X`` = grid pairs × ``2·D_qk`` feature
-    columns, ``K`` frequency pairs, ``A`` harmonics, ``E`` value columns): key–value order
-    ``n·X·E·(1 + A)``, score order ``n²·A·(X + E)`` (the scores are summed over the grid before
-    they meet the values). On a tie the score order wins: it skips the ``(G, X, E)`` key–value
-    array. The pairwise order is used for structures of at most ``PAIRWISE_MAX_SLOTS`` atoms,
-    where it takes a fraction of the operations of the others.
+    Operation counts per structure over the whole grid (``H`` grid pairs, ``X`` = ``H`` ×
+    ``2·D_qk`` feature columns, ``A`` harmonics, ``E`` value columns): key–value and
+    per-frequency order ``n·X·E·(1 + A)``, score order ``n²·A·(X + E)`` (the scores are summed
+    over the grid before they meet the values). On a tie the score order wins: it skips the
+    ``(G, X, E)`` key–value array. Between the two linear orders, which do the same products,
+    memory traffic decides: the key–value order writes and reads ERoPE features ``∝ n·X``, the
+    per-frequency order key ⊗ value products ``∝ n·D_qk·E``; it is taken when
+    ``H ≥ PER_FREQUENCY_MIN_PAIRS_PER_VALUE · E``. The pairwise order is used for structures of
+    at most ``PAIRWISE_MAX_SLOTS`` atoms, where it takes a fraction of the operations of the
+    others.
     """
     if contraction not in CONTRACTIONS:
         raise ValueError(f"contraction={contraction!r}: expected one of {CONTRACTIONS}")
@@ -284,7 +306,11 @@ def _contraction_order(
         return "pairwise"
     key_value = slots * grid_width * values * (1 + num_harmonics)
     scores = slots * slots * num_harmonics * (grid_width + values)
-    return "scores" if scores <= key_value else "key_value"
+    if scores <= key_value:
+        return "scores"
+    if grid_points >= PER_FREQUENCY_MIN_PAIRS_PER_VALUE * values:
+        return "per_frequency"
+    return "key_value"
 
 
 def _grid_chunks(chunk: int, points, *weights) -> tuple:
@@ -389,6 +415,107 @@ def _integrate_pairwise(
     return jnp.einsum("gaij,gje->giae", scores, v)
 
 
+def _atom_chunks(x, axis: int, size: int):
+    """Split the atom-slot ``axis`` of ``x`` into ``⌈n / size⌉`` chunks, zero-padded, on a new
+    leading axis: ``(…, n, …)`` → ``(⌈n/a⌉, …, a, …)``."""
+    padding = -x.shape[axis] % size
+    x = jnp.pad(x, [(0, padding if i == axis else 0) for i in range(x.ndim)])
+    x = x.reshape(x.shape[:axis] + (x.shape[axis] // size, size) + x.shape[axis + 1 :])
+    return jnp.moveaxis(x, axis, 0)
+
+
+def _integrate_per_frequency(q, k, v, positions, frequencies, points, key_weights, harmonics, odd):
+    """The quadrature sum without ERoPE features (``contraction="per_frequency"``).
+
+    Over an antipodal pair, ``⟨R(θ_i) q, R(θ_j) k⟩ + ⟨R(−θ_i) q, R(−θ_j) k⟩ =
+    2 [cos θ_i cos θ_j + sin θ_i sin θ_j] ⟨q, k⟩_k`` per channel pair ``k`` (``J`` is a rotation,
+    ``⟨Jq, Jk⟩ = ⟨q, k⟩``), and the odd-harmonic cross terms give
+    ``[sin θ_i cos θ_j − cos θ_i sin θ_j] ⟨Jq, k⟩_k``. So with ``c_{jkm} = cos θ_{jkm}``,
+    ``s_{jkm} = sin θ_{jkm}`` and the key ⊗ value products ``p_{jk} = k_{jk} ⊗ v_j``
+    ``(2C, E)`` per channel pair (``C`` = parities × components):
+
+        KC_{km} = w_m Σ_j c_{jkm} p_{jk},   KS_{km} = w_m Σ_j s_{jkm} p_{jk},
+        z_{ia} = Σ_{k,m} Y_a(u_m) q̃_{ika} · (c_{ikm} KC_{km} + s_{ikm} KS_{km})   (even a),
+        z_{ia} = Σ_{k,m} Y_a(u_m) q̃_{ika} · (s_{ikm} KC_{km} − c_{ikm} KS_{km})   (odd a),
+
+    with ``q̃ = q`` for even and ``Jq`` for odd ``a``. For every channel pair ``k`` these are
+    matrix products with the cosine and sine tables as operands, batched over ``(G, k)``:
+    ``(H, a) @ (a, 2C·E)`` for the keys and ``(a, H) @ (H, A·2C·E)`` for the queries, so the
+    ``(n, H·2·D_qk)`` features of the key–value order are never formed. Two passes over chunks
+    of ``a`` atom slots (keys, then queries) bound the tables to ``(G, K, a, H)``; the number
+    of operations equals the key–value order's.
+
+    Args:
+      q, k: ``(G, n, P, S, F)``; v: ``(G, n, E)``; positions: ``(G, n, 3)``.
+      points, key_weights, harmonics: the half grid ``(H, 3)``, its weights ``2 w_m / sqrt(D_qk)``
+        ``(H,)`` and harmonics ``(H, A)``; odd: ``(A,)`` numpy bools, True for odd degrees.
+
+    Returns:
+      ``(G, n, A, E)``.
+    """
+    groups, slots, parities, components, features = q.shape
+    num_pairs, channels, values = features // 2, parities * components, v.shape[-1]
+    num_points, num_harmonics = harmonics.shape
+
+    def by_pair(x):  # (G, n, P, S, F) -> (G, K, n, C, 2)
+        return jnp.transpose(x.reshape(groups, slots, channels, num_pairs, 2), (0, 3, 1, 2, 4))
+
+    q, k = by_pair(q), by_pair(k)
+    rotated = jnp.stack([-q[..., 1], q[..., 0]], axis=-1)  # Jq
+    queries = jnp.stack([rotated if odd[a] else q for a in range(num_harmonics)], axis=3)
+    products = k.reshape(groups, num_pairs, slots, 2 * channels)[..., None] * v[:, None, :, None]
+    products = products.reshape(groups, num_pairs, slots, 2 * channels * values)
+
+    size = equal_chunk_size(
+        slots, max(1, PER_FREQUENCY_CHUNK_ELEMENTS // (groups * num_pairs * num_points))
+    )
+    chunk_positions = _atom_chunks(positions, 1, size)
+
+    def trig(chunk_positions):  # (G, a, 3) -> sine, cosine (G, K, a, H)
+        projection = jnp.einsum("gnx,mx->gnm", chunk_positions, points)
+        return sincos(frequencies[:, None, None] * projection[:, None])
+
+    def key_term(chunk_positions, chunk_products):
+        sine, cosine = trig(chunk_positions)
+        return jnp.stack([jnp.einsum("gknm,gknz->gkmz", t, chunk_products) for t in (cosine, sine)])
+
+    shape = (2, groups, num_pairs, num_points, 2 * channels * values)
+    key_cos, key_sin = (
+        sum_over_chunks(
+            key_term,
+            jnp.zeros(shape, products.dtype),
+            (chunk_positions, _atom_chunks(products, 2, size)),
+        )
+        * key_weights[:, None]
+    )
+    # (G, K, H, A, 2C·E) weighted by Y_a(u_m); odd a: the cross terms above.
+    with_cos = (
+        jnp.stack([-key_sin if odd[a] else key_cos for a in range(num_harmonics)], axis=3)
+        * harmonics[:, :, None]
+    )
+    with_sin = (
+        jnp.stack([key_cos if odd[a] else key_sin for a in range(num_harmonics)], axis=3)
+        * harmonics[:, :, None]
+    )
+    with_cos = with_cos.reshape(groups, num_pairs, num_points, -1)
+    with_sin = with_sin.reshape(groups, num_pairs, num_points, -1)
+
+    def query_term(inputs):
+        chunk_positions, chunk_queries = inputs
+        sine, cosine = trig(chunk_positions)
+        sums = jnp.einsum("gknm,gkmz->gknz", cosine, with_cos) + jnp.einsum(
+            "gknm,gkmz->gknz", sine, with_sin
+        )
+        sums = sums.reshape(sums.shape[:3] + (num_harmonics, channels, 2, values))
+        return jnp.einsum("gknact,gknacte->gnae", chunk_queries, sums)
+
+    chunk_queries = _atom_chunks(queries, 2, size)
+    if chunk_positions.shape[0] == 1:
+        return query_term((chunk_positions[0], chunk_queries[0]))[:, :slots]
+    z = jax.lax.map(jax.checkpoint(query_term), (chunk_positions, chunk_queries))
+    return jnp.moveaxis(z, 0, 1).reshape(groups, -1, num_harmonics, values)[:, :slots]
+
+
 def _integrate_over_grid(
     q,
     k,
@@ -433,12 +560,16 @@ def _integrate_over_grid(
         odd = np.floor(np.sqrt(np.arange(harmonics.shape[1]))).astype(int) % 2 == 1
     num_harmonics = harmonics.shape[1]
     frequencies = frequencies.astype(dtype)
-    order = _contraction_order(
-        contraction, slots, num_pairs, num_points * pair_width, num_harmonics, v.shape[-1]
+    order = contraction_order(
+        contraction, slots, num_points, num_points * pair_width, num_harmonics, v.shape[-1]
     )
     if order == "pairwise":
         return _integrate_pairwise(
             q, k, v, positions, frequencies, points, key_weights, harmonics, odd, grid_chunk_size
+        )
+    if order == "per_frequency":
+        return _integrate_per_frequency(
+            q, k, v, positions, frequencies, points, key_weights, harmonics, odd
         )
 
     chunk = _chunk_size(groups * slots, pair_width * num_harmonics, num_points, grid_chunk_size)

@@ -67,3 +67,26 @@ def test_per_atom_flatness_targets_when_both_sizes_run(tmp_path, capsys, monkeyp
     ]
     assert all("/ at 32 atoms: " in line and "(target ≤ 1.1)" in line for line in flat)
     assert lines[-1].endswith("/4")  # batched ratio, two flatness ratios, arithmetic rate
+
+
+def test_orders_table_times_both_linear_orders_and_names_autos_choice(
+    tmp_path, capsys, monkeypatch
+):
+    import efa.bench.attention as attention
+
+    # Grid pairs per value column 25 / 32 and 25 / 4: "auto" takes key_value, then per_frequency.
+    monkeypatch.setattr(attention, "ORDER_CASES", ((1, 64, 16, 32, 50), (2, 40, 16, 4, 50)))
+    arguments = ["bench", "attention", "--sizes", "32", "--batch", "2x16", "--no-million"]
+    options = ["--softmax-max-atoms", "16", "--orders", "--output-dir", str(tmp_path)]
+    assert main(arguments + options) == 0
+    out = capsys.readouterr().out
+    assert "| 1 × 64 | 16 | 32 | 50 |" in out and "| 2 × 40 | 16 | 4 | 50 |" in out
+    rows = [line for line in out.splitlines() if line.startswith(("| 1 × 64 | 16", "| 2 × 40"))]
+    assert [row.rstrip(" |").rsplit("| ", 1)[1] for row in rows] == ["key_value", "per_frequency"]
+    store = xr.open_zarr(tmp_path / "bench.zarr", group="attention", consolidated=False).load()
+    assert store["shape_auto_order"].values.tolist() == ["key_value", "per_frequency"]
+    assert (store["shape_key_value_median_s"] > 0).all()
+    assert (store["shape_per_frequency_median_s"] > 0).all()
+    assert (
+        "Forward + gradient by contraction order" in (tmp_path / "bench/attention.md").read_text()
+    )

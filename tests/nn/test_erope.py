@@ -1,5 +1,6 @@
 """The EFA operator against the exact pairwise form, symmetries and finite differences."""
 
+import functools
 import math
 import subprocess
 import sys
@@ -79,7 +80,7 @@ FEATURE_KINDS = {
 }
 
 
-@pytest.mark.parametrize("contraction", ["key_value", "scores", "pairwise"])
+@pytest.mark.parametrize("contraction", ["key_value", "per_frequency", "scores", "pairwise"])
 @pytest.mark.parametrize("kind", FEATURE_KINDS)
 @pytest.mark.parametrize("sizes", [(12,), (5, 11, 1, 8)], ids=["one", "batch"])
 def test_matches_pairwise_oracle_inside_bound(x64, kind, sizes, contraction):
@@ -89,15 +90,21 @@ def test_matches_pairwise_oracle_inside_bound(x64, kind, sizes, contraction):
 
 
 @pytest.mark.parametrize(
-    "slots, expected",
-    [(2, "pairwise"), (24, "scores"), (64, "key_value"), (4096, "key_value")],
+    "slots, values, expected",
+    [
+        (2, 32, "pairwise"),
+        (24, 32, "scores"),
+        (64, 32, "key_value"),
+        (4096, 32, "key_value"),
+        (4096, 4, "per_frequency"),  # 25 grid pairs per value column and more
+    ],
 )
-def test_auto_contraction_picks_the_cheaper_order(slots, expected):
-    from efa.nn.erope import _contraction_order
+def test_auto_contraction_picks_the_cheaper_order(slots, values, expected):
+    from efa.nn.erope import contraction_order
 
-    assert _contraction_order("auto", slots, 8, 25 * 32, 1, 32) == expected
+    assert contraction_order("auto", slots, 25, 25 * 32, 1, values) == expected
     with pytest.raises(ValueError, match="contraction='fast'"):
-        _contraction_order("fast", slots, 8, 32, 1, 32)
+        contraction_order("fast", slots, 25, 25 * 32, 1, values)
 
 
 def test_matches_oracle_at_larger_bound_with_larger_grid(x64):
@@ -105,7 +112,7 @@ def test_matches_oracle_at_larger_bound_with_larger_grid(x64):
     assert relative_error(run(problem, lebedev_num=194), oracle(problem)) < 1e-5
 
 
-@pytest.mark.parametrize("contraction", ["key_value", "scores", "pairwise"])
+@pytest.mark.parametrize("contraction", ["key_value", "per_frequency", "scores", "pairwise"])
 def test_float32_matches_oracle(x64, contraction):
     # float32 takes the polynomial sine/cosine of efa.nn.trig; float64 takes jnp.sin/jnp.cos.
     problem64 = make_problem(2, (10, 6), **FEATURE_KINDS["degree2-two-parities"])
@@ -120,6 +127,18 @@ def test_grid_chunking_does_not_change_result(x64, chunk):
     problem = make_problem(3, (6, 9))
     reference = run(problem, grid_chunk_size=50)
     np.testing.assert_allclose(run(problem, grid_chunk_size=chunk), reference, rtol=1e-12)
+
+
+def test_atom_chunking_of_the_per_frequency_order_does_not_change_result(x64, monkeypatch):
+    import efa.nn.erope
+
+    problem = make_problem(3, (23, 9, 17), **FEATURE_KINDS["degree2-two-parities"])
+    reference = run(problem, contraction="per_frequency")
+    # Tables of 3 x 3 x 25 per atom (segments x channel pairs x grid pairs): 4 atoms per chunk.
+    monkeypatch.setattr(efa.nn.erope, "PER_FREQUENCY_CHUNK_ELEMENTS", 4 * 3 * 3 * 25)
+    chunked = run(problem, contraction="per_frequency")
+    np.testing.assert_allclose(chunked, reference, rtol=1e-12, atol=1e-13)
+    assert relative_error(chunked, oracle(problem)) < 1e-5
 
 
 def test_translation_invariance_is_exact(x64):
@@ -209,12 +228,16 @@ def test_contiguous_layout_equals_segment_ids(x64, contraction):
         contiguous_layout(jnp.asarray(mask), 4)
 
 
-def test_position_gradient_matches_central_differences(x64):
+@pytest.mark.parametrize("contraction", ["auto", "per_frequency"])
+def test_position_gradient_matches_central_differences(x64, contraction):
     problem = make_problem(9, (5, 4), **FEATURE_KINDS["degree2-two-parities"])
     weights = jnp.asarray(np.random.default_rng(2).normal(size=problem["v"].shape))
 
     def energy(positions):
-        return jnp.sum(weights * run(dict(problem, positions=positions), grid_chunk_size=20))
+        output = run(
+            dict(problem, positions=positions), grid_chunk_size=20, contraction=contraction
+        )
+        return jnp.sum(weights * output)
 
     gradient = jax.grad(energy)(problem["positions"])
     step = 1e-5
@@ -227,14 +250,16 @@ def test_position_gradient_matches_central_differences(x64):
     assert relative_error(gradient, numeric) < 1e-7
 
 
-def test_feature_gradients_match_oracle(x64):
+@pytest.mark.parametrize("contraction", ["auto", "per_frequency"])
+def test_feature_gradients_match_oracle(x64, contraction):
     problem = make_problem(10, (6, 5), **FEATURE_KINDS["degree2-two-parities"])
+    ours_run = functools.partial(run, contraction=contraction)
 
     def loss(function, q, k, v):
         return jnp.sum(jnp.sin(function(dict(problem, q=q, k=k, v=v))))
 
     arguments = (problem["q"], problem["k"], problem["v"])
-    ours = jax.grad(lambda *a: loss(run, *a), argnums=(0, 1, 2))(*arguments)
+    ours = jax.grad(lambda *a: loss(ours_run, *a), argnums=(0, 1, 2))(*arguments)
     reference = jax.grad(lambda *a: loss(oracle, *a), argnums=(0, 1, 2))(*arguments)
     for mine, theirs in zip(ours, reference):
         assert relative_error(mine, theirs) < 1e-5
@@ -325,8 +350,10 @@ def test_batched_memory_never_holds_per_atom_key_value_arrays():
     assert compiled.memory_analysis().temp_size_in_bytes < per_atom_key_values / 5
 
 
-def test_large_structure_memory_does_not_grow_with_the_grid():
-    """One structure of 2**16 atoms: with grid chunking, memory is O(N·D), not O(N·M·D)."""
+@pytest.mark.parametrize("contraction", ["key_value", "per_frequency"])
+def test_large_structure_memory_does_not_grow_with_the_grid(contraction):
+    """One structure of 2**16 atoms: with grid (or atom) chunking, memory is O(N·D), not
+    O(N·M·D)."""
     num_atoms, qk_features = 2**16, 16
 
     def temp_bytes(lebedev_num):
@@ -341,6 +368,7 @@ def test_large_structure_memory_does_not_grow_with_the_grid():
                     jnp.zeros(num_atoms, int),
                     num_segments=1,
                     lebedev_num=lebedev_num,
+                    contraction=contraction,
                 )
             )
 
@@ -367,8 +395,8 @@ def test_tensor_integration_degree_one_outputs_rotate_as_vectors(x64):
         )
 
     y = integrate(problem)
-    np.testing.assert_allclose(integrate(problem, "scores"), y, rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(integrate(problem, "pairwise"), y, rtol=1e-10, atol=1e-12)
+    for order in ("per_frequency", "scores", "pairwise"):
+        np.testing.assert_allclose(integrate(problem, order), y, rtol=1e-10, atol=1e-12)
     assert y.shape == (13, 2, 4, 4)
     vectors = y[:, 1, 1:4]  # odd-parity degree-1 part: Y_1 ⊗ scalar values
     assert float(jnp.abs(vectors).max()) > 1e-3  # directional information is present
