@@ -61,8 +61,10 @@ DEFAULT_CHUNK_ELEMENTS = 2**17
 PAIRWISE_CHUNK_ELEMENTS = 2**21
 
 #: Elements of one cosine or sine table ``(G, K, a, H)`` of an atom chunk in the per-frequency
-#: order (see :func:`_integrate_per_frequency`); sets how many atoms a chunk takes.
-PER_FREQUENCY_CHUNK_ELEMENTS = 2**22
+#: order (see :func:`_integrate_per_frequency`); sets how many atoms a chunk takes. The tables
+#: do not fit in cache at any useful chunk size, so fewer, larger chunks are faster: 64 MiB in
+#: float32 (all 314 slots of the NaCl network's batch in one chunk; docs/results.md).
+PER_FREQUENCY_CHUNK_ELEMENTS = 2**24
 
 #: ``contraction="auto"`` takes the per-frequency order when the grid has at least this many
 #: antipodal pairs per value column (``H ≥ ratio · E``): then the ERoPE features over the grid,
