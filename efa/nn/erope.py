@@ -445,15 +445,8 @@ def _integrate_per_frequency(q, k, v, positions, frequencies, points, key_weight
     ``(H, a) @ (a, 2C·E)`` for the keys and ``(a, H) @ (H, A·2C·E)`` for the queries, so the
     ``(n, H·2·D_qk)`` features of the key–value order are never formed. Two passes over chunks
     of ``a`` atom slots (keys, then queries) bound the tables to ``(G, K, a, H)``; the number
-    of operations equals the key–value order's.
-
-    Args:
-      q, k: ``(G, n, P, S, F)``; v: ``(G, n, E)``; positions: ``(G, n, 3)``.
-      points, key_weights, harmonics: the half grid ``(H, 3)``, its weights ``2 w_m / sqrt(D_qk)``
-        ``(H,)`` and harmonics ``(H, A)``; odd: ``(A,)`` numpy bools, True for odd degrees.
-
-    Returns:
-      ``(G, n, A, E)``.
+    of operations equals the key–value order's. Arguments and result as in
+    :func:`_integrate_pairwise` (``w_m`` above is its ``key_weights``).
     """
     groups, slots, parities, components, features = q.shape
     num_pairs, channels, values = features // 2, parities * components, v.shape[-1]
