@@ -176,6 +176,7 @@ class Stepper:
         from efa.models import build_model
         from efa.train.config import RunConfig
         from efa.train.loop import TrainState, train_step
+        from efa.train.objective import LossWeights
         from efa.train.optimizer import make_optimizer
         from efa.train.reference import zero_element_energies
         from efa.train.run import count_parameters
@@ -187,7 +188,7 @@ class Stepper:
         self.state = TrainState(params, optimizer.init(params))
         self.step = jax.jit(
             functools.partial(
-                train_step, model, optimizer, zero_element_energies(), (0.01, 0.99, 0.0)
+                train_step, model, optimizer, zero_element_energies(), LossWeights(0.01, 0.99)
             ),
             donate_argnums=0,
         )

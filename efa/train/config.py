@@ -66,6 +66,9 @@ class RunConfig:
       learning_rate, final_learning_rate: exponential decay from the first to the second.
       gradient_clip: global-norm gradient clipping (None: off).
       energy_weight, forces_weight: loss weights ``w_E`` and ``w_F``.
+      energy_loss: ``"total"`` (squared error of the structure's energy, the paper's loss) or
+        ``"per_atom"`` (squared error of the energy per atom: for structures of hundreds of
+        atoms, where total-energy errors would swamp the forces; :mod:`efa.train.objective`).
       stress_weight: loss weight ``w_S`` of the stress (eV/Å³; :mod:`efa.train.objective`);
         above 0 it needs a data set of cells periodic in all directions with ``stress`` labels.
       valid_every: steps between validations (and checkpoints).
@@ -100,6 +103,7 @@ class RunConfig:
     gradient_clip: float | None = None
     energy_weight: float = 0.01
     forces_weight: float = 0.99
+    energy_loss: str = "total"
     stress_weight: float = 0.0
     valid_every: int = 100
     log_every: int = 10
@@ -113,6 +117,18 @@ class RunConfig:
         if self.calculator:
             return self.calculator.rpartition(":")[2].rpartition(".")[2]
         return self.model if self.model in BUILTIN_MODELS else self.model.rpartition(":")[2]
+
+    @property
+    def loss_weights(self):
+        """The loss's :class:`~efa.train.objective.LossWeights`."""
+        from efa.train.objective import LossWeights
+
+        return LossWeights(
+            self.energy_weight,
+            self.forces_weight,
+            self.stress_weight,
+            energy_per_atom=self.energy_loss == "per_atom",
+        )
 
     def run_dir(self) -> Path:
         """``<output_root>/<experiment>/<label>/seed<seed>``, inside ``output_root``: validation
@@ -130,6 +146,7 @@ class RunConfig:
         return data
 
 
+ENERGY_LOSSES = ("total", "per_atom")
 _FIELDS = {field.name: field for field in dataclasses.fields(RunConfig)}
 _REQUIRED_SPLITS = ("train", "valid", "test")
 
@@ -226,6 +243,10 @@ def _validate(config: RunConfig) -> RunConfig:
         _expect(key, getattr(config, key), (int, float), "a non-negative number")
         if not (math.isfinite(getattr(config, key)) and getattr(config, key) >= 0):
             raise ConfigError(f"{key}={getattr(config, key)}: expected a finite number >= 0")
+    if config.energy_loss not in ENERGY_LOSSES:
+        raise ConfigError(
+            f"energy_loss={config.energy_loss!r}: expected one of {', '.join(ENERGY_LOSSES)}"
+        )
     if config.energy_weight == 0 and config.forces_weight == 0:
         raise ConfigError("energy_weight and forces_weight are both 0: nothing to train")
     return config

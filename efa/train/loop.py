@@ -40,7 +40,14 @@ from efa.train import checkpoints
 from efa.train.config import RunConfig
 from efa.train.data_record import check_run_data, data_record
 from efa.train.log import TrainingLog
-from efa.train.objective import ErrorSums, add_sums, error_sums, loss_from_sums, predict
+from efa.train.objective import (
+    ErrorSums,
+    LossWeights,
+    add_sums,
+    error_sums,
+    loss_from_sums,
+    predict,
+)
 from efa.train.optimizer import learning_rate_schedule, make_optimizer
 from efa.train.reference import element_energies_to_json, fit_element_energies
 from efa.train.run import (
@@ -81,15 +88,16 @@ class Progress:
     best_step: int = -1
 
 
-def train_step(model, optimizer, element_energies, weights, state: TrainState, batch: Batch):
-    """One Adam step on the loss of ``batch`` (flat or split) with loss weights
-    ``(w_E, w_F, w_S)``; returns the new state and loss. The stress is predicted only when
-    ``w_S > 0``."""
-    stress = weights[2] > 0
+def train_step(
+    model, optimizer, element_energies, weights: LossWeights, state: TrainState, batch: Batch
+):
+    """One Adam step on the loss of ``batch`` (flat or split) with ``weights``; returns the new
+    state and loss. The stress is predicted only when ``w_S > 0``."""
+    stress = weights.stress > 0
 
     def loss_fn(params):
         sums = _batch_sums(model, element_energies, params, batch, stress)
-        return loss_from_sums(sums, *weights)
+        return loss_from_sums(sums, weights)
 
     loss, gradient = jax.value_and_grad(loss_fn)(state.params)
     updates, opt_state = optimizer.update(gradient, state.opt_state, state.params)
@@ -224,10 +232,9 @@ class Trainer:
             ).ordered_batches()
         ]
         self.optimizer = make_optimizer(config)
-        weights = (config.energy_weight, config.forces_weight, config.stress_weight)
         self._step = self.parallel.jit(
             functools.partial(
-                train_step, self.model, self.optimizer, self.element_energies, weights
+                train_step, self.model, self.optimizer, self.element_energies, config.loss_weights
             ),
             donate_argnums=0,
         )
@@ -261,10 +268,7 @@ class Trainer:
         total = None
         for batch in self.valid_batches:
             total = add_sums(total, self._sums(params, batch))
-        config = self.config
-        loss = loss_from_sums(
-            total, config.energy_weight, config.forces_weight, config.stress_weight
-        )
+        loss = loss_from_sums(total, self.config.loss_weights)
         errors = {
             "loss": float(loss),
             "energy_mae": total.energy_abs / total.num_structures,

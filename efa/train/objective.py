@@ -8,7 +8,11 @@ With the per-element reference energies ``μ_Z`` of the training split
     L = w_E (1/B') Σ_s (E_s − E_s^ref)² + w_F (1/B') Σ_s (1/(3n_s)) Σ_{i∈s} |F_i − F_i^ref|²
         + w_S (1/B') Σ_s (1/9) Σ_{αβ} (σ_s,αβ − σ_s,αβ^ref)²
 
-(force errors averaged per atom, then per structure, as in the paper). The stress term (periodic
+(force errors averaged per atom, then per structure, as in the paper). With ``energy_loss:
+per_atom`` the energy term is ``w_E (1/B') Σ_s ((E_s − E_s^ref)/n_s)²`` instead: for large
+structures whose total energies fluctuate by far more than a model can fit (hundreds of eV over
+hundreds of ions), the squared total-energy error would otherwise outweigh the forces at any
+useful ``w_E``. The stress term (periodic
 cells with stress labels, ``w_S > 0``) uses ``σ_s = (1/V_s) ∂E_s/∂ε_s``, the derivative of the
 energy of cell and atoms strained together (:func:`strained`), in eV/Å³.
 """
@@ -165,14 +169,23 @@ def error_sums(prediction: Prediction, batch: Batch) -> ErrorSums:
     )
 
 
-def loss_from_sums(
-    sums: ErrorSums, energy_weight: float, forces_weight: float, stress_weight: float = 0.0
-) -> Array:
+class LossWeights(NamedTuple):
+    """Weights ``w_E``, ``w_F``, ``w_S`` of the loss terms, and whether the energy term uses
+    per-atom errors (module docstring)."""
+
+    energy: float
+    forces: float
+    stress: float = 0.0
+    energy_per_atom: bool = False
+
+
+def loss_from_sums(sums: ErrorSums, weights: LossWeights) -> Array:
     """``w_E·MSE(E) + w_F·MSE(F) + w_S·MSE(σ)`` with forces averaged per atom, then per
-    structure (module docstring)."""
+    structure, and the energy error total or per atom (module docstring)."""
     count = jnp.maximum(sums.num_structures, 1)
-    total = energy_weight * sums.energy_sq + forces_weight * sums.forces_sq_per_structure
-    return (total + stress_weight * sums.stress_sq_per_structure) / count
+    energy_sq = sums.energy_sq_per_atom if weights.energy_per_atom else sums.energy_sq
+    total = weights.energy * energy_sq + weights.forces * sums.forces_sq_per_structure
+    return (total + weights.stress * sums.stress_sq_per_structure) / count
 
 
 def add_sums(total: ErrorSums | None, sums: ErrorSums) -> ErrorSums:

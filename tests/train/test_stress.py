@@ -15,7 +15,7 @@ from efa.errors import ConfigError
 from efa.models.registry import build_model
 from efa.train.config import config_from_mapping
 from efa.train.loop import Trainer
-from efa.train.objective import error_sums, loss_from_sums, predict
+from efa.train.objective import LossWeights, error_sums, loss_from_sums, predict
 
 EFA_OPTIONS = dict(
     features=8,
@@ -76,8 +76,8 @@ def test_loss_adds_the_mean_squared_stress_error(cells, x64):
     sums = error_sums(prediction, batch)
     stress_error = np.asarray(prediction.stress) - structures.stress
     expected = np.mean(np.sum(stress_error**2, axis=(1, 2)) / 9)
-    without = float(loss_from_sums(sums, 0.01, 0.99))
-    assert float(loss_from_sums(sums, 0.01, 0.99, 50.0)) == pytest.approx(
+    without = float(loss_from_sums(sums, LossWeights(0.01, 0.99)))
+    assert float(loss_from_sums(sums, LossWeights(0.01, 0.99, 50.0))) == pytest.approx(
         without + 50.0 * expected, rel=1e-10
     )
     assert float(sums.stress_abs) / (9 * float(sums.num_stress)) == pytest.approx(

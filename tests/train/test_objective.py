@@ -1,0 +1,65 @@
+"""The training loss against a NumPy evaluation of its formula, with total and per-atom energy
+errors, on a padded batch of structures of different sizes."""
+
+import jax
+import numpy as np
+import pytest
+
+from efa.data.batching import BucketShape, Structures, count_pairs, pack
+from efa.data.generators import nacl_crystal
+from efa.errors import ConfigError
+from efa.models.registry import build_model
+from efa.train.config import config_from_mapping
+from efa.train.objective import LossWeights, error_sums, loss_from_sums, predict
+
+OPTIONS = {"features": 8, "cutoff": 4.0, "num_basis": 8}
+
+
+@pytest.fixture(scope="module")
+def structures():
+    """Rock-salt cells, some with vacancies, so that the structures differ in size."""
+    return Structures.from_dataset(nacl_crystal(6, seed=3, defects="mixed"))
+
+
+def test_loss_matches_its_formula_with_total_and_per_atom_energy_errors(structures, x64):
+    model = build_model("local", OPTIONS)
+    shape = BucketShape(
+        structures.atom_mask.shape[1] + 3, int(count_pairs(structures, 4.0).max()), 0
+    )
+    # two empty structure slots and padding atoms must not enter the loss
+    batch = pack(structures, shape, len(structures.energy) + 2, 4.0, np.float64)
+    params = model.init(jax.random.PRNGKey(0), batch)
+    element_energies = np.zeros(119)
+    element_energies[[11, 17]] = [-1.5, 2.0]
+    prediction = predict(model, params, batch, element_energies)
+    sums = error_sums(prediction, batch)
+
+    counts = structures.atom_mask.sum(axis=1)
+    assert len(set(counts)) > 1
+    real = len(counts)
+    energy_error = np.asarray(prediction.energy)[:real] - structures.energy
+    forces = np.asarray(prediction.forces)
+    segments = np.asarray(batch.segment_ids)
+    forces_term = np.mean(
+        [
+            np.sum((forces[segments == s] - np.asarray(batch.forces)[segments == s]) ** 2)
+            / (3 * counts[s])
+            for s in range(real)
+        ]
+    )
+    for per_atom in (False, True):
+        errors = energy_error / counts if per_atom else energy_error
+        expected = 0.3 * np.mean(errors**2) + 0.7 * forces_term
+        loss = loss_from_sums(sums, LossWeights(0.3, 0.7, energy_per_atom=per_atom))
+        assert float(loss) == pytest.approx(expected, rel=1e-12)
+    # for cells of ~8 ions the per-atom term is far smaller than the total one
+    total = loss_from_sums(sums, LossWeights(1.0, 0.0))
+    assert float(loss_from_sums(sums, LossWeights(1.0, 0.0, energy_per_atom=True))) < float(total)
+
+
+def test_energy_loss_option_is_checked():
+    config = config_from_mapping({"dataset": "x", "energy_loss": "per_atom"})
+    assert config.loss_weights == LossWeights(0.01, 0.99, 0.0, energy_per_atom=True)
+    assert config_from_mapping({"dataset": "x"}).loss_weights.energy_per_atom is False
+    with pytest.raises(ConfigError, match="energy_loss='atom'.*total, per_atom"):
+        config_from_mapping({"dataset": "x", "energy_loss": "atom"})
