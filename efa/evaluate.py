@@ -54,7 +54,8 @@ METRIC_UNITS = {
     "truncated": "1",
     "wall_time_s": "s",
     "inference_us_per_atom": "µs/atom",
-    "best_valid_loss": "eV²",
+    # a weighted sum of eV², (eV/Å)², (eV/Å³)² and, with energy_loss: per_atom, (eV/atom)² terms
+    "best_valid_loss": "mixed",
     "num_structures": "1",
 }
 

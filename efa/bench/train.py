@@ -176,19 +176,19 @@ class Stepper:
         from efa.models import build_model
         from efa.train.config import RunConfig
         from efa.train.loop import TrainState, train_step
-        from efa.train.objective import LossWeights
         from efa.train.optimizer import make_optimizer
         from efa.train.reference import zero_element_energies
         from efa.train.run import count_parameters
 
         model = build_model(model_name, options)
-        optimizer = make_optimizer(RunConfig(dataset="bench"))
+        config = RunConfig(dataset="bench")  # the default optimiser and loss
+        optimizer = make_optimizer(config)
         params = jax.jit(model.init)(jax.random.PRNGKey(0), batches[0])
         self.num_parameters = count_parameters(params)
         self.state = TrainState(params, optimizer.init(params))
         self.step = jax.jit(
             functools.partial(
-                train_step, model, optimizer, zero_element_energies(), LossWeights(0.01, 0.99)
+                train_step, model, optimizer, zero_element_energies(), config.loss_weights
             ),
             donate_argnums=0,
         )

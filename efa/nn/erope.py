@@ -17,13 +17,14 @@ Implementation. Atoms are placed into a padded per-structure layout ``(G, n)``
 the trigonometric work (see :func:`_pair_features`). For a chunk of ``c`` grid pairs the
 key–value sums are one batched matrix product ``(G, c·2D_qk, n) @ (G, n, D_v)`` and the queries
 another, so nothing of size ``(N, M, D_qk, D_v)`` is ever formed. With few value columns per
-grid point the per-frequency order does the same products without forming the ERoPE features:
-the cosine and sine tables are matrix operands, batched over channel pairs (see
+antipodal grid pair the per-frequency order does the same products without forming the ERoPE
+features: the cosine and sine tables are matrix operands, batched over channel pairs (see
 :func:`_integrate_per_frequency`). Small structures use the score order instead (``(G, n, n)``
 scores summed over the grid, then one product with the values) or, for a few atoms, the grid
 sum per atom pair (see :func:`contraction_order`). Grid chunks are processed in a ``lax.scan``
 under ``jax.checkpoint``, so forward and backward memory is ``O(N · c · D_qk)`` instead of
-``O(N · M · D_qk)``.
+``O(N · M · D_qk)``; the per-frequency order goes through chunks of atoms instead, with memory
+``O(N · D_qk · D_v)`` for the key ⊗ value products and a bounded table per chunk.
 
 Tensor integration (:func:`erope_tensor_attention`) keeps the per-grid-point result, multiplies
 it with spherical harmonics ``Y_a(u_m)`` up to degree ``L_Y`` before summing over ``m``, and
@@ -60,8 +61,9 @@ DEFAULT_CHUNK_ELEMENTS = 2**17
 #: whole kernel (``efa bench train``, docs/results.md).
 PAIRWISE_CHUNK_ELEMENTS = 2**21
 
-#: Elements of one cosine or sine table ``(G, K, a, H)`` of an atom chunk in the per-frequency
-#: order (see :func:`_integrate_per_frequency`); sets how many atoms a chunk takes. The tables
+#: Elements of one atom chunk's largest intermediate in the per-frequency order (the cosine or
+#: sine table ``(G, K, a, H)``, or the key ⊗ value and query sums ``(G, K, a, A·2C·E)``, see
+#: :func:`_integrate_per_frequency`); sets how many atoms a chunk takes. The tables
 #: do not fit in cache at any useful chunk size, so fewer, larger chunks are faster: 64 MiB in
 #: float32 (all 314 slots of the NaCl network's batch in one chunk; docs/results.md).
 PER_FREQUENCY_CHUNK_ELEMENTS = 2**24
@@ -248,8 +250,6 @@ def _chunk_size(
     """Grid pairs per chunk: as requested, or as many as keep ``num_slots · width`` elements
     per grid pair within ``elements``."""
     if requested is not None:
-        if requested < 1:
-            raise ValueError(f"grid_chunk_size must be >= 1, got {requested}")
         return min(requested, num_points)
     return equal_chunk_size(num_points, max(1, elements // max(1, num_slots * width)))
 
@@ -285,9 +285,10 @@ CONTRACTIONS = ("auto", "key_value", "per_frequency", "scores", "pairwise")
 
 
 def contraction_order(
-    contraction: str, slots: int, grid_points: int, grid_width: int, num_harmonics: int, values: int
+    contraction: str, slots: int, grid_pairs: int, grid_width: int, num_harmonics: int, values: int
 ) -> str:
-    """The contraction order used for structures of ``n = slots`` atoms.
+    """The contraction order used for structures of ``n = slots`` atoms, with ``grid_pairs``
+    ``= H`` antipodal grid pairs and ``grid_width`` ``= X`` ERoPE feature columns over them.
 
     Operation counts per structure over the whole grid (``H`` grid pairs, ``X`` = ``H`` ×
     ``2·D_qk`` feature columns, ``A`` harmonics, ``E`` value columns): key–value and
@@ -310,7 +311,7 @@ def contraction_order(
     scores = slots * slots * num_harmonics * (grid_width + values)
     if scores <= key_value:
         return "scores"
-    if grid_points >= PER_FREQUENCY_MIN_PAIRS_PER_VALUE * values:
+    if grid_pairs >= PER_FREQUENCY_MIN_PAIRS_PER_VALUE * values:
         return "per_frequency"
     return "key_value"
 
@@ -419,7 +420,7 @@ def _integrate_pairwise(
 
 def _atom_chunks(x, axis: int, size: int):
     """Split the atom-slot ``axis`` of ``x`` into ``⌈n / size⌉`` chunks, zero-padded, on a new
-    leading axis: ``(…, n, …)`` → ``(⌈n/a⌉, …, a, …)``."""
+    leading axis: ``(…, n, …)`` → ``(⌈n / size⌉, …, size, …)``."""
     padding = -x.shape[axis] % size
     x = jnp.pad(x, [(0, padding if i == axis else 0) for i in range(x.ndim)])
     x = x.reshape(x.shape[:axis] + (x.shape[axis] // size, size) + x.shape[axis + 1 :])
@@ -432,11 +433,12 @@ def _integrate_per_frequency(q, k, v, positions, frequencies, points, key_weight
     Over an antipodal pair, ``⟨R(θ_i) q, R(θ_j) k⟩ + ⟨R(−θ_i) q, R(−θ_j) k⟩ =
     2 [cos θ_i cos θ_j + sin θ_i sin θ_j] ⟨q, k⟩_k`` per channel pair ``k`` (``J`` is a rotation,
     ``⟨Jq, Jk⟩ = ⟨q, k⟩``), and the odd-harmonic cross terms give
-    ``[sin θ_i cos θ_j − cos θ_i sin θ_j] ⟨Jq, k⟩_k``. So with ``c_{jkm} = cos θ_{jkm}``,
-    ``s_{jkm} = sin θ_{jkm}`` and the key ⊗ value products ``p_{jk} = k_{jk} ⊗ v_j``
-    ``(2C, E)`` per channel pair (``C`` = parities × components):
+    ``2 [sin θ_i cos θ_j − cos θ_i sin θ_j] ⟨Jq, k⟩_k``. So with ``c_{jkm} = cos θ_{jkm}``,
+    ``s_{jkm} = sin θ_{jkm}``, the key ⊗ value products ``p_{jk} = k_{jk} ⊗ v_j``
+    ``(2C, E)`` per channel pair (``C`` = parities × components) and the key weights
+    ``w'_m = 2 w_m / sqrt(D_qk)`` (the factor 2 above included):
 
-        KC_{km} = w_m Σ_j c_{jkm} p_{jk},   KS_{km} = w_m Σ_j s_{jkm} p_{jk},
+        KC_{km} = w'_m Σ_j c_{jkm} p_{jk},   KS_{km} = w'_m Σ_j s_{jkm} p_{jk},
         z_{ia} = Σ_{k,m} Y_a(u_m) q̃_{ika} · (c_{ikm} KC_{km} + s_{ikm} KS_{km})   (even a),
         z_{ia} = Σ_{k,m} Y_a(u_m) q̃_{ika} · (s_{ikm} KC_{km} − c_{ikm} KS_{km})   (odd a),
 
@@ -444,9 +446,10 @@ def _integrate_per_frequency(q, k, v, positions, frequencies, points, key_weight
     matrix products with the cosine and sine tables as operands, batched over ``(G, k)``:
     ``(H, a) @ (a, 2C·E)`` for the keys and ``(a, H) @ (H, A·2C·E)`` for the queries, so the
     ``(n, H·2·D_qk)`` features of the key–value order are never formed. Two passes over chunks
-    of ``a`` atom slots (keys, then queries) bound the tables to ``(G, K, a, H)``; the number
-    of operations equals the key–value order's. Arguments and result as in
-    :func:`_integrate_pairwise` (``w_m`` above is its ``key_weights``).
+    of ``a`` atom slots (keys, then queries) bound the tables ``(G, K, a, H)`` and the query
+    sums ``(G, K, a, A·2C·E)`` to ``PER_FREQUENCY_CHUNK_ELEMENTS``; the number of operations
+    equals the key–value order's. Arguments and result as in :func:`_integrate_pairwise`
+    (``w'_m`` above is its ``key_weights``); there are no grid chunks.
     """
     groups, slots, parities, components, features = q.shape
     num_pairs, channels, values = features // 2, parities * components, v.shape[-1]
@@ -458,28 +461,32 @@ def _integrate_per_frequency(q, k, v, positions, frequencies, points, key_weight
     q, k = by_pair(q), by_pair(k)
     rotated = jnp.stack([-q[..., 1], q[..., 0]], axis=-1)  # Jq
     queries = jnp.stack([rotated if odd[a] else q for a in range(num_harmonics)], axis=3)
-    products = k.reshape(groups, num_pairs, slots, 2 * channels)[..., None] * v[:, None, :, None]
-    products = products.reshape(groups, num_pairs, slots, 2 * channels * values)
+    columns = 2 * channels * values  # of one channel pair's key ⊗ value products
+    dtype = jnp.result_type(q, k, v, positions, frequencies)
 
-    size = equal_chunk_size(
-        slots, max(1, PER_FREQUENCY_CHUNK_ELEMENTS // (groups * num_pairs * num_points))
-    )
+    per_atom = groups * num_pairs * max(num_points, num_harmonics * columns)
+    size = equal_chunk_size(slots, max(1, PER_FREQUENCY_CHUNK_ELEMENTS // per_atom))
     chunk_positions = _atom_chunks(positions, 1, size)
 
     def trig(chunk_positions):  # (G, a, 3) -> sine, cosine (G, K, a, H)
         projection = jnp.einsum("gnx,mx->gnm", chunk_positions, points)
         return sincos(frequencies[:, None, None] * projection[:, None])
 
-    def key_term(chunk_positions, chunk_products):
+    def key_term(
+        chunk_positions, chunk_keys, chunk_values
+    ):  # keys (G, K, a, C, 2), values (G, a, E)
         sine, cosine = trig(chunk_positions)
-        return jnp.stack([jnp.einsum("gknm,gknz->gkmz", t, chunk_products) for t in (cosine, sine)])
+        products = (
+            chunk_keys.reshape(chunk_keys.shape[:3] + (-1, 1)) * chunk_values[:, None, :, None]
+        )
+        products = products.reshape(products.shape[:3] + (columns,))
+        return jnp.stack([jnp.einsum("gknm,gknz->gkmz", t, products) for t in (cosine, sine)])
 
-    shape = (2, groups, num_pairs, num_points, 2 * channels * values)
     key_cos, key_sin = (
         sum_over_chunks(
             key_term,
-            jnp.zeros(shape, products.dtype),
-            (chunk_positions, _atom_chunks(products, 2, size)),
+            jnp.zeros((2, groups, num_pairs, num_points, columns), dtype),
+            (chunk_positions, _atom_chunks(k, 2, size), _atom_chunks(v, 1, size)),
         )
         * key_weights[:, None]
     )
@@ -555,6 +562,8 @@ def _integrate_over_grid(
         odd = np.floor(np.sqrt(np.arange(harmonics.shape[1]))).astype(int) % 2 == 1
     num_harmonics = harmonics.shape[1]
     frequencies = frequencies.astype(dtype)
+    if grid_chunk_size is not None and grid_chunk_size < 1:
+        raise ValueError(f"grid_chunk_size must be >= 1, got {grid_chunk_size}")
     order = contraction_order(
         contraction, slots, num_points, num_points * pair_width, num_harmonics, v.shape[-1]
     )

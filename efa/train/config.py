@@ -13,7 +13,7 @@ import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -21,6 +21,9 @@ from efa.data.splits import PUBLISHED
 from efa.errors import ConfigError
 from efa.models.registry import BUILTIN_MODELS
 from efa.names import check_name
+
+if TYPE_CHECKING:
+    from efa.train.objective import LossWeights
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,7 +122,7 @@ class RunConfig:
         return self.model if self.model in BUILTIN_MODELS else self.model.rpartition(":")[2]
 
     @property
-    def loss_weights(self):
+    def loss_weights(self) -> LossWeights:
         """The loss's :class:`~efa.train.objective.LossWeights`."""
         from efa.train.objective import LossWeights
 

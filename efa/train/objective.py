@@ -12,9 +12,9 @@ With the per-element reference energies ``μ_Z`` of the training split
 per_atom`` the energy term is ``w_E (1/B') Σ_s ((E_s − E_s^ref)/n_s)²`` instead: for large
 structures whose total energies fluctuate by far more than a model can fit (hundreds of eV over
 hundreds of ions), the squared total-energy error would otherwise outweigh the forces at any
-useful ``w_E``. The stress term (periodic
-cells with stress labels, ``w_S > 0``) uses ``σ_s = (1/V_s) ∂E_s/∂ε_s``, the derivative of the
-energy of cell and atoms strained together (:func:`strained`), in eV/Å³.
+useful ``w_E``. The stress term (periodic cells with stress labels, ``w_S > 0``) uses
+``σ_s = (1/V_s) ∂E_s/∂ε_s``, the derivative of the energy of cell and atoms strained together
+(:func:`strained`), in eV/Å³.
 """
 
 from __future__ import annotations
@@ -42,8 +42,9 @@ class Prediction(NamedTuple):
 class ErrorSums(NamedTuple):
     """Sums over the real structures/atoms of a batch, to be added up over a split.
 
-    ``*_sq`` are squared errors, ``*_abs`` absolute errors; ``forces_*`` run over the ``3 n``
-    Cartesian components; ``forces_sq_per_structure`` is Σ_s (1/(3 n_s)) Σ_i |ΔF_i|²;
+    ``*_sq`` are squared errors, ``*_abs`` absolute errors; ``energy_*_per_atom`` are those of
+    ``ΔE_s / n_s``; ``forces_*`` run over the ``3 n`` Cartesian components;
+    ``forces_sq_per_structure`` is Σ_s (1/(3 n_s)) Σ_i |ΔF_i|²;
     ``stress_sq_per_structure`` is Σ_s (1/9) Σ_αβ Δσ_s,αβ² and ``stress_abs`` Σ_s Σ_αβ |Δσ_s,αβ|
     over the ``num_stress`` structures whose stress was predicted (0 otherwise).
     """

@@ -129,16 +129,48 @@ def test_grid_chunking_does_not_change_result(x64, chunk):
     np.testing.assert_allclose(run(problem, grid_chunk_size=chunk), reference, rtol=1e-12)
 
 
-def test_atom_chunking_of_the_per_frequency_order_does_not_change_result(x64, monkeypatch):
+def per_frequency_outputs_and_gradients(problem, tensor: bool):
+    """Outputs of the per-frequency order (plain EFA, or tensor integration to degree 1 with
+    its odd harmonics) and the gradient of a nonlinear function of them by q, k, v, positions."""
+
+    def outputs(q, k, v, positions):
+        arguments = dict(problem, q=q, k=k, v=v, positions=positions)
+        if tensor:
+            return erope_tensor_attention(
+                **arguments, max_degree_sph=1, max_degree_out=1, contraction="per_frequency"
+            )
+        return run(arguments, contraction="per_frequency")
+
+    inputs = tuple(problem[name] for name in ("q", "k", "v", "positions"))
+    gradient = jax.grad(lambda *a: jnp.sum(jnp.sin(outputs(*a))), argnums=(0, 1, 2, 3))(*inputs)
+    return outputs(*inputs), gradient
+
+
+@pytest.mark.parametrize("tensor", [False, True], ids=["plain", "tensor"])
+def test_atom_chunking_of_the_per_frequency_order_does_not_change_result(x64, monkeypatch, tensor):
     import efa.nn.erope
 
     problem = make_problem(3, (23, 9, 17), **FEATURE_KINDS["degree2-two-parities"])
-    reference = run(problem, contraction="per_frequency")
-    # Tables of 3 x 3 x 25 per atom (segments x channel pairs x grid pairs): 4 atoms per chunk.
-    monkeypatch.setattr(efa.nn.erope, "PER_FREQUENCY_CHUNK_ELEMENTS", 4 * 3 * 3 * 25)
-    chunked = run(problem, contraction="per_frequency")
+    reference, reference_gradient = per_frequency_outputs_and_gradients(problem, tensor)
+    # A budget of 1 element: one atom slot per chunk, so 23 chunks through lax.map and the scan.
+    monkeypatch.setattr(efa.nn.erope, "PER_FREQUENCY_CHUNK_ELEMENTS", 1)
+    chunked, chunked_gradient = per_frequency_outputs_and_gradients(problem, tensor)
     np.testing.assert_allclose(chunked, reference, rtol=1e-12, atol=1e-13)
-    assert relative_error(chunked, oracle(problem)) < 1e-5
+    for mine, theirs in zip(chunked_gradient, reference_gradient, strict=True):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-10, atol=1e-12)
+    if not tensor:
+        assert relative_error(chunked, oracle(problem)) < 1e-5
+
+
+def test_per_frequency_order_takes_features_of_lower_precision_than_positions(monkeypatch):
+    import efa.nn.erope
+
+    monkeypatch.setattr(efa.nn.erope, "PER_FREQUENCY_CHUNK_ELEMENTS", 1)
+    problem = make_problem(4, (9, 5), dtype=np.float32)
+    mixed = dict(problem, **{name: problem[name].astype(jnp.bfloat16) for name in ("q", "k", "v")})
+    y = run(mixed, contraction="per_frequency")
+    assert y.dtype == jnp.float32
+    assert relative_error(y, run(problem, contraction="per_frequency")) < 3e-2
 
 
 def test_translation_invariance_is_exact(x64):

@@ -30,6 +30,7 @@ def test_valid_mapping_and_run_dir(base_config):
         ("max_time_s", float("inf"), "max_time_s=inf: expected a finite positive number"),
         ("splits", "random", "splits='random': expected a mapping like"),
         ("cutoff", 5.0, "cutoff: only a calculator model declares it"),
+        ("energy_loss", "atom", "energy_loss='atom': expected one of total, per_atom"),
     ],
 )
 def test_errors_name_the_key(base_config, key, value, message):

@@ -7,9 +7,10 @@ import pytest
 
 from efa.data.batching import BucketShape, Structures, count_pairs, pack
 from efa.data.generators import nacl_crystal
-from efa.errors import ConfigError
 from efa.models.registry import build_model
 from efa.train.config import config_from_mapping
+from efa.train.log import TrainingLog
+from efa.train.loop import Trainer
 from efa.train.objective import LossWeights, error_sums, loss_from_sums, predict
 
 OPTIONS = {"features": 8, "cutoff": 4.0, "num_basis": 8}
@@ -57,9 +58,28 @@ def test_loss_matches_its_formula_with_total_and_per_atom_energy_errors(structur
     assert float(loss_from_sums(sums, LossWeights(1.0, 0.0, energy_per_atom=True))) < float(total)
 
 
-def test_energy_loss_option_is_checked():
+def test_run_configuration_gives_the_loss_weights():
     config = config_from_mapping({"dataset": "x", "energy_loss": "per_atom"})
     assert config.loss_weights == LossWeights(0.01, 0.99, 0.0, energy_per_atom=True)
     assert config_from_mapping({"dataset": "x"}).loss_weights.energy_per_atom is False
-    with pytest.raises(ConfigError, match="energy_loss='atom'.*total, per_atom"):
-        config_from_mapping({"dataset": "x", "energy_loss": "atom"})
+
+
+def test_training_uses_the_energy_loss(base_config):
+    """On two-atom structures ``(ΔE/2)²`` is ``ΔE²/4``: a per-atom run with 4 times the energy
+    weight follows the total-energy run, one with the same weight does not."""
+
+    def validation_losses(label, **settings):
+        config = config_from_mapping(
+            {**base_config, "max_steps": 10, "valid_every": 5, "label": label, **settings}
+        )
+        Trainer(config).run()
+        records = TrainingLog(config.run_dir() / "train_log.jsonl").records()
+        return np.array([r["loss"] for r in records if r["event"] == "valid"])
+
+    total = validation_losses("total", energy_weight=0.1, forces_weight=0.9)
+    scaled = validation_losses(
+        "scaled", energy_loss="per_atom", energy_weight=0.4, forces_weight=0.9
+    )
+    same = validation_losses("same", energy_loss="per_atom", energy_weight=0.1, forces_weight=0.9)
+    np.testing.assert_allclose(scaled, total, rtol=1e-4)
+    assert np.all(same < 0.99 * total)

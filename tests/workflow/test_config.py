@@ -169,7 +169,13 @@ def _unlisted_extrapolation_set(config):
     return "experiments.two_atoms.probes.size_extrapolation.datasets"
 
 
+def _bad_energy_loss(config):
+    config["experiments"]["two_atoms"]["train"] = {"energy_loss": "atom"}
+    return "experiments.two_atoms.train.energy_loss"
+
+
 BAD_CONFIGS = [
+    _bad_energy_loss,
     _unlisted_extrapolation_set,
     _unknown_model,
     _outside_bound,
