@@ -294,16 +294,16 @@ def test_periodic_config_plans_both_models_and_the_periodic_probes(workflow_dir)
 
 
 def test_medium_config_plans_the_depth_study_and_the_size_scan(workflow_dir):
-    """config/medium.yaml: local T = 2, 3, 4 against EFA T = 2 on the paper's 16-atom clusters
+    """config/medium.yaml: local T = 2, 3, 4 against EFA T = 2 on the paper's 32-atom clusters
     (the depth target reads their test metrics), and the NaCl size scan over three sizes."""
     config = load_config("medium.yaml")
     validate_workflow_config(config)
-    cluster = config["experiments"]["cluster_16"]["models"]
+    cluster = config["experiments"]["cluster_32"]["models"]
     assert sorted(cluster) == ["efa_T2", "local_T2", "local_T3", "local_T4"]
     assert [cluster[f"local_T{t}"]["options"]["num_iterations"] for t in (2, 3, 4)] == [2, 3, 4]
     result = snakemake(workflow_dir, "-n", "--configfile", "config/medium.yaml", timeout=120)
     for model in cluster:
-        assert f"results/medium/runs/cluster_16/{model}/seed0/metrics.zarr" in result.stdout
+        assert f"results/medium/runs/cluster_32/{model}/seed0/metrics.zarr" in result.stdout
     assert "results/medium/probes/nacl_size.zarr" in result.stdout
     sizes = config["experiments"]["nacl_10"]["probes"]["nacl_size"]["experiments"]
     assert sizes == ["nacl_10", "nacl_15", "nacl_20"]
