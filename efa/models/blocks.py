@@ -19,7 +19,7 @@ from efa.data.schema import MAX_ATOMIC_NUMBER
 from efa.models.message_passing import MessagePass
 from efa.nn import EuclideanFastAttention
 from efa.nn.attention import PeriodicInputs
-from efa.nn.chunks import equal_chunk_size
+from efa.nn.chunks import equal_chunk_size, split_into_chunks
 from efa.nn.segments import contiguous_layout
 
 
@@ -213,14 +213,8 @@ class Interaction(nn.Module):
         if num_pairs <= chunk:
             m, _ = PairMessages(**options, name="messages")(None, given, x, positions)
             return MLP(self.features)(m)
-        chunk = equal_chunk_size(num_pairs, chunk)
-        padding = -num_pairs % chunk  # masked pairs: no message
-        pairs = tuple(
-            jnp.pad(a, ((0, padding),) + ((0, 0),) * (a.ndim - 1)).reshape(
-                (-1, chunk) + a.shape[1:]
-            )
-            for a in given
-        )
+        # padded pairs have pair_mask False: no message
+        pairs = tuple(split_into_chunks(a, equal_chunk_size(num_pairs, chunk)) for a in given)
         first = jax.tree.map(lambda a: a[0], pairs)
         unbound = PairMessages(**options, parent=None)
         messages = jax.eval_shape(

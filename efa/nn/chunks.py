@@ -17,6 +17,18 @@ def equal_chunk_size(total: int, largest: int) -> int:
     return -(-total // num_chunks)
 
 
+def split_into_chunks(x, size: int, axis: int = 0):
+    """Split ``axis`` of ``x`` into ``⌈length / size⌉`` chunks of ``size``, zero-padded at the
+    end, on a new leading axis: ``(…, length, …)`` → ``(⌈length / size⌉, …, size, …)``.
+
+    Callers make the padding harmless (zero weights, masked pairs, rows sliced off after).
+    """
+    padding = -x.shape[axis] % size
+    x = jnp.pad(x, [(0, padding if i == axis else 0) for i in range(x.ndim)])
+    x = x.reshape(x.shape[:axis] + (x.shape[axis] // size, size) + x.shape[axis + 1 :])
+    return jnp.moveaxis(x, axis, 0)
+
+
 def sum_over_chunks(term, zeros, chunked_inputs):
     """``Σ_chunks term(*inputs_of_chunk)`` in a ``lax.scan`` under ``jax.checkpoint``.
 

@@ -42,7 +42,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int
 
-from efa.nn.chunks import equal_chunk_size, sum_over_chunks
+from efa.nn.chunks import equal_chunk_size, split_into_chunks, sum_over_chunks
 from efa.nn.quadrature import antipodal_half_grid
 from efa.nn.segments import SegmentLayout, from_padded, segment_layout, to_padded
 from efa.nn.so3 import clebsch_gordan
@@ -316,19 +316,6 @@ def contraction_order(
     return "key_value"
 
 
-def _grid_chunks(chunk: int, points, *weights) -> tuple:
-    """Split the half grid ``(H, 3)`` and per-point arrays ``(H, …)`` into ``(⌈H/c⌉, c, …)``.
-
-    The last chunk is filled up with copies of the first direction whose weights are zero, so
-    they contribute nothing.
-    """
-    padding = -points.shape[0] % chunk
-    points = jnp.concatenate([points, jnp.broadcast_to(points[:1], (padding, 3))])
-    weights = [jnp.pad(w, ((0, padding),) + ((0, 0),) * (w.ndim - 1)) for w in weights]
-    num_chunks = points.shape[0] // chunk
-    return tuple(a.reshape((num_chunks, chunk) + a.shape[1:]) for a in (points, *weights))
-
-
 def _pairwise_kernels(displacements, frequencies, points, weights_even, weights_odd):
     """Grid sums per atom pair for a chunk of ``c`` antipodal grid pairs.
 
@@ -394,7 +381,10 @@ def _integrate_pairwise(
     cosine, sine = sum_over_chunks(
         lambda p, w_even, w_odd: _pairwise_kernels(displacements, frequencies, p, w_even, w_odd),
         (jnp.zeros(shape + (len(even_index),), dtype), jnp.zeros(shape + (len(odd_index),), dtype)),
-        _grid_chunks(chunk, points, weighted[:, even_index], weighted[:, odd_index]),
+        tuple(
+            split_into_chunks(x, chunk)
+            for x in (points, weighted[:, even_index], weighted[:, odd_index])
+        ),
     )
     # (n, n) index into [pairs i < j, diagonal] and the sign of S under i ↔ j.
     index = np.full((slots, slots), len(first))
@@ -416,15 +406,6 @@ def _integrate_pairwise(
     order = np.argsort(np.concatenate([even_index, odd_index]))
     scores = jnp.concatenate(scores, axis=1)[:, order]
     return jnp.einsum("gaij,gje->giae", scores, v)
-
-
-def _atom_chunks(x, axis: int, size: int):
-    """Split the atom-slot ``axis`` of ``x`` into ``⌈n / size⌉`` chunks, zero-padded, on a new
-    leading axis: ``(…, n, …)`` → ``(⌈n / size⌉, …, size, …)``."""
-    padding = -x.shape[axis] % size
-    x = jnp.pad(x, [(0, padding if i == axis else 0) for i in range(x.ndim)])
-    x = x.reshape(x.shape[:axis] + (x.shape[axis] // size, size) + x.shape[axis + 1 :])
-    return jnp.moveaxis(x, axis, 0)
 
 
 def _integrate_per_frequency(q, k, v, positions, frequencies, points, key_weights, harmonics, odd):
@@ -466,7 +447,7 @@ def _integrate_per_frequency(q, k, v, positions, frequencies, points, key_weight
 
     per_atom = groups * num_pairs * max(num_points, num_harmonics * columns)
     size = equal_chunk_size(slots, max(1, PER_FREQUENCY_CHUNK_ELEMENTS // per_atom))
-    chunk_positions = _atom_chunks(positions, 1, size)
+    chunk_positions = split_into_chunks(positions, size, axis=1)
 
     def trig(chunk_positions):  # (G, a, 3) -> sine, cosine (G, K, a, H)
         projection = jnp.einsum("gnx,mx->gnm", chunk_positions, points)
@@ -486,7 +467,11 @@ def _integrate_per_frequency(q, k, v, positions, frequencies, points, key_weight
         sum_over_chunks(
             key_term,
             jnp.zeros((2, groups, num_pairs, num_points, columns), dtype),
-            (chunk_positions, _atom_chunks(k, 2, size), _atom_chunks(v, 1, size)),
+            (
+                chunk_positions,
+                split_into_chunks(k, size, axis=2),
+                split_into_chunks(v, size, axis=1),
+            ),
         )
         * key_weights[:, None]
     )
@@ -511,7 +496,7 @@ def _integrate_per_frequency(q, k, v, positions, frequencies, points, key_weight
         sums = sums.reshape(sums.shape[:3] + (num_harmonics, channels, 2, values))
         return jnp.einsum("gknact,gknacte->gnae", chunk_queries, sums)
 
-    chunk_queries = _atom_chunks(queries, 2, size)
+    chunk_queries = split_into_chunks(queries, size, axis=2)
     if chunk_positions.shape[0] == 1:
         return query_term((chunk_positions[0], chunk_queries[0]))[:, :slots]
     z = jax.lax.map(jax.checkpoint(query_term), (chunk_positions, chunk_queries))
@@ -606,7 +591,8 @@ def _integrate_over_grid(
         key_value = jnp.einsum("gnx,gne->gxe", keys, v)
         return jnp.einsum("gnax,gxe->gnae", queries, key_value)
 
-    chunks = _grid_chunks(chunk, points, key_weights, harmonics)
+    # padded grid pairs (direction 0, weights 0) contribute nothing
+    chunks = tuple(split_into_chunks(x, chunk) for x in (points, key_weights, harmonics))
     if order == "scores":
         # Scores summed over the whole grid first, so the values are multiplied once.
         scores = sum_over_chunks(

@@ -48,7 +48,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int
 
-from efa.nn.chunks import equal_chunk_size, sum_over_chunks
+from efa.nn.chunks import equal_chunk_size, split_into_chunks, sum_over_chunks
 from efa.nn.periodic import (
     padded_operands,
     reciprocal_from_cell,
@@ -211,10 +211,6 @@ def mesh_periodic_attention(
     chunk = equal_chunk_size(total, max(1, _CHUNK_VALUES // (order**3 * size)))
     pad = -total % chunk
 
-    def chunked(x):
-        x = jnp.concatenate([x, jnp.zeros((pad,) + x.shape[1:], x.dtype)])
-        return x.reshape((-1, chunk) + x.shape[1:])
-
     # the reciprocal-space factor W_k(|g|) |b(m)|² of the convolution, for every k
     m = _mesh_frequencies(shape)
     correction = (
@@ -229,7 +225,8 @@ def mesh_periodic_attention(
     weights = weights.reshape((cells, *m.shape[:3], num_pairs))
     weights = weights * jnp.asarray(correction, dtype)[..., None] * scale[:, None, None, None, None]
 
-    places = (chunked(fractional), chunked(owner))  # shared by every pass
+    # atom rows in chunks (padded rows are sliced off the result), shared by every pass
+    places = (split_into_chunks(fractional, chunk), split_into_chunks(owner, chunk))
 
     def by_frequency_block(x, axis):
         """Split ``axis`` (of size K) into ``(blocks, block)`` and move ``blocks`` first."""
@@ -240,7 +237,7 @@ def mesh_periodic_attention(
         """``y`` of one block of channel pairs: query, key ``(B, n, k, C)``, weight
         ``(B, K₁, K₂, K₃', k)`` → ``(B·n, E)`` (padded to whole atom chunks)."""
         amplitudes = jnp.einsum("bnkc,bne->bnkce", key, vp).reshape(total, size)
-        atoms = (*places, chunked(amplitudes))
+        atoms = (*places, split_into_chunks(amplitudes, chunk))
 
         @jax.checkpoint  # the backward pass recomputes a chunk's stencil instead of storing it
         def spread(mesh, atom_chunk):
@@ -263,7 +260,7 @@ def mesh_periodic_attention(
             index = index + (cell_index * points)[:, None]
             return jnp.einsum("ap,apkce,akc->ae", stencil, potential[index], query_chunk)
 
-        queries = chunked(query.reshape(total, *block_channels[:2]))
+        queries = split_into_chunks(query.reshape(total, *block_channels[:2]), chunk)
         return jax.lax.map(interpolate, (*places, queries)).reshape(-1, channels[2])
 
     y = sum_over_chunks(

@@ -1,8 +1,9 @@
-"""``efa.nn.chunks.equal_chunk_size``."""
+"""``efa.nn.chunks``: equal chunk sizes and splitting an axis into chunks."""
 
+import numpy as np
 import pytest
 
-from efa.nn.chunks import equal_chunk_size
+from efa.nn.chunks import equal_chunk_size, split_into_chunks
 
 
 @pytest.mark.parametrize(
@@ -20,3 +21,15 @@ def test_chunks_are_equal_and_at_most_the_largest(total, largest, expected):
 def test_empty_axis_is_refused():
     with pytest.raises(ValueError, match="total=0"):
         equal_chunk_size(0, 5)
+
+
+@pytest.mark.parametrize("axis", [0, 1, 2])
+def test_split_into_chunks_pads_with_zeros_and_keeps_the_order(axis):
+    x = np.arange(1, 2 * 7 * 3 + 1, dtype=np.float32).reshape(2, 7, 3)
+    chunks = np.asarray(split_into_chunks(x, 3, axis=axis))
+    length = x.shape[axis]
+    num_chunks = -(-length // 3)
+    assert chunks.shape == (num_chunks,) + x.shape[:axis] + (3,) + x.shape[axis + 1 :]
+    joined = np.concatenate(list(chunks), axis=axis)  # the chunks in order, then the padding
+    np.testing.assert_array_equal(np.take(joined, np.arange(length), axis=axis), x)
+    assert not np.take(joined, np.arange(length, 3 * num_chunks), axis=axis).any()
