@@ -1,5 +1,5 @@
-"""Splitting a long axis into equal chunks (grid points of EFA, neighbour pairs of messages,
-frequencies of the mesh), and summing a function over chunks in bounded memory."""
+"""Splitting a long axis into equal chunks (grid points and atoms of EFA, neighbour pairs of
+messages, atoms of the mesh), and summing or mapping a function over chunks in bounded memory."""
 
 import jax
 import jax.numpy as jnp
@@ -23,6 +23,7 @@ def split_into_chunks(x, size: int, axis: int = 0):
 
     Callers make the padding harmless (zero weights, masked pairs, rows sliced off after).
     """
+    axis = axis % x.ndim
     padding = -x.shape[axis] % size
     x = jnp.pad(x, [(0, padding if i == axis else 0) for i in range(x.ndim)])
     x = x.reshape(x.shape[:axis] + (x.shape[axis] // size, size) + x.shape[axis + 1 :])
@@ -45,3 +46,16 @@ def sum_over_chunks(term, zeros, chunked_inputs):
 
     total, _ = jax.lax.scan(accumulate, zeros, chunked_inputs)
     return total
+
+
+def map_over_chunks(term, chunked_inputs):
+    """``term(*inputs_of_chunk)`` for every chunk, stacked on a new leading axis, in a
+    ``lax.map`` under ``jax.checkpoint``.
+
+    One chunk is computed directly, without a loop. Memory is that of one chunk's
+    intermediates (plus the stacked results), also in the backward pass, which recomputes them.
+    """
+    if chunked_inputs[0].shape[0] == 1:
+        return jax.tree.map(lambda y: y[None], term(*(x[0] for x in chunked_inputs)))
+    term = jax.checkpoint(term)
+    return jax.lax.map(lambda inputs: term(*inputs), chunked_inputs)

@@ -15,16 +15,18 @@ equals the pairwise form ``y_i = Σ_j Σ_k ⟨q_i, k_j⟩_k j0(ω_k r_ij) v_j / 
 Implementation. Atoms are placed into a padded per-structure layout ``(G, n)``
 (:mod:`efa.nn.segments`). The grid is used as ``M/2`` antipodal pairs ``(u, −u)``, which halves
 the trigonometric work (see :func:`_pair_features`). For a chunk of ``c`` grid pairs the
-key–value sums are one batched matrix product ``(G, c·2D_qk, n) @ (G, n, D_v)`` and the queries
-another, so nothing of size ``(N, M, D_qk, D_v)`` is ever formed. With few value columns per
-antipodal grid pair the per-frequency order does the same products without forming the ERoPE
-features: the cosine and sine tables are matrix operands, batched over channel pairs (see
+key–value sums ``(G, c·2D_qk, D_v)`` are summed over blocks of ``b`` atoms, each one matrix
+product ``(c·2D_qk, b) @ (b, D_v)``, and a second pass multiplies each block's queries with the
+finished sums (see :func:`_integrate_key_value`), so nothing of size ``(N, M, D_qk, D_v)`` is
+ever formed and a block's features stay in cache. With few value columns per antipodal grid
+pair the per-frequency order does the same products without forming the ERoPE features: the
+cosine and sine tables are matrix operands, batched over channel pairs (see
 :func:`_integrate_per_frequency`). Small structures use the score order instead (``(G, n, n)``
 scores summed over the grid, then one product with the values) or, for a few atoms, the grid
-sum per atom pair (see :func:`contraction_order`). Grid chunks are processed in a ``lax.scan``
-under ``jax.checkpoint``, so forward and backward memory is ``O(N · c · D_qk)`` instead of
-``O(N · M · D_qk)``; the per-frequency order goes through chunks of atoms instead, with memory
-``O(N · D_qk · D_v)`` for the key ⊗ value products and a bounded table per chunk.
+sum per atom pair (see :func:`contraction_order`). Chunks and blocks go through ``lax.scan`` or
+``lax.map`` under ``jax.checkpoint``, so forward and backward memory is that of one block or
+chunk (plus the key–value sums) instead of ``O(N · M · D_qk)``; the per-frequency order's
+memory is ``O(N · D_qk · D_v)`` for the key ⊗ value products and a bounded table per chunk.
 
 Tensor integration (:func:`erope_tensor_attention`) keeps the per-grid-point result, multiplies
 it with spherical harmonics ``Y_a(u_m)`` up to degree ``L_Y`` before summing over ``m``, and
@@ -37,22 +39,30 @@ import functools
 import math
 
 import e3x
-import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int
 
-from efa.nn.chunks import equal_chunk_size, split_into_chunks, sum_over_chunks
+from efa.nn.chunks import equal_chunk_size, map_over_chunks, split_into_chunks, sum_over_chunks
 from efa.nn.quadrature import antipodal_half_grid
 from efa.nn.segments import SegmentLayout, from_padded, segment_layout, to_padded
 from efa.nn.so3 import clebsch_gordan
 from efa.nn.trig import sincos
 
-#: Elements per chunk-sized intermediate (the ERoPE features ``(G, n, c·2·D_qk)``) that the
-#: automatic grid-chunk size aims for: 512 KiB in float32, so that a chunk's features stay in
-#: cache between being written and being multiplied (``efa bench attention`` compares chunk
-#: sizes; docs/results.md has the measurements).
+#: Elements per chunk-sized intermediate that the automatic chunk sizes aim for: the ERoPE
+#: features of a block of atoms over a chunk of the grid (key–value order, ``(G, c·2·D_qk, b)``)
+#: or of all atoms over a grid chunk (score order, ``(G, n, c·2·D_qk)``). 512 KiB in float32,
+#: so that the features stay in cache between being formed and being multiplied
+#: (``efa bench attention``; docs/results.md has the measurements).
 DEFAULT_CHUNK_ELEMENTS = 2**17
+
+#: Fewest atom slots per block of the key–value order (unless the structure has fewer): smaller
+#: blocks make the matrix products too thin to run at speed.
+MIN_BLOCK_SLOTS = 64
+
+#: Elements of the key–value sums ``(G, c·2·D_qk, E)`` of one grid chunk of the key–value order;
+#: the whole grid is one chunk when its sums fit (16 MiB in float32).
+KEY_VALUE_SUM_ELEMENTS = 2**22
 
 #: Elements per grid chunk of the pairwise order's kernels (``(G, T, K)`` per grid pair, see
 #: :func:`_integrate_pairwise`). They are small (``T ≤ n²/2`` atom pairs of structures of at
@@ -111,8 +121,9 @@ def erope_attention(
       max_segment_size: largest number of atoms in one segment (static). Needed under ``jit``
         when ``num_segments > 1``; atoms beyond it in their segment get NaN outputs.
       grid_chunk_size: antipodal grid pairs ``(u, −u)`` processed at once (static, at most
-        ``lebedev_num / 2``); by default chosen from the array sizes so that intermediates stay
-        near ``DEFAULT_CHUNK_ELEMENTS``. The per-frequency order chunks atoms instead.
+        ``lebedev_num / 2``); by default chosen from the array sizes (the key–value order takes
+        the whole grid and blocks of atoms, see :func:`_key_value_tiles`; the score order keeps
+        intermediates near ``DEFAULT_CHUNK_ELEMENTS``). The per-frequency order chunks atoms.
       contraction: how the quadrature sum is taken (static); all orders compute the same sum.
         ``"key_value"`` forms the per-structure sums ``Σ_j ERoPE(k_j) v_jᵀ`` (cost ``∝ n·X·E``,
         linear in the structure size ``n``); ``"per_frequency"`` forms the same sums per
@@ -487,8 +498,7 @@ def _integrate_per_frequency(q, k, v, positions, frequencies, points, key_weight
     with_cos = with_cos.reshape(groups, num_pairs, num_points, -1)
     with_sin = with_sin.reshape(groups, num_pairs, num_points, -1)
 
-    def query_term(inputs):
-        chunk_positions, chunk_queries = inputs
+    def query_term(chunk_positions, chunk_queries):
         sine, cosine = trig(chunk_positions)
         sums = jnp.einsum("gknm,gkmz->gknz", cosine, with_cos) + jnp.einsum(
             "gknm,gkmz->gknz", sine, with_sin
@@ -496,11 +506,124 @@ def _integrate_per_frequency(q, k, v, positions, frequencies, points, key_weight
         sums = sums.reshape(sums.shape[:3] + (num_harmonics, channels, 2, values))
         return jnp.einsum("gknact,gknacte->gnae", chunk_queries, sums)
 
-    chunk_queries = split_into_chunks(queries, size, axis=2)
-    if chunk_positions.shape[0] == 1:
-        return query_term((chunk_positions[0], chunk_queries[0]))[:, :slots]
-    z = jax.lax.map(jax.checkpoint(query_term), (chunk_positions, chunk_queries))
+    z = map_over_chunks(query_term, (chunk_positions, split_into_chunks(queries, size, axis=2)))
     return jnp.moveaxis(z, 0, 1).reshape(groups, -1, num_harmonics, values)[:, :slots]
+
+
+def _key_value_tiles(
+    groups: int,
+    slots: int,
+    query_width: int,
+    sum_width: int,
+    num_points: int,
+    requested: int | None,
+) -> tuple[int, int]:
+    """``(grid pairs per chunk, atom slots per block)`` of the key–value order.
+
+    The grid is taken whole (or in chunks of ``requested`` pairs) unless its key–value sums,
+    ``groups · sum_width`` elements per grid pair, exceed ``KEY_VALUE_SUM_ELEMENTS``. Blocks
+    then take as many slots as keep a block's query features, ``groups · query_width``
+    elements per slot and grid pair, within ``DEFAULT_CHUNK_ELEMENTS`` (so they stay in cache
+    between being formed and multiplied), but at least ``MIN_BLOCK_SLOTS``; where even those
+    exceed it (many structures at once), the grid chunk shrinks instead.
+    """
+    if requested is not None:
+        chunk = min(requested, num_points)
+    else:
+        chunk = min(num_points, max(1, KEY_VALUE_SUM_ELEMENTS // max(1, groups * sum_width)))
+    per_slot = groups * query_width
+    block = min(slots, max(MIN_BLOCK_SLOTS, DEFAULT_CHUNK_ELEMENTS // max(1, per_slot * chunk)))
+    if requested is None and block * per_slot * chunk > DEFAULT_CHUNK_ELEMENTS:
+        chunk = max(1, DEFAULT_CHUNK_ELEMENTS // max(1, block * per_slot))
+    return equal_chunk_size(num_points, chunk), equal_chunk_size(slots, block)
+
+
+def _integrate_key_value(
+    q, k, v, positions, frequencies, points, key_weights, harmonics, odd, grid_chunk_size
+):
+    """The quadrature sum through per-structure key–value sums (``contraction="key_value"``).
+
+    For a chunk of ``c`` antipodal grid pairs with ERoPE features ``φ`` (see
+    :func:`_pair_features`; the keys' weighted by ``w'_m``, the queries' by ``Y_a(u_m)``),
+
+        KV = Σ_j φ(k_j) v_jᵀ   (G, c·2D_qk, E),      z_{ia} += φ_a(q_i)ᵀ KV,
+
+    summed over the grid chunks. Both passes go through blocks of ``b`` atom slots (sizes from
+    :func:`_key_value_tiles`) whose features ``(G, c·2D_qk, b)`` are formed with the atoms as
+    their last axis, so that they stay in cache and both products are plain matrix products:
+    ``(c·2D_qk, b) @ (b, E)`` for the keys and ``(E, c·2D_qk) @ (c·2D_qk, b)`` for the queries.
+    Blocks go through a ``scan`` (keys) and a ``map`` (queries) under ``jax.checkpoint``, so
+    memory is that of one block plus the key–value sums. Arguments and result as in
+    :func:`_integrate_pairwise`.
+    """
+    groups, slots, parities, components, features = q.shape
+    num_pairs, channels, values = features // 2, parities * components, v.shape[-1]
+    num_points, num_harmonics = harmonics.shape
+    width = 2 * channels * features  # 2·D_qk feature columns per grid pair
+    dtype = jnp.result_type(q, k, v, positions, frequencies)
+    chunk, block = _key_value_tiles(
+        groups, slots, width * num_harmonics, width * values, num_points, grid_chunk_size
+    )
+
+    def atoms_last(x):  # (G, n, P, S, F) -> (blocks, G, 2, 2, C, K, b) holding [x, Jx]
+        x = _with_rotated_partner(x.reshape(groups, slots, channels, num_pairs, 2))
+        return split_into_chunks(jnp.moveaxis(x, 1, -1), block, axis=-1)
+
+    query_blocks, key_blocks = atoms_last(q), atoms_last(k)
+    position_blocks = split_into_chunks(jnp.moveaxis(positions, 1, 2), block, axis=2)
+    value_blocks = split_into_chunks(v, block, axis=1)  # (blocks, G, b, E)
+
+    def trig(chunk_points, block_positions):  # -> (G, c, 2, 1, 1, K, b): [cos θ, sin θ]
+        projection = jnp.einsum("mx,gxb->gmb", chunk_points, block_positions)
+        sine, cosine = sincos(frequencies[:, None] * projection[:, :, None])
+        return jnp.stack([cosine, sine], axis=2)[:, :, :, None, None]
+
+    def pair_features(x, t):  # x (G, 2, 2, C, K, b), t as from trig -> (G, c·2D_qk, b)
+        return (x[:, None] * t).reshape(groups, -1, x.shape[-1])
+
+    def grid_chunk_term(chunk_points, chunk_key_weights, chunk_harmonics):
+        def by_point(w):  # (c,) -> broadcast against trig's (G, c, 2, 1, 1, K, b)
+            return w.reshape(1, -1, 1, 1, 1, 1, 1)
+
+        def key_term(block_positions, block_keys, block_values):
+            t = trig(chunk_points, block_positions) * by_point(chunk_key_weights)
+            return jnp.einsum("gxb,gbe->gxe", pair_features(block_keys, t), block_values)
+
+        key_value = sum_over_chunks(
+            key_term,
+            jnp.zeros((groups, chunk * width, values), dtype),
+            (position_blocks, key_blocks, value_blocks),
+        )
+        transposed = jnp.swapaxes(key_value, 1, 2)  # (G, E, c·2D_qk)
+
+        def query_term(block_positions, block_queries):  # -> (G, A, E, b)
+            t = trig(chunk_points, block_positions)
+            # Odd harmonics pair sin ⊗ Jq with the keys' cos ⊗ k and cos ⊗ q with sin ⊗ Jk.
+            return jnp.stack(
+                [
+                    jnp.einsum(
+                        "gex,gxb->geb",
+                        transposed,
+                        pair_features(block_queries[:, ::-1], t[:, :, ::-1] * by_point(y))
+                        if odd[a]
+                        else pair_features(block_queries, t * by_point(y)),
+                    )
+                    for a, y in enumerate(chunk_harmonics.T)
+                ],
+                axis=1,
+            )
+
+        return map_over_chunks(query_term, (position_blocks, query_blocks))
+
+    grid_chunks = tuple(split_into_chunks(x, chunk) for x in (points, key_weights, harmonics))
+    num_blocks = position_blocks.shape[0]
+    z = sum_over_chunks(
+        grid_chunk_term,
+        jnp.zeros((num_blocks, groups, num_harmonics, values, block), dtype),
+        grid_chunks,
+    )  # padded grid pairs (direction 0, weights 0) contribute nothing
+    z = jnp.moveaxis(z, 0, 1).transpose(0, 1, 4, 2, 3)  # (G, blocks, b, A, E)
+    return z.reshape(groups, num_blocks * block, num_harmonics, values)[:, :slots]
 
 
 def _integrate_over_grid(
@@ -529,10 +652,8 @@ def _integrate_over_grid(
     Returns:
       ``(G, n, A, E)`` with ``A = 1`` (plain) or ``(L_Y + 1)²`` (tensor integration).
     """
-    groups, slots, parities, components, features = q.shape
-    num_pairs = features // 2
+    _, slots, parities, components, features = q.shape
     width = parities * components * features  # D_qk
-    pair_width = 2 * width  # features of one antipodal grid pair
     dtype = jnp.result_type(q, k, v, positions, frequencies)
     points, weights = antipodal_half_grid(lebedev_num, dtype)
     num_points = points.shape[0]
@@ -545,12 +666,11 @@ def _integrate_over_grid(
             points, max_degree=harmonics_degree, r_is_normalized=True
         ).astype(dtype)
         odd = np.floor(np.sqrt(np.arange(harmonics.shape[1]))).astype(int) % 2 == 1
-    num_harmonics = harmonics.shape[1]
     frequencies = frequencies.astype(dtype)
     if grid_chunk_size is not None and grid_chunk_size < 1:
         raise ValueError(f"grid_chunk_size must be >= 1, got {grid_chunk_size}")
     order = contraction_order(
-        contraction, slots, num_points, num_points * pair_width, num_harmonics, v.shape[-1]
+        contraction, slots, num_points, num_points * 2 * width, harmonics.shape[1], v.shape[-1]
     )
     if order == "pairwise":
         return _integrate_pairwise(
@@ -560,8 +680,31 @@ def _integrate_over_grid(
         return _integrate_per_frequency(
             q, k, v, positions, frequencies, points, key_weights, harmonics, odd
         )
+    if order == "key_value":
+        return _integrate_key_value(
+            q, k, v, positions, frequencies, points, key_weights, harmonics, odd, grid_chunk_size
+        )
+    return _integrate_scores(
+        q, k, v, positions, frequencies, points, key_weights, harmonics, odd, grid_chunk_size
+    )
 
-    chunk = _chunk_size(groups * slots, pair_width * num_harmonics, num_points, grid_chunk_size)
+
+def _integrate_scores(
+    q, k, v, positions, frequencies, points, key_weights, harmonics, odd, grid_chunk_size
+):
+    """The quadrature sum through per-structure scores (``contraction="scores"``).
+
+    ``A_{aij} = Σ_m φ_a(q_i)·φ(k_j)`` ``(G, A, n, n)`` with the ERoPE features ``φ`` of
+    :func:`_pair_features` (the keys' weighted by ``w'_m``, the queries' by ``Y_a(u_m)``),
+    summed over chunks of grid pairs before the values are multiplied once:
+    ``z_{ia} = Σ_j A_{aij} v_j``. Arguments and result as in :func:`_integrate_pairwise`.
+    """
+    groups, slots, parities, components, features = q.shape
+    num_pairs = features // 2
+    num_points, num_harmonics = harmonics.shape
+    dtype = jnp.result_type(q, k, v, positions, frequencies)
+    width = 2 * parities * components * features  # 2·D_qk feature columns per grid pair
+    chunk = _chunk_size(groups * slots, width * num_harmonics, num_points, grid_chunk_size)
 
     q = _with_rotated_partner(q.reshape(groups, slots, parities * components, num_pairs, 2))
     k = _with_rotated_partner(k.reshape(groups, slots, parities * components, num_pairs, 2))
@@ -573,35 +716,23 @@ def _integrate_over_grid(
         phase = frequencies[:, None] * projection[:, :, None, :]  # (G, n, K, c)
         trig = jnp.stack(sincos(phase)[::-1], axis=2)  # (G, n, 2, K, c): [cos, sin]
         keys = _pair_features(k, trig * chunk_key_weights)
-        if harmonics_degree is None:
-            queries = _pair_features(q, trig)[:, :, None]
-        else:
-            queries = jnp.stack(
-                [
-                    _pair_features(q_swapped, trig[:, :, ::-1] * chunk_harmonics[:, a])
-                    if odd[a]
-                    else _pair_features(q, trig * chunk_harmonics[:, a])
-                    for a in range(num_harmonics)
-                ],
-                axis=2,
-            )
-        if order == "scores":  # (G, A, n, n) per-structure attention scores of this chunk
-            return jnp.einsum("gnax,gjx->ganj", queries, keys)
-        # (G, c·2D_qk, E): per-structure key–value sums of this chunk of grid pairs
-        key_value = jnp.einsum("gnx,gne->gxe", keys, v)
-        return jnp.einsum("gnax,gxe->gnae", queries, key_value)
+        queries = jnp.stack(
+            [
+                _pair_features(q_swapped, trig[:, :, ::-1] * chunk_harmonics[:, a])
+                if odd[a]
+                else _pair_features(q, trig * chunk_harmonics[:, a])
+                for a in range(num_harmonics)
+            ],
+            axis=2,
+        )
+        return jnp.einsum("gnax,gjx->ganj", queries, keys)
 
     # padded grid pairs (direction 0, weights 0) contribute nothing
     chunks = tuple(split_into_chunks(x, chunk) for x in (points, key_weights, harmonics))
-    if order == "scores":
-        # Scores summed over the whole grid first, so the values are multiplied once.
-        scores = sum_over_chunks(
-            chunk_term, jnp.zeros((groups, num_harmonics, slots, slots), dtype), chunks
-        )
-        return jnp.einsum("ganj,gje->gnae", scores, v)
-    return sum_over_chunks(
-        chunk_term, jnp.zeros((groups, slots, num_harmonics, v.shape[-1]), dtype), chunks
+    scores = sum_over_chunks(
+        chunk_term, jnp.zeros((groups, num_harmonics, slots, slots), dtype), chunks
     )
+    return jnp.einsum("ganj,gje->gnae", scores, v)
 
 
 @functools.cache

@@ -129,37 +129,66 @@ def test_grid_chunking_does_not_change_result(x64, chunk):
     np.testing.assert_allclose(run(problem, grid_chunk_size=chunk), reference, rtol=1e-12)
 
 
-def per_frequency_outputs_and_gradients(problem, tensor: bool):
-    """Outputs of the per-frequency order (plain EFA, or tensor integration to degree 1 with
-    its odd harmonics) and the gradient of a nonlinear function of them by q, k, v, positions."""
+def outputs_and_gradients(problem, tensor: bool, contraction: str):
+    """Outputs of one contraction order (plain EFA, or tensor integration to degree 1 with its
+    odd harmonics) and the gradient of a nonlinear function of them by q, k, v, positions."""
 
     def outputs(q, k, v, positions):
         arguments = dict(problem, q=q, k=k, v=v, positions=positions)
         if tensor:
             return erope_tensor_attention(
-                **arguments, max_degree_sph=1, max_degree_out=1, contraction="per_frequency"
+                **arguments, max_degree_sph=1, max_degree_out=1, contraction=contraction
             )
-        return run(arguments, contraction="per_frequency")
+        return run(arguments, contraction=contraction)
 
     inputs = tuple(problem[name] for name in ("q", "k", "v", "positions"))
     gradient = jax.grad(lambda *a: jnp.sum(jnp.sin(outputs(*a))), argnums=(0, 1, 2, 3))(*inputs)
     return outputs(*inputs), gradient
 
 
+#: Budgets that make every chunk one atom slot (and, for the key–value order, one grid pair),
+#: so that the scans and maps over chunks run with many steps.
+SMALLEST_CHUNKS = {
+    "per_frequency": {"PER_FREQUENCY_CHUNK_ELEMENTS": 1},
+    "key_value": {"DEFAULT_CHUNK_ELEMENTS": 1, "MIN_BLOCK_SLOTS": 1},
+}
+
+
+@pytest.mark.parametrize("contraction", SMALLEST_CHUNKS)
 @pytest.mark.parametrize("tensor", [False, True], ids=["plain", "tensor"])
-def test_atom_chunking_of_the_per_frequency_order_does_not_change_result(x64, monkeypatch, tensor):
+def test_atom_chunking_does_not_change_result(x64, monkeypatch, tensor, contraction):
     import efa.nn.erope
 
     problem = make_problem(3, (23, 9, 17), **FEATURE_KINDS["degree2-two-parities"])
-    reference, reference_gradient = per_frequency_outputs_and_gradients(problem, tensor)
-    # A budget of 1 element: one atom slot per chunk, so 23 chunks through lax.map and the scan.
-    monkeypatch.setattr(efa.nn.erope, "PER_FREQUENCY_CHUNK_ELEMENTS", 1)
-    chunked, chunked_gradient = per_frequency_outputs_and_gradients(problem, tensor)
+    reference, reference_gradient = outputs_and_gradients(problem, tensor, contraction)
+    # 23 chunks of one slot through lax.map and the scan (key-value order: times 25 grid pairs)
+    for name, value in SMALLEST_CHUNKS[contraction].items():
+        monkeypatch.setattr(efa.nn.erope, name, value)
+    chunked, chunked_gradient = outputs_and_gradients(problem, tensor, contraction)
     np.testing.assert_allclose(chunked, reference, rtol=1e-12, atol=1e-13)
     for mine, theirs in zip(chunked_gradient, reference_gradient, strict=True):
         np.testing.assert_allclose(mine, theirs, rtol=1e-10, atol=1e-12)
     if not tensor:
         assert relative_error(chunked, oracle(problem)) < 1e-5
+
+
+@pytest.mark.parametrize(
+    "groups, slots, expected",
+    [
+        (1, 65536, (25, 163)),  # efa bench attention's largest structure: the whole grid
+        (1, 12, (25, 12)),  # a small structure: one block
+        (512, 32, (1, 32)),  # many structures: the grid in chunks, blocks of whole structures
+    ],
+)
+def test_key_value_tiles_keep_block_features_near_the_budget(groups, slots, expected):
+    from efa.nn.erope import DEFAULT_CHUNK_ELEMENTS, MIN_BLOCK_SLOTS, _key_value_tiles
+
+    width, values, grid_pairs = 32, 32, 25  # F_qk = 16 scalars, E = 32, 50 Lebedev points
+    chunk, block = _key_value_tiles(groups, slots, width, width * values, grid_pairs, None)
+    assert (chunk, block) == expected
+    features = groups * block * chunk * width
+    assert features <= DEFAULT_CHUNK_ELEMENTS or block == min(slots, MIN_BLOCK_SLOTS)
+    assert _key_value_tiles(groups, slots, width, width * values, grid_pairs, 7)[0] == 7
 
 
 def test_per_frequency_order_takes_features_of_lower_precision_than_positions(monkeypatch):
