@@ -48,7 +48,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int
 
-from efa.nn.chunks import equal_chunk_size, split_into_chunks, sum_over_chunks
+from efa.nn.chunks import equal_chunk_size, map_over_chunks, split_into_chunks, sum_over_chunks
 from efa.nn.periodic import (
     padded_operands,
     reciprocal_from_cell,
@@ -253,15 +253,13 @@ def mesh_periodic_attention(
         potential = jnp.fft.irfftn(spectrum, s=shape, axes=(1, 2, 3)).astype(dtype)
         potential = potential.reshape(cells * points, *block_channels)
 
-        @jax.checkpoint
-        def interpolate(atom_chunk):
-            frac, cell_index, query_chunk = atom_chunk
+        def interpolate(frac, cell_index, query_chunk):
             index, stencil = _stencils(frac, shape, order)
             index = index + (cell_index * points)[:, None]
             return jnp.einsum("ap,apkce,akc->ae", stencil, potential[index], query_chunk)
 
         queries = split_into_chunks(query.reshape(total, *block_channels[:2]), chunk)
-        return jax.lax.map(interpolate, (*places, queries)).reshape(-1, channels[2])
+        return map_over_chunks(interpolate, (*places, queries)).reshape(-1, channels[2])
 
     y = sum_over_chunks(
         pass_over_mesh,
