@@ -93,6 +93,15 @@ def compiled_peak_bytes(compiled) -> int:
     return int(stats.argument_size_in_bytes + stats.output_size_in_bytes + stats.temp_size_in_bytes)
 
 
+def compiled_flops(compiled) -> float:
+    """Floating-point operations of one call of a compiled function, as XLA's cost analysis
+    counts them (multiply and add each one; transcendental functions not included)."""
+    analysis = compiled.cost_analysis()
+    if isinstance(analysis, list):  # older jaxlib: one entry per program
+        analysis = analysis[0]
+    return float(analysis.get("flops", 0.0))
+
+
 def process_peak_rss_bytes() -> int:
     """Peak resident memory of this process so far (Linux reports KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

@@ -18,6 +18,10 @@ generators (analytic potentials; GFN2-xTB labels for the cumulenes):
   Here EFA is most of the model, so the target only bounds its overhead: EFA step time ≤ 10×
   local.
 
+Beside the times, each model's floating-point operations per step, as XLA's cost analysis
+counts them for the compiled step, and the rate they run at: where both models run at about the
+same rate, the ratio of their operations is the step-time ratio that no faster kernel changes.
+
 Both models are compiled and warmed up, then ``--steps`` steps of each are timed one by one, in
 alternation (cycling over a few distinct batches, so both see the same background load); the
 medians are reported with their spread, and the ratio comes from the same run. Outputs
@@ -173,6 +177,7 @@ class Stepper:
     def __init__(self, model_name: str, options: dict, batches: list):
         import jax
 
+        from efa.bench.timing import compiled_flops
         from efa.models import build_model
         from efa.train.config import RunConfig
         from efa.train.loop import TrainState, train_step
@@ -186,16 +191,19 @@ class Stepper:
         params = jax.jit(model.init)(jax.random.PRNGKey(0), batches[0])
         self.num_parameters = count_parameters(params)
         self.state = TrainState(params, optimizer.init(params))
-        self.step = jax.jit(
+        step = jax.jit(
             functools.partial(
                 train_step, model, optimizer, zero_element_energies(), config.loss_weights
             ),
             donate_argnums=0,
         )
+        # All batches have the same shapes (one bucket), so one compilation serves them all.
+        self.step = step.lower(self.state, batches[0]).compile()
+        self.flops = compiled_flops(self.step)
         self.batches = itertools.cycle(batches)
 
     def __call__(self):
-        """Run one step on the next batch (the first call compiles); returns the loss."""
+        """Run one step on the next batch; returns the loss."""
         self.state, loss = self.step(self.state, next(self.batches))
         return loss
 
@@ -211,7 +219,7 @@ def run(args: argparse.Namespace) -> int:
 
     names = args.configs or list(CONFIGS)
     rows, targets, lines = [], [], []
-    timings, parameters, batch_sizes = {}, {}, {}
+    timings, parameters, flops, batch_sizes = {}, {}, {}, {}
     for name in names:
         config = CONFIGS[name]
         batch_sizes[name] = args.batch_size or config.batch_size
@@ -227,10 +235,13 @@ def run(args: argparse.Namespace) -> int:
         measured = time_alternating(steppers, warmup=1 + args.warmup, repeats=args.steps)
         for model, stepper in steppers.items():
             timings[name, model], parameters[name, model] = measured[model], stepper.num_parameters
+            flops[name, model] = stepper.flops
         ratio = timings[name, "efa"].median_s / timings[name, "local"].median_s
         targets.append(ratio <= config.max_ratio)
+        operations = flops[name, "efa"] / flops[name, "local"]
         lines.append(
-            f"{name}: EFA step time / local step time = {ratio:.2f} (target ≤ {config.max_ratio:g})"
+            f"{name}: EFA step time / local step time = {ratio:.2f} (target ≤ "
+            f"{config.max_ratio:g}; EFA / local operations per step: {operations:.2f})"
         )
         for model in steppers:
             timing = timings[name, model]
@@ -242,11 +253,23 @@ def run(args: argparse.Namespace) -> int:
                     f"{timing.median_s * 1e3:.3g}",
                     timing.spread(),
                     f"{1 / timing.median_s:.1f}",
+                    f"{flops[name, model] / 1e9:.3g}",
+                    f"{flops[name, model] / timing.median_s / 1e9:.1f}",
                     f"{ratio:.2f}" if model == "efa" else "",
                 ]
             )
     table = markdown_table(
-        ["config", "model", "parameters", "step ms (median)", "min–max ms", "steps/s", "EFA/local"],
+        [
+            "config",
+            "model",
+            "parameters",
+            "step ms (median)",
+            "min–max ms",
+            "steps/s",
+            "GFLOP/step (XLA)",
+            "GFLOP/s",
+            "EFA/local",
+        ],
         rows,
     )
     models = ["local", "efa"]
@@ -261,6 +284,7 @@ def run(args: argparse.Namespace) -> int:
             "max_s": field(lambda c, m: timings[c, m].max_s),
             "repeats": field(lambda c, m: timings[c, m].repeats),
             "num_parameters": field(lambda c, m: parameters[c, m]),
+            "flops_per_step": field(lambda c, m: flops[c, m]),
             "target_ratio": ("config", np.array([CONFIGS[c].max_ratio for c in names])),
             "batch_size": ("config", np.array([batch_sizes[c] for c in names])),
             "description": ("config", np.array([CONFIGS[c].description for c in names], object)),

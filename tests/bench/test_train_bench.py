@@ -41,7 +41,12 @@ def test_two_atom_run_writes_its_group_and_targets(tmp_path, capsys):
     ratio = float(store["median_s"].sel(config="two_atoms", model="efa")) / float(
         store["median_s"].sel(config="two_atoms", model="local")
     )
-    assert f"= {ratio:.2f} (target ≤ 1.3)" in ratio_line
+    assert f"= {ratio:.2f} (target ≤ 1.3;" in ratio_line
+    # XLA's operation count per step: the EFA model adds its blocks to the local network.
+    flops = store["flops_per_step"].sel(config="two_atoms")
+    assert 0 < float(flops.sel(model="local")) < float(flops.sel(model="efa"))
+    operations = float(flops.sel(model="efa")) / float(flops.sel(model="local"))
+    assert ratio_line.endswith(f"EFA / local operations per step: {operations:.2f})")
     assert store.attrs["targets_met"] == int(lines[-1][-3])
     assert "| two_atoms | local |" in (tmp_path / "bench" / "train.md").read_text()
 
