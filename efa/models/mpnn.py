@@ -143,6 +143,10 @@ class EFAModel(LocalModel):
         :func:`efa.nn.erope_attention`.
       envelope_width: ``σ`` (1/Å) of the Gaussian envelope of periodic EFA
         (:mod:`efa.nn.periodic`): in periodic cells the kernel reaches about ``3/σ`` Å.
+      molecular_kernel: ``"shell"`` (molecules get the molecular EFA, kernel ``j0(ω r)``) or
+        ``"enveloped"`` (molecules get periodic EFA's kernel ``j0(ω r)·exp(−σ² r²/2)``, exact
+        per atom pair: for a model trained on periodic cells, see
+        :class:`efa.nn.EuclideanFastAttention`).
       mesh_spacing: None sums periodic EFA over the reciprocal vectors directly (cost
         ``∝ N · V``); a spacing (Å) evaluates it on an FFT mesh of about that spacing along each
         lattice vector (:mod:`efa.nn.mesh`, cost ``∝ N + V log V``), for large cells. It must
@@ -165,6 +169,7 @@ class EFAModel(LocalModel):
     max_degree_out: int = 1
     grid_chunk_size: int | None = None
     envelope_width: float = 0.2
+    molecular_kernel: str = "shell"
     mesh_spacing: float | None = None
     mesh_order: int = SPLINE_ORDER
 
@@ -227,6 +232,7 @@ class EFAModel(LocalModel):
             ("max_degree_out", self.max_degree_out),
             ("grid_chunk_size", self.grid_chunk_size),
             ("envelope_width", self.envelope_width),
+            ("molecular_kernel", self.molecular_kernel),
             ("mesh_order", self.mesh_order),
         )
 

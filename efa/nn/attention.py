@@ -14,9 +14,12 @@ from jaxtyping import Array, Float, Int
 from efa.errors import ConfigError
 from efa.nn.erope import erope_attention, erope_tensor_attention
 from efa.nn.mesh import SPLINE_ORDER, mesh_periodic_attention
-from efa.nn.periodic import periodic_attention, reciprocal_from_cell
+from efa.nn.periodic import isolated_attention, periodic_attention, reciprocal_from_cell
 from efa.nn.quadrature import check_quadrature_bound
 from efa.nn.segments import SegmentLayout
+
+#: Kernels of :class:`EuclideanFastAttention` for molecules (option ``molecular_kernel``).
+MOLECULAR_KERNELS = ("shell", "enveloped")
 
 
 class PeriodicInputs(NamedTuple):
@@ -63,8 +66,13 @@ class EuclideanFastAttention(nn.Module):
       rescale_degrees: with tensor integration, learn one scale per output degree.
       grid_chunk_size: antipodal grid pairs per chunk (None: automatic), as in
         :func:`erope_attention`.
-      envelope_width: ``σ`` (1/Å) of the Gaussian envelope of periodic EFA (periodic cells
-        only, :mod:`efa.nn.periodic`).
+      envelope_width: ``σ`` (1/Å) of the Gaussian envelope of periodic EFA
+        (:mod:`efa.nn.periodic`).
+      molecular_kernel: how molecules (structures without a cell) are evaluated: ``"shell"``,
+        the molecular EFA of :func:`erope_attention` (kernel ``j0(ω r)``, the paper's); or
+        ``"enveloped"``, periodic EFA's kernel ``j0(ω r)·exp(−σ² r²/2)`` summed exactly per atom
+        pair (:func:`efa.nn.periodic.isolated_attention`), so that a model trained on periodic
+        cells gives molecules the function it learned.
       mesh_order: B-spline order ``p`` of periodic EFA on a mesh (:mod:`efa.nn.mesh`).
       unsafe_ignore_quadrature_bound: skip the quadrature-bound check (experts only).
     """
@@ -87,6 +95,7 @@ class EuclideanFastAttention(nn.Module):
     rescale_degrees: bool = False
     grid_chunk_size: int | None = None
     envelope_width: float = 0.2
+    molecular_kernel: str = "shell"
     mesh_order: int = SPLINE_ORDER
     unsafe_ignore_quadrature_bound: bool = False
     param_dtype: jnp.dtype = jnp.float32
@@ -99,6 +108,11 @@ class EuclideanFastAttention(nn.Module):
             raise ConfigError(f"v_features={self.v_features}: expected a positive number")
         if not self.max_length > 0:
             raise ConfigError(f"max_length={self.max_length}: expected a positive length in Å")
+        if self.molecular_kernel not in MOLECULAR_KERNELS:
+            raise ConfigError(
+                f"molecular_kernel={self.molecular_kernel!r}: expected one of "
+                f"{list(MOLECULAR_KERNELS)}"
+            )
         if not self.unsafe_ignore_quadrature_bound:
             check_quadrature_bound(self.max_frequency, self.lebedev_num)
 
@@ -216,6 +230,23 @@ class EuclideanFastAttention(nn.Module):
                 jnp.abs(jnp.linalg.det(cell)),
                 self.envelope_width,
                 **cells,
+            )
+        if self.molecular_kernel == "enveloped":
+            if self.tensor_integration:
+                raise ConfigError(
+                    "molecular_kernel='enveloped' is not available with tensor_integration yet"
+                )
+            return isolated_attention(
+                q,
+                k,
+                v,
+                positions,
+                frequencies,
+                segment_ids,
+                num_segments,
+                self.envelope_width,
+                max_segment_size=max_segment_size,
+                layout=layout,
             )
         if not self.tensor_integration:
             return erope_attention(q, k, v, **common)

@@ -41,6 +41,12 @@ cell and atoms together (``W_k`` depends on ``|g|`` only); and a ``2×2×2`` sup
 same output per atom (reciprocal vectors that are not in the primitive reciprocal lattice have
 a vanishing structure factor over the supercell, and the ``1/V`` keeps the sum intensive), so
 a model's energy, a sum of atomic energies, is 8 times that of the primitive cell.
+
+Isolated structures. A molecule or cluster alone in a cell whose images lie beyond the
+envelope's reach sees only the ``R = 0`` term, ``f_k(r_ij)`` itself:
+:func:`isolated_attention` evaluates it exactly per atom pair, so that a model trained on
+periodic cells gives molecules the function it learned. (The molecular EFA of
+:func:`efa.nn.erope_attention` has the kernel ``j0(ω_k r)`` without the envelope.)
 """
 
 from __future__ import annotations
@@ -204,4 +210,45 @@ def periodic_attention(
         sums = jnp.einsum("bng,bnkc,bne->bgkce", basis, kp, vp)  # Σ_j basis_jg k_j v_jᵀ
         scores = jnp.einsum("bng,bnkc,bgk->bgnkc", basis, qp, weights)
         y = y + jnp.einsum("bgnkc,bgkce->bne", scores, sums)
+    return from_padded(y, layout).reshape(v.shape)
+
+
+def isolated_attention(
+    q: Float[Array, "N P S F"],
+    k: Float[Array, "N P S F"],
+    v: Float[Array, "N Pv Sv Fv"],
+    positions: Float[Array, "N 3"],
+    frequencies: Float[Array, " K"],
+    segment_ids: Int[Array, " N"],
+    num_segments: int,
+    envelope_width: float,
+    *,
+    max_segment_size: int | None = None,
+    layout: SegmentLayout | None = None,
+) -> Float[Array, "N Pv Sv Fv"]:
+    """Periodic EFA's kernel for isolated structures (module docstring, "Isolated structures"):
+
+        y_i = (1 / sqrt(D_qk)) Σ_j Σ_k ⟨q_i, k_j⟩_k f_k(r_ij) v_j,
+        f_k(r) = j0(ω_k r) exp(−σ² r² / 2),
+
+    ``j`` over the atoms of ``i``'s structure, ``i`` included. Exact, with no quadrature grid;
+    work and memory ``∝ n² · F_qk/2`` per structure of ``n`` atoms (molecules and clusters of
+    up to a few thousand atoms). Arguments as in :func:`periodic_attention`, without the cells.
+
+    Returns:
+      ``(N, P_v, (L_v+1)², F_v)``.
+    """
+    width = math.prod(q.shape[1:])  # D_qk
+    if layout is None:
+        layout = segment_layout(segment_ids, num_segments, max_segment_size)
+    qp, kp, vp, rp = padded_operands(q, k, v, positions, layout)
+    dots = jnp.einsum("bikc,bjkc->bijk", qp, kp)  # ⟨q_i, k_j⟩_k; padding atoms give 0
+    squared = jnp.sum((rp[:, :, None] - rp[:, None]) ** 2, axis=-1)
+    distance = jnp.where(squared > 0, jnp.sqrt(jnp.where(squared > 0, squared, 1.0)), 0.0)
+    phase = distance[..., None] * frequencies
+    safe = jnp.where(phase > 0, phase, 1.0)
+    j0 = jnp.where(phase > 0, jnp.sin(safe) / safe, 1.0)
+    kernel = j0 * jnp.exp(-0.5 * envelope_width**2 * squared)[..., None]
+    scores = jnp.sum(dots * kernel, axis=-1) / math.sqrt(width)
+    y = jnp.einsum("bij,bje->bie", scores, vp)
     return from_padded(y, layout).reshape(v.shape)

@@ -182,3 +182,56 @@ def test_forces_and_stress_equal_finite_differences(x64):
     assert relative_error(stress, numeric_stress) < 1e-7
     assert relative_error(forces, numeric_forces) < 1e-7
     np.testing.assert_allclose(stress, stress.T, atol=1e-9 * np.abs(stress).max())
+
+
+def test_isolated_structures_get_the_periodic_kernel_of_a_cell_with_no_images_in_reach(x64):
+    """A cluster in a cubic cell wide enough that its images lie beyond the envelope (40 Å of
+    vacuum: ``exp(−σ² r²/2)`` < 1e-40) gives the periodic sum; the isolated evaluation must give
+    the same outputs, and so must the real-space oracle with only ``R = 0``, for every
+    structure of a batch."""
+    from efa.nn.periodic import isolated_attention
+
+    rng = np.random.default_rng(3)
+    sizes = (6, 4)
+    positions = rng.uniform(0, 5.0, (sum(sizes), 3))
+    q, k, v = _features(rng, sum(sizes), degree_components=4)
+    frequencies = _frequencies()
+    segment_ids = np.repeat(np.arange(len(sizes)), sizes)
+    isolated = np.asarray(
+        isolated_attention(
+            *(jnp.asarray(x) for x in (q, k, v, positions, frequencies, segment_ids)),
+            len(sizes),
+            SIGMA,
+            max_segment_size=max(sizes),
+        )
+    )
+    box = np.eye(3) * 45.0
+    for structure in range(len(sizes)):
+        atoms = segment_ids == structure
+        args = (q[atoms], k[atoms], v[atoms], positions[atoms])
+        in_box = _periodic(*args, box)
+        assert relative_error(isolated[atoms], in_box) < 1e-10
+        alone = real_space_oracle(*args, box, frequencies, SIGMA, images=0)
+        assert relative_error(isolated[atoms], alone) < 1e-12
+
+
+def test_enveloped_molecular_kernel_is_a_model_option(x64):
+    """``molecular_kernel: enveloped`` changes what a molecule gets; a bad value names itself."""
+    import jax
+
+    from efa.errors import ConfigError
+    from efa.nn.attention import EuclideanFastAttention
+
+    rng = np.random.default_rng(4)
+    x = jnp.asarray(rng.normal(size=(5, 1, 1, 8)))
+    positions = jnp.asarray(rng.uniform(0, 4.0, (5, 3)))
+    segments = jnp.zeros(5, jnp.int32)
+    outputs = {}
+    for kernel in ("shell", "enveloped"):
+        layer = EuclideanFastAttention(qk_features=4, v_features=3, molecular_kernel=kernel)
+        params = layer.init(jax.random.PRNGKey(0), x, positions, segments, 1)
+        outputs[kernel] = np.asarray(layer.apply(params, x, positions, segments, 1))
+    assert outputs["enveloped"].shape == outputs["shell"].shape
+    assert relative_error(outputs["enveloped"], outputs["shell"]) > 1e-3
+    with pytest.raises(ConfigError, match="molecular_kernel='gaussian'"):
+        EuclideanFastAttention(molecular_kernel="gaussian").check_options()
