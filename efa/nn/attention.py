@@ -113,6 +113,10 @@ class EuclideanFastAttention(nn.Module):
                 f"molecular_kernel={self.molecular_kernel!r}: expected one of "
                 f"{list(MOLECULAR_KERNELS)}"
             )
+        if self.molecular_kernel == "enveloped" and self.tensor_integration:
+            raise ConfigError(
+                "molecular_kernel='enveloped' is not available with tensor_integration yet"
+            )
         if not self.unsafe_ignore_quadrature_bound:
             check_quadrature_bound(self.max_frequency, self.lebedev_num)
 
@@ -232,10 +236,6 @@ class EuclideanFastAttention(nn.Module):
                 **cells,
             )
         if self.molecular_kernel == "enveloped":
-            if self.tensor_integration:
-                raise ConfigError(
-                    "molecular_kernel='enveloped' is not available with tensor_integration yet"
-                )
             return isolated_attention(
                 q,
                 k,

@@ -113,7 +113,8 @@ def reciprocal_vectors(cell: np.ndarray, k_max: float) -> tuple[np.ndarray, np.n
 
 
 def reciprocal_norms(g: Float[Array, "*B 3"]) -> Float[Array, " *B"]:
-    """``|g|`` with a zero gradient at ``g = 0`` (where ``∂|g|`` is undefined)."""
+    """``|g|`` with a zero gradient at ``g = 0`` (where ``∂|g|`` is undefined); also used for
+    the distances of atom pairs."""
     squared = jnp.sum(g**2, axis=-1)
     return jnp.where(squared > 0, jnp.sqrt(jnp.where(squared > 0, squared, 1.0)), 0.0)
 
@@ -243,12 +244,11 @@ def isolated_attention(
         layout = segment_layout(segment_ids, num_segments, max_segment_size)
     qp, kp, vp, rp = padded_operands(q, k, v, positions, layout)
     dots = jnp.einsum("bikc,bjkc->bijk", qp, kp)  # ⟨q_i, k_j⟩_k; padding atoms give 0
-    squared = jnp.sum((rp[:, :, None] - rp[:, None]) ** 2, axis=-1)
-    distance = jnp.where(squared > 0, jnp.sqrt(jnp.where(squared > 0, squared, 1.0)), 0.0)
+    distance = reciprocal_norms(rp[:, :, None] - rp[:, None])  # zero gradient at i = j
     phase = distance[..., None] * frequencies
     safe = jnp.where(phase > 0, phase, 1.0)
     j0 = jnp.where(phase > 0, jnp.sin(safe) / safe, 1.0)
-    kernel = j0 * jnp.exp(-0.5 * envelope_width**2 * squared)[..., None]
+    kernel = j0 * jnp.exp(-0.5 * envelope_width**2 * distance**2)[..., None]
     scores = jnp.sum(dots * kernel, axis=-1) / math.sqrt(width)
     y = jnp.einsum("bij,bje->bie", scores, vp)
     return from_padded(y, layout).reshape(v.shape)

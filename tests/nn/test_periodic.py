@@ -235,3 +235,6 @@ def test_enveloped_molecular_kernel_is_a_model_option(x64):
     assert relative_error(outputs["enveloped"], outputs["shell"]) > 1e-3
     with pytest.raises(ConfigError, match="molecular_kernel='gaussian'"):
         EuclideanFastAttention(molecular_kernel="gaussian").check_options()
+    with pytest.raises(ConfigError, match="not available with tensor_integration"):
+        layer = EuclideanFastAttention(molecular_kernel="enveloped", tensor_integration=True)
+        layer.check_options()
