@@ -32,11 +32,13 @@ whose spacing resolves that shell a few times over gives the direct sum to that 
 Cost and memory: spreading and interpolation touch ``p³`` mesh points per atom and channel
 (``D_qk · D_v / 2`` channels ``(k, c, e)``), the FFTs cost ``O(M log M)`` per channel; at a
 fixed spacing ``M ∝ V``. Atoms are spread and interpolated in chunks, so no array of size
-``N · p³`` is ever held; the channel pairs ``k`` are taken in blocks, one pass over the atoms
-and the mesh each, so that the mesh buffers hold at most ``_MESH_VALUES`` values per block
-(``y`` is a sum over ``k``): memory per atom stays flat as the cell grows. The result is a
-smooth function of positions and cell (forces and stress by autodiff); it is translation
-invariant to the interpolation accuracy, not exactly.
+``N · p³`` is ever held, and in the order of the mesh points below them, so that a chunk
+touches neighbouring mesh rows (in any other order a mesh larger than the cache costs a
+memory access per atom and stencil point); the channel pairs ``k`` are taken in blocks, one
+pass over the atoms and the mesh each, so that the mesh buffers hold at most
+``_MESH_VALUES`` values per block (``y`` is a sum over ``k``): memory per atom stays flat as
+the cell grows. The result is a smooth function of positions and cell (forces and stress by
+autodiff); it is translation invariant to the interpolation accuracy, not exactly.
 """
 
 from __future__ import annotations
@@ -200,10 +202,15 @@ def mesh_periodic_attention(
     num_channels = math.prod(channels)
     points = math.prod(shape)
 
-    # atoms flattened over cells, cut into equal chunks; padding atoms carry zero amplitude
+    # atoms flattened over cells in mesh order, cut into equal chunks; padding atoms carry
+    # zero amplitude
     fractional = jnp.einsum("bnx,bxy->bny", rp, jnp.linalg.inv(cell)).reshape(-1, 3)
     owner = jnp.repeat(jnp.arange(cells), slots)
     total = cells * slots
+    in_mesh_order = _mesh_order(fractional, owner, shape)
+    fractional, owner = fractional[in_mesh_order], owner[in_mesh_order]
+    qp, kp = (x.reshape(total, num_pairs, -1)[in_mesh_order] for x in (qp, kp))  # (B·n, K, C)
+    vp = vp.reshape(total, -1)[in_mesh_order]  # (B·n, E)
     block = _frequency_block(num_pairs, cells * points * num_channels // num_pairs, frequency_block)
     blocks = num_pairs // block
     block_channels = (block,) + channels[1:]
@@ -234,9 +241,9 @@ def mesh_periodic_attention(
         return jnp.moveaxis(x, axis, 0)
 
     def pass_over_mesh(query, key, weight):
-        """``y`` of one block of channel pairs: query, key ``(B, n, k, C)``, weight
-        ``(B, K₁, K₂, K₃', k)`` → ``(B·n, E)`` (padded to whole atom chunks)."""
-        amplitudes = jnp.einsum("bnkc,bne->bnkce", key, vp).reshape(total, size)
+        """``y`` of one block of channel pairs: query, key ``(B·n, k, C)`` in mesh order, weight
+        ``(B, K₁, K₂, K₃', k)`` → ``(B·n, E)`` in mesh order (padded to whole atom chunks)."""
+        amplitudes = jnp.einsum("akc,ae->akce", key, vp).reshape(total, size)
         atoms = (*places, split_into_chunks(amplitudes, chunk))
 
         @jax.checkpoint  # the backward pass recomputes a chunk's stencil instead of storing it
@@ -258,16 +265,29 @@ def mesh_periodic_attention(
             index = index + (cell_index * points)[:, None]
             return jnp.einsum("ap,apkce,akc->ae", stencil, potential[index], query_chunk)
 
-        queries = split_into_chunks(query.reshape(total, *block_channels[:2]), chunk)
+        queries = split_into_chunks(query, chunk)
         return map_over_chunks(interpolate, (*places, queries)).reshape(-1, channels[2])
 
     y = sum_over_chunks(
         pass_over_mesh,
         jnp.zeros((total + pad, channels[2]), dtype),
-        (by_frequency_block(qp, 2), by_frequency_block(kp, 2), by_frequency_block(weights, 4)),
+        (by_frequency_block(qp, 1), by_frequency_block(kp, 1), by_frequency_block(weights, 4)),
     )
-    y = y[:total].reshape(cells, slots, channels[2])
+    y = y[:total][jnp.argsort(in_mesh_order)].reshape(cells, slots, channels[2])
     return from_padded(y, layout).reshape(v.shape)
+
+
+def _mesh_order(
+    fractional: Float[Array, "A 3"], owner: Int[Array, " A"], shape: tuple[int, int, int]
+) -> Int[Array, " A"]:
+    """Permutation that puts atoms ``(A,)`` in the order of their cell, then of the mesh point
+    ``⌊K ⊙ u⌋ mod K`` below them (row-major), so that the atoms of a chunk spread to and
+    interpolate from neighbouring mesh rows, which stay in cache. The result does not depend on
+    the order (up to the order of floating-point sums)."""
+    sizes = jnp.asarray(shape)
+    point = jnp.floor(fractional * sizes).astype(jnp.int32) % sizes
+    flat = (point[:, 0] * shape[1] + point[:, 1]) * shape[2] + point[:, 2]
+    return jnp.lexsort((flat, owner))
 
 
 def _frequency_block(num_pairs: int, values_per_pair: int, requested: int | None) -> int:

@@ -96,6 +96,29 @@ def test_blocks_of_frequencies_give_the_same_sum(x64):
         _frequency_block(6, 1, 4)
 
 
+def test_atoms_are_taken_in_mesh_order_and_the_outputs_return_to_theirs(x64):
+    """The mesh goes through atoms sorted by cell and mesh point; permuting the input atoms
+    permutes the outputs alike (to the order of floating-point sums)."""
+    from efa.nn.mesh import _mesh_order
+
+    rng = np.random.default_rng(3)
+    positions = rng.uniform(-1, 2, (9, 3)) @ CELL  # outside the cell too
+    q, k, v = _features(rng, 9)
+    shape = mesh_shape(CELL, 0.6)
+    fractional = positions @ np.linalg.inv(CELL)
+    owner = np.array([1, 0, 1, 0, 0, 1, 1, 0, 0])
+    order = np.asarray(_mesh_order(jnp.asarray(fractional), jnp.asarray(owner), shape))
+    point = np.floor(fractional * shape).astype(int) % shape
+    keys = [(owner[i], *point[i]) for i in order]
+    assert keys == sorted(keys)
+    permutation = rng.permutation(9)
+    outputs = _mesh(q, k, v, positions, CELL, 0.6)
+    permuted = _mesh(
+        q[permutation], k[permutation], v[permutation], positions[permutation], CELL, 0.6
+    )
+    np.testing.assert_allclose(permuted, outputs[permutation], rtol=1e-12, atol=1e-14)
+
+
 def test_cells_of_a_batch_share_one_mesh_and_stay_apart(x64):
     """Two different cells in one batch, padded to the larger mesh: each gives its own direct
     sum (no cross-talk between cells)."""
