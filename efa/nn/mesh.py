@@ -281,9 +281,10 @@ def _mesh_order(
     fractional: Float[Array, "A 3"], owner: Int[Array, " A"], shape: tuple[int, int, int]
 ) -> Int[Array, " A"]:
     """Permutation that puts atoms ``(A,)`` in the order of their cell, then of the mesh point
-    ``⌊K ⊙ u⌋ mod K`` below them (row-major), so that the atoms of a chunk spread to and
-    interpolate from neighbouring mesh rows, which stay in cache. The result does not depend on
-    the order (up to the order of floating-point sums)."""
+    ``⌊u⌋ mod K`` below them (row-major; ``u = K ⊙ fractional``), so that the atoms of a chunk
+    spread to and interpolate from neighbouring mesh rows, which stay in cache. The output of
+    :func:`mesh_periodic_attention` does not depend on this order (up to the order of
+    floating-point sums)."""
     sizes = jnp.asarray(shape)
     point = jnp.floor(fractional * sizes).astype(jnp.int32) % sizes
     flat = (point[:, 0] * shape[1] + point[:, 1]) * shape[2] + point[:, 2]

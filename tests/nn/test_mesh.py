@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from efa.nn.chunks import equal_chunk_size
 from efa.nn.mesh import (
     bspline_weights,
     interpolation_correction,
@@ -96,14 +97,24 @@ def test_blocks_of_frequencies_give_the_same_sum(x64):
         _frequency_block(6, 1, 4)
 
 
-def test_atoms_are_taken_in_mesh_order_and_the_outputs_return_to_theirs(x64):
+def test_atoms_are_taken_in_mesh_order_and_the_outputs_return_to_theirs(x64, monkeypatch):
     """The mesh goes through atoms sorted by cell and mesh point; permuting the input atoms
-    permutes the outputs alike (to the order of floating-point sums)."""
+    permutes the outputs alike (to the order of floating-point sums), also when the sorted atoms
+    are cut into several chunks with padding."""
     from efa.nn.mesh import _mesh_order
 
     rng = np.random.default_rng(3)
     positions = rng.uniform(-1, 2, (9, 3)) @ CELL  # outside the cell too
     q, k, v = _features(rng, 9)
+    channels = np.prod(q.shape[1:]) * np.prod(v.shape[1:])  # one pass holds every channel
+    monkeypatch.setattr("efa.nn.mesh._CHUNK_VALUES", 2 * 6**3 * int(channels))  # chunks of 2
+    chunk_sizes = []
+
+    def recorded_chunk_size(total, largest):
+        chunk_sizes.append(equal_chunk_size(total, largest))
+        return chunk_sizes[-1]
+
+    monkeypatch.setattr("efa.nn.mesh.equal_chunk_size", recorded_chunk_size)
     shape = mesh_shape(CELL, 0.6)
     fractional = positions @ np.linalg.inv(CELL)
     owner = np.array([1, 0, 1, 0, 0, 1, 1, 0, 0])
@@ -117,6 +128,8 @@ def test_atoms_are_taken_in_mesh_order_and_the_outputs_return_to_theirs(x64):
         q[permutation], k[permutation], v[permutation], positions[permutation], CELL, 0.6
     )
     np.testing.assert_allclose(permuted, outputs[permutation], rtol=1e-12, atol=1e-14)
+    # traced under the patch: five chunks of the nine atoms, the last one padded
+    assert chunk_sizes and set(chunk_sizes) == {2}
 
 
 def test_cells_of_a_batch_share_one_mesh_and_stay_apart(x64):
