@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The paper's scale on one GPU in about ten minutes (config/paper_gpu.yaml):
+# The paper's scale on one GPU, meant to take about ten minutes (config/paper_gpu.yaml; not yet
+# run on a GPU, so the time is a plan, not a measurement):
 #   1. two atoms at the paper's size and budget (2000 pairs, 500 epochs = 31,250 steps), local
 #      and EFA, with the dissociation probe;
 #   2. 3D clusters of 32 atoms, EFA T = 2 against local T = 4, for as many steps as fit in the

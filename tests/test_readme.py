@@ -24,3 +24,21 @@ def test_quick_start_has_at_most_two_commands_using_the_repo_venv():
     commands = readme_commands()
     assert 1 <= len(commands) <= 2
     assert all(".venv" in command for command in commands)
+
+
+def readme_as_docs_home(readme: str) -> str:
+    """The README with its links made relative to ``docs/`` (the site's home page)."""
+    text = readme.replace("](docs/", "](")
+    text = text.replace(
+        "`config/README.md` describes", "the repository's `config/README.md` describes"
+    )
+    return text.replace("(see `LICENSE`)", "(see the repository's `LICENSE`)")
+
+
+def test_docs_home_page_is_the_readme():
+    readme = (ROOT / "README.md").read_text()
+    assert "](docs/" in readme
+    home = (ROOT / "docs" / "index.md").read_text()
+    assert home == readme_as_docs_home(readme), (
+        "docs/index.md differs from README.md: copy the README with its links relative to docs/"
+    )
