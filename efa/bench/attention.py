@@ -38,14 +38,14 @@ import math
 
 import numpy as np
 
-DENSITY = 0.1  # atoms per Å³
+from efa.bench.scale import MAX_SCALING_EXPONENT, cube_side, exponent
+
 QK_FEATURES = 16
 V_FEATURES = 32
 LEBEDEV_NUM = 50
 SIZES = (256, 1024, 4096, 16384, 65536)
 MILLION = 1_000_000
 MAX_BATCHED_RATIO = 1.3
-MAX_SCALING_EXPONENT = 1.1
 FLAT_SIZES = (16384, 65536)
 MAX_PER_ATOM_GROWTH = 1.1
 MIN_MATMUL_FRACTION = 0.30
@@ -111,7 +111,7 @@ def make_inputs(
     """EFA inputs for ``num_structures`` cubes of ``atoms_per_structure`` atoms each."""
     rng = np.random.default_rng(seed)
     num_atoms = num_structures * atoms_per_structure
-    side = (atoms_per_structure / DENSITY) ** (1.0 / 3.0)
+    side = cube_side(atoms_per_structure)
     max_length = side * math.sqrt(3.0)
     return dict(
         q=rng.normal(size=(num_atoms, 1, 1, qk_features)).astype(np.float32),
@@ -411,10 +411,10 @@ def run(args: argparse.Namespace) -> int:
         lookup("efa", 1, 65536, "forward+gradient"),
     )
     if small and large:
-        exponent = math.log(large[4].median_s / small[4].median_s) / math.log(65536 / 4096)
-        targets.append(exponent <= MAX_SCALING_EXPONENT)
+        slope = exponent(small[4].median_s, large[4].median_s, 4096, 65536)
+        targets.append(slope <= MAX_SCALING_EXPONENT)
         lines.append(
-            f"scaling exponent of forward+gradient, 4k → 65k atoms: {exponent:.3f} "
+            f"scaling exponent of forward+gradient, 4k → 65k atoms: {slope:.3f} "
             f"(target ≤ {MAX_SCALING_EXPONENT})"
         )
     for operation in ("forward", "forward+gradient"):

@@ -96,9 +96,7 @@ def read_npz(
 
     for field in CANONICAL_UNITS:
         unit = units.get(field, CANONICAL_UNITS[field])
-        arrays[field] = np.asarray(arrays[field], dtype=np.float64) * to_canonical(
-            unit, field, field
-        )
+        arrays[field] = np.asarray(arrays[field], dtype=np.float64) * to_canonical(unit, field)
     _check_npz_shapes(arrays, path.name)
     arrays["energy"] = np.asarray(arrays["energy"]).reshape(-1)
     numbers = np.asarray(arrays["atomic_numbers"])
@@ -234,7 +232,7 @@ def read_extxyz(
             )
         labels["group"] = [str(a.info[group_key]) for a in frames]
     factor = {
-        field: to_canonical(units.get(field, unit), field, field)
+        field: to_canonical(units.get(field, unit), field)
         for field, unit in CANONICAL_UNITS.items()
     }
     stress = _extxyz_stress(frames, stress_key, path.name)

@@ -30,7 +30,7 @@ ENERGY_IN_EV = {
 }
 
 
-def to_canonical(unit: str, quantity: str, field: str = "") -> float:
+def to_canonical(unit: str, quantity: str) -> float:
     """Factor converting ``quantity`` ('positions', 'energy' or 'forces') from ``unit`` to Å, eV
     or eV/Å."""
     if quantity == "positions" and unit in LENGTH_IN_ANGSTROM:
@@ -47,6 +47,5 @@ def to_canonical(unit: str, quantity: str, field: str = "") -> float:
         "forces": ["<energy>/<length>"],
     }.get(quantity, [])
     raise DataError(
-        f"field '{field or quantity}': unknown unit {unit!r} for {quantity}; "
-        f"expected one of {known}"
+        f"field '{quantity}': unknown unit {unit!r} for {quantity}; expected one of {known}"
     )

@@ -126,11 +126,10 @@ def train_external(config, run_dir: str | os.PathLike | None = None) -> dict[str
     from efa.predictors.calculator import make_calculator
     from efa.predictors.runs import prepare_run_files, write_summary
     from efa.storage import atomic_path
-    from efa.train.loop import RESUMABLE_KEYS
     from efa.train.run import RunPaths, check_same_config, read_json
 
     paths = RunPaths(Path(run_dir) if run_dir is not None else config.run_dir())
-    check_same_config(paths, config, RESUMABLE_KEYS)
+    check_same_config(paths, config)
     if (
         paths.summary.exists()
         and read_json(paths.summary, "run summary").get("status") == "complete"

@@ -69,10 +69,9 @@ def prepare_run_files(config, paths):
     from efa.data.store import open_dataset
     from efa.provenance import dataset_sha256
     from efa.train.data_record import check_run_data, data_record
-    from efa.train.loop import RESUMABLE_KEYS
     from efa.train.run import check_same_config, read_json, write_json
 
-    check_same_config(paths, config, RESUMABLE_KEYS)
+    check_same_config(paths, config)
     dataset = open_dataset(config.dataset, config.datasets_root)
     digest = dataset_sha256(dataset)
     count = len(Structures.from_dataset(dataset).energy)
@@ -103,9 +102,8 @@ def write_summary(
 
     ``steps`` is 0 for a calculator (nothing trained) and None where another code trained the
     model (its steps are its own)."""
-    from efa.provenance import collect, mapping_sha256
-    from efa.train.loop import RESUMABLE_KEYS
-    from efa.train.run import write_json
+    from efa.provenance import collect
+    from efa.train.run import config_sha256, write_json
 
     summary = {
         "status": "complete",
@@ -116,9 +114,7 @@ def write_summary(
         "wall_time_s": wall_time_s,
         **(extra or {}),
         "provenance": collect(
-            config_sha256=mapping_sha256(
-                {k: v for k, v in config.to_dict().items() if k not in RESUMABLE_KEYS}
-            ),
+            config_sha256=config_sha256(config),
             datasets={config.dataset: dataset_sha256},
         ),
     }

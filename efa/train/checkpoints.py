@@ -122,9 +122,3 @@ def restore(directory: str | os.PathLike, like: Any) -> tuple[Any, dict[str, Any
     )
     tree = jax.tree.unflatten(jax.tree.structure(like), jax.tree.leaves(restored.tree))
     return tree, dict(restored.metadata)
-
-
-def restore_metadata(directory: str | os.PathLike) -> dict[str, Any]:
-    """Only the JSON metadata of the newest readable checkpoint."""
-    restored = _restore_newest(directory, ocp.args.Composite(metadata=ocp.args.JsonRestore()))
-    return dict(restored.metadata)

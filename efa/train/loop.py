@@ -35,7 +35,7 @@ from efa.data.splits import load_splits, run_splits, save_splits
 from efa.data.store import open_dataset
 from efa.errors import ConfigError, EfaError
 from efa.models.registry import build_model
-from efa.provenance import collect, dataset_sha256, mapping_sha256
+from efa.provenance import collect, dataset_sha256
 from efa.train import checkpoints
 from efa.train.config import RunConfig
 from efa.train.data_record import check_run_data, data_record
@@ -53,6 +53,7 @@ from efa.train.reference import element_energies_to_json, fit_element_energies
 from efa.train.run import (
     RunPaths,
     check_same_config,
+    config_sha256,
     count_parameters,
     read_json,
     recorded_element_energies,
@@ -62,9 +63,6 @@ from efa.train.sharding import DataParallel
 
 #: Exit status of a run stopped by SIGTERM (128 + signal number, as shells report it).
 EXIT_INTERRUPTED = 128 + signal.SIGTERM
-
-#: Settings a run may change when it resumes: the safety-net time limit and the devices.
-RESUMABLE_KEYS = frozenset({"max_time_s", "devices"})
 
 
 class TrainingDiverged(EfaError):
@@ -190,7 +188,7 @@ class Trainer:
         self.paths = RunPaths(Path(run_dir) if run_dir is not None else config.run_dir())
         self.progress_bar = progress_bar
         self.model = build_model(config.model, config.model_options)
-        check_same_config(self.paths, config, RESUMABLE_KEYS)
+        check_same_config(self.paths, config)
         self.cutoff = float(self.model.cutoff)
         dataset = open_dataset(config.dataset, config.datasets_root)
         self.dataset_sha256 = dataset_sha256(dataset)
@@ -431,12 +429,9 @@ class Trainer:
         """Code, environment, devices, configuration and data set of this run
         (:mod:`efa.provenance`); the configuration hash leaves out ``max_time_s`` and
         ``devices``, which a run may change on resume."""
-        settings = {
-            key: value for key, value in self.config.to_dict().items() if key not in RESUMABLE_KEYS
-        }
         return collect(
             device_count=self.parallel.num_devices,
-            config_sha256=mapping_sha256(settings),
+            config_sha256=config_sha256(self.config),
             datasets={self.config.dataset: self.dataset_sha256},
         )
 

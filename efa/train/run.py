@@ -30,6 +30,7 @@ from efa.data.batching import (
 )
 from efa.errors import ConfigError, EfaError
 from efa.models.registry import build_model
+from efa.provenance import mapping_sha256
 from efa.storage import write_text
 from efa.train import checkpoints
 from efa.train.config import RunConfig, config_from_mapping
@@ -81,11 +82,22 @@ def write_json(data: Any, path: Path) -> None:
     write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", path)
 
 
-def check_same_config(paths: RunPaths, config, changeable: frozenset[str] = frozenset()) -> None:
+#: Settings a run may change when it resumes: the safety-net time limit and the devices.
+RESUMABLE_KEYS = frozenset({"max_time_s", "devices"})
+
+
+def config_sha256(config: RunConfig) -> str:
+    """The configuration's hash for provenance: every setting but :data:`RESUMABLE_KEYS`."""
+    return mapping_sha256(
+        {key: value for key, value in config.to_dict().items() if key not in RESUMABLE_KEYS}
+    )
+
+
+def check_same_config(paths: RunPaths, config) -> None:
     """Refuse to reuse a run directory that holds a run of another configuration.
 
-    Keys an older version's ``config.json`` lacks count as their defaults; keys in
-    ``changeable`` (a new time limit, other devices) may differ.
+    Keys an older version's ``config.json`` lacks count as their defaults; the keys in
+    :data:`RESUMABLE_KEYS` (a new time limit, other devices) may differ.
 
     Raises:
       ConfigError: naming the first key that differs, with both values.
@@ -100,7 +112,7 @@ def check_same_config(paths: RunPaths, config, changeable: frozenset[str] = froz
     changed = sorted(
         key
         for key in set(existing) | set(wanted)
-        if existing.get(key) != wanted.get(key) and key not in changeable
+        if existing.get(key) != wanted.get(key) and key not in RESUMABLE_KEYS
     )
     if changed:
         key = changed[0]

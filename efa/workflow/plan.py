@@ -33,9 +33,6 @@ from efa.workflow.config import probe_defaults, probe_references, run_settings
 #: The command every job runs: the ``efa`` command line of the workflow's Python.
 EFA = ["python", "-m", "efa.cli"]
 
-#: The steps of the workflow (rules and their ``resources`` keys).
-STEPS = ("fetch", "build", "train", "evaluate", "probe", "report")
-
 #: Default resources per step; ``runtime`` in minutes, ``mem_mb`` in MB.
 RESOURCE_DEFAULTS: dict[str, dict[str, int]] = {
     "fetch": {"threads": 1, "mem_mb": 1000, "runtime": 30, "gpu": 0},

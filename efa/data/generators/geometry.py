@@ -62,13 +62,6 @@ def random_ball_packing(
     )
 
 
-def rotation_about_axis(axis: np.ndarray, angle: float) -> np.ndarray:
-    """(3, 3) matrix rotating by ``angle`` about the unit vector ``axis`` (Rodrigues)."""
-    x, y, z = axis / np.linalg.norm(axis)
-    cross = np.array([[0, -z, y], [z, 0, -x], [-y, x, 0]])
-    return np.eye(3) + np.sin(angle) * cross + (1 - np.cos(angle)) * cross @ cross
-
-
 def rattle(rng: np.random.Generator, positions: np.ndarray, stddev: float) -> np.ndarray:
     """Positions plus independent Gaussian displacements of standard deviation ``stddev`` (Å)."""
     return positions + stddev * rng.normal(size=positions.shape)
