@@ -38,6 +38,7 @@ import math
 
 import numpy as np
 
+from efa.bench.options import add_output_dir, batch_shape, count
 from efa.bench.scale import MAX_SCALING_EXPONENT, cube_side, exponent
 
 QK_FEATURES = 16
@@ -64,20 +65,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``efa bench attention``."""
     parser.add_argument(
         "--sizes",
-        type=int,
+        type=count(1),
         nargs="+",
         default=list(SIZES),
         help="atoms of the single-structure cases (default: %(default)s)",
     )
     parser.add_argument(
         "--batch",
+        type=batch_shape,
         default="512x32",
         help="many-structure case as STRUCTURESxATOMS; its total is compared with one "
         "structure of the same size (default: %(default)s)",
     )
     parser.add_argument(
         "--softmax-max-atoms",
-        type=int,
+        type=count(1),
         default=16384,
         help="largest N for the O(N²) softmax comparison (default: %(default)s)",
     )
@@ -93,12 +95,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="also time the two linear contraction orders (key_value, per_frequency) on the "
         "shapes of efa.bench.attention.ORDER_CASES and show which one 'auto' takes",
     )
-    parser.add_argument(
-        "--output-dir",
-        default="results",
-        help="results directory: writes group 'attention' of bench.zarr and bench/attention.md "
-        "there (default: %(default)s)",
-    )
+    add_output_dir(parser, "group 'attention' of bench.zarr and bench/attention.md")
 
 
 def make_inputs(
@@ -342,7 +339,7 @@ def run(args: argparse.Namespace) -> int:
     )
     from efa.report.tables import markdown_table
 
-    batch_structures, batch_atoms = (int(part) for part in args.batch.lower().split("x"))
+    batch_structures, batch_atoms = args.batch
     batch_total = batch_structures * batch_atoms
     sizes = sorted(set(args.sizes) | {batch_total})
     efa_cases = [(1, n) for n in sizes] + [(batch_structures, batch_atoms)]

@@ -60,6 +60,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from efa.bench.options import add_output_dir, count, positive_number
 from efa.errors import ConfigError
 
 DENSITY = 0.1  # atoms per Å³
@@ -86,14 +87,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``efa bench scale``."""
     parser.add_argument(
         "--sizes",
-        type=int,
+        type=count(1),
         nargs="+",
         default=list(SIZES),
         help="atoms N of the single structures (default: %(default)s)",
     )
     parser.add_argument(
         "--max-memory-gib",
-        type=float,
+        type=positive_number,
         help="run a model at a size only if XLA plans at most this peak (default: 90%% of the "
         "memory available when the case starts); larger cases are compiled, not run",
     )
@@ -108,11 +109,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="time the cube as one periodic cell, EFA on an FFT mesh (group 'scale_periodic')",
     )
-    parser.add_argument(
-        "--output-dir",
-        default="results",
-        help="results directory: writes group 'scale' (or 'scale_periodic') of bench.zarr and "
-        "bench/scale.md (scale_periodic.md) there (default: %(default)s)",
+    add_output_dir(
+        parser,
+        "group 'scale' (or 'scale_periodic') of bench.zarr and bench/scale.md (scale_periodic.md)",
     )
 
 

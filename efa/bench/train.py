@@ -38,6 +38,8 @@ import functools
 import itertools
 import math
 
+from efa.bench.options import add_output_dir, count
+
 
 @dataclasses.dataclass(frozen=True)
 class BenchConfig:
@@ -118,21 +120,6 @@ CONFIGS = {
 }
 
 
-def _count(minimum: int):
-    """An argparse type: an integer of at least ``minimum``, else a message naming the bound."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {value}")
-        return value
-
-    return parse
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``efa bench train``."""
     parser.add_argument(
@@ -144,17 +131,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--batch-size",
-        type=_count(1),
+        type=count(1),
         help="structures per batch (default: each configuration's, 32 or 8 for nacl)",
     )
-    parser.add_argument("--steps", type=_count(1), default=20, help="timed steps per model")
-    parser.add_argument("--warmup", type=_count(0), default=3, help="untimed steps after compiling")
-    parser.add_argument(
-        "--output-dir",
-        default="results",
-        help="results directory: writes group 'train' of bench.zarr and bench/train.md there "
-        "(default: %(default)s)",
-    )
+    parser.add_argument("--steps", type=count(1), default=20, help="timed steps per model")
+    parser.add_argument("--warmup", type=count(0), default=3, help="untimed steps after compiling")
+    add_output_dir(parser, "group 'train' of bench.zarr and bench/train.md")
 
 
 def _structures(config: BenchConfig, count: int):
