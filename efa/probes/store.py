@@ -40,7 +40,7 @@ import xarray as xr
 
 from efa.predictors import Predictor
 
-METRIC_UNITS = {
+PROBE_METRIC_UNITS = {
     "energy_mae": "eV",
     "energy_mae_aligned": "eV",
     "forces_mae": "eV/Å",
@@ -128,7 +128,7 @@ def metric_variables(
         for (label, seed), values in metrics.items():
             array[0, labels.index(label), seeds.index(seed)] = values.get(name, math.nan)
         variables[name] = xr.Variable(
-            ("probe", "model", "seed"), array, {"units": METRIC_UNITS.get(name, "1")}
+            ("probe", "model", "seed"), array, {"units": PROBE_METRIC_UNITS.get(name, "1")}
         )
     return variables
 
@@ -340,7 +340,7 @@ def size_scan_store(
         for (model_label, seed, size), entry in values.items():
             array[0, labels.index(model_label), seeds.index(seed), sizes.index(size)] = entry[name]
         variables[name] = xr.Variable(
-            ("probe", "model", "seed", "point"), array, {"units": METRIC_UNITS.get(name, "1")}
+            ("probe", "model", "seed", "point"), array, {"units": PROBE_METRIC_UNITS.get(name, "1")}
         )
     variables.update(metric_variables(models, metrics, labels, seeds))
     variables.update(run_variables(models, labels, seeds))

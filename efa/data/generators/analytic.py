@@ -118,6 +118,9 @@ def cluster(
 #: Toy NaCl parameters: charge (e) and radius R (Å) per atomic number.
 NACL_CHARGE = {11: 1.0, 17: -1.0}
 NACL_RADIUS = {11: 0.95, 17: 1.81}
+#: Toy NaCl Born repulsion ``C exp(−r / (β (R_i + R_j)))``: ``C`` (eV) and ``β``.
+BORN_REPULSION = 30.0
+BORN_BETA = 0.25
 #: The neutral, non-polar atom of ``far_fragment`` (argon): no charge, Born radius 1.88 Å.
 NEUTRAL_NUMBER = 18
 NEUTRAL_RADIUS = 1.88
@@ -134,7 +137,7 @@ def ion_tables() -> tuple[np.ndarray, np.ndarray]:
 
 
 def screened_coulomb_born_pair(
-    alpha: float = 0.5, repulsion: float = 30.0, beta: float = 0.25
+    alpha: float = 0.5, repulsion: float = BORN_REPULSION, beta: float = BORN_BETA
 ) -> PairFunction:
     """``u(r) = k_e q_i q_j erf(α r) / r + C exp(−r / (β (R_i + R_j)))`` with charges and radii
     of :func:`ion_tables`: the pair term of the paper's toy NaCl clusters and of
@@ -154,7 +157,7 @@ def screened_coulomb_born_pair(
     return pair
 
 
-def coulomb_born_pair(repulsion: float = 30.0, beta: float = 0.25) -> PairFunction:
+def coulomb_born_pair(repulsion: float = BORN_REPULSION, beta: float = BORN_BETA) -> PairFunction:
     """``u(r) = k_e q_i q_j / r + C exp(−r / (β (R_i + R_j)))`` with charges and radii of
     :func:`ion_tables` (C = ``repulsion`` eV): bare Coulomb between point charges plus a Born
     repulsion, the pair term of the toy NaCl crystal and of ``far_fragment``."""
@@ -176,8 +179,8 @@ def nacl_cluster(
     num_atoms: int = 39,
     min_distance: float = 1.8,
     alpha: float = 0.5,
-    repulsion: float = 30.0,
-    beta: float = 0.25,
+    repulsion: float = BORN_REPULSION,
+    beta: float = BORN_BETA,
 ) -> xr.Dataset:
     """Toy NaCl clusters: ``num_atoms`` ions packed randomly in a sphere of ``diameter`` Å.
 

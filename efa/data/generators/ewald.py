@@ -29,7 +29,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from efa.data.generators.analytic import COULOMB_EV_ANGSTROM, NACL_RADIUS
+from efa.data.generators.analytic import (
+    BORN_BETA,
+    BORN_REPULSION,
+    COULOMB_EV_ANGSTROM,
+    NACL_RADIUS,
+)
 
 #: Relative size of the neglected terms of each Ewald part.
 TOLERANCE = 1e-12
@@ -123,8 +128,8 @@ def ewald(
     positions: np.ndarray,
     numbers: np.ndarray,
     cell: np.ndarray,
-    repulsion: float = 30.0,
-    beta: float = 0.25,
+    repulsion: float = BORN_REPULSION,
+    beta: float = BORN_BETA,
     alpha: float | None = None,
 ) -> tuple[float, np.ndarray, np.ndarray]:
     """Energy (eV), forces ``(N, 3)`` (eV/Å) and stress ``(3, 3)`` (eV/Å³, ``(1/V) ∂E/∂ε``) of
@@ -164,7 +169,10 @@ def ewald(
 
 
 def coulomb_born_cluster(
-    positions: np.ndarray, numbers: np.ndarray, repulsion: float = 30.0, beta: float = 0.25
+    positions: np.ndarray,
+    numbers: np.ndarray,
+    repulsion: float = BORN_REPULSION,
+    beta: float = BORN_BETA,
 ) -> tuple[float, np.ndarray]:
     """Energy (eV) and forces ``(N, 3)`` (eV/Å) of the same Na⁺/Cl⁻ ions without periodic
     images, by the direct pair sum ``(1/2) Σ_{i≠j} [k_e q_i q_j / r_ij + C exp(−r_ij /
