@@ -36,7 +36,7 @@ import xarray as xr
 from efa.data.batching import Structures
 from efa.predictors import load_predictor
 from efa.provenance import collect, to_attr
-from efa.storage import write_zarr
+from efa.storage import check_output_path, write_zarr
 from efa.train.run import RunPaths, read_json
 
 #: Units of the metric variables.
@@ -269,10 +269,12 @@ def write_evaluation(
 ) -> tuple[Path, xr.Dataset]:
     """Evaluate and write ``metrics.zarr`` (or ``output``), ``predictions_<split>.zarr`` and
     ``test_sets.zarr`` (next to the metrics store)."""
-    metrics, predictions, test_sets = evaluate_run(run_dir, split)
     root = Path(run_dir)
     path = Path(output) if output is not None else root / "metrics.zarr"
-    write_zarr(predictions, root / f"predictions_{split}.zarr")
-    write_zarr(test_sets, path.parent / "test_sets.zarr")
-    write_zarr(metrics, path)
+    targets = (root / f"predictions_{split}.zarr", path.parent / "test_sets.zarr", path)
+    for target in targets:
+        check_output_path(target, folder=True)
+    metrics, predictions, test_sets = evaluate_run(run_dir, split)
+    for store, target in zip((predictions, test_sets, metrics), targets):
+        write_zarr(store, target)
     return path, metrics

@@ -31,18 +31,73 @@ from pathlib import Path
 import xarray as xr
 import zarr
 
+#: File in an extracted archive's folder naming the sha256 of the archive it came from
+#: (:func:`efa.data.fetch.extract_archive`).
+EXTRACTED_FROM = ".efa-extracted-from"
+#: Files that mark a folder as an output that a new one may replace: the root of a zarr store
+#: or group, and the record of an extracted archive.
+OUTPUT_FOLDER_MARKERS = ("zarr.json", EXTRACTED_FROM)
+
+
+def check_output_path(path: str | os.PathLike, folder: bool) -> None:
+    """Refuse an output path whose present content is not an earlier output of the same kind.
+
+    A folder output (``folder=True``: a zarr store, an extracted archive) may replace a folder
+    holding one of :data:`OUTPUT_FOLDER_MARKERS`, or an empty one; a file may replace a file.
+    Anything else (a folder of other files, which replacing would delete; a file where a folder
+    goes, or the reverse) is refused, so that a mistyped output path loses nothing. Commands
+    call this before their work; :func:`atomic_path` calls it again before it replaces anything.
+
+    Raises:
+      DataError: naming the path, what is there and what was expected.
+    """
+    from efa.errors import DataError
+
+    target = Path(path)
+    _check_parents(target)
+    if target.is_symlink() or not target.exists():
+        return
+    if target.is_dir():
+        if not folder:
+            raise DataError(f"{target}: is a folder; expected a file path (nothing was written)")
+        if any((target / marker).is_file() for marker in OUTPUT_FOLDER_MARKERS):
+            return
+        if not any(target.iterdir()):
+            return
+        raise DataError(
+            f"{target}: a folder of other files (not a zarr store) is there; replacing it "
+            "would delete them: choose another output path (nothing was written)"
+        )
+    if folder:
+        raise DataError(
+            f"{target}: is a file; expected a path for a folder (a zarr store; nothing was written)"
+        )
+
+
+def _check_parents(target: Path) -> None:
+    """Refuse a path below a file (naming the file)."""
+    from efa.errors import DataError
+
+    for parent in target.parents:
+        if parent.exists() and not parent.is_dir():
+            raise DataError(f"{parent}: is a file; expected a folder (nothing was written)")
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; on success rename it to ``path``.
 
-    On an exception the temporary file or directory is removed and ``path`` is left as it was.
+    Before anything is replaced, what is at ``path`` is checked by :func:`check_output_path`
+    (a folder of other files is never deleted). On an exception the temporary file or
+    directory is removed and ``path`` is left as it was.
     """
     target = Path(path)
+    _check_parents(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}")
     try:
         yield temporary
+        check_output_path(target, folder=temporary.is_dir())
         if target.is_dir() and not target.is_symlink():
             retired = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
             target.rename(retired)
@@ -162,6 +217,7 @@ def write_zarr(dataset: xr.Dataset, path: str | os.PathLike) -> Path:
     Fixed-width unicode arrays are stored as variable-length strings, the string type that
     zarr 3 specifies (fixed-width UTF-32 has no zarr 3 specification yet).
     """
+    check_output_path(path, folder=True)
     with path_lock(path), atomic_path(path) as temporary:
         _storable(dataset).to_zarr(temporary, mode="w", zarr_format=3, consolidated=False)
         mark_complete(temporary)

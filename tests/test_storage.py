@@ -62,6 +62,29 @@ def test_write_text(tmp_path):
     assert path.read_text() == "hello\n"
 
 
+def test_an_output_never_replaces_something_of_another_kind(tmp_path):
+    """A folder of other files, a file where a store goes, or the reverse is refused by name,
+    and left as it was; an empty folder may become a store."""
+    dataset = xr.Dataset({"a": ("x", np.arange(3.0))})
+    notes = tmp_path / "run" / "notes.txt"
+    notes.parent.mkdir()
+    notes.write_text("keep")
+    with pytest.raises(DataError, match="folder of other files"):
+        write_zarr(dataset, notes.parent)
+    (tmp_path / "table.md").write_text("keep")
+    with pytest.raises(DataError, match="table.md: is a file; expected a path for a folder"):
+        write_zarr(dataset, tmp_path / "table.md")
+    with pytest.raises(DataError, match="run: is a folder; expected a file path"):
+        write_text("new", notes.parent)
+    with pytest.raises(DataError, match="table.md: is a file; expected a folder"):
+        write_text("new", tmp_path / "table.md" / "inner.md")
+    assert notes.read_text() == "keep" and (tmp_path / "table.md").read_text() == "keep"
+    assert visible(tmp_path) == ["run", "table.md"] and visible(notes.parent) == ["notes.txt"]
+    (tmp_path / "empty").mkdir()
+    write_zarr(dataset, tmp_path / "empty")
+    assert read_zarr(tmp_path / "empty", "test")["a"].values.tolist() == [0.0, 1.0, 2.0]
+
+
 def test_groups_of_one_store_are_written_independently(tmp_path):
     store = tmp_path / "bench.zarr"
     write_zarr_group(xr.Dataset({"a": ("x", np.arange(3.0))}, attrs={"who": "first"}), store, "one")

@@ -33,7 +33,7 @@ import yaml
 
 from efa import __version__
 from efa.errors import DataError
-from efa.storage import atomic_path, write_text
+from efa.storage import EXTRACTED_FROM, atomic_path, write_text
 
 MIRROR_ENV = "EFA_DATA_MIRROR"
 #: Download attempts per URL, seconds to wait before retry k (times k), and socket timeout.
@@ -128,10 +128,6 @@ def fetch_file(remote: RemoteFile, raw_dir: str | os.PathLike, lock: HashLock) -
             actual = sha256_of(temporary)
             _check_hash(Path(remote.name), expected, actual, hint=f"source: {origin}")
     return target, actual
-
-
-#: File in an extracted folder naming the sha256 of the archive it came from.
-EXTRACTED_FROM = ".efa-extracted-from"
 
 
 def extract_archive(archive: str | os.PathLike, destination: str | os.PathLike) -> Path:

@@ -91,6 +91,24 @@ def save_splits(splits: Mapping[str, np.ndarray], path: str | os.PathLike) -> Pa
 
 
 def load_splits(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Read splits written by :func:`save_splits`."""
-    raw = json.loads(Path(path).read_text())
+    """Read splits written by :func:`save_splits`: ``{split name: [structure index, …]}``.
+
+    Raises:
+      DataError: naming the file if it is missing, not JSON or not such a mapping.
+    """
+    path = Path(path)
+    try:
+        raw = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise DataError(f"{path}: missing splits file; is {path.parent} a run directory?") from None
+    except (OSError, ValueError) as error:
+        raise DataError(f"{path}: unreadable splits file ({error})") from None
+    if not isinstance(raw, dict) or not all(
+        isinstance(indices, list) and all(type(index) is int and index >= 0 for index in indices)
+        for indices in raw.values()
+    ):
+        raise DataError(
+            f"{path}: expected a JSON object of split name -> list of structure indices "
+            "(integers >= 0), as 'efa train' writes it"
+        )
     return {name: np.asarray(indices, dtype=np.int64) for name, indices in raw.items()}

@@ -134,6 +134,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from efa.names import check_name
     from efa.predictors import load_predictor
     from efa.probes.registry import (
         SIZE_SCAN_PROBES,
@@ -144,12 +145,15 @@ def _run(args: argparse.Namespace) -> int:
     )
     from efa.probes.size_scan import run_test_structures, size_scan
     from efa.provenance import collect, to_attr
-    from efa.storage import write_zarr
+    from efa.storage import check_output_path, write_zarr
 
     if args.name not in all_probe_names():
         raise ConfigError(
             f"probe {args.name!r}: unknown; expected one of {', '.join(all_probe_names())}"
         )
+    if args.label is not None:
+        check_name("probe label", args.label, "--label")  # names the report's files
+    check_output_path(args.output, folder=True)
     options = {key: getattr(args, key) for key in probe_option_names()}
     if args.name in SIZE_SCAN_PROBES:
         given = sorted(

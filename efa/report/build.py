@@ -41,6 +41,7 @@ from pathlib import Path
 import xarray as xr
 
 from efa.errors import ConfigError
+from efa.names import check_name
 from efa.provenance import from_attr, header, software, to_attr
 from efa.report.tables import (
     COST_COLUMNS,
@@ -53,7 +54,7 @@ from efa.report.tables import (
     test_set_tables,
 )
 from efa.report.targets import Target, evaluate_targets, targets_line, truncated_runs
-from efa.storage import read_zarr, write_text, write_zarr
+from efa.storage import check_output_path, read_zarr, write_text, write_zarr
 
 
 def open_store(path: str | os.PathLike, what: str) -> xr.Dataset:
@@ -242,20 +243,11 @@ def report_provenance(
     }
 
 
-def run_figures(
-    prediction_paths: Sequence[str | os.PathLike],
-    families: dict[tuple[str, str], str],
-    output: Path,
-) -> list[Path]:
-    """Parity plots and learning curves per experiment from the runs' test predictions (and the
-    ``train_log.jsonl`` in each store's run directory; runs without one, such as calculators,
-    have no learning curve)."""
-    from efa.report.figures import learning_curve_figure, parity_figure, save_figure
-    from efa.train.log import TrainingLog
-
-    predictions: dict[str, dict[str, list[xr.Dataset]]] = {}
-    logs: dict[str, dict[str, list[list[dict]]]] = {}
-    for path in prediction_paths:
+def open_predictions(paths: Sequence[str | os.PathLike]) -> list[tuple[Path, xr.Dataset]]:
+    """The test-prediction stores of ``paths`` (written by ``efa evaluate``), each checked to
+    name its experiment and model with valid names (they become file names of figures)."""
+    opened = []
+    for path in paths:
         store = open_store(path, "predictions")
         missing = [key for key in ("experiment", "model") if key not in store.attrs]
         if missing:
@@ -263,13 +255,46 @@ def run_figures(
                 f"--predictions {path}: the store has no {missing[0]!r} attribute; expected a "
                 "predictions_test.zarr written by 'efa evaluate' (rerun it)"
             )
+        check_name("experiment", store.attrs["experiment"], f"--predictions {path}")
+        check_name("model label", store.attrs["model"], f"--predictions {path}")
+        opened.append((Path(path), store))
+    return opened
+
+
+def open_probe(path: str | os.PathLike) -> xr.Dataset:
+    """A probe store (written by ``efa probe``), checked to be one and to carry a valid label
+    (it becomes the name of the probe's tables and figure)."""
+    store = open_store(path, "probe")
+    if "probe" not in store.dims or "kind" not in store.attrs:
+        raise ConfigError(
+            f"--probes {path}: not a probe store (no 'probe' dimension or 'kind' attribute); "
+            "expected a store written by 'efa probe'"
+        )
+    check_name("probe label", _label(store), f"--probes {path}")
+    return store
+
+
+def run_figures(
+    predictions: Sequence[tuple[Path, xr.Dataset]],
+    families: dict[tuple[str, str], str],
+    output: Path,
+) -> list[Path]:
+    """Parity plots and learning curves per experiment from the runs' test predictions
+    (:func:`open_predictions`) and the ``train_log.jsonl`` in each store's run directory (runs
+    without one, such as calculators, have no learning curve)."""
+    from efa.report.figures import learning_curve_figure, parity_figure, save_figure
+    from efa.train.log import TrainingLog
+
+    by_experiment: dict[str, dict[str, list[xr.Dataset]]] = {}
+    logs: dict[str, dict[str, list[list[dict]]]] = {}
+    for path, store in predictions:
         experiment, model = store.attrs["experiment"], store.attrs["model"]
-        predictions.setdefault(experiment, {}).setdefault(model, []).append(store)
-        records = TrainingLog(Path(path).parent / "train_log.jsonl").records()
+        by_experiment.setdefault(experiment, {}).setdefault(model, []).append(store)
+        records = TrainingLog(path.parent / "train_log.jsonl").records()
         if records:
             logs.setdefault(experiment, {}).setdefault(model, []).append(records)
     written = []
-    for experiment, by_model in sorted(predictions.items()):
+    for experiment, by_model in sorted(by_experiment.items()):
         family_of = {model: families.get((experiment, model), "") for model in by_model}
         figure = parity_figure(experiment, by_model, family_of)
         written += save_figure(figure, output / f"figures/parity_{experiment}.png")
@@ -294,12 +319,17 @@ def build_report(
     from efa.report.leaderboard import leaderboard_tables, model_cards, model_families
 
     output = Path(output_dir)
+    if output.exists() and not output.is_dir():
+        raise ConfigError(f"--output-dir {output}: is a file; expected a folder")
+    if combined_metrics is not None:
+        check_output_path(combined_metrics, folder=True)
     metric_stores = [open_store(path, "test-metric") for path in metrics_paths]
     metrics = combine_metrics(metrics_paths, metric_stores)
     test_sets = combine_test_sets(
         test_set_paths, [open_store(path, "test-set") for path in test_set_paths]
     )
-    probes = [open_store(path, "probe") for path in probe_paths]
+    probes = [open_probe(path) for path in probe_paths]
+    predictions = open_predictions(prediction_paths)
     provenance = report_provenance(metric_stores, probes, config_sha256)
     labels = [_label(store) for store in probes]
     duplicates = sorted({label for label in labels if labels.count(label) > 1})
@@ -336,8 +366,8 @@ def build_report(
         figure = depth_figure(metrics)
         if figure is not None:
             written += save_figure(figure, output / "figures/force_error_vs_depth.png")
-    if prediction_paths:
-        written += run_figures(prediction_paths, model_families(metric_stores), output)
+    if predictions:
+        written += run_figures(predictions, model_families(metric_stores), output)
     for label, store in zip(labels, probes):
         markdown, table = probe_metric_tables(store)
         text(markdown, f"tables/probe_{label}.md")

@@ -100,6 +100,7 @@ def open_run_data(run_dir, action: str):
     Raises:
       DataError: the data set changed since the run started (:func:`check_run_data`).
     """
+    from efa.data.splits import load_splits
     from efa.data.store import open_dataset
     from efa.provenance import dataset_sha256
     from efa.train.config import config_from_mapping
@@ -107,10 +108,7 @@ def open_run_data(run_dir, action: str):
 
     paths = RunPaths(Path(run_dir))
     config = config_from_mapping(read_json(paths.config, "run configuration"), str(paths.config))
-    splits = {
-        name: np.asarray(indices, dtype=np.int64)
-        for name, indices in read_json(paths.splits, "splits").items()
-    }
+    splits = load_splits(paths.splits)
     dataset = open_dataset(config.dataset, config.datasets_root)
     digest = dataset_sha256(dataset)
     recorded = read_json(paths.data, "data record") if paths.data.exists() else None

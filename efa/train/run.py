@@ -129,6 +129,10 @@ def read_json(path: Path, what: str) -> Any:
         return json.loads(path.read_text())
     except FileNotFoundError:
         raise EfaError(f"{path}: missing {what}; is {path.parent} a run directory?") from None
+    except NotADirectoryError:
+        raise EfaError(f"{path.parent}: not a folder; expected a run directory") from None
+    except OSError as error:
+        raise EfaError(f"{path}: cannot read the {what} ({error.strerror})") from None
     except json.JSONDecodeError as error:
         raise EfaError(f"{path}: broken {what} ({error})") from None
 

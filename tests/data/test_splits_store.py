@@ -23,6 +23,34 @@ def test_splits_deterministic_disjoint(tmp_path):
     assert all(np.array_equal(a[k], loaded[k]) for k in sizes)
 
 
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("[1, 2]", "expected a JSON object of split name -> list of structure indices"),
+        ('{"test": ["a"]}', "expected a JSON object of split name -> list of structure indices"),
+        ('{"test": [-1]}', "expected a JSON object of split name -> list of structure indices"),
+        ("{", "unreadable splits file"),
+    ],
+)
+def test_a_malformed_splits_file_is_refused_by_name(tmp_path, content, message):
+    path = tmp_path / "splits.json"
+    path.write_text(content)
+    with pytest.raises(DataError, match=message) as error:
+        load_splits(path)
+    assert str(path) in str(error.value)
+    with pytest.raises(DataError, match="missing splits file; is .* a run directory"):
+        load_splits(tmp_path / "nowhere" / "splits.json")
+
+
+def test_a_file_given_as_a_run_directory_is_named(tmp_path):
+    from efa.errors import EfaError
+    from efa.train.run import read_json
+
+    (tmp_path / "train.xyz").write_text("1\n\nH 0 0 0\n")
+    with pytest.raises(EfaError, match="train.xyz: not a folder; expected a run directory"):
+        read_json(tmp_path / "train.xyz" / "config.json", "run configuration")
+
+
 def test_splits_too_large():
     with pytest.raises(DataError, match="need 120 structures; the data set has 100"):
         make_splits(100, {"train": 100, "test": 20}, seed=0)

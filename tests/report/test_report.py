@@ -284,6 +284,29 @@ def test_report_errors_name_the_store(tmp_path, capsys):
     assert main(["report", "--output-dir", str(tmp_path)]) == 2
 
 
+def test_wrong_or_escaping_stores_are_refused_before_anything_is_written(stores, tmp_path, capsys):
+    _, probe_paths, metric_paths = stores
+    two_atoms = xr.open_zarr(probe_paths[0], consolidated=False).load()
+    escaping = write_zarr(
+        two_atoms.assign_coords(probe=["../../escaped"]), tmp_path / "escaping.zarr"
+    )
+    not_a_probe = write_zarr(xr.Dataset({"x": ("structure", [1.0])}), tmp_path / "data.zarr")
+    output = tmp_path / "report"
+    for bad, message in (
+        (escaping, "probe label '../../escaped' is not a valid name"),
+        (not_a_probe, "not a probe store"),
+    ):
+        arguments = ["--metrics", str(metric_paths[0]), "--probes", str(probe_paths[1])]
+        assert main(["report", *arguments, "--probes", str(bad), "--output-dir", str(output)]) == 2
+        assert message in capsys.readouterr().err
+        assert not output.exists()  # nothing written, not even the metric tables
+    (tmp_path / "file.txt").write_text("keep")
+    arguments = ["--probes", str(probe_paths[1]), "--output-dir", str(tmp_path / "file.txt")]
+    assert main(["report", *arguments]) == 2
+    assert "is a file; expected a folder" in capsys.readouterr().err
+    assert (tmp_path / "file.txt").read_text() == "keep"
+
+
 def test_one_failing_seed_fails_its_target(stores):
     """Targets judge every run: a seed mean within the bound does not hide a failing seed."""
     _, probe_paths, _ = stores
@@ -388,12 +411,12 @@ def test_truncated_runs_fail_their_targets_and_are_flagged(stores, tmp_path, cap
 
 def test_parity_and_learning_curves_share_axes_and_need_labelled_stores(stores, tmp_path):
     from efa.errors import ConfigError
-    from efa.report.build import run_figures
+    from efa.report.build import open_predictions, run_figures
     from efa.report.figures import learning_curve_figure, parity_figure
 
     root = tmp_path / "runs_root"
     paths = predictions_with_logs(root)
-    written = run_figures(paths, {}, tmp_path / "out")
+    written = run_figures(open_predictions(paths), {}, tmp_path / "out")
     assert sorted(p.name for p in written) == sorted(
         [
             f"{name}_two_atoms.{kind}"
@@ -416,7 +439,13 @@ def test_parity_and_learning_curves_share_axes_and_need_labelled_stores(stores, 
     unlabelled = xr.Dataset({"energy_reference": ("structure", [1.0])})
     bad = write_zarr(unlabelled, tmp_path / "bad/predictions_test.zarr")
     with pytest.raises(ConfigError, match="no 'experiment' attribute"):
-        run_figures([bad], {}, tmp_path / "out")
+        open_predictions([bad])
+    escaping = write_zarr(
+        unlabelled.assign_attrs(experiment="../../elsewhere", model="efa"),
+        tmp_path / "escaping/predictions_test.zarr",
+    )
+    with pytest.raises(ConfigError, match="experiment '../../elsewhere' is not a valid name"):
+        open_predictions([escaping])
 
 
 def _depth_metrics(values: dict[str, list[float]], truncated: tuple[str, int] | None = None):
