@@ -68,6 +68,33 @@ def fetch(
     return fetched
 
 
+def override_problem(entry: Entry, overrides: Mapping[str, object]) -> tuple[str, str] | None:
+    """The first parameter override ``entry`` cannot take, as ``(parameter, what is wrong)``
+    (parameter ``""`` for a set that takes none), else None.
+
+    Only generated sets take overrides, and only of the parameters their entry lists (the seed
+    is fixed by the entry); a count (``num_*``) must be an integer ≥ 1.
+    """
+    if not overrides:
+        return None
+    if entry.kind != "generate":
+        return "", (
+            f"data set {entry.name!r} is of kind {entry.kind!r}; only generated sets take "
+            "parameter overrides"
+        )
+    known = set(entry.source.get("parameters", {}))
+    for parameter, value in overrides.items():
+        if parameter not in known:
+            return parameter, (
+                f"generator {entry.source.get('generator')!r} of data set {entry.name!r} has no "
+                f"parameter {parameter!r} to override; known: {', '.join(sorted(known))}"
+                + (" (the seed is fixed by the registry entry)" if parameter == "seed" else "")
+            )
+        if parameter.startswith("num_") and (type(value) is not int or value < 1):
+            return parameter, f"{value!r}: expected a positive integer"
+    return None
+
+
 def load_entry(
     name: str,
     root: str | os.PathLike = "datasets",
@@ -80,8 +107,9 @@ def load_entry(
     recorded in the data set's ``source``.
     """
     entry = resolve_registry(root, registry).get(name)
-    if overrides and entry.kind != "generate":
-        raise DataError(f"data set {name!r}: parameters can only be overridden for generated sets")
+    problem = override_problem(entry, overrides or {})
+    if problem is not None:
+        raise DataError(f"data set {name!r}: {problem[0] or 'overrides'}: {problem[1]}")
     if entry.kind == "generate":
         ds = _generate(entry, dict(overrides or {}))
     elif entry.kind == "fetch":

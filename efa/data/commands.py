@@ -147,7 +147,7 @@ def _fetch(args) -> int:
 def _build(args) -> int:
     import yaml
 
-    from efa.data.build import build
+    from efa.data.build import build, override_problem, resolve_registry
     from efa.errors import DataError
 
     overrides = {}
@@ -156,6 +156,12 @@ def _build(args) -> int:
         if not sep or not key:
             raise DataError(f"--set {item!r}: expected KEY=VALUE")
         overrides[key] = yaml.safe_load(value)
+    registry = resolve_registry(args.root, None)
+    for name in args.names:  # every name and override checked before the first build
+        problem = override_problem(registry.get(name), overrides)
+        if problem is not None:
+            parameter, message = problem
+            raise DataError(f"--set {parameter}: {message}" if parameter else message)
     for name in args.names:
         start = time.perf_counter()
         path = build(name, args.root, overrides=overrides or None)

@@ -122,6 +122,8 @@ def _check_dataset(config: Mapping, registry, name: str, key: str) -> None:
 
 
 def _check_datasets(config: Mapping, registry) -> None:
+    from efa.data.build import override_problem
+
     for name, overrides in (config.get("datasets") or {}).items():
         key = f"datasets.{name}"
         check_name("data set", name, "datasets")
@@ -132,25 +134,10 @@ def _check_datasets(config: Mapping, registry) -> None:
                 f"({config.get('datasets_root', 'datasets')}/registry.yaml); known: "
                 f"{', '.join(sorted(registry.entries))}",
             )
-        entry = registry.entries[name]
-        if overrides and entry.kind != "generate":
-            _fail(
-                key,
-                f"data set {name!r} is of kind {entry.kind!r}; only generated sets take "
-                "parameter overrides",
-            )
-        known = set(entry.source.get("parameters", {}))
-        for parameter, value in (overrides or {}).items():
-            if parameter not in known:
-                _fail(
-                    f"{key}.{parameter}",
-                    f"generator {entry.source.get('generator')!r} has "
-                    f"no parameter {parameter!r}; known: {', '.join(sorted(known))}",
-                )
-            if parameter.startswith("num_") and (
-                isinstance(value, bool) or not isinstance(value, int) or value < 1
-            ):
-                _fail(f"{key}.{parameter}", f"{value!r}: expected a positive integer")
+        problem = override_problem(registry.entries[name], overrides or {})
+        if problem is not None:
+            parameter, message = problem
+            _fail(f"{key}.{parameter}" if parameter else key, message)
 
 
 def dataset_size(config: Mapping, registry, name: str) -> int | None:

@@ -102,6 +102,22 @@ def test_cli_build_list_show(root, capsys):
     assert "efa data build cluster_16" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["two_atoms", "nosuch"], "unknown data set 'nosuch'"),
+        (["two_atoms", "--set", "seed=1"], "--set seed: generator 'two_atoms' of data set"),
+        (["two_atoms", "--set", "num_structures=-5"], "--set num_structures: -5: expected a"),
+        (["two_atoms", "--set", "num_structures=abc"], "--set num_structures: 'abc': expected"),
+        (["two_atoms", "ref_two_atoms", "--set", "num_structures=7"], "only generated sets"),
+    ],
+)
+def test_cli_build_checks_every_name_and_override_first(root, capsys, arguments, message):
+    assert main(["data", "build", *arguments, "--root", str(root)]) == 2
+    assert message in capsys.readouterr().err
+    assert not list(root.glob("*.zarr"))  # nothing built, not even the good names before
+
+
 def test_cli_import_extxyz(root, tmp_path, capsys):
     ase.io.write(tmp_path / "mine.extxyz", frames(), format="extxyz")
     assert (

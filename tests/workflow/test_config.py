@@ -95,6 +95,16 @@ def _unregistered_dataset(config):
     return "datasets.no_such_set"
 
 
+def _dataset_seed_override(config):
+    config["datasets"]["two_atoms"] = {"seed": 1}  # fixed by the registry entry
+    return "datasets.two_atoms.seed"
+
+
+def _negative_dataset_size(config):
+    config["datasets"]["two_atoms"] = {"num_structures": -5}
+    return "datasets.two_atoms.num_structures"
+
+
 def _negative_split(config):
     config["experiments"]["two_atoms"]["splits"]["train"] = -5
     return "splits"
@@ -175,6 +185,8 @@ def _bad_energy_loss(config):
 
 
 BAD_CONFIGS = [
+    _dataset_seed_override,
+    _negative_dataset_size,
     _bad_energy_loss,
     _unlisted_extrapolation_set,
     _unknown_model,
