@@ -32,3 +32,15 @@ def check_name(kind: str, value: object, where: str) -> str:
             f"and '-', starting with a letter or digit, without '..' (pattern {NAME_PATTERN})"
         )
     return value
+
+
+def check_dataset_name(value: object, where: str) -> str:
+    """:func:`check_name` for a data set, which also may not end in ``.zarr`` (such a name
+    would be read as the path of a store, not looked up in the registry)."""
+    check_name("data set", value, where)
+    if value.endswith(".zarr"):
+        raise ConfigError(
+            f"{where}: data set {value!r} ends in '.zarr', which names a store path; "
+            f"expected the name alone, e.g. {value[: -len('.zarr')]!r}"
+        )
+    return value

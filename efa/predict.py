@@ -102,7 +102,7 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.output.exists():
         raise ConfigError(f"-o {args.output}: exists; choose a new file (nothing was written)")
-    options = apply_overrides({}, args.options)
+    options = apply_overrides({}, args.options, option="--option")
     predictor = model_predictor(args.model, options)
     frames = read_frames(args.input)
     energy, forces = predictor.predict(frames_to_structures(frames))

@@ -216,9 +216,9 @@ def _import(args) -> int:
     from efa.data.fetch import sha256_of
     from efa.data.registry import Entry, add_user_entry, load_registry
     from efa.errors import DataError
-    from efa.names import check_name
+    from efa.names import check_dataset_name
 
-    check_name("data set", args.name, "--name")
+    check_dataset_name(args.name, "--name")
     files = _import_files(args)
     first = next(iter(files.values()))
     fmt = args.format or ("npz" if first.suffix == ".npz" else "extxyz")

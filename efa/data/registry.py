@@ -24,7 +24,7 @@ from pathlib import Path
 import yaml
 
 from efa.errors import DataError
-from efa.names import check_name
+from efa.names import check_dataset_name, check_name
 from efa.storage import write_text
 
 REGISTRY_FILE = "registry.yaml"
@@ -90,7 +90,7 @@ class Registry:
             raise DataError(f"{origin}: expected a mapping with a 'datasets:' section")
         entries = {}
         for name, raw in data["datasets"].items():
-            check_name("data set", name, f"{origin}: datasets")
+            check_dataset_name(name, f"{origin}: datasets")
             if not isinstance(raw, Mapping):
                 raise DataError(f"{origin}: entry {name!r}: expected a mapping of keys")
             missing = [key for key in _REQUIRED if key not in raw]

@@ -315,25 +315,30 @@ def read_config_file(path: str | os.PathLike) -> dict[str, Any]:
     return data
 
 
-def apply_overrides(data: Mapping[str, Any], assignments: Sequence[str]) -> dict[str, Any]:
-    """Apply ``key=value`` overrides (dotted keys reach into mappings; values parsed as YAML)."""
+def apply_overrides(
+    data: Mapping[str, Any], assignments: Sequence[str], option: str = "--set"
+) -> dict[str, Any]:
+    """Apply ``key=value`` overrides (dotted keys reach into mappings; values parsed as YAML);
+    errors name the command-line ``option`` they came from."""
     result = json.loads(json.dumps(dict(data)))  # deep copy of plain data
     for assignment in assignments:
         key, equals, raw = assignment.partition("=")
         if not equals or not key:
             raise ConfigError(
-                f"--set {assignment!r}: expected KEY=VALUE, e.g. model_options.features=32"
+                f"{option} {assignment!r}: expected KEY=VALUE, e.g. model_options.features=32"
             )
         *parents, leaf = key.split(".")
         target = result
         for parent in parents:
             target = target.setdefault(parent, {})
             if not isinstance(target, dict):
-                raise ConfigError(f"--set {assignment!r}: {parent!r} is not a mapping")
+                raise ConfigError(f"{option} {assignment!r}: {parent!r} is not a mapping")
         try:
             target[leaf] = yaml.safe_load(raw)
         except yaml.YAMLError as error:
-            raise ConfigError(f"--set {assignment!r}: value is not valid YAML ({error})") from None
+            raise ConfigError(
+                f"{option} {assignment!r}: value is not valid YAML ({error})"
+            ) from None
     return result
 
 

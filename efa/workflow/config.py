@@ -39,7 +39,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from efa.errors import ConfigError, EfaError
-from efa.names import check_name
+from efa.names import check_dataset_name, check_name
 
 #: Keys of ``efa train`` that the workflow sets itself (from the experiment and the paths).
 _WORKFLOW_TRAIN_KEYS = (
@@ -126,7 +126,7 @@ def _check_datasets(config: Mapping, registry) -> None:
 
     for name, overrides in (config.get("datasets") or {}).items():
         key = f"datasets.{name}"
-        check_name("data set", name, "datasets")
+        check_dataset_name(name, "datasets")
         if name not in registry.entries:
             _fail(
                 key,

@@ -375,6 +375,13 @@ ROWS = [
         absent=(f"datasets/z{INJECTION}.zarr", "datasets/registry.user.yaml"),
     ),
     BadInput(
+        "import-name-store-suffix",
+        "efa data import --name mine.zarr",
+        efa("data", "import", "good.npz", "--name", "mine.zarr", "--root", "datasets"),
+        expect="--name: data set 'mine.zarr' ends in '.zarr', which names a store path",
+        absent=("datasets/mine.zarr.zarr", "datasets/registry.user.yaml"),
+    ),
+    BadInput(
         "import-failed-build",
         "efa data import of an npz without forces",
         efa("data", "import", "broken.npz", "--name", "broken", "--root", "datasets"),
