@@ -6,6 +6,8 @@ import argparse
 import time
 from pathlib import Path
 
+from efa.data.units import ENERGY_IN_EV, LENGTH_IN_ANGSTROM
+
 DEFAULT_ROOT = "datasets"
 
 
@@ -79,8 +81,12 @@ def register(subparsers) -> None:
     imp.add_argument("--positions-key", default="positions", help="npz only")
     imp.add_argument("--numbers-key", default="atomic_numbers", help="npz only")
     imp.add_argument("--charge-key", help="total charge per structure (optional)")
-    imp.add_argument("--energy-unit", default="eV")
-    imp.add_argument("--length-unit", default="Å")
+    imp.add_argument(
+        "--energy-unit", default="eV", choices=ENERGY_IN_EV, help="energy unit of the file"
+    )
+    imp.add_argument(
+        "--length-unit", default="Å", choices=LENGTH_IN_ANGSTROM, help="length unit of the file"
+    )
     imp.add_argument("--description", default="")
     imp.add_argument("--level-of-theory", default="unknown")
     imp.add_argument("--license", default="unknown")

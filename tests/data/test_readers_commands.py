@@ -118,6 +118,14 @@ def test_cli_build_checks_every_name_and_override_first(root, capsys, arguments,
     assert not list(root.glob("*.zarr"))  # nothing built, not even the good names before
 
 
+def test_cli_import_refuses_an_unknown_unit_by_option(root, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["data", "import", "x.xyz", "--name", "mine", "--energy-unit", "furlong"])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert "argument --energy-unit: invalid choice: 'furlong'" in error and "'Hartree'" in error
+
+
 def test_cli_import_extxyz(root, tmp_path, capsys):
     ase.io.write(tmp_path / "mine.extxyz", frames(), format="extxyz")
     assert (
