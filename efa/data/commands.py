@@ -311,6 +311,17 @@ def _import_files(args) -> dict:
         if not file.is_file():
             where = f"--split {split}={file}" if split else str(file)
             raise DataError(f"{where}: file not found")
+    if len(items) > 1:
+        from efa.data.fetch import sha256_of
+
+        first_split = {}
+        for split, file in items.items():
+            other = first_split.setdefault(sha256_of(file), split)
+            if other != split:
+                raise DataError(
+                    f"--split {split}={file}: the same content as split {other!r} "
+                    f"({items[other]}); published splits must be different structures"
+                )
     return {split: file.resolve() for split, file in items.items()}
 
 

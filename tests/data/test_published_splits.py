@@ -72,6 +72,7 @@ def test_import_keeps_each_files_split_and_the_group_labels(root, files, capsys)
             lambda f: {**f, "test": f["test"].with_name("missing.xyz")},
             "missing.xyz: file not found",
         ),
+        (lambda f: {**f, "valid": f["train"]}, "the same content as split 'train'"),
     ],
 )
 def test_bad_split_files_are_refused_and_nothing_is_written(root, files, capsys, change, message):
