@@ -123,11 +123,15 @@ def path_lock(path: str | os.PathLike, shared: bool = False, wait: bool = True) 
     (readers).
 
     The lock is an ``flock`` on the file ``.<name>.lock`` next to ``path``. With ``wait=False``
-    a lock held by another process raises :class:`BlockingIOError` at once. Where the lock file
-    cannot be created (a read-only folder), readers go on without a lock.
+    a lock held by another process raises :class:`BlockingIOError` at once. Readers go on
+    without a lock where no writer ever made the lock file (a read of a missing store leaves no
+    file behind) or where it cannot be created (a read-only folder).
     """
     target = Path(path)
     lock = target.with_name(f".{target.name}.lock")
+    if shared and not lock.exists():  # never written here: nothing to wait for, no file left
+        yield
+        return
     try:
         if not shared:
             target.parent.mkdir(parents=True, exist_ok=True)

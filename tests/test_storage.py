@@ -85,6 +85,12 @@ def test_an_output_never_replaces_something_of_another_kind(tmp_path):
     assert read_zarr(tmp_path / "empty", "test")["a"].values.tolist() == [0.0, 1.0, 2.0]
 
 
+def test_reading_a_missing_store_leaves_no_lock_file(tmp_path):
+    with pytest.raises(DataError, match="missing.zarr: no test store found"):
+        read_zarr(tmp_path / "missing.zarr", "test")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_groups_of_one_store_are_written_independently(tmp_path):
     store = tmp_path / "bench.zarr"
     write_zarr_group(xr.Dataset({"a": ("x", np.arange(3.0))}, attrs={"who": "first"}), store, "one")
