@@ -103,8 +103,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.output.exists():
         raise ConfigError(f"-o {args.output}: exists; choose a new file (nothing was written)")
     options = apply_overrides({}, args.options, option="--option")
+    frames = read_frames(args.input)  # a bad input file is refused before a model is loaded
     predictor = model_predictor(args.model, options)
-    frames = read_frames(args.input)
     energy, forces = predictor.predict(frames_to_structures(frames))
     for index, atoms in enumerate(frames):
         atoms.calc = SinglePointCalculator(
