@@ -38,17 +38,13 @@ def positive_number(text: str) -> float:
 
 def batch_shape(text: str) -> tuple[int, int]:
     """An argparse type: ``STRUCTURESxATOMS`` (e.g. ``512x32``) as two positive integers."""
-    parts = text.lower().split("x")
+    message = f"expected STRUCTURESxATOMS with two positive integers, e.g. 512x32; got {text!r}"
     try:
-        structures, atoms = (int(part) for part in parts)
+        structures, atoms = (int(part) for part in text.lower().split("x"))
     except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected STRUCTURESxATOMS with two positive integers, e.g. 512x32; got {text!r}"
-        ) from None
-    if structures < 1 or atoms < 1:
-        raise argparse.ArgumentTypeError(
-            f"expected STRUCTURESxATOMS with two positive integers, e.g. 512x32; got {text!r}"
-        )
+        raise argparse.ArgumentTypeError(message) from None
+    if min(structures, atoms) < 1:
+        raise argparse.ArgumentTypeError(message)
     return structures, atoms
 
 
