@@ -54,3 +54,9 @@ def test_predict_refuses_periodic_frames_and_existing_outputs(frames, tmp_path, 
         main(["predict", "--model", "no_run_here", str(frames), "-o", str(tmp_path / "b.xyz")]) == 2
     )
     assert "not a run directory, nor a calculator factory" in capsys.readouterr().err
+    lj = ["predict", *model, "--option", "sigma"]
+    assert main([*lj, str(frames), "-o", str(tmp_path / "c.xyz")]) == 2
+    assert "--option 'sigma': expected KEY=VALUE" in capsys.readouterr().err
+    good = ["predict", *model, "--option", "sigma=1.1"]
+    assert main([*good, str(tmp_path / "missing.xyz"), "-o", str(tmp_path / "c.xyz")]) == 2
+    assert "missing.xyz" in capsys.readouterr().err

@@ -176,6 +176,9 @@ def test_calculator_run_is_evaluated_and_probed_like_a_trained_one(datasets_root
     assert not (run / "model.json").exists() and (run / "data.json").exists()
     assert load_predictor(run).label == "lj"
 
+    before = sorted(path.name for path in run.iterdir())
+    assert main(["evaluate", str(run), "--output", str(run)]) == 2  # would delete the run
+    assert sorted(path.name for path in run.iterdir()) == before
     assert main(["evaluate", str(run)]) == 0
     metrics = xr.open_zarr(run / "metrics.zarr", consolidated=False).load()
     predictions = xr.open_zarr(run / "predictions_test.zarr", consolidated=False).load()

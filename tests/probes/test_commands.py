@@ -107,6 +107,16 @@ def test_probe_command_errors_name_the_option(run_dir, tmp_path, capsys):
     )
     assert "sn2_scan.zarr: no data set store found" in capsys.readouterr().err
     assert not (tmp_path / "x.zarr").exists()
+    probe = ["probe", "two_atoms", "--run", str(run_dir), "--num-points", "5"]
+    assert main([*probe, "--output", str(tmp_path / "x.zarr"), "--label", "../../x"]) == 2
+    assert "--label: probe label '../../x' is not a valid name" in capsys.readouterr().err
+    notes = tmp_path / "notes" / "keep.txt"
+    notes.parent.mkdir()
+    notes.write_text("keep")
+    assert main([*probe, "--output", str(notes.parent)]) == 2
+    assert "a folder of other files (not a zarr store)" in capsys.readouterr().err
+    assert notes.read_text() == "keep"
+    assert not (tmp_path / "x.zarr").exists()
 
 
 def test_model_families_and_declared_receptive_fields():
