@@ -1,19 +1,26 @@
 """Fixed-shape padded batches of atomic structures with per-structure neighbour lists.
 
 JAX compiles one program per array shape, so batches have static shapes: ``B`` structure slots,
-each padded to ``n`` atom slots and ``p`` neighbour-pair slots. Structures are sorted into a few
-*size buckets* by atom count; every bucket has its own ``(n, p)``, so a data set of mixed sizes
-costs one compilation per bucket rather than one per batch.
+each padded to ``n`` atom slots, and ``P`` neighbour-pair slots. Structures are sorted into a few
+*size buckets* by atom count; every bucket has its own ``n``, so a data set of mixed sizes costs
+one compilation per bucket (and pair capacity) rather than one per batch.
 
-Flat layout of a :class:`Batch` (``N = B·n`` atoms, ``P = B·p`` pairs):
+Flat layout of a :class:`Batch` (``N = B·n`` atoms, ``P`` pairs):
 
 - atom ``a`` of structure slot ``b`` sits at index ``b·n + a``;
 - padding atoms have atomic number 0, ``atom_mask`` False and ``segment_ids == B`` — a segment
   of their own, so that per-structure sums (energies, EFA key–value sums) never see them;
 - pairs ``(dst, src)`` are the ordered atom pairs of one structure with ``0 < |r_src − r_dst| <
   cutoff``, sorted by ``dst`` then ``src`` and found with cell lists in O(atoms), so one
-  structure may have millions of atoms; padding pairs point from an atom of their structure
-  slot to itself and have ``pair_mask`` False;
+  structure may have millions of atoms;
+- the structure slots form ``g`` *pair groups* of ``B/g`` consecutive slots, and group ``k``
+  owns the pair slots ``k·c … (k+1)·c − 1`` (``P = g·c``): its structures' pairs first, then
+  padding pairs, which point from the group's first atom to itself and have ``pair_mask``
+  False. One group per slot (``c`` = the bucket's largest pair count, the default of
+  :func:`pack`) pads every structure to the largest; the :class:`Batcher` packs the pairs of
+  each group of ``B/D`` slots (``D``: devices) together instead, with ``c`` rounded up to a
+  step of :data:`PAIR_CAPACITY_STEPS` per bucket, so that structures with few neighbours leave
+  no padding behind them and a bucket still has only a few shapes;
 - structure slots not filled by a structure (the last batch of a split) have
   ``structure_mask`` False and only padding atoms;
 - ``atomic_dipoles`` are per-atom input vectors (the data set variable ``dipoles``), zero when
@@ -47,6 +54,9 @@ from efa.errors import ConfigError
 
 #: Atom slots of the structures whose neighbour pairs are counted at once (bounds memory).
 _PAIR_COUNT_CHUNK = 2**16
+#: A pair group's capacity is a multiple of 1/PAIR_CAPACITY_STEPS of the capacity that the
+#: largest pair count of its bucket would need in every slot (so at most this many shapes).
+PAIR_CAPACITY_STEPS = 16
 
 
 class Batch(NamedTuple):
@@ -258,12 +268,14 @@ def pack(
     dtype=np.float32,
     reciprocal_cutoff: float | None = None,
     mesh_spacing: float | None = None,
+    pair_groups: tuple[int, int] | None = None,
 ) -> Batch:
     """Pack up to ``num_structures`` structures into one padded :class:`Batch`.
 
     Args:
       structures: at most ``num_structures`` structures with at most ``shape.max_atoms`` atoms
-        and ``shape.max_pairs`` pairs within ``cutoff`` each.
+        each and at most ``shape.max_pairs`` pairs within ``cutoff`` each (without
+        ``pair_groups``).
       shape: the bucket's padded sizes ``(n, p)``.
       num_structures: structure slots ``B``.
       cutoff: neighbour-list cutoff in Å.
@@ -271,6 +283,9 @@ def pack(
       reciprocal_cutoff: for periodic cells, list the reciprocal vectors up to this norm
         (1/Å; at most ``shape.max_reciprocal`` per cell); None lists none.
       mesh_spacing: for periodic cells, add the FFT mesh of about this spacing (Å) instead.
+      pair_groups: ``(g, c)``: ``g`` pair groups (a divisor of ``B``) of ``c`` pair slots each,
+        the structures of a group holding at most ``c`` pairs together (module docstring).
+        None: ``(B, p)``, every structure its own ``p`` pair slots.
 
     Returns:
       The batch; unused structure slots are masked out.
@@ -308,23 +323,29 @@ def pack(
         shift = np.concatenate([sh for _, _, sh in found]).reshape(-1, 3)
     else:
         dst, src = structure_pairs(positions, atom_mask, cutoff)
-    slot = dst // n
-    rank = np.arange(slot.size) - np.searchsorted(slot, slot)
-    if slot.size and rank.max() >= p:
-        raise ValueError(f"a structure has more than max_pairs={p} neighbour pairs")
-    pair_dst = np.repeat(np.arange(num_structures) * n, p).reshape(num_structures, p)
+    groups, capacity = pair_groups or (num_structures, p)
+    if num_structures % groups:
+        raise ValueError(f"cannot cut {num_structures} structure slots into {groups} pair groups")
+    group_slots = num_structures // groups
+    group = dst // (group_slots * n)
+    rank = np.arange(group.size) - np.searchsorted(group, group)
+    if group.size and rank.max() >= capacity:
+        owner = "a structure" if group_slots == 1 else f"a group of {group_slots} structures"
+        raise ValueError(f"{owner} has more than {capacity} neighbour pairs")
+    first_atoms = np.arange(groups) * group_slots * n
+    pair_dst = np.repeat(first_atoms, capacity).reshape(groups, capacity)
     pair_src = pair_dst.copy()
-    pair_mask = np.zeros((num_structures, p), bool)
-    pair_dst[slot, rank] = dst
-    pair_src[slot, rank] = src
-    pair_mask[slot, rank] = True
+    pair_mask = np.zeros((groups, capacity), bool)
+    pair_dst[group, rank] = dst
+    pair_src[group, rank] = src
+    pair_mask[group, rank] = True
     cells = {}
     if shift is not None:
         cells = _periodic_fields(
             structures, shape, num_structures, reciprocal_cutoff, mesh_spacing, dtype
         )
-        pair_shift = np.zeros((num_structures, p, 3), dtype)
-        pair_shift[slot, rank] = shift
+        pair_shift = np.zeros((groups, capacity, 3), dtype)
+        pair_shift[group, rank] = shift
         cells["pair_shift"] = pair_shift.reshape(-1, 3)
         if structures.stress is not None:
             stress = np.zeros((num_structures, 3, 3), dtype)
@@ -443,12 +464,18 @@ def split_batch(batch: Batch, parts: int) -> Batch:
 
     first_slot = (np.arange(parts) * part_slots)[:, None]
     first_atom = (np.arange(parts) * part_atoms)[:, None]
+    pair_dst = stack(batch.pair_dst) - first_atom
+    if ((pair_dst < 0) | (pair_dst >= part_atoms)).any():
+        raise ValueError(
+            f"cannot split the batch's pairs into {parts} parts: they were packed in fewer "
+            f"pair groups (pack with a multiple of {parts} pair groups)"
+        )
     index_type = batch.segment_ids.dtype
     segment_ids = stack(batch.segment_ids) - first_slot
     segment_ids = np.where(stack(batch.atom_mask), segment_ids, part_slots)
     return Batch(*(stack(field) for field in batch))._replace(
         segment_ids=segment_ids.astype(index_type),
-        pair_dst=(stack(batch.pair_dst) - first_atom).astype(index_type),
+        pair_dst=pair_dst.astype(index_type),
         pair_src=(stack(batch.pair_src) - first_atom).astype(index_type),
     )
 
@@ -469,7 +496,8 @@ class Batcher:
       slot_multiple: batches get ``B = ⌈batch_size / slot_multiple⌉ · slot_multiple`` structure
         slots, so that data-parallel training on ``slot_multiple`` devices can give every device
         the same number of whole slots (:mod:`efa.train.sharding`). A batch still holds at most
-        ``batch_size`` structures; the extra slots stay empty.
+        ``batch_size`` structures; the extra slots stay empty. The pairs of each device's
+        slots are packed together (``slot_multiple`` pair groups, module docstring).
     """
 
     def __init__(
@@ -495,8 +523,9 @@ class Batcher:
         periodic = structures.periodic.any()
         self.reciprocal_cutoff = reciprocal_cutoff if periodic else None
         self.mesh_spacing = mesh_spacing if periodic else None
+        self.slot_multiple = slot_multiple
         num_atoms = structures.num_atoms
-        num_pairs = count_pairs(structures, cutoff)
+        self.num_pairs = num_pairs = count_pairs(structures, cutoff)
         num_reciprocal = (
             count_reciprocal(structures, self.reciprocal_cutoff)
             if self.reciprocal_cutoff is not None
@@ -526,6 +555,17 @@ class Batcher:
         """Batches in one pass over all structures."""
         return sum(-(-members.size // self.batch_size) for members in self.buckets)
 
+    def pair_groups(self, bucket: int, members: np.ndarray) -> tuple[int, int]:
+        """``(g, c)`` of the batch of ``members`` (:func:`pack`): one pair group per device,
+        each with room for its structures' pairs rounded up to a step of
+        ``⌈(B/g)·p / PAIR_CAPACITY_STEPS⌉`` (``p``: the bucket's largest pair count)."""
+        groups = self.slot_multiple
+        group_slots = self.num_slots // groups
+        step = -(-group_slots * self.shapes[bucket].max_pairs // PAIR_CAPACITY_STEPS)
+        slots = np.arange(members.size) // group_slots
+        largest = np.bincount(slots, self.num_pairs[members], minlength=groups).max()
+        return groups, max(1, -(-int(largest) // step)) * step
+
     def _batch(self, bucket: int, members: np.ndarray) -> Batch:
         return pack(
             self.structures.select(members),
@@ -535,6 +575,7 @@ class Batcher:
             self.dtype,
             self.reciprocal_cutoff,
             self.mesh_spacing,
+            self.pair_groups(bucket, members),
         )
 
     def _epoch_plan(self, seed: int, epoch: int) -> list[tuple[int, np.ndarray]]:

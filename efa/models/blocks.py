@@ -111,7 +111,7 @@ def pair_radial_angular(
 
 
 #: Smallest automatic chunk of pairs (training batches of molecules stay in one chunk).
-MIN_PAIR_CHUNK = 2**14
+MIN_PAIR_CHUNK = 2**15
 #: Automatic chunk of pairs per atom slot: a chunk's intermediates (about 1.5 kB per pair with
 #: 64 features, forward and backward) then cost about 3 kB per atom at every size.
 PAIRS_PER_ATOM_CHUNK = 2
