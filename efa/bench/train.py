@@ -179,15 +179,25 @@ class Stepper:
             ),
             donate_argnums=0,
         )
-        # All batches have the same shapes (one bucket), so one compilation serves them all.
-        self.step = step.lower(self.state, batches[0]).compile()
-        self.flops = compiled_flops(self.step)
+        # One bucket, but the pair capacity may differ between batches: one compilation per
+        # shape, as in training; the operations per step are their mean over the batches.
+        self.steps = {}
+        for batch in batches:
+            if _shape(batch) not in self.steps:
+                self.steps[_shape(batch)] = step.lower(self.state, batch).compile()
+        self.flops = sum(compiled_flops(self.steps[_shape(b)]) for b in batches) / len(batches)
         self.batches = itertools.cycle(batches)
 
     def __call__(self):
         """Run one step on the next batch; returns the loss."""
-        self.state, loss = self.step(self.state, next(self.batches))
+        batch = next(self.batches)
+        self.state, loss = self.steps[_shape(batch)](self.state, batch)
         return loss
+
+
+def _shape(batch) -> tuple:
+    """The array shapes of a batch (None for absent fields): its compiled program's key."""
+    return tuple(None if field is None else field.shape for field in batch)
 
 
 def run(args: argparse.Namespace) -> int:
