@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-import math
 import types
 import typing
 from collections.abc import Mapping
@@ -38,6 +37,7 @@ from typing import Any
 import flax.linen as nn
 
 from efa.errors import ConfigError
+from efa.option_types import fits_type
 
 #: Built-in model names and the classes they stand for.
 BUILTIN_MODELS: dict[str, str] = {
@@ -128,34 +128,8 @@ def check_option_types(model_class: type, options: Mapping[str, Any]) -> None:
         return
     for name, value in options.items():
         hint = hints.get(name)
-        if hint is not None and not _matches(value, hint):
+        if hint is not None and not fits_type(value, hint):
             raise ConfigError(f"model_options.{name}={value!r}: expected {_describe(hint)}")
-
-
-def _matches(value: Any, hint: Any) -> bool:
-    """Whether ``value`` fits the annotation ``hint`` (True for annotations not understood)."""
-    origin, arguments = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        return any(_matches(value, argument) for argument in arguments)
-    if hint is type(None):
-        return value is None
-    if hint is bool:
-        return isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if hint is float:
-        return (
-            isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-        )
-    if hint is str:
-        return isinstance(value, str)
-    if origin is tuple:
-        if not isinstance(value, tuple):
-            return False
-        if len(arguments) == 2 and arguments[1] is Ellipsis:
-            return all(_matches(item, arguments[0]) for item in value)
-        return len(arguments) == len(value) and all(map(_matches, value, arguments))
-    return True
 
 
 def _describe(hint: Any) -> str:

@@ -33,13 +33,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import xarray as xr
 
 from efa.errors import ConfigError
+from efa.option_types import fits_type
 from efa.predictors import Predictor
 from efa.probes.runners import (
     run_charge_transfer,
@@ -311,15 +311,11 @@ def probe_options(name: str, given: Mapping[str, Any]) -> dict[str, Any]:
 
 def _check_type(key: str, value: Any, default: Any) -> None:
     """An option of the type of its default: an integer, or a finite number (Å)."""
-    option = f"--{key.replace('_', '-')} {value!r}"
-    if isinstance(default, bool) or default is None:
+    if isinstance(default, bool) or not isinstance(default, (int, float)):
         return
-    if isinstance(default, int) and (isinstance(value, bool) or not isinstance(value, int)):
-        raise ConfigError(f"{option}: expected an integer")
-    if isinstance(default, float) and (
-        isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
-    ):
-        raise ConfigError(f"{option}: expected a finite number")
+    hint, what = (int, "an integer") if isinstance(default, int) else (float, "a finite number")
+    if not fits_type(value, hint):
+        raise ConfigError(f"--{key.replace('_', '-')} {value!r}: expected {what}")
 
 
 def run_probe(name: str, models: Sequence[Predictor], **given) -> xr.Dataset:

@@ -21,6 +21,7 @@ from efa.data.splits import PUBLISHED
 from efa.errors import ConfigError
 from efa.models.registry import BUILTIN_MODELS
 from efa.names import check_name
+from efa.option_types import fits_type
 
 if TYPE_CHECKING:
     from efa.train.objective import LossWeights
@@ -154,39 +155,37 @@ _FIELDS = {field.name: field for field in dataclasses.fields(RunConfig)}
 _REQUIRED_SPLITS = ("train", "valid", "test")
 
 
-def _expect(key: str, value: Any, kinds: tuple[type, ...], what: str, *, optional=False) -> None:
-    if value is None and optional:
-        return
-    if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
+def _expect(key: str, value: Any, hint: Any, what: str) -> None:
+    """Raise ``<key>=<value>: expected <what>`` unless ``value`` fits the annotation ``hint``."""
+    if not fits_type(value, hint):
         raise ConfigError(f"{key}={value!r}: expected {what}")
 
 
 def _validate(config: RunConfig) -> RunConfig:
     """Check types and ranges of every key; raise :class:`ConfigError` naming the first bad one."""
     for key in ("experiment", "datasets_root", "model", "output_root"):
-        _expect(key, getattr(config, key), (str,), "a non-empty string")
+        _expect(key, getattr(config, key), str, "a non-empty string")
         if not getattr(config, key):
             raise ConfigError(f"{key}: expected a non-empty string")
     if not isinstance(config.dataset, str) or not config.dataset:
         raise ConfigError(f"dataset={config.dataset!r}: expected a data set name or .zarr path")
-    _expect("label", config.label, (str,), "a string", optional=True)
+    _expect("label", config.label, str | None, "a string")
     check_name("experiment", config.experiment, "experiment")
     check_name("model label", config.model_label, "label" if config.label else "model")
-    _expect("model_options", config.model_options, (Mapping,), "a mapping of model options")
+    _expect("model_options", config.model_options, Mapping, "a mapping of model options")
     _expect(
         "calculator",
         config.calculator,
-        (str,),
+        str | None,
         "an import path 'package.module:factory'",
-        optional=True,
     )
     _expect(
         "calculator_options",
         config.calculator_options,
-        (Mapping,),
+        Mapping,
         "a mapping of calculator factory options",
     )
-    _expect("card", config.card, (Mapping,), "a mapping of model card entries")
+    _expect("card", config.card, Mapping, "a mapping of model card entries")
     if config.trainer is not None:
         from efa.predictors.external import check_trainer
 
@@ -213,7 +212,7 @@ def _validate(config: RunConfig) -> RunConfig:
         raise ConfigError(
             f"receptive_field={config.receptive_field!r}: expected a length in Å, 'global' or null"
         )
-    _expect("cutoff", config.cutoff, (int, float), "a positive length in Å or null", optional=True)
+    _expect("cutoff", config.cutoff, float | None, "a positive length in Å or null")
     if config.cutoff is not None and not (math.isfinite(config.cutoff) and config.cutoff > 0):
         raise ConfigError(f"cutoff={config.cutoff!r}: expected a positive length in Å or null")
     if config.cutoff is not None and not config.calculator:
@@ -223,27 +222,27 @@ def _validate(config: RunConfig) -> RunConfig:
     if config.splits != PUBLISHED:
         _check_split_sizes(config.splits)
     for key in ("split_seed", "seed"):
-        _expect(key, getattr(config, key), (int,), "a non-negative integer")
+        _expect(key, getattr(config, key), int, "a non-negative integer")
         if getattr(config, key) < 0:
             raise ConfigError(f"{key}={getattr(config, key)}: expected a non-negative integer")
     for key in ("batch_size", "num_buckets", "max_steps", "valid_every", "log_every"):
-        _expect(key, getattr(config, key), (int,), "a positive integer")
+        _expect(key, getattr(config, key), int, "a positive integer")
         if getattr(config, key) < 1:
             raise ConfigError(f"{key}={getattr(config, key)}: expected a positive integer")
-    _expect("devices", config.devices, (int,), "a positive integer or null (all)", optional=True)
+    _expect("devices", config.devices, int | None, "a positive integer or null (all)")
     if config.devices is not None and config.devices < 1:
         raise ConfigError(f"devices={config.devices}: expected a positive integer or null (all)")
     for key in ("learning_rate", "final_learning_rate"):
-        _expect(key, getattr(config, key), (int, float), "a positive number")
+        _expect(key, getattr(config, key), float, "a finite positive number")
         if not (math.isfinite(getattr(config, key)) and getattr(config, key) > 0):
             raise ConfigError(f"{key}={getattr(config, key)}: expected a finite positive number")
     for key in ("max_time_s", "gradient_clip"):
-        _expect(key, getattr(config, key), (int, float), "a positive number or null", optional=True)
+        _expect(key, getattr(config, key), float | None, "a finite positive number or null")
         value = getattr(config, key)
         if value is not None and not (math.isfinite(value) and value > 0):
             raise ConfigError(f"{key}={value}: expected a finite positive number or null")
     for key in ("energy_weight", "forces_weight", "stress_weight"):
-        _expect(key, getattr(config, key), (int, float), "a non-negative number")
+        _expect(key, getattr(config, key), float, "a finite number >= 0")
         if not (math.isfinite(getattr(config, key)) and getattr(config, key) >= 0):
             raise ConfigError(f"{key}={getattr(config, key)}: expected a finite number >= 0")
     if config.energy_loss not in ENERGY_LOSSES:
@@ -352,7 +351,7 @@ def load_config(path: str | os.PathLike | None, assignments: Sequence[str] = ())
 def _check_split_sizes(splits) -> None:
     """Random split sizes: train, valid and test, each a positive integer."""
     _expect(
-        "splits", splits, (Mapping,), f"a mapping like {{train: 2000, valid: 500}} or {PUBLISHED!r}"
+        "splits", splits, Mapping, f"a mapping like {{train: 2000, valid: 500}} or {PUBLISHED!r}"
     )
     for name in _REQUIRED_SPLITS:
         if name not in splits:
@@ -360,6 +359,6 @@ def _check_split_sizes(splits) -> None:
     for name, size in splits.items():
         if name not in _REQUIRED_SPLITS:
             raise ConfigError(f"splits.{name}: unknown split; expected {list(_REQUIRED_SPLITS)}")
-        _expect(f"splits.{name}", size, (int,), "a positive integer")
+        _expect(f"splits.{name}", size, int, "a positive integer")
         if size < 1:
             raise ConfigError(f"splits.{name}={size}: expected a positive integer")

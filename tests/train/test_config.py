@@ -21,7 +21,7 @@ def test_valid_mapping_and_run_dir(base_config):
         ("learning_rate", -1.0, "learning_rate=-1.0: expected a finite positive number"),
         ("splits", {"train": 10, "holdout": 3}, "splits.holdout: unknown split"),
         ("splits", {"train": 0}, "splits.train=0: expected a positive integer"),
-        ("gradient_clip", "yes", "gradient_clip='yes': expected a positive number or null"),
+        ("gradient_clip", "yes", "gradient_clip='yes': expected a finite positive number or null"),
         ("dataset", "", "dataset='': expected a data set name"),
         ("devices", 0, "devices=0: expected a positive integer or null"),
         ("devices", "all", "devices='all': expected a positive integer or null"),
