@@ -153,7 +153,8 @@ def curve_store(
       models: the evaluated models.
       predictions: ``(label, seed) → (energy (P,), forces (P, A, 3))``.
       metrics: ``(label, seed) → {metric: value}``.
-      attrs: extra attributes (the probe's options).
+      attrs: the probe's attributes; ``coordinate_name`` (the coordinate's long name) is
+        read, the options are recorded by :func:`efa.probes.registry.run_probe`.
     """
     labels, seeds, model_coords = model_grid(models)
     points, atoms = reference.sizes["structure"], reference.sizes["atom"]
@@ -205,7 +206,7 @@ def curve_store(
     return xr.Dataset(
         variables,
         coords=_coords(label, labels, seeds, model_coords, points),
-        attrs=_attrs(kind, reference, metrics, attrs),
+        attrs=_attrs(kind, reference, metrics),
     )
 
 
@@ -309,7 +310,6 @@ def dynamics_store(
             "reference": str(attrs.get("reference", "")),
             "level_of_theory": str(attrs.get("level_of_theory", "")),
             "metrics": sorted({n for m in metrics.values() for n in m}),
-            "options": json.dumps(dict(attrs), sort_keys=True, default=str),
         },
     )
 
@@ -366,12 +366,13 @@ def _coords(label, labels, seeds, model_coords, points) -> dict:
     }
 
 
-def _attrs(kind: str, reference: xr.Dataset, metrics, options: Mapping) -> dict:
+def _attrs(kind: str, reference: xr.Dataset, metrics) -> dict:
+    """A probe store's attributes but ``options``, which
+    :func:`efa.probes.registry.run_probe` records."""
     return {
         "kind": kind,
         "reference": str(reference.attrs.get("name", reference.attrs.get("source", ""))),
         "reference_source": str(reference.attrs.get("source", "")),
         "level_of_theory": str(reference.attrs.get("level_of_theory", "")),
         "metrics": sorted({name for values in metrics.values() for name in values}),
-        "options": json.dumps(dict(options), sort_keys=True, default=str),
     }
