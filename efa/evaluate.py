@@ -267,11 +267,12 @@ def test_set_store(
 def write_evaluation(
     run_dir: str | os.PathLike, split: str = "test", output: str | os.PathLike | None = None
 ) -> tuple[Path, xr.Dataset]:
-    """Evaluate and write ``metrics.zarr`` (or ``output``), ``predictions_<split>.zarr`` and
-    ``test_sets.zarr`` (next to the metrics store)."""
+    """Evaluate and write ``metrics.zarr`` (or ``output``), and the run's own
+    ``predictions_<split>.zarr`` and ``test_sets.zarr`` in its folder (so runs evaluated into
+    one folder of metrics keep their own test-set stores)."""
     root = Path(run_dir)
     path = Path(output) if output is not None else root / "metrics.zarr"
-    targets = (root / f"predictions_{split}.zarr", path.parent / "test_sets.zarr", path)
+    targets = (root / f"predictions_{split}.zarr", root / "test_sets.zarr", path)
     for target in targets:
         check_output_path(target, folder=True)
     metrics, predictions, test_sets = evaluate_run(run_dir, split)

@@ -101,5 +101,9 @@ def register(subparsers) -> None:
     )
     evaluate.add_argument("run_dir", help="run directory written by 'efa train'")
     evaluate.add_argument("--split", default="test", help="split to evaluate (default: test)")
-    evaluate.add_argument("--output", help="metrics store path (default: RUN_DIR/metrics.zarr)")
+    evaluate.add_argument(
+        "--output",
+        help="metrics store path (default: RUN_DIR/metrics.zarr); the predictions and the "
+        "test-set errors are written to RUN_DIR",
+    )
     evaluate.set_defaults(handler=_evaluate)

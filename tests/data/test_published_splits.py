@@ -163,6 +163,12 @@ def test_a_run_on_published_splits_reports_every_test_set_and_group(root, files,
     assert (
         metrics["energy_mae"].item() == sets["energy_mae"].sel(test_set="test", group="all").item()
     )
+    # metrics written elsewhere: the test-set store stays the run's own
+    elsewhere = tmp_path / "metrics" / "lj.zarr"
+    assert main(["evaluate", str(run), "--output", str(elsewhere)]) == 0
+    written = {path.name for path in elsewhere.parent.iterdir()}
+    assert "lj.zarr" in written and "test_sets.zarr" not in written
+    assert (run / "test_sets.zarr" / "zarr.json").is_file()
 
     output = tmp_path / "report"
     assert (
