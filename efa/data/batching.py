@@ -19,8 +19,9 @@ Flat layout of a :class:`Batch` (``N = B·n`` atoms, ``P`` pairs):
   False. One group per slot (``c`` = the bucket's largest pair count, the default of
   :func:`pack`) pads every structure to the largest; the :class:`Batcher` packs the pairs of
   each group of ``B/D`` slots (``D``: devices) together instead, with ``c`` rounded up to a
-  step of :data:`PAIR_CAPACITY_STEPS` per bucket, so that structures with few neighbours leave
-  no padding behind them and a bucket still has only a few shapes;
+  multiple of ``1/PAIR_CAPACITY_STEPS`` of the per-structure capacity (``B/D · p``), so that
+  structures with few neighbours leave no padding behind them and a bucket has at most
+  :data:`PAIR_CAPACITY_STEPS` shapes;
 - structure slots not filled by a structure (the last batch of a split) have
   ``structure_mask`` False and only padding atoms;
 - ``atomic_dipoles`` are per-atom input vectors (the data set variable ``dipoles``), zero when
