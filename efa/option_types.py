@@ -16,7 +16,8 @@ from typing import Any
 
 def fits_type(value: Any, hint: Any) -> bool:
     """Whether ``value`` fits the annotation ``hint`` (``int``, ``float``, ``str``, ``bool``,
-    ``None``, ``Mapping``, fixed or variadic ``tuple[...]`` and unions of them)."""
+    ``None``, ``Mapping`` or ``dict`` (any mapping; keys and values unchecked), fixed or
+    variadic ``tuple[...]`` and unions of them)."""
     origin, arguments = typing.get_origin(hint), typing.get_args(hint)
     if origin in (typing.Union, types.UnionType):
         return any(fits_type(value, argument) for argument in arguments)
@@ -27,12 +28,15 @@ def fits_type(value: Any, hint: Any) -> bool:
     if hint is int:
         return isinstance(value, int) and not isinstance(value, bool)
     if hint is float:
-        return (
-            isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-        )
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            return False
+        try:
+            return math.isfinite(value)
+        except OverflowError:  # an integer beyond the float range
+            return False
     if hint is str:
         return isinstance(value, str)
-    if hint is Mapping or origin is Mapping:
+    if hint in (Mapping, dict) or origin in (Mapping, dict):
         return isinstance(value, Mapping)
     if origin is tuple:
         if not isinstance(value, tuple):

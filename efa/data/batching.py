@@ -19,7 +19,7 @@ Flat layout of a :class:`Batch` (``N = B·n`` atoms, ``P`` pairs):
   False. One group per slot (``c`` = the bucket's largest pair count, the default of
   :func:`pack`) pads every structure to the largest; the :class:`Batcher` packs the pairs of
   each group of ``B/D`` slots (``D``: devices) together instead, with ``c`` rounded up to a
-  multiple of ``1/PAIR_CAPACITY_STEPS`` of the per-structure capacity (``B/D · p``), so that
+  multiple of ``⌈(B/D)·p / PAIR_CAPACITY_STEPS⌉`` (``p``: the bucket's largest pair count), so that
   structures with few neighbours leave no padding behind them and a bucket has at most
   :data:`PAIR_CAPACITY_STEPS` shapes;
 - structure slots not filled by a structure (the last batch of a split) have
@@ -55,8 +55,9 @@ from efa.errors import ConfigError
 
 #: Atom slots of the structures whose neighbour pairs are counted at once (bounds memory).
 _PAIR_COUNT_CHUNK = 2**16
-#: A pair group's capacity is a multiple of 1/PAIR_CAPACITY_STEPS of the capacity that the
-#: largest pair count of its bucket would need in every slot (so at most this many shapes).
+#: A pair group's capacity is a multiple of ``⌈c_max / PAIR_CAPACITY_STEPS⌉``, ``c_max`` the
+#: capacity that the largest pair count of its bucket needs in every slot of the group (so a
+#: bucket has at most this many pair capacities).
 PAIR_CAPACITY_STEPS = 16
 
 
@@ -253,8 +254,8 @@ def count_pairs(structures: Structures, cutoff: float) -> Int[np.ndarray, " S"]:
 
 
 class BucketShape(NamedTuple):
-    """Padded sizes of one bucket: atom slots ``n``, pair slots ``p`` and (periodic cells)
-    reciprocal-vector slots ``g`` per structure."""
+    """Padded sizes of one bucket: atom slots ``n``, the largest pair count ``p`` and (periodic
+    cells) reciprocal-vector slots ``G`` per structure."""
 
     max_atoms: int
     max_pairs: int
@@ -293,6 +294,8 @@ def pack(
 
     Raises:
       ConfigError: the structures mix periodic cells and molecules.
+      ValueError: more structures than slots, atoms beyond ``shape.max_atoms``, ``g`` not a
+        divisor of ``B``, or more pairs in a structure (a group) than its pair slots.
     """
     count, atoms = structures.atom_mask.shape
     n, p = shape.max_atoms, shape.max_pairs
@@ -401,13 +404,15 @@ def _periodic_fields(
         mesh = mesh_shape(structures.cell, mesh_spacing)
         fields["mesh"] = np.zeros((num_structures, *mesh, 0), np.int8)
     if reciprocal_cutoff is not None:
-        g = shape.max_reciprocal
-        indices = np.zeros((num_structures, g, 3), np.int32)
-        multiplicity = np.zeros((num_structures, g), dtype)
+        max_reciprocal = shape.max_reciprocal
+        indices = np.zeros((num_structures, max_reciprocal, 3), np.int32)
+        multiplicity = np.zeros((num_structures, max_reciprocal), dtype)
         for index in range(count):
             n, m = reciprocal_indices(structures.cell[index], reciprocal_cutoff)
-            if len(n) > g:
-                raise ValueError(f"a cell has {len(n)} reciprocal vectors; max_reciprocal={g}")
+            if len(n) > max_reciprocal:
+                raise ValueError(
+                    f"a cell has {len(n)} reciprocal vectors; max_reciprocal={max_reciprocal}"
+                )
             indices[index, : len(n)], multiplicity[index, : len(n)] = n, m
         fields.update(reciprocal=indices, reciprocal_multiplicity=multiplicity)
     return fields
@@ -450,11 +455,17 @@ def split_batch(batch: Batch, parts: int) -> Batch:
     ``(B,) → (parts, B')``.
 
     Raises:
-      ValueError: if ``B`` is not a multiple of ``parts``.
+      ValueError: if ``B`` is not a multiple of ``parts``, or the pairs were packed in fewer
+        pair groups than ``parts`` (:func:`pack`'s ``pair_groups``).
     """
     slots = batch.num_structures
     if slots % parts:
         raise ValueError(f"cannot split {slots} structure slots into {parts} equal parts")
+    if batch.pair_dst.shape[0] % parts:
+        raise ValueError(
+            f"cannot split the batch's {batch.pair_dst.shape[0]} pair slots into {parts} parts: "
+            f"they were packed in fewer pair groups (pack with a multiple of {parts} pair groups)"
+        )
     part_slots = slots // parts
     part_atoms = batch.atom_mask.shape[0] // parts
 
@@ -563,8 +574,8 @@ class Batcher:
         groups = self.slot_multiple
         group_slots = self.num_slots // groups
         step = -(-group_slots * self.shapes[bucket].max_pairs // PAIR_CAPACITY_STEPS)
-        slots = np.arange(members.size) // group_slots
-        largest = np.bincount(slots, self.num_pairs[members], minlength=groups).max()
+        group_of = np.arange(members.size) // group_slots
+        largest = np.bincount(group_of, self.num_pairs[members], minlength=groups).max()
         return groups, max(1, -(-int(largest) // step)) * step
 
     def _batch(self, bucket: int, members: np.ndarray) -> Batch:

@@ -351,7 +351,7 @@ def size_scan_store(
             "kind": "size_scan",
             "reference": "each run's test split",
             "metrics": sorted({n for m in metrics.values() for n in m}),
-            "options": json.dumps(dict(attrs), sort_keys=True),
+            "options": json.dumps(dict(attrs), sort_keys=True, default=str),
         },
     )
 

@@ -117,7 +117,7 @@ def strained(batch: Batch, strain: Float[Array, "B 3 3"]) -> Batch:
     """``batch`` with every periodic cell and its atoms deformed by ``I + strain[b]`` (row
     vectors: ``r → r (I + ε)``): positions, pair shifts and cells."""
     deform = jnp.eye(3) + strain
-    # padding atoms (segment B) and the pairs of empty slots stay undeformed
+    # padding atoms (segment B) stay undeformed; padding pairs have zero shift, so stay zero
     per_atom = jnp.concatenate([deform, jnp.eye(3)[None]])[batch.segment_ids]
     positions = jnp.einsum("nx,nxy->ny", batch.positions, per_atom)
     pair_shift = jnp.einsum("px,pxy->py", batch.pair_shift, per_atom[batch.pair_dst])
