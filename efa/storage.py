@@ -43,7 +43,10 @@ def check_output_path(path: str | os.PathLike, folder: bool) -> None:
     """Refuse an output path whose present content is not an earlier output of the same kind.
 
     A folder output (``folder=True``: a zarr store, an extracted archive) may replace a folder
-    holding one of :data:`OUTPUT_FOLDER_MARKERS`, or an empty one; a file may replace a file.
+    holding one of :data:`OUTPUT_FOLDER_MARKERS`, a zarr store whose root ``zarr.json`` is gone
+    (every entry a folder with its own ``zarr.json``: Snakemake deletes a job's declared output
+    file, the root ``zarr.json``, before it reruns the job), or an empty folder; a file may
+    replace a file.
     Anything else (a folder of other files, which replacing would delete; a file where a folder
     goes, or the reverse) is refused, so that a mistyped output path loses nothing. Commands
     call this before their work; :func:`atomic_path` calls it again before it replaces anything.
@@ -62,8 +65,9 @@ def check_output_path(path: str | os.PathLike, folder: bool) -> None:
             raise DataError(f"{target}: is a folder; expected a file path (nothing was written)")
         if any((target / marker).is_file() for marker in OUTPUT_FOLDER_MARKERS):
             return
-        if not any(target.iterdir()):
-            return
+        entries = list(target.iterdir())
+        if all(entry.is_dir() and (entry / "zarr.json").is_file() for entry in entries):
+            return  # empty, or a store without its root metadata
         raise DataError(
             f"{target}: a folder of other files (not a zarr store) is there; replacing it "
             "would delete them: choose another output path (nothing was written)"

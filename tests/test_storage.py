@@ -85,6 +85,22 @@ def test_an_output_never_replaces_something_of_another_kind(tmp_path):
     assert read_zarr(tmp_path / "empty", "test")["a"].values.tolist() == [0.0, 1.0, 2.0]
 
 
+def test_a_store_without_its_root_metadata_may_be_replaced(tmp_path):
+    """Snakemake deletes a rule's declared output (a store's root zarr.json) before it reruns
+    the rule; the rest of the store must not block the new one. A stray file among zarr
+    folders still marks a folder of other files."""
+    target = tmp_path / "probe.zarr"
+    write_zarr(xr.Dataset({"a": ("x", np.arange(3.0))}), target)
+    (target / "zarr.json").unlink()
+    write_zarr(xr.Dataset({"b": ("x", np.arange(2.0))}), target)
+    assert read_zarr(target, "test")["b"].values.tolist() == [0.0, 1.0]
+    (target / "zarr.json").unlink()
+    (target / "notes.txt").write_text("keep")
+    with pytest.raises(DataError, match="folder of other files"):
+        write_zarr(xr.Dataset({"c": ("x", np.arange(2.0))}), target)
+    assert (target / "notes.txt").read_text() == "keep"
+
+
 def test_reading_a_missing_store_leaves_no_lock_file(tmp_path):
     with pytest.raises(DataError, match="missing.zarr: no test store found"):
         read_zarr(tmp_path / "missing.zarr", "test")

@@ -15,7 +15,9 @@ import pytest
 import xarray as xr
 import yaml
 
-from .conftest import ROOT, environment, load_config, run, snakemake_command, tool
+from efa.storage import read_zarr
+
+from .conftest import ROOT, environment, load_config, run, snakemake, snakemake_command, tool
 
 
 @pytest.fixture(scope="module")
@@ -98,6 +100,18 @@ def test_experiment_changes_a_parameter(clone):
     assert "experiments.two_atoms.probes.two_atoms.num_points" in result.stdout, result.stdout
     probe = xr.open_zarr(clone / "results" / "probes" / "two_atoms.zarr", consolidated=False)
     assert probe.sizes["point"] == 11
+
+
+def test_snakemake_reruns_a_probe_over_its_store(clone):
+    """Snakemake deletes a rerun job's declared output, the probe store's root zarr.json, before
+    the job starts (as when seeds are added to a finished suite); the rest of the old store must
+    not stop the probe from writing the new one."""
+    store = clone / "results" / "probes" / "two_atoms.zarr"
+    before = (store / "zarr.json").stat().st_mtime_ns
+    config = clone / "config" / "config.yaml"
+    snakemake(clone, "--cores", "1", "--configfile", config, "--forcerun", "probe", timeout=600)
+    assert (store / "zarr.json").stat().st_mtime_ns > before
+    assert "energy_predicted" in read_zarr(store, "probe")  # complete: every file listed is there
 
 
 def _train_log(run_dir: Path) -> list[dict]:
