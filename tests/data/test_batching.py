@@ -129,6 +129,11 @@ def test_batcher_packs_the_pairs_of_each_device_together():
     )
     with pytest.raises(ValueError, match="packed in fewer pair groups"):
         split_batch(one_group, 2)
+    odd = pack(
+        structures.select(np.arange(8)), batcher.shapes[0], 8, 2.5, pair_groups=(1, 8 * largest + 1)
+    )
+    with pytest.raises(ValueError, match=f"{8 * largest + 1} pair slots into 2 parts"):
+        split_batch(odd, 2)
     with pytest.raises(ValueError, match="a group of 8 structures has more than 3 neighbour"):
         pack(structures.select(np.arange(8)), batcher.shapes[0], 8, 2.5, pair_groups=(1, 3))
 
