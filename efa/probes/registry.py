@@ -60,7 +60,8 @@ from efa.probes.runners import (
 @dataclasses.dataclass(frozen=True)
 class Probe:
     """A probe: its kind, a one-line description, accepted options with defaults, the function
-    ``(models, options) → store``, and an optional check of the options taken together (raising
+    ``(models, options) → store``, the metrics its store holds per (model, seed) (targets may
+    name these), and an optional check of the options taken together (raising
     :class:`ConfigError`)."""
 
     name: str
@@ -68,7 +69,34 @@ class Probe:
     description: str
     defaults: Mapping[str, Any]
     run: Callable[[Sequence[Predictor], Mapping[str, Any]], xr.Dataset]
+    metrics: tuple[str, ...]
     check: Callable[[Mapping[str, Any]], None] | None = None
+
+
+#: Metrics of every probe evaluated on labelled structures.
+_ERRORS = ("energy_mae", "energy_mae_aligned", "forces_mae")
+_DISSOCIATION = (
+    *_ERRORS,
+    "energy_mae_beyond_cutoff",
+    "dissociation_energy_error",
+    "force_sign_flips",
+    "force_sign_flips_reference",
+    "energy_jumps",
+)
+_REACH = (
+    "energy_mae",
+    "energy_mae_aligned",
+    "energy_change_mae",
+    "change_beyond_receptive_field",
+    "reach_distance",
+    "reach_distance_reference",
+)
+_FINITE_SIZE = (*_ERRORS, "size_difference_error", "size_trend_error", "size_trend_reference")
+_NVE = tuple(
+    f"{name}{suffix}"
+    for name in ("energy_drift", "energy_fluctuation", "time_to_failure", "failed_fraction")
+    for suffix in ("", "_reference")
+)
 
 
 def _reference_and_fragment(options: Mapping[str, Any]) -> None:
@@ -141,6 +169,7 @@ PROBES: dict[str, Probe] = {
             "two-atom dissociation curve, analytic reference",
             {**_COMMON, "num_points": 181, "min_gap": 1.0, "max_gap": 10.0},
             run_two_atoms,
+            _DISSOCIATION,
         ),
         Probe(
             "sn2",
@@ -148,6 +177,7 @@ PROBES: dict[str, Probe] = {
             "SN2 reaction-coordinate scan (free ion leaving)",
             {**_COMMON, **_FROM_DATA, "reference": "sn2_scan"},
             run_sn2,
+            _DISSOCIATION,
         ),
         Probe(
             "pull_apart",
@@ -164,6 +194,7 @@ PROBES: dict[str, Probe] = {
                 "max_gap": 12.0,
             },
             run_pull_apart,
+            _DISSOCIATION,
             _reference_and_fragment,
         ),
         Probe(
@@ -172,6 +203,14 @@ PROBES: dict[str, Probe] = {
             "cumulene terminal CH2 torsion scan",
             {**_COMMON, **_FROM_DATA, "reference": "cumulene_torsion"},
             run_torsion,
+            (
+                *_ERRORS,
+                "barrier",
+                "barrier_reference",
+                "barrier_error",
+                "barrier_relative_error",
+                "profile_correlation",
+            ),
         ),
         Probe(
             "charge_transfer",
@@ -179,6 +218,14 @@ PROBES: dict[str, Probe] = {
             "C10H2 vs C10H3+: change of energy and far-end forces on protonation",
             {**_COMMON, **_FROM_DATA, "reference": "carbon_chain_probe", "far_atoms": (9, 10)},
             run_charge_transfer,
+            (
+                *_ERRORS,
+                "energy_change_error",
+                "far_force_change_reference",
+                "far_force_change_predicted",
+                "far_force_change_error",
+                "far_force_change_relative_error",
+            ),
         ),
         Probe(
             "far_fragment",
@@ -193,6 +240,14 @@ PROBES: dict[str, Probe] = {
                 "seed": 0,
             },
             run_far_fragment,
+            (
+                *_ERRORS,
+                "far_response_reference",
+                "charged_response_error",
+                "neutral_response",
+                "neutral_response_reference",
+                "neutral_response_error",
+            ),
             _far_fragment_options,
         ),
         Probe(
@@ -210,6 +265,7 @@ PROBES: dict[str, Probe] = {
                 "max_gap": 40.0,
             },
             run_reach,
+            _REACH,
             _both_or_neither,
         ),
         Probe(
@@ -230,6 +286,7 @@ PROBES: dict[str, Probe] = {
                 "with_reference": True,
             },
             run_nve,
+            _NVE,
             _nve_options,
         ),
         Probe(
@@ -238,6 +295,7 @@ PROBES: dict[str, Probe] = {
             "per-atom error on larger systems than the training set's (data sets by name)",
             {**_COMMON, **_FROM_DATA, "datasets": None, "num_structures": 50},
             run_size_extrapolation,
+            ("per_atom_error_growth", "energy_mae_per_atom", "forces_mae"),
             _size_extrapolation_options,
         ),
         Probe(
@@ -246,6 +304,7 @@ PROBES: dict[str, Probe] = {
             "charged vacancy in growing rock-salt supercells (extensivity, 1/L convergence)",
             {**_COMMON, "max_repeats": 3, "lattice_constant": 5.64},
             run_nacl_supercell,
+            _FINITE_SIZE,
             _at_least("max_repeats", 2),
         ),
         Probe(
@@ -260,6 +319,7 @@ PROBES: dict[str, Probe] = {
                 "lattice_constant": 5.64,
             },
             run_nacl_slab,
+            (*_REACH, "vacuum_slope", "vacuum_slope_reference", "vacuum_slope_error"),
             _at_least("layers", 1),
         ),
         Probe(
@@ -268,6 +328,7 @@ PROBES: dict[str, Probe] = {
             "neutral rock-salt cubes: cluster cut-out against the periodic cell",
             {**_COMMON, "max_edge_pairs": 3, "lattice_constant": 5.64},
             run_nacl_cutout,
+            _FINITE_SIZE,
             _at_least("max_edge_pairs", 2),
         ),
     )
@@ -275,6 +336,13 @@ PROBES: dict[str, Probe] = {
 
 #: The size-scan probe takes runs (each evaluated on its own test split), not one structure set.
 SIZE_SCAN_PROBES = {"nacl_size": "per-atom energy error vs cluster size (each run's test split)"}
+#: Metrics of the size-scan probe's store (``energy_mae_per_atom`` and ``forces_mae`` per point).
+SIZE_SCAN_METRICS = ("per_atom_error_growth", "energy_mae_per_atom", "forces_mae")
+
+
+def probe_metrics(name: str) -> tuple[str, ...]:
+    """The metrics of probe ``name``'s store (:data:`PROBES` or :data:`SIZE_SCAN_PROBES`)."""
+    return SIZE_SCAN_METRICS if name in SIZE_SCAN_PROBES else PROBES[name].metrics
 
 
 def probe_options(name: str, given: Mapping[str, Any]) -> dict[str, Any]:

@@ -13,8 +13,10 @@ Outputs under ``output_dir``:
 - ``tables/probe_<label>.md|csv``: each probe's metrics per model;
 - ``tables/curve_<label>.csv``: each probe's curve (reference and seed-mean predictions), for
   DVC plots;
-- ``tables/targets.md`` and ``tables/summary.md`` (provenance and every quality table, with
-  headings; not the cost table);
+- ``tables/targets.md`` (every verdict of the declared targets, ``targets met: K/N`` and each
+  model's score, :mod:`efa.report.targets`), ``targets.json`` (the same verdicts with their
+  declarations) and ``tables/summary.md`` (provenance and every quality table, with headings;
+  not the cost table);
 - ``figures/<label>.png`` per probe and ``figures/force_error_vs_depth.png`` when models are
   labelled ``<name>_T<k>``;
 - ``figures/parity_<experiment>.png`` (test energies and forces, every model on shared axes)
@@ -23,7 +25,8 @@ Outputs under ``output_dir``:
 - every figure also as SVG beside its PNG;
 - ``metrics.json``: ``{"test": {experiment: {model: {metric: mean}}}, "test_sets": {experiment:
   {model: {test set: {group: {metric: mean}}}}}, "probes": {label: {model:
-  {metric: mean}}}, "targets": {"met": K, "total": N}, "truncated": [run, …], "provenance":
+  {metric: mean}}}, "targets": {"met": K, "total": N}, "scores": {experiment: {model: {"met": K,
+  "judged": N}}}, "truncated": [run, …], "provenance":
   {…}}`` (nan written as null). It holds quality numbers only, so that two runs of one
   configuration on the same devices can be compared byte for byte; ``provenance``
   (:mod:`efa.provenance`) records the code, packages, devices of the runs, the configuration's
@@ -53,7 +56,8 @@ from efa.report.tables import (
     test_metric_tables,
     test_set_tables,
 )
-from efa.report.targets import Target, evaluate_targets, targets_line, truncated_runs
+from efa.report.target_spec import TargetSpec
+from efa.report.targets import Verdict, counted, evaluate_targets, scores, targets_line
 from efa.storage import check_output_path, read_zarr, write_text, write_zarr
 
 
@@ -136,11 +140,12 @@ def _clean(value: float) -> float | None:
 def summary_json(
     metrics: xr.Dataset | None,
     probes: Sequence[xr.Dataset],
-    targets: Sequence[Target],
+    verdicts: Sequence[Verdict],
     provenance: dict | None = None,
     test_sets: xr.Dataset | None = None,
 ) -> dict:
-    """The nested ``metrics.json`` mapping (seed means of the quality numbers)."""
+    """The nested ``metrics.json`` mapping (seed means of the quality numbers, the count of met
+    targets and each model's score)."""
     test: dict = {}
     if metrics is not None:
         for experiment in metrics["experiment"].values:
@@ -170,7 +175,16 @@ def summary_json(
         "test": test,
         "test_sets": test_set_json(test_sets),
         "probes": probe_values,
-        "targets": {"met": sum(t.met for t in targets), "total": len(targets)},
+        "targets": {
+            "met": sum(v.met for v in counted(verdicts)),
+            "total": len(counted(verdicts)),
+        },
+        "scores": {
+            experiment: {
+                model: {"met": met, "judged": judged} for model, (met, judged) in by.items()
+            }
+            for experiment, by in scores(verdicts).items()
+        },
         "truncated": truncated_list(metrics, probes),
         "provenance": provenance,
     }
@@ -189,11 +203,21 @@ def truncated_list(metrics: xr.Dataset | None, probes: Sequence[xr.Dataset]) -> 
                     f"{entry['experiment'].item()}/{entry['model'].item()}/seed{int(entry['seed'].item())}"
                 )
     for store in probes:
-        runs += [
-            f"probe {_label(store)}: {run}"
-            for run in truncated_runs(store, ("efa", "local", "external"))
-        ]
+        runs += [f"probe {_label(store)}: {run}" for run in probe_truncated_runs(store)]
     return sorted(runs)
+
+
+def probe_truncated_runs(store: xr.Dataset) -> list[str]:
+    """``model/seed<k>`` of every run of a probe store whose training was truncated."""
+    if "truncated" not in store:
+        return []
+    flags = store["truncated"].isel(probe=0)
+    return [
+        f"{model}/seed{int(seed)}"
+        for model in flags["model"].values
+        for seed in flags["seed"].values
+        if flags.sel(model=model, seed=seed).item() == 1
+    ]
 
 
 def cost_json(metrics: xr.Dataset | None) -> dict:
@@ -312,9 +336,10 @@ def build_report(
     config_sha256: str | None = None,
     test_set_paths: Sequence[str | os.PathLike] = (),
     prediction_paths: Sequence[str | os.PathLike] = (),
-) -> tuple[list[Target], list[Path], dict]:
-    """Write every report output (module docstring); return the targets, the written paths and
-    the provenance."""
+    targets: Sequence[TargetSpec] = (),
+) -> tuple[list[Verdict], list[Path], dict]:
+    """Write every report output (module docstring); return the verdicts of the declared
+    ``targets``, the written paths and the provenance."""
     from efa.report.figures import depth_figure, leaderboard_figure, probe_figure, save_figure
     from efa.report.leaderboard import leaderboard_tables, model_cards, model_families
 
@@ -384,8 +409,11 @@ def build_report(
         )
         written += save_figure(probe_figure(store), output / f"figures/{label}.png")
 
+    verdicts = evaluate_targets(targets, probes, metrics, model_families(metric_stores))
     if metrics is not None:
-        boards = leaderboard_tables(metrics, probes, model_cards(metric_stores), test_sets)
+        boards = leaderboard_tables(
+            metrics, probes, model_cards(metric_stores), test_sets, verdicts
+        )
         for experiment, (markdown, table, (columns, rows)) in boards.items():
             text(markdown, f"tables/leaderboard_{experiment}.md")
             text(table, f"tables/leaderboard_{experiment}.csv")
@@ -401,14 +429,44 @@ def build_report(
                     output / f"figures/leaderboard_{experiment}.png",
                 )
 
-    targets = evaluate_targets(probes, metrics)
-    target_text = "\n".join(f"- {target.line()}" for target in targets)
-    target_text += f"\n\n{targets_line([target.met for target in targets])}\n"
+    target_text = targets_text(verdicts)
     text(target_text, "tables/targets.md")
     sections.append(("Quality targets", target_text))
+    text(
+        json.dumps([verdict_json(v) for v in verdicts], indent=2, allow_nan=False) + "\n",
+        "targets.json",
+    )
     sections.insert(0, ("Provenance", header(provenance) + "\n"))
     text("\n".join(f"## {title}\n\n{body}" for title, body in sections), "tables/summary.md")
-    summary = summary_json(metrics, probes, targets, provenance, test_sets)
+    summary = summary_json(metrics, probes, verdicts, provenance, test_sets)
     text(json.dumps(summary, indent=2, sort_keys=True, allow_nan=False) + "\n", "metrics.json")
     text(json.dumps(cost_json(metrics), indent=2, sort_keys=True) + "\n", "cost.json")
-    return targets, written, provenance
+    return verdicts, written, provenance
+
+
+def targets_text(verdicts: Sequence[Verdict], bullet: str = "- ") -> str:
+    """Every verdict as a list item (``bullet`` first), then ``targets met: K/N`` (targets on
+    families, labels, ratios and the suite) and each model's score (targets on all models)."""
+    lines = [f"{bullet}{verdict.line()}" for verdict in verdicts]
+    lines += ["", targets_line([v.met and not v.truncated for v in counted(verdicts)])]
+    for experiment, by_model in sorted(scores(verdicts).items()):
+        ranked = sorted(by_model.items(), key=lambda item: (-item[1][0] / item[1][1], item[0]))
+        lines.append(
+            f"scores {experiment}: "
+            + ", ".join(f"{model} {met}/{judged}" for model, (met, judged) in ranked)
+        )
+    return "\n".join(lines) + "\n"
+
+
+def verdict_json(verdict: Verdict) -> dict:
+    """One verdict for ``targets.json``: the declaration, the model, the value and the status."""
+    return {
+        **verdict.spec.to_mapping(),
+        "model": verdict.model,
+        "value": _clean(verdict.value),
+        "status": verdict.status,
+        "met": bool(verdict.met and not verdict.truncated and verdict.applicable),
+        "detail": verdict.detail,
+        "reason": verdict.reason,
+        "truncated": list(verdict.truncated),
+    }

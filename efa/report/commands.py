@@ -17,14 +17,17 @@ outputs (under --output-dir):
   tables/cost.md|csv, cost.json     steps and training wall time (kept apart: they vary)
   tables/probe_<label>.md|csv       probe metrics per model
   tables/curve_<label>.csv          probe curves (reference, seed-mean prediction per model)
-  tables/targets.md, summary.md     quality targets; all tables with headings
+  tables/targets.md, targets.json   verdicts of the declared targets (--targets), each
+                                    model's score; summary.md: all tables with headings
   figures/<label>.png               one figure per probe (reference vs each model, side by side)
   figures/force_error_vs_depth.png  test force RMSE vs depth T, for models labelled <name>_T<k>
   metrics.json                      nested summary for DVC ('dvc metrics show'): quality
                                     numbers, truncated runs and provenance (no timings)
   --combined-metrics PATH           (optional) the combined test-metric store
-stdout:  a provenance header, each quality target with its measured value (a target judged on
-         a truncated run is not met), then 'targets met: K/N'.
+stdout:  a provenance header, each declared target's verdict with its measured value (a target
+         judged on a truncated run is not met; one a model cannot take is n/a with the
+         reason), 'targets met: K/N' (targets on families, labels, ratios and the suite), and
+         per experiment each model's score (targets met of those judged, targets on 'all').
 
 example: efa report --metrics results/runs/*/*/seed*/metrics.zarr \\
              --test-sets results/runs/*/*/seed*/test_sets.zarr \\
@@ -33,15 +36,47 @@ example: efa report --metrics results/runs/*/*/seed*/metrics.zarr \\
 """
 
 
+def _declared_targets(args: argparse.Namespace) -> list:
+    """The targets of ``--targets FILE`` (a workflow configuration) or ``--targets-json``."""
+    import json
+
+    from efa.errors import ConfigError
+    from efa.report.target_spec import parse_declarations, parse_targets
+
+    if args.targets_json is not None:
+        try:
+            found = json.loads(args.targets_json)
+        except json.JSONDecodeError as error:
+            raise ConfigError(f"--targets-json: not JSON ({error})") from None
+        if not isinstance(found, list):
+            raise ConfigError("--targets-json: expected a list of declarations")
+        return parse_declarations(found)
+    if args.targets is None:
+        return []
+    import yaml
+
+    try:
+        with open(args.targets, encoding="utf-8") as stream:
+            config = yaml.safe_load(stream)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        raise ConfigError(f"--targets {args.targets}: cannot read it ({error})") from None
+    if not isinstance(config, dict):
+        raise ConfigError(f"--targets {args.targets}: expected a workflow configuration mapping")
+    try:
+        return parse_targets(config)
+    except ConfigError as error:
+        raise ConfigError(f"--targets {args.targets}: {error}") from None
+
+
 def _run(args: argparse.Namespace) -> int:
     from efa.errors import ConfigError
     from efa.provenance import header
-    from efa.report.build import build_report
-    from efa.report.targets import targets_line
+    from efa.report.build import build_report, targets_text
 
     if not args.metrics and not args.probes:
         raise ConfigError("nothing to report: give --metrics STORE … and/or --probes STORE …")
-    targets, written, provenance = build_report(
+    specs = _declared_targets(args)
+    verdicts, written, provenance = build_report(
         args.metrics,
         args.probes,
         args.output_dir,
@@ -49,12 +84,11 @@ def _run(args: argparse.Namespace) -> int:
         args.config_sha256,
         args.test_sets,
         args.predictions,
+        specs,
     )
     print(header(provenance))
     print(f"wrote {len(written)} files under {args.output_dir}")
-    for target in targets:
-        print(target.line())
-    print(targets_line([target.met for target in targets]))
+    print(targets_text(verdicts, bullet=""), end="")
     return 0
 
 
@@ -103,6 +137,18 @@ def register(subparsers) -> None:
         "--combined-metrics",
         metavar="STORE.zarr",
         help="also write the combined test-metric store here",
+    )
+    targets = parser.add_mutually_exclusive_group()
+    targets.add_argument(
+        "--targets",
+        metavar="CONFIG.yaml",
+        help="judge the targets declared in this workflow configuration (its experiments' and "
+        "probes' 'targets' lists and report.targets)",
+    )
+    targets.add_argument(
+        "--targets-json",
+        metavar="JSON",
+        help="the declarations as the workflow passes them (a JSON list)",
     )
     parser.add_argument(
         "--config-sha256",

@@ -7,7 +7,12 @@ A row per model of the experiment, whatever its kind (built-in, own Flax module,
   each further test set and group, as ``<test set>/<group>:<metric>``;
 - every metric of every probe that evaluated the experiment's runs, as ``<probe>:<metric>``;
 - ``num_parameters``, training ``steps`` and ``truncated`` (runs stopped by their time limit);
-- the model card: ``source``, ``version``, ``license``, ``training_data``, ``level_of_theory``.
+- the model card: ``source``, ``version``, ``license``, ``training_data``, ``level_of_theory``;
+- ``score`` (targets met of those judged) and a column per declared target on ``all`` models
+  (``met``, ``NOT met`` with the value, or ``n/a`` with the reason; :mod:`efa.report.targets`).
+
+Rows are ranked by score (fraction of the judged targets met, then the number met), then by
+label.
 
 What the models cost (training time, inference µs/atom) varies between runs and is in the cost
 table (:func:`efa.report.tables.cost_tables`), not here, so that the leaderboard of one
@@ -24,6 +29,7 @@ import xarray as xr
 
 from efa.predictors.base import CARD_KEYS
 from efa.report.tables import csv_table, markdown_table, seed_statistics, truncated_text
+from efa.report.targets import Verdict
 
 #: Test metrics on the leaderboard, in this order.
 LEADERBOARD_TEST_METRICS = ("energy_mae", "energy_rmse", "forces_mae", "forces_rmse")
@@ -95,13 +101,19 @@ def leaderboard(
     cards: Mapping[tuple[str, str], Mapping[str, str]],
     experiment: str,
     test_sets: xr.Dataset | None = None,
+    verdicts: Sequence[Verdict] = (),
 ) -> tuple[list[str], list[list[object]]]:
-    """Header and rows (one per model with test metrics) of ``experiment``'s leaderboard."""
+    """Header and rows (one per model with test metrics) of ``experiment``'s leaderboard,
+    ranked by score (module docstring)."""
+    judged = [v for v in verdicts if v.model is not None and experiment in v.experiments]
+    target_names = list(dict.fromkeys(v.spec.name for v in judged))
+    cells = {(v.spec.name, v.model): v for v in judged}
     probe_columns = _probe_columns(probes, experiment)
     set_columns = _set_columns(test_sets, experiment)
     test = [name for name in LEADERBOARD_TEST_METRICS if name in metrics]
     header = [
         "model",
+        *(["score"] if target_names else []),
         *test,
         *(name for name, *_ in set_columns),
         *(name for name, _, _ in probe_columns),
@@ -109,13 +121,20 @@ def leaderboard(
         "steps",
         "truncated",
         *(key for key in CARD_KEYS if key != "name"),
+        *target_names,
     ]
-    rows = []
+    rows, ranks = [], []
     for model in metrics["model"].values:
         entry = metrics.sel(experiment=experiment, model=model)
         if not np.any(np.isfinite(entry[test[0]].values)):
             continue  # a model of another experiment
         row: list[object] = [str(model)]
+        own = [cells[(name, str(model))] for name in target_names if (name, str(model)) in cells]
+        applicable = [v for v in own if v.applicable]
+        met = sum(v.met for v in applicable)
+        if target_names:
+            row.append(f"{met}/{len(applicable)}")
+        ranks.append((-(met / len(applicable)) if applicable else 1.0, -met, str(model)))
         row += [_mean(entry[name].values) for name in test]
         for _, test_set, group, metric in set_columns:
             present = str(model) in test_sets["model"].values
@@ -139,8 +158,13 @@ def leaderboard(
         row.append(truncated_text(entry["truncated"].values) if "truncated" in entry else "no")
         card = cards.get((experiment, str(model)), {})
         row += [card.get(key, "") for key in CARD_KEYS if key != "name"]
+        row += [
+            cells[(name, str(model))].cell() if (name, str(model)) in cells else "n/a: not run"
+            for name in target_names
+        ]
         rows.append(row)
-    return header, rows
+    order = sorted(range(len(rows)), key=lambda index: ranks[index])
+    return header, [rows[index] for index in order]
 
 
 def leaderboard_tables(
@@ -148,11 +172,12 @@ def leaderboard_tables(
     probes: Sequence[xr.Dataset],
     cards: Mapping[tuple[str, str], Mapping[str, str]],
     test_sets: xr.Dataset | None = None,
+    verdicts: Sequence[Verdict] = (),
 ) -> dict[str, tuple[str, str, tuple[list[str], list[list[object]]]]]:
     """``experiment → (markdown, csv, (header, rows))`` for every experiment of ``metrics``."""
     tables = {}
     for experiment in metrics["experiment"].values:
-        header, rows = leaderboard(metrics, probes, cards, str(experiment), test_sets)
+        header, rows = leaderboard(metrics, probes, cards, str(experiment), test_sets, verdicts)
         shown = [
             [f"{cell:.3g}" if isinstance(cell, float) else cell for cell in row] for row in rows
         ]

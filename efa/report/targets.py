@@ -1,79 +1,78 @@
-"""Quality targets of the suite (docs/science.md, "Probes"), measured from the result stores.
+"""Measure declared targets (:mod:`efa.report.target_spec`) on the result stores.
 
-Models are paired by family (``efa`` vs ``local``, a coordinate of every probe store).
-Conservative pairing: the EFA side uses the *worst* EFA run (model and training seed), the local
-side the *best* local run, so that a target holds for every pair of runs, not only on average.
-Only the targets of the probes in the report are judged (a configuration without a torsion probe
-has no torsion targets); a target whose models are missing from its probe store is reported as
-not measured and counts as not met.
-A target judged on a run whose training stopped on its time limit before its step budget
-(``truncated``) is reported as not met, with the runs named: its value would depend on the speed
-of the machine.
+A target's value over several runs (models × training seeds) is the one *least favourable* to
+it: the largest value for ``<`` and ``<=``, the smallest for ``>`` and ``>=``, the one farthest
+from the bound for ``==``. A target on a family or on labels therefore holds for every run it
+judges, not only on average; a ratio takes the least favourable pair of runs (the best local
+run against the worst EFA run, say). A target on ``all`` models gives each model its own
+verdict, on the least favourable of its seeds.
 
-1. every probe store holds a finite reference and a finite prediction for each of its models;
-2. two atoms: energy MAE beyond the cutoff ≥ 10× lower for EFA than local;
-3. GFN2-xTB cumulene torsion: EFA barrier within 25 % of the reference;
-4. GFN2-xTB cumulene torsion: local barrier off by more than 75 %;
-5. charge transfer: EFA far-end force change error < 30 % of the change;
-6. charge transfer: local misses it (error ≥ 70 % of the change);
-7. periodic charged vacancy (``nacl_supercell``): local misses the size dependence of its
-   energy (trend error ≥ 50 % of the reference's change from the smallest to the largest cell);
-8. periodic charged vacancy: EFA follows it (trend error < 25 %);
-9. periodic charged slab (``nacl_slab``): the local energy is flat (≤ 1 µeV) beyond the local
-   receptive field, where the reference keeps changing (the slope of a charged sheet);
-10. periodic charged slab: EFA's slope against the vacuum width within 25 % of the reference's;
-11. far fragment: EFA moves the molecule's forces by the Coulomb amount when a far ion moves
-    (``charged_response_error`` < 30 %);
-12. far fragment: local misses that response (error ≥ 70 %);
-13. far fragment: EFA does not respond to a far neutral atom (``neutral_response_error`` < 10 %
-    of the ion's response): real, not spurious, long range;
-14. NVE dynamics (``nve``): EFA conserves energy, ``energy_drift`` < 1 meV/atom/ps;
-15. NVE dynamics: no EFA trajectory fails (``failed_fraction`` = 0);
-16. SN2 (the ``sn2_scan`` reaction scan): energy MAE where the free ion is beyond the cutoff of
-    every atom ≥ 3× lower for EFA than local;
-17. SN2: EFA's scan has no jumps beyond the reference's (``energy_jumps``, the excess total
-    variation of the predicted curve, ≤ 0).
-18. depth (from the test metrics, for every experiment whose models are labelled
-    ``<family>_T<k>``, the paper's 3D clusters): the shallowest EFA model has a lower test force
-    RMSE than the local model at every depth (smallest ratio local / EFA > 1);
-19. size scan (``nacl_size``): EFA's per-atom energy error is flat in the cluster size
-    (``per_atom_error_growth``, largest over smallest size, ≤ 2);
-20. size scan: at the largest size EFA's per-atom energy error is at most half the local
-    model's (worst EFA run against best local run), so that a flat error means a learned one:
-    two models that learned nothing are flat too.
+A verdict is one of: met; not met; not measured (no finite value: counts as not met); not met
+because a judged run stopped on its time limit before its step budget (``truncated``: its value
+would depend on the speed of the machine); or n/a, with the reason, where the model cannot take
+the probe or check (it lacks a capability, :mod:`efa.predictors.capabilities`). An n/a verdict
+is not counted. Targets of probes that are not in the report are left out.
+
+``targets met: K/N`` counts the verdicts of targets on families, labels, ratios and the suite;
+the verdicts of targets on ``all`` models make up each model's score instead (targets met of
+those judged), shown on the leaderboard.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import xarray as xr
 
-from efa.probes.labels import GFN2_LEVEL, TWO_ATOM_LEVEL
+from efa.report.target_spec import COMPARISONS, Selection, TargetSpec
 
 
 @dataclasses.dataclass(frozen=True)
-class Target:
-    """A target's description, its measured value (nan if not measured) and whether it is met."""
+class Verdict:
+    """A target measured: its value (nan if not measured), whether it is met, the model of a
+    per-model verdict, a detail, the reason it does not apply (n/a), the truncated runs it was
+    judged on and the experiments whose models it judges."""
 
-    description: str
+    spec: TargetSpec
     value: float
     met: bool
+    model: str | None = None
     detail: str = ""
+    reason: str = ""
     truncated: tuple[str, ...] = ()
+    experiments: tuple[str, ...] = ()
+
+    @property
+    def applicable(self) -> bool:
+        return not self.reason
+
+    @property
+    def status(self) -> str:
+        """``met``, ``NOT met``, ``NOT MEASURED``, ``NOT met: truncated runs`` or ``n/a``."""
+        if not self.applicable:
+            return "n/a"
+        if self.truncated:
+            return "NOT met: truncated runs"
+        if self.met:
+            return "met"
+        return "NOT MEASURED" if math.isnan(self.value) else "NOT met"
+
+    def cell(self) -> str:
+        """The verdict in a leaderboard cell: ``met 0.012``, ``NOT met 0.31``, ``n/a: reason``."""
+        if not self.applicable:
+            return f"n/a: {self.reason}"
+        if math.isnan(self.value):
+            return "not measured"
+        return f"{'met' if self.met and not self.truncated else 'NOT met'} {self.value:.3g}"
 
     def line(self) -> str:
-        """``[met] description: measured … (detail)``; truncated runs are named."""
-        if self.truncated:
-            status = "NOT met: truncated runs"
-        else:
-            status = (
-                "met" if self.met else ("NOT MEASURED" if math.isnan(self.value) else "NOT met")
-            )
+        """``[met] description (model): measured … (detail)``."""
+        who = f" ({self.model})" if self.model is not None else ""
+        if not self.applicable:
+            return f"[n/a] {self.spec.description}{who}: {self.reason}"
         notes = [self.detail] if self.detail else []
         if self.truncated:
             notes.append(
@@ -81,32 +80,7 @@ class Target:
                 + ", ".join(self.truncated)
             )
         detail = f" ({'; '.join(notes)})" if notes else ""
-        return f"[{status}] {self.description}: measured {self.value:.3g}{detail}"
-
-
-def truncated_runs(
-    store: xr.Dataset | None, families: Sequence[str] = ("efa", "local")
-) -> tuple[str, ...]:
-    """``model/seed<k>`` of every run of ``families`` in a probe store that was truncated."""
-    if store is None or "truncated" not in store:
-        return ()
-    probe = store.isel(probe=0)
-    names = []
-    for model, family in zip(probe["model"].values, probe["family"].values):
-        if family not in families:
-            continue
-        for seed in probe["seed"].values:
-            if probe["truncated"].sel(model=model, seed=seed).item() == 1:
-                names.append(f"{model}/seed{int(seed)}")
-    return tuple(names)
-
-
-def _judged(target: Target, store: xr.Dataset | None, families: Sequence[str]) -> Target:
-    """``target``, not met if any run it was judged on was truncated."""
-    runs = truncated_runs(store, families)
-    if not runs:
-        return target
-    return dataclasses.replace(target, met=False, truncated=runs)
+        return f"[{self.status}] {self.spec.description}{who}: measured {self.value:.3g}{detail}"
 
 
 def targets_line(results: Sequence[bool]) -> str:
@@ -114,22 +88,258 @@ def targets_line(results: Sequence[bool]) -> str:
     return f"targets met: {sum(results)}/{len(results)}"
 
 
-def family_values(store: xr.Dataset, metric: str, family: str) -> np.ndarray:
-    """``metric`` of every run (model × seed) of ``family``, finite values only."""
+def counted(verdicts: Sequence[Verdict]) -> list[Verdict]:
+    """The verdicts that ``targets met: K/N`` counts: applicable, not per model."""
+    return [v for v in verdicts if v.applicable and not v.spec.per_model]
+
+
+def least_favourable(values: np.ndarray, compare: str, bound: float) -> int:
+    """Index of the value of ``values`` (finite, non-empty) least favourable to
+    ``value <compare> bound``."""
+    if compare in ("<", "<="):
+        return int(np.argmax(values))
+    if compare in (">", ">="):
+        return int(np.argmin(values))
+    return int(np.argmax(np.abs(values - bound)))
+
+
+def _judge(spec: TargetSpec, value: float) -> bool:
+    return math.isfinite(value) and COMPARISONS[spec.compare](value, spec.bound)
+
+
+def _unit(units: str) -> str:
+    return "" if units in ("", "1") else f" {units}"
+
+
+@dataclasses.dataclass(frozen=True)
+class _Runs:
+    """The values one target reads: per model, its family, its per-seed values (nan where a
+    seed has no run), its truncated seeds and the reason it cannot take the target (or "")."""
+
+    families: dict[str, str]
+    values: dict[str, np.ndarray]
+    truncated: dict[str, tuple[int, ...]]
+    reasons: dict[str, str]
+    units: str
+    experiments: tuple[str, ...]
+
+    def selected(self, selection: Selection) -> list[str]:
+        return [
+            model
+            for model, family in self.families.items()
+            if selection.matches(model, family) and not self.reasons[model]
+        ]
+
+    def pool(self, models: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+        """Finite values of ``models``' runs and the run names ``model/seed<k>`` that are
+        truncated among them."""
+        values = np.concatenate([self.values[m] for m in models]) if models else np.zeros(0)
+        truncated = [f"{m}/seed{seed}" for m in models for seed in self.truncated[m]]
+        return values[np.isfinite(values)], truncated
+
+
+def _reason(store: xr.Dataset, model: str, metric: str) -> str:
+    """Why ``model`` cannot take ``metric`` of the probe store (``""`` if it can)."""
+    if "not_applicable" not in store or metric not in store["metric_name"].values:
+        return ""
+    return str(store["not_applicable"].isel(probe=0).sel(model=model, metric_name=metric).item())
+
+
+def _probe_runs(spec: TargetSpec, store: xr.Dataset) -> _Runs | str:
+    """The runs of a probe store for ``spec`` (or why it cannot be measured)."""
     probe = store.isel(probe=0)
-    models = [m for m, f in zip(probe["model"].values, probe["family"].values) if f == family]
-    values = probe[metric].sel(model=models).values.ravel()
-    return values[np.isfinite(values)]
+    if spec.metric not in probe:
+        return f"the probe store has no metric {spec.metric!r}"
+    data = probe[spec.metric]
+    if "point" in data.dims:
+        if spec.point is None:
+            return f"{spec.metric!r} has a value per point; give the target a 'point'"
+        data = data.isel(point=spec.point)
+    scale = 1.0
+    if spec.relative_to is not None:
+        if spec.relative_to not in probe:
+            return f"the probe store has no metric {spec.relative_to!r}"
+        scale = _largest(probe[spec.relative_to].values)
+    models = [str(model) for model in probe["model"].values]
+    families = dict(zip(models, (str(f) for f in probe["family"].values)))
+    seeds = [int(seed) for seed in probe["seed"].values]
+    flags = probe["truncated"] if "truncated" in probe else None
+    return _Runs(
+        families=families,
+        values={m: np.asarray(data.sel(model=m).values, float).ravel() / scale for m in models},
+        truncated={
+            m: tuple(
+                seed
+                for seed in seeds
+                if flags is not None and flags.sel(model=m, seed=seed).item() == 1
+            )
+            for m in models
+        },
+        reasons={m: _reason(store, m, spec.metric) for m in models},
+        units="1" if spec.relative_to else str(data.attrs.get("units", "")),
+        experiments=tuple(store.attrs.get("experiments", ())),
+    )
 
 
-def _find(
-    stores: Sequence[xr.Dataset], predicate: Callable[[xr.Dataset], bool]
-) -> xr.Dataset | None:
-    return next((store for store in stores if predicate(store)), None)
+def _test_runs(
+    spec: TargetSpec, metrics: xr.Dataset, families: Mapping[tuple[str, str], str]
+) -> _Runs | str:
+    """The runs of an experiment's test metrics for ``spec``."""
+    if spec.metric not in metrics:
+        return f"no test metric {spec.metric!r}"
+    if spec.source not in metrics["experiment"].values:
+        return f"no test metrics of experiment {spec.source!r}"
+    runs = metrics.sel(experiment=spec.source)
+    models = [
+        str(model)
+        for model in runs["model"].values
+        if np.isfinite(runs[spec.metric].sel(model=model).values).any()
+    ]
+    seeds = [int(seed) for seed in runs["seed"].values]
+    flags = runs["truncated"] if "truncated" in runs else None
+    return _Runs(
+        families={m: families.get((spec.source, m), "") for m in models},
+        values={m: np.asarray(runs[spec.metric].sel(model=m).values, float) for m in models},
+        truncated={
+            m: tuple(
+                seed
+                for seed in seeds
+                if flags is not None and flags.sel(model=m, seed=seed).item() == 1
+            )
+            for m in models
+        },
+        reasons={m: "" for m in models},
+        units=str(runs[spec.metric].attrs.get("units", "")),
+        experiments=(spec.source,),
+    )
 
 
-def _complete(store: xr.Dataset) -> bool:
+def _largest(values: np.ndarray) -> float:
+    values = np.abs(np.asarray(values, float))
+    return float(np.nanmax(values)) if np.isfinite(values).any() else math.nan
+
+
+def _given(spec: TargetSpec, store: xr.Dataset | None) -> tuple[bool, str]:
+    """Whether the target's ``given`` condition holds, and its detail."""
+    if spec.given is None:
+        return True, ""
+    condition = spec.given
+    if store is None or condition.metric not in store:
+        return False, f"no {condition.metric!r} to check the condition on"
+    value = _largest(store[condition.metric].values)
+    units = _unit(str(store[condition.metric].attrs.get("units", "")))
+    holds = condition.holds(value)
+    text = f"{condition.metric} {value:.3g}{units}"
+    return holds, text if holds else f"{text}, needs {condition.compare} {condition.bound:g}"
+
+
+def _others(runs: _Runs, judged: Sequence[str], spec: TargetSpec) -> str:
+    """The least favourable value of every other model, for context: ``local 0.0287 eV``."""
+    parts = []
+    for model in runs.families:
+        if model in judged or runs.reasons[model]:
+            continue
+        values, _ = runs.pool([model])
+        if len(values):
+            value = values[least_favourable(values, spec.compare, spec.bound)]
+            parts.append(f"{model} {value:.3g}{_unit(runs.units)}")
+    return ", ".join(parts)
+
+
+def _group_verdict(spec: TargetSpec, runs: _Runs, given: tuple[bool, str]) -> Verdict:
+    judged = runs.selected(spec.models)
+    values, truncated = runs.pool(judged)
+    if not len(values):
+        detail = f"no finite value of {spec.judged_text()}"
+        return Verdict(spec, math.nan, False, detail=detail, experiments=runs.experiments)
+    value = float(values[least_favourable(values, spec.compare, spec.bound)])
+    details = [text for text in (_others(runs, judged, spec), given[1]) if text]
+    return Verdict(
+        spec,
+        value,
+        _judge(spec, value) and given[0] and not truncated,
+        detail="; ".join(details),
+        truncated=tuple(truncated),
+        experiments=runs.experiments,
+    )
+
+
+def _ratio_verdict(spec: TargetSpec, runs: _Runs, given: tuple[bool, str]) -> Verdict:
+    numerator, denominator = spec.ratio
+    top, top_truncated = runs.pool(runs.selected(numerator))
+    bottom, bottom_truncated = runs.pool(runs.selected(denominator))
+    bottom = bottom[bottom > 0]
+    truncated = tuple(top_truncated + bottom_truncated)
+    if not len(top) or not len(bottom):
+        detail = f"no finite positive value of {numerator.text()} and {denominator.text()}"
+        return Verdict(spec, math.nan, False, detail=detail, experiments=runs.experiments)
+    ratios = top[:, None] / bottom[None, :]
+    index = least_favourable(ratios.ravel(), spec.compare, spec.bound)
+    row, column = divmod(index, len(bottom))
+    value = float(ratios[row, column])
+    units = _unit(runs.units)
+    details = [
+        f"{denominator.text()} {bottom[column]:.3g}{units}, {numerator.text()} {top[row]:.3g}"
+        f"{units}",
+        *([given[1]] if given[1] else []),
+    ]
+    return Verdict(
+        spec,
+        value,
+        _judge(spec, value) and given[0] and not truncated,
+        detail="; ".join(details),
+        truncated=truncated,
+        experiments=runs.experiments,
+    )
+
+
+def _per_model_verdicts(spec: TargetSpec, runs: _Runs, given: tuple[bool, str]) -> list[Verdict]:
+    verdicts = []
+    for model in runs.families:
+        if runs.reasons[model]:
+            verdicts.append(
+                Verdict(
+                    spec,
+                    math.nan,
+                    False,
+                    model=model,
+                    reason=runs.reasons[model],
+                    experiments=runs.experiments,
+                )
+            )
+            continue
+        values, truncated = runs.pool([model])
+        value = (
+            float(values[least_favourable(values, spec.compare, spec.bound)])
+            if len(values)
+            else math.nan
+        )
+        verdicts.append(
+            Verdict(
+                spec,
+                value,
+                _judge(spec, value) and given[0] and not truncated,
+                model=model,
+                detail=given[1],
+                truncated=tuple(truncated),
+                experiments=runs.experiments,
+            )
+        )
+    return verdicts
+
+
+def complete(store: xr.Dataset) -> bool:
+    """Whether a probe store holds a finite reference and, for every model that can take the
+    probe, a finite prediction (for checks without a reference: every metric it can take)."""
     probe = store.isel(probe=0)
+    if "not_applicable" in probe:
+        reasons = probe["not_applicable"].values.astype(str)  # (model, metric_name)
+        for i, model in enumerate(probe["model"].values):
+            for j, metric in enumerate(probe["metric_name"].values):
+                finite = np.isfinite(probe[str(metric)].sel(model=model).values).any()
+                if not reasons[i, j] and not finite:
+                    return False
+        return True
     if "energy_predicted" not in probe:
         curve = probe[store.attrs.get("curve", "energy_mae_per_atom")].values
         per_model = np.isfinite(curve).reshape(curve.shape[0], -1).any(axis=1)
@@ -139,373 +349,67 @@ def _complete(store: xr.Dataset) -> bool:
     return reference_ok and bool(np.all(per_model))
 
 
-def _beyond_cutoff_ratio(store: xr.Dataset, description: str, bound: float) -> Target:
-    """``min(local) / max(EFA)`` of ``energy_mae_beyond_cutoff`` over the runs of a
-    dissociation store, met at ``bound`` or more."""
-    efa = family_values(store, "energy_mae_beyond_cutoff", "efa")
-    local = family_values(store, "energy_mae_beyond_cutoff", "local")
-    measured = len(efa) and len(local) and np.max(efa) > 0
-    ratio = float(np.min(local) / np.max(efa)) if measured else math.nan
-    return _judged(
-        Target(
-            description,
-            ratio,
-            ratio >= bound,
-            f"EFA {np.max(efa):.3g} eV, local {np.min(local):.3g} eV" if measured else "",
-        ),
-        store,
-        ("efa", "local"),
-    )
+def _suite_verdict(spec: TargetSpec, stores: Sequence[xr.Dataset]) -> Verdict | None:
+    if spec.metric == "incomplete_probe_stores":
+        if not stores:
+            return None
+        done = sum(complete(store) for store in stores)
+        value = float(len(stores) - done)
+        return Verdict(
+            spec, value, _judge(spec, value), detail=f"{done} of {len(stores)} stores complete"
+        )
+    return Verdict(spec, math.nan, False, detail=f"unknown suite metric {spec.metric!r}")
 
 
 def evaluate_targets(
-    stores: Sequence[xr.Dataset], metrics: xr.Dataset | None = None
-) -> list[Target]:
-    """Measure the targets listed in the module docstring on the probe stores and, for the
-    depth target, on the combined test metrics (dims experiment, model, seed)."""
-    targets = _depth_targets(metrics) if metrics is not None else []
-    if not stores:
-        return targets
-    complete = [_complete(store) for store in stores]
-    targets.append(
-        Target(
-            "probe stores hold reference and prediction for every model",
-            float(sum(complete)) if stores else math.nan,
-            bool(stores) and all(complete),
-            f"{sum(complete)} of {len(stores)} stores complete",
-        )
-    )
-
-    two_atoms = _find(
-        stores,
-        lambda s: (
-            s.attrs.get("kind") == "dissociation"
-            and s.attrs.get("level_of_theory") == TWO_ATOM_LEVEL
-        ),
-    )
-    if two_atoms is not None:
-        targets.append(
-            _beyond_cutoff_ratio(
-                two_atoms, "two atoms: energy MAE beyond cutoff, local / EFA >= 10", 10
-            )
-        )
-
-    torsion = _find(
-        stores,
-        lambda s: (
-            s.attrs.get("kind") == "torsion"
-            and s.attrs.get("level_of_theory", "").startswith(GFN2_LEVEL.split(" ")[0])
-        ),
-    )
-    for family, bound, text in (("efa", 0.25, "within 25 %"), ("local", 0.75, "off by > 75 %")):
-        if torsion is None:
-            break
-        values = family_values(torsion, "barrier_relative_error", family)
-        value = float((np.max if family == "efa" else np.min)(values)) if len(values) else math.nan
-        met = value < bound if family == "efa" else value > bound
-        targets.append(
-            _judged(
-                Target(
-                    f"GFN2-xTB torsion: {family} barrier {text} of the reference (relative error)",
-                    value,
-                    bool(met),
-                ),
-                torsion,
-                (family,),
-            )
-        )
-
-    transfer = _find(stores, lambda s: s.attrs.get("kind") == "charge_transfer")
-    for family, bound, text in (("efa", 0.3, "< 30 %"), ("local", 0.7, ">= 70 %")):
-        if transfer is None:
-            break
-        values = family_values(transfer, "far_force_change_relative_error", family)
-        value = float((np.max if family == "efa" else np.min)(values)) if len(values) else math.nan
-        met = value < bound if family == "efa" else value >= bound
-        targets.append(
-            _judged(
-                Target(
-                    f"charge transfer: {family} far-end force change error {text} of the change",
-                    value,
-                    bool(met),
-                ),
-                transfer,
-                (family,),
-            )
-        )
-    targets += _periodic_targets(stores)
-    targets += _far_fragment_targets(stores)
-    targets += _dynamics_targets(stores)
-    targets += _sn2_targets(stores)
-    targets += _size_scan_targets(stores)
-    return targets
-
-
-#: Test metric of the depth target (the paper's figure shows the force RMSE against depth).
-DEPTH_METRIC = "forces_rmse"
-#: Largest growth of EFA's per-atom energy error over a size scan that counts as flat.
-MAX_ERROR_GROWTH = 2.0
-#: Smallest ratio local / EFA of the per-atom energy error at the largest size of a size scan.
-MIN_LOCAL_OVER_EFA_AT_LARGEST = 2.0
-
-
-def _depth_targets(metrics: xr.Dataset) -> list[Target]:
-    """Target 18 (module docstring): per experiment with ``efa_T<k>`` and ``local_T<k>`` models,
-    ``min_T min_seeds(local_T) / max_seeds(EFA at its smallest depth)``, met above 1."""
-    from efa.report.figures import DEPTH_LABEL
-
-    if DEPTH_METRIC not in metrics:
-        return []
-    targets = []
-    for experiment in metrics["experiment"].values:
-        runs = metrics.sel(experiment=experiment)
-        depths: dict[str, dict[int, str]] = {}
-        for model in runs["model"].values:
-            match = DEPTH_LABEL.match(str(model))
-            values = runs[DEPTH_METRIC].sel(model=model).values
-            if match and np.isfinite(values).any():
-                depths.setdefault(match["family"], {})[int(match["depth"])] = str(model)
-        if "efa" not in depths or "local" not in depths:
+    specs: Sequence[TargetSpec],
+    stores: Sequence[xr.Dataset],
+    metrics: xr.Dataset | None = None,
+    families: Mapping[tuple[str, str], str] | None = None,
+) -> list[Verdict]:
+    """The verdicts of ``specs`` on the probe stores and the combined test metrics (dims
+    experiment, model, seed; ``families`` maps ``(experiment, model)`` to its family), in
+    declaration order. Targets of probes or experiments not in the report are left out."""
+    by_label = {str(store["probe"].values[0]): store for store in stores}
+    verdicts: list[Verdict] = []
+    for spec in specs:
+        if spec.scope == "suite":
+            verdict = _suite_verdict(spec, stores)
+            verdicts += [verdict] if verdict is not None else []
             continue
-        efa_model = depths["efa"][min(depths["efa"])]
-        efa = float(np.nanmax(runs[DEPTH_METRIC].sel(model=efa_model).values))
-        ratios = {
-            depth: float(np.nanmin(runs[DEPTH_METRIC].sel(model=model).values)) / efa
-            for depth, model in sorted(depths["local"].items())
-        }
-        value = min(ratios.values())
-        truncated = tuple(
-            f"{model}/seed{int(seed)}"
-            for model in [efa_model, *depths["local"].values()]
-            for seed in runs["seed"].values
-            if "truncated" in runs and runs["truncated"].sel(model=model, seed=seed).item() == 1
+        store = by_label.get(spec.source) if spec.scope == "probe" else None
+        if spec.scope == "probe" and store is None:
+            continue
+        if spec.scope == "test" and (
+            metrics is None or spec.source not in metrics["experiment"].values
+        ):
+            continue
+        runs = (
+            _probe_runs(spec, store)
+            if spec.scope == "probe"
+            else _test_runs(spec, metrics, families or {})
         )
-        targets.append(
-            Target(
-                f"depth ({experiment}): {efa_model} test force RMSE below local at every depth "
-                "(smallest local / EFA)",
-                value,
-                bool(value > 1),
-                ", ".join(f"T={depth}: {ratio:.3g}" for depth, ratio in ratios.items()),
-                truncated,
-            )
-        )
-    return targets
+        if isinstance(runs, str):
+            verdicts.append(Verdict(spec, math.nan, False, detail=runs))
+            continue
+        given = _given(spec, store)
+        if spec.per_model:
+            verdicts += _per_model_verdicts(spec, runs, given)
+        elif spec.ratio is not None:
+            verdicts.append(_ratio_verdict(spec, runs, given))
+        else:
+            verdicts.append(_group_verdict(spec, runs, given))
+    return verdicts
 
 
-def _size_scan_targets(stores: Sequence[xr.Dataset]) -> list[Target]:
-    """Target 19 (module docstring) of the ``nacl_size`` probe."""
-    store = _find(
-        stores,
-        lambda s: (
-            s.attrs.get("kind") == "size_scan"
-            and "datasets" not in json.loads(s.attrs.get("options", "{}"))
-        ),
-    )  # size_extrapolation, the other size scan, names the data sets it predicts
-    if store is None:
-        return []
-    growth = family_values(store, "per_atom_error_growth", "efa")
-    local = family_values(store, "per_atom_error_growth", "local")
-    worst = float(np.max(growth)) if len(growth) else math.nan
-    targets = [
-        _judged(
-            Target(
-                "size scan: efa per-atom energy error flat in the cluster size (largest / "
-                "smallest size <= 2)",
-                worst,
-                bool(worst <= MAX_ERROR_GROWTH),
-                f"local {np.min(local):.3g}" if len(local) else "",
-            ),
-            store,
-            ("efa",),
-        )
-    ]
-    errors = {
-        family: family_values(store.isel(point=-1), "energy_mae_per_atom", family)
-        for family in ("efa", "local")
-    }
-    if len(errors["local"]):
-        efa = float(np.max(errors["efa"])) if len(errors["efa"]) else math.nan
-        ratio = float(np.min(errors["local"])) / efa
-        size = int(store["coordinate"].isel(probe=0, point=-1))
-        targets.append(
-            _judged(
-                Target(
-                    f"size scan: at {size} atoms efa per-atom energy error at most half the "
-                    "local model's (local / efa >= 2)",
-                    ratio,
-                    bool(ratio >= MIN_LOCAL_OVER_EFA_AT_LARGEST),
-                    f"efa {efa:.3g}, local {np.min(errors['local']):.3g} eV/atom",
-                ),
-                store,
-                ("efa", "local"),
-            )
-        )
-    return targets
-
-
-#: The GFN2-xTB reaction scan of the default suite's SN2 probe.
-SN2_SCAN = "sn2_scan"
-
-
-def _sn2_targets(stores: Sequence[xr.Dataset]) -> list[Target]:
-    """Targets 16–17 (module docstring) of the SN2 scan."""
-    store = _find(
-        stores,
-        lambda s: s.attrs.get("kind") == "dissociation" and s.attrs.get("reference") == SN2_SCAN,
-    )
-    if store is None:
-        return []
-    jumps = family_values(store, "energy_jumps", "efa")
-    worst_jumps = float(np.max(jumps)) if len(jumps) else math.nan
-    return [
-        _beyond_cutoff_ratio(
-            store, "SN2 scan: energy MAE with the ion beyond the cutoff, local / EFA >= 3", 3
-        ),
-        _judged(
-            Target(
-                "SN2 scan: efa has no jumps beyond the reference's (excess total variation <= 0)",
-                worst_jumps,
-                bool(worst_jumps <= 0),
-            ),
-            store,
-            ("efa",),
-        ),
-    ]
-
-
-#: Largest EFA energy drift (eV/atom/ps) that counts as conserving energy.
-MAX_ENERGY_DRIFT = 1e-3
-
-
-def _dynamics_targets(stores: Sequence[xr.Dataset]) -> list[Target]:
-    """Targets 14–15 (module docstring) of the NVE probe."""
-    store = _find(stores, lambda s: s.attrs.get("kind") == "dynamics")
-    if store is None:
-        return []
-    drift = family_values(store, "energy_drift", "efa")
-    failed = family_values(store, "failed_fraction", "efa")
-    local = family_values(store, "energy_drift", "local")
-    worst_drift = float(np.max(drift)) if len(drift) else math.nan
-    worst_failed = float(np.max(failed)) if len(failed) else math.nan
-    return [
-        _judged(
-            Target(
-                "NVE dynamics: efa conserves energy (drift < 1 meV/atom/ps)",
-                worst_drift,
-                bool(worst_drift < MAX_ENERGY_DRIFT),
-                f"local {np.max(local):.3g} eV/atom/ps" if len(local) else "",
-            ),
-            store,
-            ("efa",),
-        ),
-        _judged(
-            Target(
-                "NVE dynamics: no efa trajectory fails (fraction failed)",
-                worst_failed,
-                bool(worst_failed == 0),
-            ),
-            store,
-            ("efa",),
-        ),
-    ]
-
-
-def _far_fragment_targets(stores: Sequence[xr.Dataset]) -> list[Target]:
-    """Targets 11–13 (module docstring) of the far-fragment probe."""
-    store = _find(stores, lambda s: s.attrs.get("kind") == "far_fragment")
-    if store is None:
-        return []
-    targets = []
-    for family, metric, bound, text in (
-        ("efa", "charged_response_error", 0.3, "follows a far ion's Coulomb pull (error < 30 %)"),
-        ("local", "charged_response_error", 0.7, "misses a far ion's pull (error >= 70 %)"),
-        (
-            "efa",
-            "neutral_response_error",
-            0.1,
-            "ignores a far neutral atom (spurious response < 10 % of the ion's)",
-        ),
-    ):
-        values = family_values(store, metric, family)
-        worst = np.max if (family == "efa") else np.min
-        value = float(worst(values)) if len(values) else math.nan
-        met = value < bound if family == "efa" else value >= bound
-        targets.append(
-            _judged(Target(f"far fragment: {family} {text}", value, bool(met)), store, (family,))
-        )
-    return targets
-
-
-def _relative(store: xr.Dataset, metric: str, reference: str, family: str) -> np.ndarray:
-    """``metric / |reference|`` of every run of ``family`` (the reference is one value per
-    probe, repeated for every model)."""
-    scale = np.abs(store[reference].values)
-    scale = float(np.nanmax(scale)) if np.isfinite(scale).any() else math.nan
-    return family_values(store, metric, family) / scale
-
-
-def _periodic_targets(stores: Sequence[xr.Dataset]) -> list[Target]:
-    """Targets 7–10 (module docstring) of the periodic probes in ``stores``."""
-    targets = []
-    supercell = _find(
-        stores,
-        lambda s: (
-            s.attrs.get("kind") == "finite_size"
-            and "vacancy" in str(s.attrs.get("difference_name", ""))
-        ),
-    )
-    for family, bound, text in (("local", 0.5, ">= 50 %"), ("efa", 0.25, "< 25 %")):
-        if supercell is None:
-            break
-        values = _relative(supercell, "size_trend_error", "size_trend_reference", family)
-        value = (
-            float((np.min if family == "local" else np.max)(values)) if len(values) else math.nan
-        )
-        met = value >= bound if family == "local" else value < bound
-        targets.append(
-            _judged(
-                Target(
-                    f"periodic charged vacancy: {family} error of the energy's size dependence "
-                    f"{text} of the reference's",
-                    value,
-                    bool(met),
-                ),
-                supercell,
-                (family,),
-            )
-        )
-    slab = _find(stores, lambda s: s.attrs.get("kind") == "vacuum")
-    if slab is not None:
-        local = family_values(slab, "change_beyond_receptive_field", "local")
-        slope = slab.isel(probe=0)["vacuum_slope_reference"].values
-        slope = float(np.nanmax(np.abs(slope))) if np.isfinite(slope).any() else math.nan
-        value = float(np.max(local)) if len(local) else math.nan
-        targets.append(
-            _judged(
-                Target(
-                    "periodic charged slab: local energy flat (<= 1e-6 eV) beyond its receptive "
-                    "field while the reference rises with the vacuum",
-                    value,
-                    bool(value <= 1e-6 and slope > 0.01),
-                    f"reference slope {slope:.3g} eV/Å",
-                ),
-                slab,
-                ("local",),
-            )
-        )
-        values = _relative(slab, "vacuum_slope_error", "vacuum_slope_reference", "efa")
-        value = float(np.max(values)) if len(values) else math.nan
-        targets.append(
-            _judged(
-                Target(
-                    "periodic charged slab: EFA slope against the vacuum within 25 % of the "
-                    "reference's",
-                    value,
-                    bool(value < 0.25),
-                ),
-                slab,
-                ("efa",),
-            )
-        )
-    return targets
+def scores(verdicts: Sequence[Verdict]) -> dict[str, dict[str, tuple[int, int]]]:
+    """``{experiment: {model: (met, judged)}}`` from the per-model verdicts (n/a not judged)."""
+    out: dict[str, dict[str, tuple[int, int]]] = {}
+    for verdict in verdicts:
+        if verdict.model is None or not verdict.applicable:
+            continue
+        for experiment in verdict.experiments:
+            met, judged = out.setdefault(experiment, {}).get(verdict.model, (0, 0))
+            met += int(verdict.met and not verdict.truncated)
+            out[experiment][verdict.model] = (met, judged + 1)
+    return out

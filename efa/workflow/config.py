@@ -355,6 +355,7 @@ def _check_probe(config: Mapping, registry, key: str, options: Mapping[str, Any]
     options = dict(options or {})
     name = options.pop("probe", key.rpartition(".")[2])
     experiments = options.pop("experiments", None)
+    options.pop("targets", None)  # checked by _check_targets
     if experiments is not None:
         if not isinstance(experiments, list) or not experiments:
             _fail(f"{key}.experiments", f"{experiments!r}: expected a list of experiment names")
@@ -389,6 +390,75 @@ def _check_probe(config: Mapping, registry, key: str, options: Mapping[str, Any]
                 f"probe {name!r} reads data set {reference!r}, which is not listed "
                 "under 'datasets' of the configuration; add it there",
             )
+
+
+#: Families a target may select (``models: {family: …}``).
+TARGET_FAMILIES = ("local", "efa", "external")
+
+
+def _check_selection(key: str, selection, labels: set[str]) -> None:
+    for family in selection.families:
+        if family not in TARGET_FAMILIES:
+            _fail(
+                f"{key}.family",
+                f"{family!r}: not a family; expected one of {', '.join(TARGET_FAMILIES)}",
+            )
+    for label in selection.labels:
+        if label not in labels:
+            _fail(
+                f"{key}.labels",
+                f"{label!r}: no such model; the models judged here: {', '.join(sorted(labels))}",
+            )
+
+
+def _check_targets(config: Mapping[str, Any]) -> None:
+    """Every declared target (:mod:`efa.report.target_spec`): its keys, comparison and bound,
+    and that its metric, probe and models exist."""
+    from efa.evaluate import METRIC_UNITS
+    from efa.probes.registry import probe_metrics
+    from efa.report.target_spec import SUITE_METRICS, declarations, parse_declarations
+
+    found = declarations(config)
+    specs = parse_declarations(found)
+    experiments = config.get("experiments") or {}
+    probes = {}
+    for experiment, spec in experiments.items():
+        for label, options in (spec.get("probes") or {}).items():
+            options = options or {}
+            probes[label] = (
+                options.get("probe", label),
+                options.get("experiments", [experiment]),
+            )
+    for spec in specs:
+        if spec.scope == "suite":
+            known: Any = SUITE_METRICS
+            labels: set[str] = set()
+        elif spec.scope == "test":
+            known = [name for name in METRIC_UNITS if name not in ("truncated",)]
+            labels = set(experiments[spec.source]["models"])
+        else:
+            name, judged = probes[spec.source]
+            known = probe_metrics(name)
+            labels = {label for experiment in judged for label in experiments[experiment]["models"]}
+        for field, metric in (
+            ("metric", spec.metric),
+            ("relative_to", spec.relative_to),
+            ("given.metric", spec.given.metric if spec.given else None),
+        ):
+            if metric is not None and metric not in known:
+                what = (
+                    f"probe {probes[spec.source][0]!r}"
+                    if spec.scope == "probe"
+                    else ("the test metrics" if spec.scope == "test" else "the suite")
+                )
+                _fail(
+                    f"{spec.key}.{field}",
+                    f"{metric!r}: not a metric of {what}; known: {', '.join(sorted(known))}",
+                )
+        if spec.models is not None:
+            _check_selection(f"{spec.key}.models", spec.models, labels)
+        for part, selection in zip(("numerator", "denominator"), spec.ratio or ()):
+            _check_selection(f"{spec.key}.ratio.{part}", selection, labels)
 
 
 def validate_workflow_config(config: Mapping[str, Any], source: str = "config") -> None:
@@ -448,5 +518,6 @@ def validate_workflow_config(config: Mapping[str, Any], source: str = "config") 
                     )
                 probe_labels[label] = experiment
                 _check_probe(config, registry, f"{key}.probes.{label}", options)
+        _check_targets(config)
     except ConfigError as error:
         raise ConfigError(f"{source}: {error}") from None

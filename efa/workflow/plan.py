@@ -28,6 +28,7 @@ from typing import Any
 
 from efa.data.registry import load_registry
 from efa.provenance import mapping_sha256
+from efa.report.target_spec import declarations
 from efa.workflow.config import probe_defaults, probe_references, run_settings
 
 #: The command every job runs: the ``efa`` command line of the workflow's Python.
@@ -159,7 +160,13 @@ class Plan:
                 options = dict(options or {})
                 name = options.pop("probe", label)
                 experiments = options.pop("experiments", [experiment])
+                options.pop("targets", None)  # judged by the report
                 yield label, experiments, name, options
+
+    def targets_json(self) -> str:
+        """Every quality target declared in the configuration, as ``efa report --targets-json``
+        takes them (:func:`efa.report.target_spec.declarations`)."""
+        return json.dumps(declarations(self.config), sort_keys=True)
 
     def targets(self) -> list[str]:
         """Every output of the suite: run metrics, probe stores and (if enabled) the report."""

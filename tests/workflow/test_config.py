@@ -184,7 +184,71 @@ def _bad_energy_loss(config):
     return "experiments.two_atoms.train.energy_loss"
 
 
+def _target(**changes):
+    """A valid per-model target on the ci suite's two_atoms probe, with ``changes``."""
+    return {
+        "description": "two atoms: energy MAE beyond the cutoff below 0.01 eV",
+        "metric": "energy_mae_beyond_cutoff",
+        "models": "all",
+        "compare": "<",
+        "bound": 0.01,
+        **changes,
+    }
+
+
+def _declare(config, target):
+    config["experiments"]["two_atoms"]["probes"]["two_atoms"]["targets"] = [target]
+    return "experiments.two_atoms.probes.two_atoms.targets[0]"
+
+
+def _target_unknown_metric(config):
+    return _declare(config, _target(metric="barrier")) + ".metric"
+
+
+def _target_unknown_model(config):
+    return _declare(config, _target(models={"labels": ["efa", "mace"]})) + ".models.labels"
+
+
+def _target_unknown_family(config):
+    return _declare(config, _target(models={"family": "transformer"})) + ".models.family"
+
+
+def _target_not_finite_bound(config):
+    return _declare(config, _target(bound=math.inf)) + ".bound"
+
+
+def _target_text_bound(config):
+    return _declare(config, _target(bound="small")) + ".bound"
+
+
+def _target_unknown_comparison(config):
+    return _declare(config, _target(compare="<<")) + ".compare"
+
+
+def _target_unknown_key(config):
+    return _declare(config, _target(treshold=0.1)) + ".treshold"
+
+
+def _target_on_an_unknown_probe(config):
+    config["experiments"]["two_atoms"]["probes"]["two_atom"] = {"targets": [_target()]}
+    return "experiments.two_atoms.probes.two_atom"
+
+
+def _target_unknown_test_metric(config):
+    config["experiments"]["two_atoms"]["targets"] = [_target(metric="force_rmse")]
+    return "experiments.two_atoms.targets[0].metric"
+
+
 BAD_CONFIGS = [
+    _target_unknown_metric,
+    _target_unknown_model,
+    _target_unknown_family,
+    _target_not_finite_bound,
+    _target_text_bound,
+    _target_unknown_comparison,
+    _target_unknown_key,
+    _target_on_an_unknown_probe,
+    _target_unknown_test_metric,
     _dataset_seed_override,
     _negative_dataset_size,
     _bad_energy_loss,
@@ -228,7 +292,14 @@ def test_calculator_example_plans_a_run_without_training(workflow_dir):
 
 @pytest.mark.parametrize(
     "mutate",
-    [_unknown_model, _outside_bound, _missing_dataset, _negative_split],
+    [
+        _unknown_model,
+        _outside_bound,
+        _missing_dataset,
+        _negative_split,
+        _target_unknown_metric,
+        _target_unknown_comparison,
+    ],
     ids=lambda f: f.__name__.strip("_"),
 )
 def test_bad_config_fails_before_any_job(mutate, workdir):

@@ -44,9 +44,11 @@ rule report:
             ["--probes", *(store_of(path) for path in input.probes)] if input.probes else []
         ),
         combined=lambda wildcards, output: store_of(output.metrics),
+        targets=PLAN.targets_json(),
     shell:
         "{params.efa:q} report --metrics {params.metrics:q} --test-sets {params.test_sets:q} "
         "--predictions {params.predictions:q} "
         "{params.probes:q} "
         "--output-dir {params.root:q} --combined-metrics {params.combined:q} "
-        "--config-sha256 {params.config_sha256:q} > {log:q} 2>&1"
+        "--config-sha256 {params.config_sha256:q} --targets-json {params.targets:q} "
+        "> {log:q} 2>&1"
