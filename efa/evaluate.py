@@ -35,6 +35,7 @@ import xarray as xr
 
 from efa.data.batching import Structures
 from efa.predictors import load_predictor
+from efa.predictors.capabilities import receptive_field_text
 from efa.provenance import collect, to_attr
 from efa.storage import check_output_path, write_zarr
 from efa.train.run import RunPaths, read_json
@@ -181,6 +182,12 @@ def evaluate_run(
         "dataset": config.dataset,
         "provenance": to_attr(provenance),
         "card": json.dumps(dict(predictor.card)),
+        "capabilities": json.dumps(
+            {
+                **predictor.capabilities.card_text(),
+                "receptive_field": receptive_field_text(predictor.receptive_field),
+            }
+        ),
         "family": predictor.family,
     }
     values = {

@@ -20,6 +20,7 @@ import numpy as np
 
 from efa.data.batching import Structures
 from efa.errors import ConfigError
+from efa.predictors.capabilities import Capabilities
 
 #: Structures predicted per call, and the bound on ``structures · atoms²`` per call (the padded
 #: neighbour search holds that many distances).
@@ -52,6 +53,7 @@ class Predictor:
         its first call includes compilation. False for calculators.
       stress: ``Structures → stress (S, 3, 3)`` eV/Å³ (ASE convention) of cells periodic in
         all directions, or None if the model gives none.
+      capabilities: what the model takes and gives (:mod:`efa.predictors.capabilities`).
     """
 
     label: str
@@ -66,6 +68,7 @@ class Predictor:
     datasets: Mapping[str, str] = dataclasses.field(default_factory=dict)
     compiled: bool = True
     stress: Stress | None = None
+    capabilities: Capabilities = Capabilities()
 
     def predict(
         self, structures: Structures, chunk: int = PREDICT_CHUNK

@@ -25,6 +25,7 @@ from ase.calculators.calculator import Calculator
 from efa.data.batching import Structures
 from efa.errors import ConfigError, EfaError
 from efa.predictors.base import Predictor, model_card
+from efa.predictors.capabilities import capabilities_from_mapping
 
 #: Keys of ``atoms.info`` that carry the total charge and the spin multiplicity.
 CHARGE_KEY = "charge"
@@ -200,9 +201,12 @@ def calculator_predictor(
     card: Mapping[str, Any] | None = None,
     datasets: Mapping[str, str] | None = None,
     source: str = "",
+    capabilities: Mapping[str, Any] | None = None,
 ) -> Predictor:
-    """A :class:`Predictor` evaluating ``factory(**options)`` (family ``external``)."""
+    """A :class:`Predictor` evaluating ``factory(**options)`` (family ``external``), with the
+    declared ``capabilities`` (stress by default where the calculator implements it)."""
     calculator = make_calculator(factory, options)
+    gives_stress = "stress" in calculator.implemented_properties
     return Predictor(
         label=label,
         seed=seed,
@@ -214,9 +218,6 @@ def calculator_predictor(
         card=model_card(card, name=label, source=factory),
         datasets=dict(datasets or {}),
         compiled=False,
-        stress=(
-            calculator_stress(calculator, factory)
-            if "stress" in calculator.implemented_properties
-            else None
-        ),
+        stress=calculator_stress(calculator, factory) if gives_stress else None,
+        capabilities=capabilities_from_mapping(capabilities, stress=gives_stress),
     )

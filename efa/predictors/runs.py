@@ -50,6 +50,7 @@ def load_predictor(run_dir: str | os.PathLike) -> Predictor:
         },
         datasets={data["dataset"]: data["dataset_sha256"]},
         source=str(run_dir),
+        capabilities=config.capabilities,
     )
 
 
@@ -74,7 +75,8 @@ def prepare_run_files(config, paths):
     check_same_config(paths, config)
     dataset = open_dataset(config.dataset, config.datasets_root)
     digest = dataset_sha256(dataset)
-    count = len(Structures.from_dataset(dataset).energy)
+    structures = Structures.from_dataset(dataset)
+    count = len(structures.energy)
     if paths.splits.exists():
         splits = load_splits(paths.splits)
         recorded = read_json(paths.data, "data record") if paths.data.exists() else None
@@ -85,7 +87,9 @@ def prepare_run_files(config, paths):
     write_json(config.to_dict(), paths.config)
     save_splits(splits, paths.splits)
     level = str(dataset.attrs.get("level_of_theory", ""))
-    write_json(data_record(config.dataset, digest, count, splits, level), paths.data)
+    train = structures.select(splits["train"])
+    elements = train.atomic_numbers[train.atom_mask]
+    write_json(data_record(config.dataset, digest, count, splits, level, elements), paths.data)
     return dataset, splits, digest
 
 

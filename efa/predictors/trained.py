@@ -9,6 +9,7 @@ import numpy as np
 
 from efa.data.batching import Structures
 from efa.predictors.base import Predictor, model_card
+from efa.predictors.capabilities import trained_capabilities
 
 
 def model_family(model) -> str:
@@ -66,4 +67,5 @@ def load_trained_predictor(run_dir: str | os.PathLike) -> Predictor:
         truncated=bool(summary.get("truncated", False)),
         datasets={data["dataset"]: data["dataset_sha256"]} if data else {},
         stress=trained.stress_structures,
+        capabilities=trained_capabilities(trained.model, data.get("elements")),
     )

@@ -341,7 +341,12 @@ def build_report(
     """Write every report output (module docstring); return the verdicts of the declared
     ``targets``, the written paths and the provenance."""
     from efa.report.figures import depth_figure, leaderboard_figure, probe_figure, save_figure
-    from efa.report.leaderboard import leaderboard_tables, model_cards, model_families
+    from efa.report.leaderboard import (
+        leaderboard_tables,
+        model_capabilities,
+        model_cards,
+        model_families,
+    )
 
     output = Path(output_dir)
     if output.exists() and not output.is_dir():
@@ -412,7 +417,12 @@ def build_report(
     verdicts = evaluate_targets(targets, probes, metrics, model_families(metric_stores))
     if metrics is not None:
         boards = leaderboard_tables(
-            metrics, probes, model_cards(metric_stores), test_sets, verdicts
+            metrics,
+            probes,
+            model_cards(metric_stores),
+            test_sets,
+            verdicts,
+            model_capabilities(metric_stores),
         )
         for experiment, (markdown, table, (columns, rows)) in boards.items():
             text(markdown, f"tables/leaderboard_{experiment}.md")

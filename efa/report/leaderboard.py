@@ -7,7 +7,9 @@ A row per model of the experiment, whatever its kind (built-in, own Flax module,
   each further test set and group, as ``<test set>/<group>:<metric>``;
 - every metric of every probe that evaluated the experiment's runs, as ``<probe>:<metric>``;
 - ``num_parameters``, training ``steps`` and ``truncated`` (runs stopped by their time limit);
-- the model card: ``source``, ``version``, ``license``, ``training_data``, ``level_of_theory``;
+- the model card: ``source``, ``version``, ``license``, ``training_data``, ``level_of_theory``,
+  and its capability flags: ``receptive_field``, ``charge``, ``spin``, ``periodic``,
+  ``stress``, ``elements``, ``energy`` (:mod:`efa.predictors.capabilities`);
 - ``score`` (targets met of those judged) and a column per declared target on ``all`` models
   (``met``, ``NOT met`` with the value, or ``n/a`` with the reason; :mod:`efa.report.targets`).
 
@@ -28,6 +30,7 @@ import numpy as np
 import xarray as xr
 
 from efa.predictors.base import CARD_KEYS
+from efa.predictors.capabilities import CAPABILITY_COLUMNS
 from efa.report.tables import csv_table, markdown_table, seed_statistics, truncated_text
 from efa.report.targets import Verdict
 
@@ -46,6 +49,19 @@ def model_cards(metric_stores: Sequence[xr.Dataset]) -> dict[tuple[str, str], di
         key = (str(store["experiment"].values[0]), str(store["model"].values[0]))
         cards.setdefault(key, json.loads(store.attrs["card"]))
     return cards
+
+
+def model_capabilities(
+    metric_stores: Sequence[xr.Dataset],
+) -> dict[tuple[str, str], dict[str, str]]:
+    """``(experiment, model) → capability cells`` from the ``capabilities`` attribute of
+    per-run metric stores (:mod:`efa.predictors.capabilities`)."""
+    found: dict[tuple[str, str], dict[str, str]] = {}
+    for store in metric_stores:
+        if "capabilities" in store.attrs:
+            key = (str(store["experiment"].values[0]), str(store["model"].values[0]))
+            found.setdefault(key, json.loads(store.attrs["capabilities"]))
+    return found
 
 
 def model_families(metric_stores: Sequence[xr.Dataset]) -> dict[tuple[str, str], str]:
@@ -102,6 +118,7 @@ def leaderboard(
     experiment: str,
     test_sets: xr.Dataset | None = None,
     verdicts: Sequence[Verdict] = (),
+    capabilities: Mapping[tuple[str, str], Mapping[str, str]] | None = None,
 ) -> tuple[list[str], list[list[object]]]:
     """Header and rows (one per model with test metrics) of ``experiment``'s leaderboard,
     ranked by score (module docstring)."""
@@ -121,6 +138,7 @@ def leaderboard(
         "steps",
         "truncated",
         *(key for key in CARD_KEYS if key != "name"),
+        *CAPABILITY_COLUMNS,
         *target_names,
     ]
     rows, ranks = [], []
@@ -158,6 +176,8 @@ def leaderboard(
         row.append(truncated_text(entry["truncated"].values) if "truncated" in entry else "no")
         card = cards.get((experiment, str(model)), {})
         row += [card.get(key, "") for key in CARD_KEYS if key != "name"]
+        flags = (capabilities or {}).get((experiment, str(model)), {})
+        row += [flags.get(key, "") for key in CAPABILITY_COLUMNS]
         row += [
             cells[(name, str(model))].cell() if (name, str(model)) in cells else "n/a: not run"
             for name in target_names
@@ -173,11 +193,14 @@ def leaderboard_tables(
     cards: Mapping[tuple[str, str], Mapping[str, str]],
     test_sets: xr.Dataset | None = None,
     verdicts: Sequence[Verdict] = (),
+    capabilities: Mapping[tuple[str, str], Mapping[str, str]] | None = None,
 ) -> dict[str, tuple[str, str, tuple[list[str], list[list[object]]]]]:
     """``experiment → (markdown, csv, (header, rows))`` for every experiment of ``metrics``."""
     tables = {}
     for experiment in metrics["experiment"].values:
-        header, rows = leaderboard(metrics, probes, cards, str(experiment), test_sets, verdicts)
+        header, rows = leaderboard(
+            metrics, probes, cards, str(experiment), test_sets, verdicts, capabilities
+        )
         shown = [
             [f"{cell:.3g}" if isinstance(cell, float) else cell for cell in row] for row in rows
         ]

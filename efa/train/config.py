@@ -52,6 +52,9 @@ class RunConfig:
         "beyond the cutoff" need it. Trained models declare theirs in their class.
       card: model card entries (``name``, ``source``, ``version``, ``license``,
         ``training_data``, ``level_of_theory``) that override what efa-bench knows.
+      capabilities: a calculator's declared capability flags (``total_charge``, ``spin``,
+        ``periodic``, ``stress``, ``elements``, ``energy``;
+        :mod:`efa.predictors.capabilities`); trained models get theirs from the model.
       label: model label in the run directory and result stores (default: the built-in name or
         the class name).
       splits: ``{"train": n, "valid": n, "test": n}`` numbers of structures drawn at random
@@ -91,6 +94,7 @@ class RunConfig:
     receptive_field: float | str | None = None
     cutoff: float | None = None
     card: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    capabilities: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     label: str | None = None
     splits: Mapping[str, int] | str = dataclasses.field(
         default_factory=lambda: {"train": 2000, "valid": 500, "test": 200}
@@ -146,6 +150,7 @@ class RunConfig:
         data["calculator_options"] = dict(self.calculator_options)
         data["trainer"] = None if self.trainer is None else dict(self.trainer)
         data["card"] = dict(self.card)
+        data["capabilities"] = dict(self.capabilities)
         data["splits"] = self.splits if isinstance(self.splits, str) else dict(self.splits)
         return data
 
@@ -186,6 +191,16 @@ def _validate(config: RunConfig) -> RunConfig:
         "a mapping of calculator factory options",
     )
     _expect("card", config.card, Mapping, "a mapping of model card entries")
+    _expect("capabilities", config.capabilities, Mapping, "a mapping of capability flags")
+    if config.capabilities:
+        from efa.predictors.capabilities import capabilities_from_mapping
+
+        if not config.calculator:
+            raise ConfigError(
+                "capabilities: only calculator models declare them; a trained model's come "
+                "from the model and its training data"
+            )
+        capabilities_from_mapping(config.capabilities)
     if config.trainer is not None:
         from efa.predictors.external import check_trainer
 

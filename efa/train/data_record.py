@@ -4,7 +4,9 @@ A run directory's ``data.json`` holds::
 
     {"dataset": "<name or path>", "dataset_sha256": "<content hash>",
      "num_structures": N, "splits_sha256": "<hash of splits.json's indices>",
-     "level_of_theory": "<the data set's level of theory>"}
+     "level_of_theory": "<the data set's level of theory>",
+     "elements": [Z, ...]}   # distinct atomic numbers of the training split (the model's
+                             # element coverage, efa.predictors.capabilities)
 
 The data set hash is :func:`efa.provenance.dataset_sha256` of the canonical store, so a data set
 rebuilt with other structures (another generator version, other sizes, an updated download)
@@ -34,15 +36,20 @@ def data_record(
     num_structures: int,
     splits: Mapping[str, np.ndarray],
     level_of_theory: str = "",
+    elements: np.ndarray | None = None,
 ) -> dict:
-    """The ``data.json`` mapping of a run (module docstring)."""
-    return {
+    """The ``data.json`` mapping of a run (module docstring); ``elements`` are the atomic
+    numbers of the training split's atoms (recorded as the sorted distinct ones)."""
+    record = {
         "dataset": dataset,
         "dataset_sha256": dataset_sha256,
         "num_structures": int(num_structures),
         "splits_sha256": splits_sha256(splits),
         "level_of_theory": level_of_theory,
     }
+    if elements is not None:
+        record["elements"] = sorted({int(z) for z in np.asarray(elements).ravel()})
+    return record
 
 
 def check_run_data(

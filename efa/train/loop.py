@@ -199,6 +199,7 @@ class Trainer:
         self.num_structures = len(structures.energy)
         self.splits = self._splits(dataset)
         train = structures.select(self.splits["train"])
+        self.train_elements = train.atomic_numbers[train.atom_mask]
         self.train_elements = sorted(
             int(z) for z in np.unique(train.atomic_numbers[train.atom_mask])
         )
@@ -294,6 +295,7 @@ class Trainer:
                     self.num_structures,
                     self.splits,
                     self.level_of_theory,
+                    self.train_elements,
                 ),
                 self.paths.data,
             )

@@ -54,6 +54,7 @@ _WORKFLOW_TRAIN_KEYS = (
     "receptive_field",
     "cutoff",
     "card",
+    "capabilities",
     "label",
     "splits",
     "seed",
@@ -91,6 +92,7 @@ def run_settings(config: Mapping[str, Any], experiment: str, label: str, seed: i
             "trainer": model.get("trainer"),
             "receptive_field": model.get("receptive_field"),
             "cutoff": model.get("cutoff"),
+            "capabilities": dict(model.get("capabilities") or {}),
         }
     else:
         kind = {"model": model["model"], "model_options": dict(model.get("options") or {})}
@@ -156,6 +158,7 @@ def _check_calculator(key: str, spec: Mapping) -> None:
     """A calculator entry: the factory builds a calculator now, before any job runs."""
     from efa.predictors.base import model_card
     from efa.predictors.calculator import make_calculator, receptive_field_value, resolve_factory
+    from efa.predictors.capabilities import capabilities_from_mapping
     from efa.predictors.external import check_trainer
 
     try:
@@ -186,6 +189,7 @@ def _check_calculator(key: str, spec: Mapping) -> None:
         model_card(spec.get("card"))
     except ConfigError as error:
         _fail(key, str(error))
+    capabilities_from_mapping(spec.get("capabilities"), f"{key}.capabilities")
 
 
 def _check_model(key: str, label: str, spec: Mapping) -> None:
@@ -195,7 +199,7 @@ def _check_model(key: str, label: str, spec: Mapping) -> None:
     if "calculator" in spec:
         _check_calculator(key, spec)
         return
-    for name in ("receptive_field", "cutoff"):
+    for name in ("receptive_field", "cutoff", "capabilities"):
         if spec.get(name) is not None:
             _fail(
                 f"{key}.{name}",
