@@ -14,7 +14,7 @@ from efa.predictors import Predictor
 from efa.probes import run_probe
 from efa.probes.dynamics import nve_metrics
 from efa.report.figures import probe_figure
-from efa.report.targets import evaluate_targets
+from tests.declared_targets import evaluate_declared as evaluate_targets
 from tests.probes.test_far_fragment import _potential
 
 OPTIONS = dict(reference="start", num_trajectories=2, steps=200, sample_every=10)
@@ -67,7 +67,7 @@ def test_exact_forces_conserve_energy_and_match_the_reference_trajectory(tmp_pat
     probe_figure(store)  # draws
     targets = evaluate_targets([store])
     assert targets[0].met  # the store is complete
-    assert [t.met for t in targets if t.description.startswith("NVE")] == [True, True]
+    assert [t.met for t in targets if t.spec.description.startswith("NVE")] == [True, True]
 
 
 def test_a_model_that_blows_up_fails_at_once(tmp_path):
@@ -81,7 +81,7 @@ def test_a_model_that_blows_up_fails_at_once(tmp_path):
     assert float(probe["failed_fraction"]) == 1.0
     assert float(probe["time_to_failure"]) == pytest.approx(0.5e-3)
     assert np.isnan(store["energy_deviation_reference"].values).all()
-    nve = [t for t in evaluate_targets([store]) if t.description.startswith("NVE")]
+    nve = [t for t in evaluate_targets([store]) if t.spec.description.startswith("NVE")]
     assert [t.met for t in nve] == [False, False] and nve[1].value == 1.0
 
 

@@ -19,7 +19,7 @@ from efa.data.generators.analytic import (
 from efa.errors import ConfigError, DataError
 from efa.predictors import Predictor
 from efa.probes import run_probe
-from efa.report.targets import evaluate_targets
+from tests.declared_targets import evaluate_declared as evaluate_targets
 
 CUTOFF = 5.0
 #: Charges (e) and Born radii (Å) written out independently of the generator's tables.
@@ -118,7 +118,9 @@ def test_exact_model_follows_the_ion_and_ignores_the_neutral_atom_local_feels_no
     assert 0.5 * COULOMB_EV_ANGSTROM * (1 / 100 - 1 / 225) < near
     assert float(probe["response_reference"].sel(fragment="neutral").values[0]) < 1e-2 * near
     assert float(local["neutral_response_reference"]) < 1e-2
-    targets = [t for t in evaluate_targets([store]) if t.description.startswith("far fragment")]
+    targets = [
+        t for t in evaluate_targets([store]) if t.spec.description.startswith("far fragment")
+    ]
     assert [t.met for t in targets] == [True, True, True]
 
 
@@ -127,7 +129,9 @@ def test_a_model_that_charges_the_neutral_atom_is_caught():
     efa = store.isel(probe=0, seed=0).sel(model="efa")
     assert float(efa["charged_response_error"]) == pytest.approx(0.0, abs=1e-12)
     assert float(efa["neutral_response_error"]) > 0.3
-    targets = [t for t in evaluate_targets([store]) if t.description.startswith("far fragment")]
+    targets = [
+        t for t in evaluate_targets([store]) if t.spec.description.startswith("far fragment")
+    ]
     assert [t.met for t in targets] == [True, True, False]
 
 

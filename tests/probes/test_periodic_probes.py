@@ -143,10 +143,10 @@ def test_bad_periodic_probe_options_are_refused(name, options, message):
 def test_periodic_targets_judge_the_probe_stores(supercell_store, slab_store):
     """The exact stand-in (family efa) meets the EFA targets and the per-ion one (family local)
     the local ones; with the families swapped every periodic target fails."""
-    from efa.report.targets import evaluate_targets
+    from tests.declared_targets import evaluate_declared as evaluate_targets
 
     def periodic(stores):
-        return [t for t in evaluate_targets(stores) if t.description.startswith("periodic")]
+        return [t for t in evaluate_targets(stores) if t.spec.description.startswith("periodic")]
 
     targets = periodic([supercell_store, slab_store])
     assert len(targets) == 4 and all(t.met for t in targets), [t.line() for t in targets]
