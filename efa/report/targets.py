@@ -145,6 +145,22 @@ def _reason(store: xr.Dataset, model: str, metric: str) -> str:
     return str(store["not_applicable"].isel(probe=0).sel(model=model, metric_name=metric).item())
 
 
+def _truncated_seeds(runs: xr.Dataset, models: Sequence[str]) -> dict[str, tuple[int, ...]]:
+    """Per model, the seeds whose training stopped on its time limit (``truncated`` = 1) in a
+    dataset with dims (model, seed)."""
+    if "truncated" not in runs:
+        return {model: () for model in models}
+    flags = runs["truncated"]
+    return {
+        model: tuple(
+            int(seed)
+            for seed in runs["seed"].values
+            if flags.sel(model=model, seed=seed).item() == 1
+        )
+        for model in models
+    }
+
+
 def _probe_runs(spec: TargetSpec, store: xr.Dataset) -> _Runs | str:
     """The runs of a probe store for ``spec`` (or why it cannot be measured)."""
     probe = store.isel(probe=0)
@@ -162,19 +178,10 @@ def _probe_runs(spec: TargetSpec, store: xr.Dataset) -> _Runs | str:
         scale = _largest(probe[spec.relative_to].values)
     models = [str(model) for model in probe["model"].values]
     families = dict(zip(models, (str(f) for f in probe["family"].values)))
-    seeds = [int(seed) for seed in probe["seed"].values]
-    flags = probe["truncated"] if "truncated" in probe else None
     return _Runs(
         families=families,
         values={m: np.asarray(data.sel(model=m).values, float).ravel() / scale for m in models},
-        truncated={
-            m: tuple(
-                seed
-                for seed in seeds
-                if flags is not None and flags.sel(model=m, seed=seed).item() == 1
-            )
-            for m in models
-        },
+        truncated=_truncated_seeds(probe, models),
         reasons={m: _reason(store, m, spec.metric) for m in models},
         units="1" if spec.relative_to else str(data.attrs.get("units", "")),
         experiments=tuple(store.attrs.get("experiments", ())),
@@ -195,19 +202,10 @@ def _test_runs(
         for model in runs["model"].values
         if np.isfinite(runs[spec.metric].sel(model=model).values).any()
     ]
-    seeds = [int(seed) for seed in runs["seed"].values]
-    flags = runs["truncated"] if "truncated" in runs else None
     return _Runs(
         families={m: families.get((spec.source, m), "") for m in models},
         values={m: np.asarray(runs[spec.metric].sel(model=m).values, float) for m in models},
-        truncated={
-            m: tuple(
-                seed
-                for seed in seeds
-                if flags is not None and flags.sel(model=m, seed=seed).item() == 1
-            )
-            for m in models
-        },
+        truncated=_truncated_seeds(runs, models),
         reasons={m: "" for m in models},
         units=str(runs[spec.metric].attrs.get("units", "")),
         experiments=(spec.source,),
