@@ -27,12 +27,15 @@ _COMPILATION_CACHE_OPTIONS = {
     "jax_persistent_cache_min_entry_size_bytes": 0,
 }
 _CACHE_KEY = pytest.StashKey[str]()
+#: The environment variable that hands the session's cache folder to the test workers.
+_CACHE_VARIABLE = "EFA_TESTS_XLA_CACHE"
 
 
 def pytest_configure(config):
     """XLA settings of a process that runs efa-bench (before any test starts JAX), and one
-    persistent compilation cache for the session, in a temporary folder: this process and the
-    commands the tests start (they inherit the environment) compile each program once.
+    persistent compilation cache for the session, in a temporary folder: the main process
+    creates it, the test workers (pytest-xdist) and the commands the tests start inherit it
+    through the environment, so each program is compiled once per session.
 
     A program loaded from the cache is the one XLA compiled for it, so no number changes (the
     ci suite gives bit-identical metrics with a cold and a warm cache); the determinism tests
@@ -41,8 +44,11 @@ def pytest_configure(config):
     from efa.xla import configure_xla
 
     configure_xla()
-    cache = tempfile.mkdtemp(prefix="efa-tests-xla-cache-")
-    config.stash[_CACHE_KEY] = cache
+    cache = os.environ.get(_CACHE_VARIABLE) if hasattr(config, "workerinput") else None
+    if cache is None:
+        cache = tempfile.mkdtemp(prefix="efa-tests-xla-cache-")
+        config.stash[_CACHE_KEY] = cache  # removed by this process at the end
+        os.environ[_CACHE_VARIABLE] = cache
     os.environ["JAX_COMPILATION_CACHE_DIR"] = cache
     jax.config.update("jax_compilation_cache_dir", cache)
     for option, value in _COMPILATION_CACHE_OPTIONS.items():

@@ -14,6 +14,8 @@ probe                 kind             structures and reference
 ``far_fragment``      far_fragment     Na⁺Cl⁻Na⁺ with a far Na⁺, Cl⁻ or neutral Ar moved
                                        along a ray, exact Coulomb + Born labels
 ``reach``             reach            a fragment moved out to 40 Å (default: the two atoms)
+``physics``           physics          label-free checks of any model on structures of a data
+                                       set (symmetry, gradients, locality, extensivity)
 ``nve``               dynamics         NVE molecular dynamics from structures of a data set
                                        (ASE velocity Verlet, float64), the reference level of
                                        theory where a labeller exists
@@ -33,6 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -41,6 +44,7 @@ import xarray as xr
 from efa.errors import ConfigError
 from efa.option_types import fits_type
 from efa.predictors import Predictor
+from efa.probes.physics import PHYSICS_METRICS
 from efa.probes.runners import (
     run_charge_transfer,
     run_far_fragment,
@@ -48,6 +52,7 @@ from efa.probes.runners import (
     run_nacl_slab,
     run_nacl_supercell,
     run_nve,
+    run_physics,
     run_pull_apart,
     run_reach,
     run_size_extrapolation,
@@ -135,6 +140,21 @@ def _nve_options(options: Mapping[str, Any]) -> None:
         raise ConfigError(
             f"--sample-every {options['sample_every']}: expected at most --steps {options['steps']}"
         )
+
+
+def _physics_options(options: Mapping[str, Any]) -> None:
+    if options["reference"] is None:
+        raise ConfigError("probe 'physics': needs --reference DATASET (the structures to check)")
+    for key in ("num_structures", "num_rotations", "num_displacements"):
+        if options[key] < 1:
+            raise ConfigError(f"--{key.replace('_', '-')} {options[key]}: expected at least 1")
+    if options["path_points"] < 2:
+        raise ConfigError(f"--path-points {options['path_points']}: expected at least 2")
+    for key in ("fd_step", "strain_step", "ghost_distance", "copy_distance"):
+        if not 0 < options[key] < math.inf:
+            raise ConfigError(
+                f"--{key.replace('_', '-')} {options[key]}: expected a finite value > 0"
+            )
 
 
 def _size_extrapolation_options(options: Mapping[str, Any]) -> None:
@@ -288,6 +308,30 @@ PROBES: dict[str, Probe] = {
             run_nve,
             _NVE,
             _nve_options,
+        ),
+        Probe(
+            "physics",
+            "physics",
+            "laws any force field must obey, no labels needed: symmetry, forces and stress as "
+            "gradients, smooth paths, no response to far neutral atoms, extensivity, Coulomb "
+            "far field",
+            {
+                **_COMMON,
+                **_FROM_DATA,
+                "reference": None,
+                "num_structures": 4,
+                "num_rotations": 3,
+                "num_displacements": 6,
+                "fd_step": 0.01,
+                "strain_step": 0.001,
+                "path_points": 41,
+                "ghost_distance": 20.0,
+                "copy_distance": 15.0,
+                "seed": 0,
+            },
+            run_physics,
+            PHYSICS_METRICS,
+            _physics_options,
         ),
         Probe(
             "size_extrapolation",

@@ -28,6 +28,7 @@ from efa.probes.references import (
     two_atom_pairs,
 )
 from efa.probes.store import (
+    checks_store,
     curve_store,
     dynamics_store,
     response_variables,
@@ -471,3 +472,40 @@ def run_size_extrapolation(models, options):
         count = min(options["num_structures"], len(structures.energy))
         entries += [(model, structures.select(np.arange(count))) for model in models]
     return size_scan(entries, options["label"] or "size_extrapolation", options)
+
+
+def run_physics(models, options):
+    """The physics checks (:mod:`efa.probes.physics`) of every model on ``num_structures``
+    structures spread evenly over the data set ``reference`` (its labels are not used)."""
+    from efa.probes.physics import PHYSICS_METRICS, CheckSettings, frames, physics_checks
+
+    check_unique(models)
+    reference = open_reference(options)
+    structures = Structures.from_dataset(reference)
+    total = len(structures.energy)
+    if not 1 <= options["num_structures"] <= total:
+        raise ConfigError(
+            f"--num-structures {options['num_structures']}: expected 1 to {total} (the size of "
+            f"data set {options['reference']!r})"
+        )
+    picked = np.linspace(0, total - 1, options["num_structures"]).round().astype(int)
+    taken = frames(structures.select(picked))
+    settings = CheckSettings(
+        **{field: options[field] for field in CheckSettings.__dataclass_fields__}
+    )
+    metrics, reasons = {}, {}
+    for model in models:
+        metrics[(model.label, model.seed)], reasons[model.label] = physics_checks(
+            model, taken, settings
+        )
+    return checks_store(
+        options["label"] or "physics",
+        models,
+        metrics,
+        reasons,
+        PHYSICS_METRICS,
+        {
+            "reference": reference.attrs.get("name", options["reference"]),
+            "reference_source": reference.attrs.get("source", ""),
+        },
+    )

@@ -39,6 +39,7 @@ import numpy as np
 import xarray as xr
 
 from efa.predictors import Predictor
+from efa.probes.physics import PHYSICS_UNITS
 
 PROBE_METRIC_UNITS = {
     "energy_mae": "eV",
@@ -84,6 +85,7 @@ PROBE_METRIC_UNITS = {
     "time_to_failure_reference": "ps",
     "failed_fraction": "1",
     "failed_fraction_reference": "1",
+    **PHYSICS_UNITS,
 }
 
 
@@ -356,14 +358,56 @@ def size_scan_store(
     )
 
 
-def _coords(label, labels, seeds, model_coords, points) -> dict:
-    return {
+def checks_store(
+    label: str,
+    models: Sequence[Predictor],
+    metrics: Mapping[tuple[str, int], Mapping[str, float]],
+    reasons: Mapping[str, Mapping[str, str]],
+    names: Sequence[str],
+    attrs: Mapping,
+) -> xr.Dataset:
+    """Store of a probe of checks without a reference (kind ``physics``): the metrics
+    ``names`` per (model, seed), nan where a model cannot take one, and ``not_applicable``
+    (probe, model, metric_name): the reason (``reasons[model label][metric]``), ``""`` where
+    it can."""
+    labels, seeds, model_coords = model_grid(models)
+    filled = {
+        key: {name: values.get(name, math.nan) for name in names} for key, values in metrics.items()
+    }
+    table = np.array(
+        [[reasons.get(model, {}).get(name, "") for name in names] for model in labels], dtype=object
+    )
+    variables = {
+        **metric_variables(models, filled, labels, seeds),
+        **run_variables(models, labels, seeds),
+        "not_applicable": xr.Variable(("probe", "model", "metric_name"), table[None]),
+    }
+    coords = _coords(label, labels, seeds, model_coords, None)
+    coords["metric_name"] = np.array(list(names), dtype=object)
+    return xr.Dataset(
+        variables,
+        coords=coords,
+        attrs={
+            "kind": "physics",
+            "reference": str(attrs.get("reference", "")),
+            "reference_source": str(attrs.get("reference_source", "")),
+            "level_of_theory": "",
+            "metrics": list(names),
+        },
+    )
+
+
+def _coords(label, labels, seeds, model_coords, points: int | None) -> dict:
+    """Coordinates of a probe store (no ``point`` where ``points`` is None)."""
+    coords = {
         "probe": np.array([label], dtype=object),
         "model": np.array(labels, dtype=object),
         "seed": np.asarray(seeds, np.int64),
-        "point": np.arange(points),
         **{name: ("model", values) for name, values in model_coords.items()},
     }
+    if points is not None:
+        coords["point"] = np.arange(points)
+    return coords
 
 
 def _attrs(kind: str, reference: xr.Dataset, metrics) -> dict:

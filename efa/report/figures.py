@@ -10,6 +10,8 @@ model's prediction (seed mean, with a ±1 std band when several seeds exist); ax
 - reach: ``E − E(far)`` on a symmetric-log axis against the fragment gap, with each model's
   declared receptive field (``T·r_c`` of local models) marked;
 - size scan: per-atom energy MAE against the number of atoms;
+- physics checks: the worst case of every model per check on a log axis, ``n/a`` where a model
+  cannot take the check;
 - depth: test force error against message-passing depth ``T`` (from model labels ``<name>_T<k>``).
 """
 
@@ -336,6 +338,56 @@ def dynamics_figure(store: xr.Dataset) -> plt.Figure:
     return figure
 
 
+def physics_figure(store: xr.Dataset) -> plt.Figure:
+    """The physics checks: one panel per check, the worst case of every model (seed-max, one
+    marker per model, coloured by family) on a log axis; a model that cannot take a check is
+    written as ``n/a`` in its place."""
+    probe = store.isel(probe=0)
+    names = list(store.attrs["metrics"])
+    columns = 5
+    rows = -(-len(names) // columns)
+    figure, axes = plt.subplots(
+        rows, columns, figsize=(3.3 * columns, 2.9 * rows), squeeze=False, layout="constrained"
+    )
+    models = [str(model) for model in probe["model"].values]
+    for axis, name in zip(axes.flat, names):
+        values = probe[name].max("seed", skipna=True).values
+        reasons = probe["not_applicable"].sel(metric_name=name).values
+        finite = values[np.isfinite(values) & (values > 0)]
+        floor = float(finite.min()) / 10 if finite.size else 1e-12
+        for position, (model, value, reason) in enumerate(zip(models, values, reasons)):
+            family = str(probe["family"].sel(model=model).item())
+            if str(reason):
+                axis.annotate(
+                    "n/a",
+                    (position, 0.5),
+                    xycoords=("data", "axes fraction"),
+                    ha="center",
+                    fontsize=8,
+                    color="grey",
+                )
+            elif np.isfinite(value):
+                axis.plot(
+                    position,
+                    max(float(value), floor),
+                    "o",
+                    color=FAMILY_COLOURS.get(family, FAMILY_COLOURS["external"]),
+                )
+        axis.set_yscale("log")
+        axis.set_xticks(range(len(models)), models, rotation=30, fontsize=8)
+        axis.set_xlim(-0.6, len(models) - 0.4)
+        units = probe[name].attrs.get("units", "1")
+        axis.set_title(name.replace("_", " ") + ("" if units == "1" else f" ({units})"), fontsize=9)
+    for axis in list(axes.flat)[len(names) :]:
+        axis.set_visible(False)
+    figure.suptitle(
+        f"{probe['probe'].item()}: physics checks on {store.attrs.get('reference', '')} "
+        "(worst case; lower is better)",
+        fontsize=11,
+    )
+    return figure
+
+
 def depth_figure(metrics: xr.Dataset, metric: str = "forces_rmse") -> plt.Figure | None:
     """Test ``metric`` against message-passing depth ``T`` for every experiment with depth labels.
 
@@ -409,6 +461,8 @@ def probe_figure(store: xr.Dataset) -> plt.Figure:
         return far_fragment_figure(store)
     if kind == "dynamics":
         return dynamics_figure(store)
+    if kind == "physics":
+        return physics_figure(store)
     return curve_figure(store)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import xarray as xr
@@ -119,9 +119,20 @@ def _with_truncated(
 
 
 def _tables(
-    dataset: xr.Dataset, names: Sequence[str], index_dims: Sequence[str]
+    dataset: xr.Dataset,
+    names: Sequence[str],
+    index_dims: Sequence[str],
+    not_applicable: Callable[[Sequence[object], str], bool] | None = None,
 ) -> tuple[str, str]:
+    """Markdown and CSV tables of ``names`` per ``index_dims``; a markdown cell reads ``n/a``
+    where ``not_applicable(index values, name)``."""
     rows = _with_truncated(dataset, metric_rows(dataset, names, index_dims), index_dims)
+    if not_applicable is not None:
+        for row in rows[0]:
+            index = row[: len(index_dims)]
+            for column, name in enumerate(names, start=len(index_dims)):
+                if not_applicable(index, name):
+                    row[column] = "n/a"
     extra = ["truncated"] if "truncated" in dataset else []
     extra_csv = ["truncated_runs"] if extra else []
     header = [*index_dims] + [_with_units(dataset, name) for name in names] + extra
@@ -164,8 +175,17 @@ def cost_tables(metrics: xr.Dataset) -> tuple[str, str] | None:
 
 def probe_metric_tables(store: xr.Dataset) -> tuple[str, str]:
     """Markdown and CSV of a probe's metrics per model (mean ± std over seeds), with a
-    ``truncated`` column."""
-    return _tables(store.isel(probe=0), list(store.attrs["metrics"]), ("model",))
+    ``truncated`` column; ``n/a`` in the markdown where a model cannot take a check (the store's
+    ``not_applicable``)."""
+    probe = store.isel(probe=0)
+    reasons = probe["not_applicable"] if "not_applicable" in probe else None
+
+    def not_applicable(index: Sequence[object], name: str) -> bool:
+        return reasons is not None and bool(
+            str(reasons.sel(model=index[0], metric_name=name).item())
+        )
+
+    return _tables(probe, list(store.attrs["metrics"]), ("model",), not_applicable)
 
 
 def curve_table(store: xr.Dataset) -> str | None:
