@@ -113,8 +113,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="data sets of growing size, comma-separated (size_extrapolation)",
     )
     parser.add_argument(
-        "--num-structures", type=int, help="structures per data set (size_extrapolation)"
+        "--num-structures",
+        type=int,
+        help="structures per data set (size_extrapolation), structures checked (physics)",
     )
+    parser.add_argument("--num-rotations", type=int, help="random rotations (physics)")
+    parser.add_argument(
+        "--num-displacements", type=int, help="finite-difference displacements (physics)"
+    )
+    parser.add_argument("--fd-step", type=float, help="finite-difference step, Å (physics)")
+    parser.add_argument("--strain-step", type=float, help="finite-difference strain (physics)")
+    parser.add_argument("--path-points", type=int, help="points of the work path (physics)")
+    parser.add_argument(
+        "--ghost-distance", type=float, help="far neutral atom's distance, Å (physics)"
+    )
+    parser.add_argument("--copy-distance", type=float, help="gap between two copies, Å (physics)")
     parser.add_argument("--num-trajectories", type=int, help="NVE trajectories (nve)")
     parser.add_argument("--temperature-k", type=float, help="initial temperature, K (nve)")
     parser.add_argument("--timestep-fs", type=float, help="velocity Verlet time step, fs (nve)")

@@ -340,8 +340,8 @@ def dynamics_figure(store: xr.Dataset) -> plt.Figure:
 
 def physics_figure(store: xr.Dataset) -> plt.Figure:
     """The physics checks: one panel per check, the worst case of every model (seed-max, one
-    marker per model, coloured by family) on a log axis; a model that cannot take a check is
-    written as ``n/a`` in its place."""
+    marker per model, coloured by family) on a log axis; an exact zero is written as ``0`` and a
+    model that cannot take a check as ``n/a`` in its place."""
     probe = store.isel(probe=0)
     names = list(store.attrs["metrics"])
     columns = 5
@@ -353,26 +353,22 @@ def physics_figure(store: xr.Dataset) -> plt.Figure:
     for axis, name in zip(axes.flat, names):
         values = probe[name].max("seed", skipna=True).values
         reasons = probe["not_applicable"].sel(metric_name=name).values
-        finite = values[np.isfinite(values) & (values > 0)]
-        floor = float(finite.min()) / 10 if finite.size else 1e-12
         for position, (model, value, reason) in enumerate(zip(models, values, reasons)):
-            family = str(probe["family"].sel(model=model).item())
-            if str(reason):
+            colour = FAMILY_COLOURS.get(
+                str(probe["family"].sel(model=model).item()), FAMILY_COLOURS["external"]
+            )
+            text = "n/a" if str(reason) else "0" if value == 0 else None
+            if text is not None:  # a log axis has no place for exact zeros
                 axis.annotate(
-                    "n/a",
-                    (position, 0.5),
+                    text,
+                    (position, 0.08),
                     xycoords=("data", "axes fraction"),
                     ha="center",
                     fontsize=8,
-                    color="grey",
+                    color="grey" if str(reason) else colour,
                 )
             elif np.isfinite(value):
-                axis.plot(
-                    position,
-                    max(float(value), floor),
-                    "o",
-                    color=FAMILY_COLOURS.get(family, FAMILY_COLOURS["external"]),
-                )
+                axis.plot(position, float(value), "o", color=colour)
         axis.set_yscale("log")
         axis.set_xticks(range(len(models)), models, rotation=30, fontsize=8)
         axis.set_xlim(-0.6, len(models) - 0.4)
