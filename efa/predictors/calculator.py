@@ -2,8 +2,10 @@
 
 A configuration names a calculator by a factory, ``package.module:callable``, and its keyword
 options; ``callable(**options)`` must return an :class:`ase.calculators.calculator.Calculator`.
-Structures are evaluated one at a time as :class:`ase.Atoms` without a cell (``pbc=False``),
-with the total charge in ``atoms.info["charge"]`` (integer, e) and the spin multiplicity in
+Structures are evaluated one at a time as :class:`ase.Atoms`: periodic cells with their cell and
+``pbc``, molecules without a cell (``pbc=False``; with the run's ``molecule_box`` in a
+non-periodic box, for calculators that need a cell, as those built on pymatgen do), with the
+total charge in ``atoms.info["charge"]`` (integer, e) and the spin multiplicity in
 ``atoms.info["spin"]`` (``2S + 1``; 1 for an even number of electrons, 2 for an odd one, as
 computed from the atomic numbers and the charge). The built-in models read the same keys
 (:class:`efa.calculator.EFACalculator`). For calculators that follow ASE's older convention
@@ -84,18 +86,27 @@ def spin_multiplicity(numbers: np.ndarray, charge: int) -> int:
     return 1 + int(np.sum(numbers) - charge) % 2
 
 
-def to_atoms(structures: Structures, index: int) -> Atoms:
+def to_atoms(structures: Structures, index: int, molecule_box: float | None = None) -> Atoms:
     """Structure ``index`` (its real atoms) as :class:`ase.Atoms` with charge and spin in info,
-    and its cell and periodicity if it is a periodic cell."""
+    and its cell and periodicity if it is a periodic cell. With ``molecule_box`` (Å) a molecule
+    gets a rectangular cell that wide beyond its extent on every side, the atoms shifted into
+    it, and stays non-periodic (for calculators that need a cell)."""
     mask = structures.atom_mask[index]
     numbers = structures.atomic_numbers[index][mask]
+    positions = structures.positions[index][mask]
     charge = int(structures.total_charge[index])
     spin = spin_multiplicity(numbers, charge)
     first = np.eye(1, len(numbers))[0]
+    periodic = structures.pbc is not None and bool(structures.pbc[index].any())
+    cell = None if structures.cell is None else structures.cell[index]
+    if molecule_box is not None and not periodic:
+        low = positions.min(axis=0)
+        cell = np.diag(np.ptp(positions, axis=0) + 2 * molecule_box)
+        positions = positions - low + molecule_box
     atoms = Atoms(
         numbers=numbers,
-        positions=structures.positions[index][mask],
-        cell=None if structures.cell is None else structures.cell[index],
+        positions=positions,
+        cell=cell,
         pbc=False if structures.pbc is None else structures.pbc[index],
         charges=charge * first,
         magmoms=(spin - 1) * first,
@@ -106,12 +117,18 @@ def to_atoms(structures: Structures, index: int) -> Atoms:
 
 
 def _calculated(
-    calculator: Calculator, name: str, structures: Structures, index: int, compute, what: str
+    calculator: Calculator,
+    name: str,
+    structures: Structures,
+    index: int,
+    compute,
+    what: str,
+    molecule_box: float | None = None,
 ) -> tuple:
     """``compute(atoms)`` (a tuple of values) for structure ``index`` with ``calculator``
-    attached; an exception or a non-finite value becomes an :class:`EfaError` naming the
-    structure and ``what`` was asked for."""
-    atoms = to_atoms(structures, index)
+    attached (:func:`to_atoms` with ``molecule_box``); an exception or a non-finite value
+    becomes an :class:`EfaError` naming the structure and ``what`` was asked for."""
+    atoms = to_atoms(structures, index, molecule_box)
     atoms.calc = calculator
     formula = atoms.get_chemical_formula()
     try:
@@ -130,9 +147,10 @@ def _calculated(
 
 
 def calculator_energy_forces(
-    calculator: Calculator, name: str
+    calculator: Calculator, name: str, molecule_box: float | None = None
 ) -> Callable[[Structures], tuple[np.ndarray, np.ndarray]]:
-    """``Structures → (energy (S,), forces (S, A, 3))`` evaluated by ``calculator``.
+    """``Structures → (energy (S,), forces (S, A, 3))`` evaluated by ``calculator`` (molecules
+    in a non-periodic box of ``molecule_box`` Å vacuum if given, :func:`to_atoms`).
 
     Raises (when called):
       EfaError: the calculator raised, or returned a non-finite energy or force (the message
@@ -151,7 +169,7 @@ def calculator_energy_forces(
         forces = np.zeros((count, atoms_per_slot, 3))
         for index in range(count):
             energy[index], forces[index, structures.atom_mask[index]] = _calculated(
-                calculator, name, structures, index, compute, "energy or force"
+                calculator, name, structures, index, compute, "energy or force", molecule_box
             )
         return energy, forces
 
@@ -202,6 +220,7 @@ def calculator_predictor(
     datasets: Mapping[str, str] | None = None,
     source: str = "",
     capabilities: Mapping[str, Any] | None = None,
+    molecule_box: float | None = None,
 ) -> Predictor:
     """A :class:`Predictor` evaluating ``factory(**options)`` (family ``external``), with the
     declared ``capabilities`` (stress by default where the calculator implements it)."""
@@ -213,7 +232,7 @@ def calculator_predictor(
         family="external",
         cutoff=math.nan if cutoff is None else float(cutoff),
         receptive_field=receptive_field_value(receptive_field),
-        energy_forces=calculator_energy_forces(calculator, factory),
+        energy_forces=calculator_energy_forces(calculator, factory, molecule_box),
         source=source or factory,
         card=model_card(card, name=label, source=factory),
         datasets=dict(datasets or {}),

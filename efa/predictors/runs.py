@@ -51,6 +51,7 @@ def load_predictor(run_dir: str | os.PathLike) -> Predictor:
         datasets={data["dataset"]: data["dataset_sha256"]},
         source=str(run_dir),
         capabilities=config.capabilities,
+        molecule_box=config.molecule_box,
     )
 
 

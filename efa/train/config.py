@@ -55,6 +55,9 @@ class RunConfig:
       capabilities: a calculator's declared capability flags (``total_charge``, ``spin``,
         ``periodic``, ``stress``, ``elements``, ``energy``;
         :mod:`efa.predictors.capabilities`); trained models get theirs from the model.
+      molecule_box: vacuum in Å around a molecule given to a calculator that needs a cell (as
+        pymatgen-based ones do): the molecule gets a box this much wider than its extent on
+        every side, not periodic (``pbc=False``), so nothing else changes; None: no cell.
       label: model label in the run directory and result stores (default: the built-in name or
         the class name).
       splits: ``{"train": n, "valid": n, "test": n}`` numbers of structures drawn at random
@@ -95,6 +98,7 @@ class RunConfig:
     cutoff: float | None = None
     card: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     capabilities: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    molecule_box: float | None = None
     label: str | None = None
     splits: Mapping[str, int] | str = dataclasses.field(
         default_factory=lambda: {"train": 2000, "valid": 500, "test": 200}
@@ -226,6 +230,14 @@ def _validate(config: RunConfig) -> RunConfig:
     ):
         raise ConfigError(
             f"receptive_field={config.receptive_field!r}: expected a length in Å, 'global' or null"
+        )
+    _expect("molecule_box", config.molecule_box, float | None, "a vacuum width in Å or null")
+    if config.molecule_box is not None and not (
+        math.isfinite(config.molecule_box) and config.molecule_box > 0 and config.calculator
+    ):
+        raise ConfigError(
+            f"molecule_box={config.molecule_box!r}: expected a positive vacuum width in Å, "
+            "for a calculator model"
         )
     _expect("cutoff", config.cutoff, float | None, "a positive length in Å or null")
     if config.cutoff is not None and not (math.isfinite(config.cutoff) and config.cutoff > 0):

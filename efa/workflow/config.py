@@ -55,6 +55,7 @@ _WORKFLOW_TRAIN_KEYS = (
     "cutoff",
     "card",
     "capabilities",
+    "molecule_box",
     "label",
     "splits",
     "seed",
@@ -93,6 +94,7 @@ def run_settings(config: Mapping[str, Any], experiment: str, label: str, seed: i
             "receptive_field": model.get("receptive_field"),
             "cutoff": model.get("cutoff"),
             "capabilities": dict(model.get("capabilities") or {}),
+            "molecule_box": model.get("molecule_box"),
         }
     else:
         kind = {"model": model["model"], "model_options": dict(model.get("options") or {})}
@@ -190,6 +192,14 @@ def _check_calculator(key: str, spec: Mapping) -> None:
     except ConfigError as error:
         _fail(key, str(error))
     capabilities_from_mapping(spec.get("capabilities"), f"{key}.capabilities")
+    box = spec.get("molecule_box")
+    if box is not None and (
+        isinstance(box, bool)
+        or not isinstance(box, (int, float))
+        or not math.isfinite(box)
+        or box <= 0
+    ):
+        _fail(f"{key}.molecule_box", f"{box!r}: expected a positive vacuum width in Å or null")
 
 
 def _check_model(key: str, label: str, spec: Mapping) -> None:
@@ -199,7 +209,7 @@ def _check_model(key: str, label: str, spec: Mapping) -> None:
     if "calculator" in spec:
         _check_calculator(key, spec)
         return
-    for name in ("receptive_field", "cutoff", "capabilities"):
+    for name in ("receptive_field", "cutoff", "capabilities", "molecule_box"):
         if spec.get(name) is not None:
             _fail(
                 f"{key}.{name}",
