@@ -125,6 +125,7 @@ def leaderboard(
     judged = [v for v in verdicts if v.model is not None and experiment in v.experiments]
     target_names = list(dict.fromkeys(v.spec.name for v in judged))
     cells = {(v.spec.name, v.model): v for v in judged}
+    specs = {v.spec.name: v.spec for v in judged}
     probe_columns = _probe_columns(probes, experiment)
     set_columns = _set_columns(test_sets, experiment)
     test = [name for name in LEADERBOARD_TEST_METRICS if name in metrics]
@@ -139,7 +140,8 @@ def leaderboard(
         "truncated",
         *(key for key in CARD_KEYS if key != "name"),
         *CAPABILITY_COLUMNS,
-        *target_names,
+        # a target column names its test, so it differs from the metric's own column
+        *(f"{name} {specs[name].compare} {specs[name].bound:g}" for name in target_names),
     ]
     rows, ranks = [], []
     for model in metrics["model"].values:
@@ -166,9 +168,7 @@ def leaderboard(
                 else float("nan")
             )
         for _, store, metric in probe_columns:
-            probe = store.isel(probe=0)
-            present = str(model) in probe["model"].values
-            row.append(_mean(probe[metric].sel(model=model).values) if present else float("nan"))
+            row.append(_probe_cell(store.isel(probe=0), str(model), metric))
         row += [
             _mean(entry[name].values) if name in entry else float("nan")
             for name in ("num_parameters", "steps")
@@ -185,6 +185,17 @@ def leaderboard(
         rows.append(row)
     order = sorted(range(len(rows)), key=lambda index: ranks[index])
     return header, [rows[index] for index in order]
+
+
+def _probe_cell(probe: xr.Dataset, model: str, metric: str) -> object:
+    """A model's seed-mean probe metric, ``n/a`` where the store records that the model cannot
+    take it, nan where the model was not probed."""
+    if model not in probe["model"].values:
+        return float("nan")
+    if "not_applicable" in probe and metric in probe["metric_name"].values:
+        if str(probe["not_applicable"].sel(model=model, metric_name=metric).item()):
+            return "n/a"
+    return _mean(probe[metric].sel(model=model).values)
 
 
 def leaderboard_tables(

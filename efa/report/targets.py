@@ -69,8 +69,10 @@ class Verdict:
         return f"{'met' if self.met and not self.truncated else 'NOT met'} {self.value:.3g}"
 
     def line(self) -> str:
-        """``[met] description (model): measured … (detail)``."""
-        who = f" ({self.model})" if self.model is not None else ""
+        """``[met] description (model, where): measured … (detail)``; ``(model, where)`` on a
+        per-model verdict, where is the probe label or experiment of the target."""
+        where = f", {self.spec.source}" if self.spec.source else ""
+        who = f" ({self.model}{where})" if self.model is not None else ""
         if not self.applicable:
             return f"[n/a] {self.spec.description}{who}: {self.reason}"
         notes = [self.detail] if self.detail else []

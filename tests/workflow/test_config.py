@@ -149,6 +149,24 @@ def _calculator_bad_receptive_field(config):
     return "experiments.two_atoms.models.calc.receptive_field"
 
 
+def _calculator_bad_molecule_box(config):
+    config["experiments"]["two_atoms"]["models"]["calc"] = {
+        "calculator": "ase.calculators.lj:LennardJones",
+        "molecule_box": 0,
+    }
+    return "experiments.two_atoms.models.calc.molecule_box"
+
+
+def _molecule_box_on_a_trained_model(config):
+    config["experiments"]["two_atoms"]["models"]["local"]["molecule_box"] = 10.0
+    return "experiments.two_atoms.models.local.molecule_box"
+
+
+def _physics_probe_without_structures(config):
+    config["experiments"]["two_atoms"]["probes"]["physics"].pop("reference")
+    return "experiments.two_atoms.probes.physics"
+
+
 def _unknown_card_key(config):
     config["experiments"]["two_atoms"]["models"]["local"]["card"] = {"licence": "MIT"}
     return "card.licence"
@@ -263,6 +281,9 @@ BAD_CONFIGS = [
     _calculator_not_a_calculator,
     _calculator_factory_raises,
     _calculator_bad_receptive_field,
+    _calculator_bad_molecule_box,
+    _molecule_box_on_a_trained_model,
+    _physics_probe_without_structures,
     _calculator_bad_cutoff,
     _cutoff_on_a_trained_model,
     _published_splits_of_a_generated_set,
