@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 
 from efa.data.batching import Structures
-from efa.errors import ConfigError
+from efa.errors import ConfigError, EfaError
 from efa.predictors.capabilities import Capabilities
 
 #: Structures predicted per call, and the bound on ``structures · atoms²`` per call (the padded
@@ -83,6 +83,13 @@ class Predictor:
                 energy[part], forces[part] = self.predict(structures.select(part), chunk)
             return energy, forces
         energy, forces = self._chunked(self.energy_forces, structures, chunk)
+        if energy.shape != structures.energy.shape or forces.shape != structures.forces.shape:
+            raise EfaError(
+                f"model {self.label!r} ({self.source}) returned energies of shape "
+                f"{energy.shape} and forces of shape {forces.shape} for "
+                f"{len(structures.energy)} structures of {structures.forces.shape[1]} atom "
+                f"slots; expected {structures.energy.shape} and {structures.forces.shape}"
+            )
         return energy, np.where(structures.atom_mask[..., None], forces, 0.0)
 
     def predict_stress(self, structures: Structures, chunk: int = PREDICT_CHUNK) -> np.ndarray:

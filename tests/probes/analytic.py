@@ -9,6 +9,7 @@ import numpy as np
 from efa.data.generators.carbon_chain import carbon_chain_geometry
 from efa.data.generators.cumulene import cumulene_geometry
 from efa.data.schema import make_dataset
+from efa.predictors.capabilities import Capabilities
 from efa.probes import Predictor
 from efa.probes.geometry import terminal_torsion_deg
 from efa.probes.labels import two_atom_energy, two_atom_labels
@@ -124,3 +125,32 @@ def _attrs(name: str, level: str, units: dict | None = None) -> dict:
         "level_of_theory": level,
         "units": units or {},
     }
+
+
+def pair_predictor(label, energy_of_r, capabilities=Capabilities(), extra=None, scale=1.0):
+    """Molecules under ``E = Σ_i<j φ(r_ij)`` with exact forces; ``extra(numbers, positions,
+    charge) → (ΔE, ΔF)`` adds a term, ``scale`` multiplies the forces (1: conservative)."""
+
+    def energy_forces(structures):
+        count = len(structures.energy)
+        energies, forces = np.zeros(count), np.zeros(structures.positions.shape)
+        for s in range(count):
+            mask = structures.atom_mask[s]
+            r = structures.positions[s][mask]
+            numbers, charge = structures.atomic_numbers[s][mask], int(structures.total_charge[s])
+            difference = r[:, None] - r[None]
+            distance = np.linalg.norm(difference, axis=-1)
+            upper = np.triu(np.ones_like(distance, bool), 1)
+            energy, slope = energy_of_r(np.where(upper, distance, 1.0), numbers, charge)
+            energies[s] = float(np.sum(np.where(upper, energy, 0.0)))
+            pair = np.where(upper, slope / distance.clip(1e-12), 0.0)
+            pair = pair + pair.T
+            force = -np.einsum("ij,ijx->ix", pair, difference)
+            if extra is not None:
+                de, df = extra(numbers, r, charge)
+                energies[s] += de
+                force = force + df
+            forces[s][mask] = scale * force
+        return energies, forces
+
+    return Predictor(label, 0, "external", 6.0, math.nan, energy_forces, capabilities=capabilities)

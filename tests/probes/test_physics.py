@@ -11,12 +11,11 @@ import numpy as np
 import pytest
 from ase.build import bulk
 
-from efa.data.batching import Structures
 from efa.data.generators.analytic import COULOMB_EV_ANGSTROM
-from efa.predictors import Predictor
 from efa.predictors.calculator import calculator_predictor
 from efa.predictors.capabilities import Capabilities
 from efa.probes.physics import PHYSICS_METRICS, CheckSettings, Frame, physics_checks
+from tests.probes.analytic import pair_predictor
 
 SETTINGS = CheckSettings()
 
@@ -27,35 +26,6 @@ def argon_cluster(seed: int = 0, count: int = 6) -> Frame:
     angles = np.linspace(0, 2 * np.pi, count, endpoint=False)
     positions = np.stack([3.8 * np.cos(angles), 3.8 * np.sin(angles), 0 * angles], axis=1)
     return Frame(np.full(count, 18), positions + rng.normal(0, 0.2, (count, 3)), 0)
-
-
-def pair_predictor(label, energy_of_r, capabilities=Capabilities(), extra=None, scale=1.0):
-    """Molecules under ``E = Σ_i<j φ(r_ij)`` with exact forces; ``extra(numbers, positions,
-    charge) → (ΔE, ΔF)`` adds a term, ``scale`` multiplies the forces (1: conservative)."""
-
-    def energy_forces(structures: Structures):
-        count = len(structures.energy)
-        energies, forces = np.zeros(count), np.zeros(structures.positions.shape)
-        for s in range(count):
-            mask = structures.atom_mask[s]
-            r = structures.positions[s][mask]
-            numbers, charge = structures.atomic_numbers[s][mask], int(structures.total_charge[s])
-            difference = r[:, None] - r[None]
-            distance = np.linalg.norm(difference, axis=-1)
-            upper = np.triu(np.ones_like(distance, bool), 1)
-            energy, slope = energy_of_r(np.where(upper, distance, 1.0), numbers, charge)
-            energies[s] = float(np.sum(np.where(upper, energy, 0.0)))
-            pair = np.where(upper, slope / distance.clip(1e-12), 0.0)
-            pair = pair + pair.T
-            force = -np.einsum("ij,ijx->ix", pair, difference)
-            if extra is not None:
-                de, df = extra(numbers, r, charge)
-                energies[s] += de
-                force = force + df
-            forces[s][mask] = scale * force
-        return energies, forces
-
-    return Predictor(label, 0, "external", 6.0, math.nan, energy_forces, capabilities=capabilities)
 
 
 def lennard_jones(r, numbers, charge, cutoff=8.0, epsilon=0.01, sigma=3.4):

@@ -1,5 +1,6 @@
 """Targets on every model: own verdicts, scores, and capability flags that give n/a."""
 
+import numpy as np
 import pytest
 
 from efa.errors import ConfigError
@@ -40,3 +41,67 @@ def test_capabilities_are_checked_by_key_and_give_reasons():
     flags = capabilities_from_mapping({"elements": ["H", "He"], "periodic": False})
     assert flags.lacks(periodic=True, elements=[1, 18]) == "takes no periodic cells; covers no Ar"
     assert Capabilities().lacks(total_charge=True) == "takes no total charge"
+
+
+def _test_metrics(models, experiment="two_atoms"):
+    """Test metrics (experiment, model, seed) with the same errors for every model."""
+    import numpy as np
+    import xarray as xr
+
+    values = np.full((1, len(models), 1), 0.1)
+    return xr.Dataset(
+        {name: (("experiment", "model", "seed"), values) for name in ("energy_mae", "forces_mae")},
+        coords={"experiment": [experiment], "model": list(models), "seed": [0]},
+    )
+
+
+def _exponential(cutoff):
+    """``exp(−r/2)`` eV, cut without a shift at ``cutoff`` Å (``inf``: not cut)."""
+
+    def energy_of_r(r, numbers, charge):
+        inside = r < cutoff
+        return np.where(inside, np.exp(-r / 2), 0.0), np.where(inside, -np.exp(-r / 2) / 2, 0.0)
+
+    return energy_of_r
+
+
+def test_the_leaderboard_ranks_models_by_score_with_a_column_per_target(tmp_path):
+    from efa.report.leaderboard import leaderboard
+    from tests.builders import write_two_atom_store
+
+    write_two_atom_store(tmp_path, 12)
+    # an exponential pair energy felt at any distance, and the same cut at 5 Å
+    models = [
+        a.pair_predictor("smooth", _exponential(np.inf)),
+        a.pair_predictor("cut", _exponential(5.0)),
+    ]
+    store = run_probe(
+        "physics", models, reference="two_atoms", datasets_root=str(tmp_path), num_structures=4
+    )
+    store.attrs["experiments"] = ["two_atoms"]
+    entries = {
+        "force_consistency_error": ("<", 0.01),  # both: their forces are their gradient
+        "ghost_atom_force": ("<", 1e-9),  # exp(−10) from the ghost 20 Å away: only 'cut'
+        "extensivity_error": ("<", 1e-9),  # two copies 15 Å apart: only 'cut'
+    }
+    specs = [
+        parse_target(
+            f"t{index}",
+            {"description": metric, "metric": metric, "models": "all", "compare": c, "bound": b},
+            "probe",
+            "physics",
+        )
+        for index, (metric, (c, b)) in enumerate(entries.items())
+    ]
+    verdicts = evaluate_targets(specs, [store])
+    header, rows = leaderboard(
+        _test_metrics(["smooth", "cut"]), [store], {}, "two_atoms", None, verdicts
+    )
+    assert header[1] == "score"
+    assert "physics:ghost_atom_force < 1e-09" in header  # the target's column
+    assert header.count("physics:ghost_atom_force") == 1  # the metric's own column
+    assert [row[:2] for row in rows] == [["cut", "3/3"], ["smooth", "1/3"]]
+    target = header.index("physics:ghost_atom_force < 1e-09")
+    assert rows[1][target].startswith("NOT met")
+    stress = header.index("physics:stress_consistency_error")
+    assert [row[stress] for row in rows] == ["n/a", "n/a"]  # molecules: n/a, not nan
