@@ -23,6 +23,8 @@ Outputs under ``output_dir``:
   and ``figures/learning_curves_<experiment>.png`` (validation and training loss from the
   ``train_log.jsonl`` beside each run's predictions) when predictions stores are given;
 - every figure also as SVG beside its PNG;
+- ``report.html``: one page with every experiment's leaderboard, verdicts and figures and the
+  provenance, to open in a browser (:mod:`efa.report.html`);
 - ``metrics.json``: ``{"test": {experiment: {model: {metric: mean}}}, "test_sets": {experiment:
   {model: {test set: {group: {metric: mean}}}}}, "probes": {label: {model:
   {metric: mean}}}, "targets": {"met": K, "total": N}, "scores": {experiment: {model: {"met": K,
@@ -46,6 +48,7 @@ import xarray as xr
 from efa.errors import ConfigError
 from efa.names import check_name
 from efa.provenance import from_attr, header, software, to_attr
+from efa.report.html import report_page
 from efa.report.tables import (
     COST_COLUMNS,
     TIMING_METRICS,
@@ -415,6 +418,7 @@ def build_report(
         written += save_figure(probe_figure(store), output / f"figures/{label}.png")
 
     verdicts = evaluate_targets(targets, probes, metrics, model_families(metric_stores))
+    boards_by_experiment = {}
     if metrics is not None:
         boards = leaderboard_tables(
             metrics,
@@ -428,6 +432,7 @@ def build_report(
             text(markdown, f"tables/leaderboard_{experiment}.md")
             text(table, f"tables/leaderboard_{experiment}.csv")
             sections.append((f"Leaderboard {experiment}", markdown))
+            boards_by_experiment[experiment] = (columns, rows)
             if rows:
                 families = {
                     model: family
@@ -446,12 +451,54 @@ def build_report(
         json.dumps([verdict_json(v) for v in verdicts], indent=2, allow_nan=False) + "\n",
         "targets.json",
     )
+    text(
+        report_page(
+            output,
+            boards_by_experiment,
+            verdicts,
+            figures_by_experiment(written, output, probes, boards_by_experiment),
+            provenance,
+        ),
+        "report.html",
+    )
     sections.insert(0, ("Provenance", header(provenance) + "\n"))
     text("\n".join(f"## {title}\n\n{body}" for title, body in sections), "tables/summary.md")
     summary = summary_json(metrics, probes, verdicts, provenance, test_sets)
     text(json.dumps(summary, indent=2, sort_keys=True, allow_nan=False) + "\n", "metrics.json")
     text(json.dumps(cost_json(metrics), indent=2, sort_keys=True) + "\n", "cost.json")
     return verdicts, written, provenance
+
+
+def figures_by_experiment(
+    written: Sequence[Path],
+    output: Path,
+    probes: Sequence[xr.Dataset],
+    experiments: Sequence[str],
+) -> dict[str, list[Path]]:
+    """The PNG figures among ``written`` by experiment: its parity plot, learning curves and
+    leaderboard plot, and the figure of every probe store that evaluated its models; the others
+    (force error against depth) under ``""``."""
+    by_probe = {f"{_label(store)}.png": store.attrs.get("experiments", []) for store in probes}
+    grouped: dict[str, list[Path]] = {}
+    for path in written:
+        if path.suffix != ".png" or path.parent != output / "figures":
+            continue
+        owners = (
+            [
+                experiment
+                for experiment in experiments
+                if path.name
+                in {
+                    f"{kind}_{experiment}.png"
+                    for kind in ("parity", "learning_curves", "leaderboard")
+                }
+            ]
+            or [str(e) for e in by_probe.get(path.name, [])]
+            or [""]
+        )
+        for owner in owners:
+            grouped.setdefault(owner, []).append(path)
+    return grouped
 
 
 def targets_text(verdicts: Sequence[Verdict], bullet: str = "- ") -> str:

@@ -11,6 +11,7 @@ rule report:
     output:
         summary=f"{RESULTS}/metrics.json",
         cost=f"{RESULTS}/cost.json",
+        page=f"{RESULTS}/report.html",
         metrics=store_marker(f"{RESULTS}/metrics.zarr"),
         tables=report(
             directory(f"{RESULTS}/tables"),
