@@ -8,7 +8,8 @@ opens from the results folder in any browser, offline; every value is escaped.
 
 Element ids a test (or a user's script) can rely on: ``experiment-<name>`` per section,
 ``leaderboard-<name>`` per table (one ``tr`` per model, ``data-model`` = its label), and
-``figure-<file stem>`` per figure.
+``figure-<file stem>`` per figure; once loaded, every image carries ``data-loaded`` (true or
+false, with a note under a missing one) and the body ``data-ready="true"``.
 """
 
 from __future__ import annotations
@@ -30,6 +31,24 @@ th { background: #f2f2f2; position: sticky; top: 0; }
 figure { display: inline-block; margin: 0.5rem; vertical-align: top; }
 figure img { max-width: 46rem; border: 1px solid #ddd; }
 pre { background: #f7f7f7; padding: 0.6rem; overflow-x: auto; font-size: 0.75rem; }
+"""
+
+#: Marks each figure loaded or not (``data-loaded``) once the page has loaded, writes a note
+#: under a figure whose file is missing, and sets ``data-ready`` on the body.
+_SCRIPT = """
+window.addEventListener("load", function () {
+  for (const image of document.images) {
+    const loaded = image.complete && image.naturalWidth > 0;
+    image.dataset.loaded = String(loaded);
+    if (!loaded) {
+      const note = document.createElement("p");
+      note.className = "failed";
+      note.textContent = "figure missing: " + image.getAttribute("src");
+      image.after(note);
+    }
+  }
+  document.body.dataset.ready = "true";
+});
 """
 
 
@@ -120,6 +139,6 @@ def report_page(
     )
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>{_escape(title)}</title><style>{_STYLE}</style></head>"
+        f"<title>{_escape(title)}</title><style>{_STYLE}</style><script>{_SCRIPT}</script></head>"
         f"<body><h1>{_escape(title)}</h1>{''.join(sections)}</body></html>\n"
     )

@@ -173,7 +173,11 @@ class Plan:
         targets = [store_marker(f"{run}/metrics.zarr") for run in self.all_runs()]
         targets += [store_marker(self.probe_store(label)) for label in self.probes]
         if (self.config.get("report") or {}).get("enabled", True):
-            report = [f"{self.results}/metrics.json", store_marker(f"{self.results}/metrics.zarr")]
+            report = [
+                f"{self.results}/metrics.json",
+                f"{self.results}/report.html",
+                store_marker(f"{self.results}/metrics.zarr"),
+            ]
             targets += report
         return targets
 

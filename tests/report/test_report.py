@@ -3,6 +3,9 @@
 import csv
 import json
 import math
+import shutil
+import subprocess
+from html.parser import HTMLParser
 from pathlib import Path
 
 import matplotlib.image
@@ -177,10 +180,10 @@ def report(stores):
     return output, [str(p) for p in probe_paths], [str(p) for p in metric_paths]
 
 
-def test_report_command_writes_tables_figures_and_targets(report, capsys):
+def _report_argv(report) -> list[str]:
     output, probe_paths, metric_paths = report
     predictions = predictions_with_logs(output.parent)
-    argv = [
+    return [
         "report",
         "--metrics",
         *metric_paths,
@@ -195,7 +198,11 @@ def test_report_command_writes_tables_figures_and_targets(report, capsys):
         "--targets",
         str(targets_file(output.parent)),
     ]
-    assert main(argv) == 0
+
+
+def test_report_command_writes_tables_figures_and_targets(report, capsys):
+    output = report[0]
+    assert main(_report_argv(report)) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[-1] == "targets met: 8/8", "\n".join(lines)
     assert sum(line.startswith("[met]") for line in lines) == 8
@@ -235,6 +242,63 @@ def test_report_command_writes_tables_figures_and_targets(report, capsys):
     assert summary["test"]["cluster_16"]["efa_T2"]["forces_mae"] == pytest.approx(
         float(combined["forces_mae"].sel(experiment="cluster_16", model="efa_T2").mean())
     )
+
+
+class _Page(HTMLParser):
+    """The models of each leaderboard table, the figures with their load state, the body's
+    ``data-ready``."""
+
+    def __init__(self):
+        super().__init__()
+        self.table, self.models, self.figures, self.ready = None, {}, {}, None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "table" and attrs.get("id", "").startswith("leaderboard-"):
+            self.table = attrs["id"].removeprefix("leaderboard-")
+            self.models[self.table] = []
+        elif tag == "tr" and "data-model" in attrs:
+            self.models[self.table].append(attrs["data-model"])
+        elif tag == "img":
+            self.figures[attrs["src"]] = attrs.get("data-loaded")
+        elif tag == "body":
+            self.ready = attrs.get("data-ready")
+
+
+def test_the_html_report_opens_in_a_headless_browser_with_every_model_and_figure(report):
+    """Chromium (Debian's package) loads report.html from the results folder: the page is
+    ready, every model of every experiment has its leaderboard row, every figure loaded; a
+    screenshot of the page is written beside it (report_screenshot.png)."""
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("needs Chromium (Debian package 'chromium'; .ci/run installs it)")
+    output = report[0]
+    if not (output / "report.html").exists():
+        assert main(_report_argv(report)) == 0
+    page = (output / "report.html").as_uri()
+    options = ["--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=10000"]
+    dom = subprocess.run(
+        [browser, *options, "--dump-dom", page], capture_output=True, text=True, timeout=180
+    )
+    parsed = _Page()
+    parsed.feed(dom.stdout)
+    assert parsed.ready == "true", dom.stderr[-2000:]
+    summary = json.loads((output / "metrics.json").read_text())
+    assert {experiment: sorted(models) for experiment, models in parsed.models.items()} == {
+        experiment: sorted(models) for experiment, models in summary["test"].items()
+    }
+    pngs = sorted(f"figures/{path.name}" for path in (output / "figures").glob("*.png"))
+    assert sorted(parsed.figures) == pngs
+    assert set(parsed.figures.values()) == {"true"}, parsed.figures
+    shot = output / "report_screenshot.png"
+    subprocess.run(
+        [browser, *options, "--window-size=1400,2400", f"--screenshot={shot}", page],
+        capture_output=True,
+        timeout=180,
+        check=True,
+    )
+    image = matplotlib.image.imread(shot)
+    assert image.shape[:2] == (2400, 1400) and np.ptp(image[..., :3]) > 0.5
 
 
 def _rows(path):
