@@ -21,7 +21,13 @@ Metrics per model (:func:`nve_metrics`) over ``K`` trajectories, each taken up t
 - ``energy_fluctuation``: mean RMS of ``δ`` about that line (eV/atom);
 - ``time_to_failure``: mean time of failure, the full duration for a trajectory that did not
   fail (ps);
-- ``failed_fraction``: fraction of trajectories that failed.
+- ``failed_fraction``: fraction of trajectories that failed;
+- ``relative_energy_drift``: mean over trajectories of ``|b| τ / σ_kin``, the drift over the
+  trajectory's span ``τ`` against the spread ``σ_kin`` (standard deviation) of its kinetic energy
+  per atom: below 1 the drift hides in the thermal exchange between kinetic and potential energy,
+  above 1 it does not. It normalises the drift as MLIPAudit does, by the kinetic-energy spread
+  (LAMBench reports it in eV/atom/ps, as ``energy_drift``), and it compares across temperatures
+  and time steps.
 """
 
 from __future__ import annotations
@@ -77,10 +83,10 @@ def nve_trajectory(
     sample_every: int,
     seed: int,
     failure_energy: float,
-) -> tuple[Float[np.ndarray, " T"], float]:
-    """One NVE trajectory: ``δ(t)`` at every ``sample_every``-th step (``T = steps //
-    sample_every + 1`` samples, nan after a failure) and the failure time in ps (nan if none).
-    """
+) -> tuple[Float[np.ndarray, " T"], Float[np.ndarray, " T"], float]:
+    """One NVE trajectory: ``δ(t)`` and the kinetic energy per atom (eV/atom) at every
+    ``sample_every``-th step (``T = steps // sample_every + 1`` samples, nan after a failure)
+    and the failure time in ps (nan if none)."""
     atoms = atoms.copy()
     atoms.calc = calculator
     thermalize_momenta(atoms, temperature_k, rng=np.random.default_rng(seed))
@@ -90,7 +96,9 @@ def nve_trajectory(
     count = len(atoms)
     start = atoms.get_total_energy()
     deviation = np.full(steps // sample_every + 1, math.nan)
+    kinetic = np.full(steps // sample_every + 1, math.nan)
     deviation[0] = 0.0
+    kinetic[0] = atoms.get_kinetic_energy() / count
     for step in range(1, steps + 1):
         dynamics.run(1)
         value = (atoms.get_total_energy() - start) / count  # non-finite forces make it nan
@@ -100,10 +108,11 @@ def nve_trajectory(
             or (distances.size and distances.min() < MIN_DISTANCE)
             or abs(value) > failure_energy
         ):
-            return deviation, step * timestep_fs / 1000
+            return deviation, kinetic, step * timestep_fs / 1000
         if step % sample_every == 0:
             deviation[step // sample_every] = value
-    return deviation, math.nan
+            kinetic[step // sample_every] = atoms.get_kinetic_energy() / count
+    return deviation, kinetic, math.nan
 
 
 def nve_metrics(
@@ -111,12 +120,13 @@ def nve_metrics(
     deviation: Float[np.ndarray, "K T"],
     failure_ps: Float[np.ndarray, " K"],
     duration_ps: float,
+    kinetic: Float[np.ndarray, "K T"] | None = None,
 ) -> dict[str, float]:
     """The metrics of the module docstring from ``K`` trajectories sampled at ``time_ps``
     (``deviation`` nan after a failure; ``failure_ps`` nan for a trajectory that did not
-    fail)."""
-    slopes, spreads = [], []
-    for values in deviation:
+    fail; ``kinetic`` the kinetic energy per atom, for ``relative_energy_drift``)."""
+    slopes, spreads, relative = [], [], []
+    for index, values in enumerate(deviation):
         kept = np.isfinite(values)
         if kept.sum() < 3:
             continue
@@ -124,12 +134,21 @@ def nve_metrics(
         slopes.append(abs(slope))
         residual = values[kept] - (intercept + slope * time_ps[kept])
         spreads.append(float(np.sqrt(np.mean(residual**2))))
+        if kinetic is not None:
+            spread = float(np.std(kinetic[index][kept]))
+            span = float(np.ptp(time_ps[kept]))
+            relative.append(abs(slope) * span / spread if spread > 0 else math.inf)
     failed: Bool[np.ndarray, " K"] = np.isfinite(failure_ps)
     return {
         "energy_drift": float(np.mean(slopes)) if slopes else math.nan,
         "energy_fluctuation": float(np.mean(spreads)) if spreads else math.nan,
         "time_to_failure": float(np.mean(np.where(failed, failure_ps, duration_ps))),
         "failed_fraction": float(failed.mean()),
+        **(
+            {"relative_energy_drift": float(np.mean(relative)) if relative else math.nan}
+            if kinetic is not None
+            else {}
+        ),
     }
 
 
@@ -142,10 +161,10 @@ def run_nve_trajectories(
     sample_every: int,
     seed: int,
     failure_energy: float,
-) -> tuple[Float[np.ndarray, "K T"], Float[np.ndarray, " K"]]:
+) -> tuple[Float[np.ndarray, "K T"], Float[np.ndarray, "K T"], Float[np.ndarray, " K"]]:
     """:func:`nve_trajectory` of ``predictor`` from every ``(atoms, charge)`` of
-    ``structures``, trajectory ``k`` seeded with ``seed + k``: deviations ``(K, T)`` and failure
-    times ``(K,)``."""
+    ``structures``, trajectory ``k`` seeded with ``seed + k``: deviations ``(K, T)``, kinetic
+    energies per atom ``(K, T)`` and failure times ``(K,)``."""
     runs = [
         nve_trajectory(
             PredictorCalculator(predictor, charge),
@@ -159,4 +178,8 @@ def run_nve_trajectories(
         )
         for index, (atoms, charge) in enumerate(structures)
     ]
-    return np.stack([deviation for deviation, _ in runs]), np.array([time for _, time in runs])
+    return (
+        np.stack([deviation for deviation, _, _ in runs]),
+        np.stack([kinetic for _, kinetic, _ in runs]),
+        np.array([time for _, _, time in runs]),
+    )

@@ -99,7 +99,13 @@ _REACH = (
 _FINITE_SIZE = (*_ERRORS, "size_difference_error", "size_trend_error", "size_trend_reference")
 _NVE = tuple(
     f"{name}{suffix}"
-    for name in ("energy_drift", "energy_fluctuation", "time_to_failure", "failed_fraction")
+    for name in (
+        "energy_drift",
+        "energy_fluctuation",
+        "time_to_failure",
+        "failed_fraction",
+        "relative_energy_drift",
+    )
     for suffix in ("", "_reference")
 )
 

@@ -431,17 +431,21 @@ def run_nve(models, options):
     )
     reference_metrics, reference_deviation = {}, None
     if labeller is not None:
-        reference_deviation, failures = run_nve_trajectories(labeller, structures, **settings)
+        reference_deviation, kinetic, failures = run_nve_trajectories(
+            labeller, structures, **settings
+        )
         reference_metrics = {
             f"{name}_reference": value
-            for name, value in nve_metrics(time_ps, reference_deviation, failures, duration).items()
+            for name, value in nve_metrics(
+                time_ps, reference_deviation, failures, duration, kinetic
+            ).items()
         }
     deviations, metrics = {}, {}
     for model in models:
         key = (model.label, model.seed)
-        deviations[key], failures = run_nve_trajectories(model, structures, **settings)
+        deviations[key], kinetic, failures = run_nve_trajectories(model, structures, **settings)
         metrics[key] = {
-            **nve_metrics(time_ps, deviations[key], failures, duration),
+            **nve_metrics(time_ps, deviations[key], failures, duration, kinetic),
             **reference_metrics,
         }
     return dynamics_store(

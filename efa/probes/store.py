@@ -85,6 +85,8 @@ PROBE_METRIC_UNITS = {
     "time_to_failure_reference": "ps",
     "failed_fraction": "1",
     "failed_fraction_reference": "1",
+    "relative_energy_drift": "1",
+    "relative_energy_drift_reference": "1",
     **PHYSICS_UNITS,
 }
 

@@ -29,6 +29,15 @@ def test_nve_metrics_read_slope_scatter_and_failures():
     assert metrics["energy_fluctuation"] == pytest.approx(0.0, abs=1e-12)
     assert metrics["time_to_failure"] == pytest.approx((1.0 + 0.55) / 2)
     assert metrics["failed_fraction"] == 0.5
+    assert "relative_energy_drift" not in metrics  # no kinetic energies given
+    # kinetic energy per atom swinging ±0.01 about its mean: spread 0.01 eV/atom
+    kinetic = 0.04 + 0.01 * np.tile([1.0, -1.0], (2, 6))[:, :11]
+    metrics = nve_metrics(time, deviation, np.array([math.nan, 0.55]), 1.0, kinetic)
+    spread = [np.std(kinetic[0]), np.std(kinetic[1][:6])]
+    drift_over_span = [0.01 * 1.0, 0.03 * 0.5]  # |slope| × span of the kept samples
+    assert metrics["relative_energy_drift"] == pytest.approx(
+        np.mean(np.divide(drift_over_span, spread))
+    )
 
 
 def _start(tmp_path):
