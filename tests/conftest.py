@@ -56,6 +56,35 @@ def pytest_configure(config):
         jax.config.update(option, value)
 
 
+#: The test files that run longest (``pytest --durations``), in that order. They are collected
+#: first, so the workers start on them and the short files fill in at the end: a worker left
+#: alone with a long file while the other cores idle lengthens the run.
+LONG_FILES = (
+    "tests/workflow/test_pipeline.py",
+    "tests/train/test_training.py",
+    "tests/train/test_sharding.py",
+    "tests/train/test_objective.py",
+    "tests/nn/test_erope.py",
+    "tests/models/test_periodic_models.py",
+    "tests/models/test_models.py",
+    "tests/train/test_stress.py",
+    "tests/workflow/test_isolation.py",
+    "tests/train/test_reproducibility.py",
+    "tests/bench/test_scale_bench.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Long files first (:data:`LONG_FILES`), every other file after them in its own order."""
+    rank = {name: index for index, name in enumerate(LONG_FILES)}
+
+    def order(item):
+        path = Path(str(item.path)).resolve().relative_to(ROOT).as_posix()
+        return rank.get(path, len(rank))
+
+    items.sort(key=order)  # stable: the tests of a file keep their order
+
+
 def pytest_unconfigure(config):
     if _CACHE_KEY in config.stash:
         shutil.rmtree(config.stash[_CACHE_KEY], ignore_errors=True)
