@@ -303,6 +303,21 @@ def test_ci_config_is_valid():
     validate_workflow_config(_ci())
 
 
+def test_foundation_example_plans_the_pretrained_model_beside_trained_ones(workflow_dir):
+    """examples/foundation.yaml validates (CHGNet's calculator is built) and plans CHGNet's
+    runs without training, the local and EFA runs, and the physics and periodic probes."""
+    pytest.importorskip("chgnet", reason="needs the [foundation] extra (chgnet)")
+    result = snakemake(
+        workflow_dir, "-n", "-p", "--configfile", "examples/foundation.yaml", timeout=300
+    )
+    runs = "results/foundation/runs"
+    for model in ("nacl_cells/chgnet", "nacl_cells/local", "nacl_cells/efa", "molecules/chgnet"):
+        assert f"{runs}/{model}/seed0/summary.json" in result.stdout, result.stdout
+    assert 'calculator="chgnet.model.dynamics:CHGNetCalculator"' in result.stdout
+    for probe in ("physics_cells", "physics_molecules", "nacl_supercell", "far_fragment"):
+        assert f"results/foundation/probes/{probe}.zarr" in result.stdout
+
+
 def test_calculator_example_plans_a_run_without_training(workflow_dir):
     result = snakemake(
         workflow_dir, "-n", "-p", "--configfile", "examples/calculator.yaml", timeout=120
