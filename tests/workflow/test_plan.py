@@ -41,7 +41,11 @@ def test_paths_targets_and_run_wildcards(plan_of):
         "model": ["local", "local", "efa", "efa"],
         "seed": [0, 3, 0, 3],
     }
-    assert plan.targets()[-2:] == ["results/metrics.json", "results/metrics.zarr/zarr.json"]
+    assert plan.targets()[-3:] == [
+        "results/metrics.json",
+        "results/report.html",
+        "results/metrics.zarr/zarr.json",
+    ]
     assert "results/probes/two_atoms.zarr/zarr.json" in plan.targets()
     config["report"] = {"enabled": False}
     assert "results/metrics.json" not in plan_of(config).targets()
