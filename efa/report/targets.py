@@ -333,11 +333,12 @@ def complete(store: xr.Dataset) -> bool:
     probe, a finite prediction (for checks without a reference: every metric it can take)."""
     probe = store.isel(probe=0)
     if "not_applicable" in probe:
-        reasons = probe["not_applicable"].values.astype(str)  # (model, metric_name)
+        # (model, metric_name); as str one by one: a store read back holds numpy's StringDType
+        reasons = [[str(reason) for reason in row] for row in probe["not_applicable"].values]
         for i, model in enumerate(probe["model"].values):
             for j, metric in enumerate(probe["metric_name"].values):
                 finite = np.isfinite(probe[str(metric)].sel(model=model).values).any()
-                if not reasons[i, j] and not finite:
+                if not reasons[i][j] and not finite:
                     return False
         return True
     if "energy_predicted" not in probe:

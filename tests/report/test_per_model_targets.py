@@ -105,3 +105,33 @@ def test_the_leaderboard_ranks_models_by_score_with_a_column_per_target(tmp_path
     assert rows[1][target].startswith("NOT met")
     stress = header.index("physics:stress_consistency_error")
     assert [row[stress] for row in rows] == ["n/a", "n/a"]  # molecules: n/a, not nan
+
+
+def test_a_physics_store_read_back_counts_as_complete(tmp_path):
+    """The suite's completeness target reads the reasons of a store written to zarr and read
+    back (numpy's StringDType), and counts a check that is n/a for a model as taken."""
+    import xarray as xr
+
+    from efa.storage import write_zarr
+    from tests.builders import write_two_atom_store
+
+    write_two_atom_store(tmp_path, 12)
+    models = [a.pair_predictor("cut", _exponential(5.0))]
+    store = run_probe(
+        "physics", models, reference="two_atoms", datasets_root=str(tmp_path), num_structures=2
+    )
+    write_zarr(store, tmp_path / "physics.zarr")
+    back = xr.open_zarr(tmp_path / "physics.zarr", consolidated=False).load()
+    spec = parse_target(
+        "t",
+        {
+            "description": "complete",
+            "metric": "incomplete_probe_stores",
+            "compare": "==",
+            "bound": 0,
+        },
+        "suite",
+        "",
+    )
+    (verdict,) = evaluate_targets([spec], [back])
+    assert verdict.met and verdict.value == 0
