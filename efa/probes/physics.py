@@ -351,10 +351,13 @@ def not_applicable_reason(model: Predictor, frame: Frame, metric: str) -> str:
     structure = capabilities.lacks(periodic=frame.periodic, elements=frame.numbers)
     if structure:
         return structure
-    molecular = ("ghost_atom_energy", "ghost_atom_force", "extensivity_error")
+    molecular = (
+        "ghost_atom_energy",
+        "ghost_atom_force",
+        "extensivity_error",
+        "coulomb_far_field_error",
+    )
     if metric in molecular and frame.periodic:
-        return "the structures are periodic cells"
-    if metric == "coulomb_far_field_error" and frame.periodic:
         return "the structures are periodic cells"
     if metric in ("stress_consistency_error", "supercell_error") and not frame.fully_periodic:
         return "the structures are not periodic in 3 directions"
@@ -368,10 +371,6 @@ def not_applicable_reason(model: Predictor, frame: Frame, metric: str) -> str:
         "supercell_error": {"absolute_energy": True},
     }.get(metric, {})
     return capabilities.lacks(**needs)
-
-
-def _stress(model: Predictor, frame: Frame) -> np.ndarray:
-    return model.predict_stress(stack([frame]))[0]
 
 
 def check_values(
@@ -414,7 +413,7 @@ def check_values(
     ]
     values["path_work_error"] = max(abs(step) for step in steps)
     if plan.strained and model.capabilities.stress:
-        stress = _stress(model, base)
+        stress = model.predict_stress(stack([base]))[0]
         volume = abs(float(np.linalg.det(base.cell)))
         values["stress_consistency_error"] = max(
             abs(stress[a, b] - (energy(plus) - energy(minus)) / (2 * settings.strain_step * volume))

@@ -179,27 +179,26 @@ def _check_calculator(key: str, spec: Mapping) -> None:
         receptive_field_value(spec.get("receptive_field"))
     except ConfigError as error:
         _fail(f"{key}.receptive_field", str(error))
-    cutoff = spec.get("cutoff")
-    if cutoff is not None and (
-        isinstance(cutoff, bool)
-        or not isinstance(cutoff, (int, float))
-        or not math.isfinite(cutoff)
-        or cutoff <= 0
-    ):
-        _fail(f"{key}.cutoff", f"{cutoff!r}: expected a positive length in Å or null")
+    _positive_length(f"{key}.cutoff", spec.get("cutoff"), "a positive length in Å")
     try:
         model_card(spec.get("card"))
     except ConfigError as error:
         _fail(key, str(error))
     capabilities_from_mapping(spec.get("capabilities"), f"{key}.capabilities")
-    box = spec.get("molecule_box")
-    if box is not None and (
-        isinstance(box, bool)
-        or not isinstance(box, (int, float))
-        or not math.isfinite(box)
-        or box <= 0
+    _positive_length(
+        f"{key}.molecule_box", spec.get("molecule_box"), "a positive vacuum width in Å"
+    )
+
+
+def _positive_length(key: str, value: Any, what: str) -> None:
+    """Fail naming ``key`` unless ``value`` is None or a finite number above 0."""
+    if value is not None and (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value <= 0
     ):
-        _fail(f"{key}.molecule_box", f"{box!r}: expected a positive vacuum width in Å or null")
+        _fail(key, f"{value!r}: expected {what} or null")
 
 
 def _check_model(key: str, label: str, spec: Mapping) -> None:
