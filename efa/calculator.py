@@ -37,7 +37,9 @@ class EFACalculator(Calculator):
         from efa.xla import configure_xla
 
         configure_xla()  # before JAX starts, if it has not yet
-        from efa.train.run import load_trained  # JAX is imported only when a model is loaded
+        from efa.train.trained_model import (
+            load_trained,  # JAX is imported only when a model is loaded
+        )
 
         self.trained = load_trained(run_dir)
         self.charge_key = charge_key

@@ -35,10 +35,11 @@ import xarray as xr
 
 from efa.data.batching import Structures
 from efa.predictors import load_predictor
-from efa.predictors.capabilities import receptive_field_text
 from efa.provenance import collect, to_attr
+from efa.runs.capabilities import receptive_field_text
+from efa.runs.directory import read_json
+from efa.runs.layout import RunPaths
 from efa.storage import check_output_path, write_zarr
-from efa.train.run import RunPaths, read_json
 
 #: Units of the metric variables.
 METRIC_UNITS = {
@@ -150,7 +151,7 @@ def evaluate_run(
     """
     from efa.data.splits import test_sets
     from efa.errors import ConfigError
-    from efa.train.data_record import open_run_data
+    from efa.runs.directory import open_run_data
 
     paths = RunPaths(Path(run_dir))
     config, dataset, splits, digest = open_run_data(run_dir, "evaluate")
@@ -277,9 +278,9 @@ def write_evaluation(
     """Evaluate and write ``metrics.zarr`` (or ``output``), and the run's own
     ``predictions_<split>.zarr`` and ``test_sets.zarr`` in its folder (so runs evaluated into
     one folder of metrics keep their own test-set stores)."""
-    root = Path(run_dir)
-    path = Path(output) if output is not None else root / "metrics.zarr"
-    targets = (root / f"predictions_{split}.zarr", root / "test_sets.zarr", path)
+    paths = RunPaths(Path(run_dir))
+    path = Path(output) if output is not None else paths.metrics
+    targets = (paths.predictions(split), paths.test_sets, path)
     for target in targets:
         check_output_path(target, folder=True)
     metrics, predictions, test_sets = evaluate_run(run_dir, split)

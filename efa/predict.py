@@ -97,8 +97,8 @@ def _run(args: argparse.Namespace) -> int:
     from ase.io import write
 
     from efa.errors import ConfigError
+    from efa.runs.config import apply_overrides
     from efa.storage import atomic_path
-    from efa.train.config import apply_overrides
 
     if args.output.exists():
         raise ConfigError(f"-o {args.output}: exists; choose a new file (nothing was written)")

@@ -11,7 +11,7 @@ from efa.calculator import EFACalculator
 from efa.data.generators.analytic import cluster
 from efa.data.store import write_dataset
 from efa.errors import ConfigError
-from efa.train.config import config_from_mapping
+from efa.runs.config import config_from_mapping
 from efa.train.loop import Trainer
 
 #: Bound on the largest deviation of the total energy from its start over the NVE run below:

@@ -196,7 +196,7 @@ def _random_models(periodic: bool = False) -> tuple[dict, Callable]:
 
 def _trained_models(run_dirs: list[str]) -> tuple[dict, Callable]:
     """Parameters and ``build(name, N)`` of trained runs (local first, then EFA)."""
-    from efa.train.run import load_trained
+    from efa.train.trained_model import load_trained
 
     trained = {name: load_trained(run_dir) for name, run_dir in zip(MODELS, run_dirs, strict=True)}
     params = {name: model.params for name, model in trained.items()}

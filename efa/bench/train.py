@@ -161,11 +161,12 @@ class Stepper:
 
         from efa.bench.timing import compiled_flops
         from efa.models import build_model
-        from efa.train.config import RunConfig
+        from efa.runs.config import RunConfig
         from efa.train.loop import TrainState, train_step
+        from efa.train.objective import LossWeights
         from efa.train.optimizer import make_optimizer
         from efa.train.reference import zero_element_energies
-        from efa.train.run import count_parameters
+        from efa.train.trained_model import count_parameters
 
         model = build_model(model_name, options)
         config = RunConfig(dataset="bench")  # the default optimiser and loss
@@ -175,7 +176,7 @@ class Stepper:
         self.state = TrainState(params, optimizer.init(params))
         step = jax.jit(
             functools.partial(
-                train_step, model, optimizer, zero_element_energies(), config.loss_weights
+                train_step, model, optimizer, zero_element_energies(), LossWeights.of(config)
             ),
             donate_argnums=0,
         )

@@ -330,7 +330,7 @@ def _export(args) -> int:
     from efa.data.export import export_extxyz
     from efa.data.store import open_dataset
     from efa.errors import ConfigError
-    from efa.train.data_record import open_run_data
+    from efa.runs.directory import open_run_data
 
     if args.run:
         config, dataset, splits, _ = open_run_data(args.run, "export")

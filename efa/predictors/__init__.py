@@ -4,11 +4,11 @@ Evaluation, probes and the report speak only to :class:`Predictor` (energies and
 structures, plus a label, a family, a declared receptive field and a model card). Trained runs
 (:mod:`efa.predictors.trained`) and ASE calculators (:mod:`efa.predictors.calculator`) are the
 two kinds; :func:`load_predictor` loads either from its run directory
-(:mod:`efa.predictors.runs`).
+(:mod:`efa.predictors.loading`).
 """
 
 from efa.predictors.base import CARD_KEYS, Predictor, check_unique, model_card
-from efa.predictors.runs import load_predictor, prepare_calculator_run
+from efa.predictors.loading import load_predictor, prepare_calculator_run
 
 __all__ = [
     "CARD_KEYS",

@@ -20,7 +20,7 @@ import numpy as np
 
 from efa.data.batching import Structures
 from efa.errors import ConfigError, EfaError
-from efa.predictors.capabilities import Capabilities
+from efa.runs.capabilities import Capabilities
 
 #: Structures predicted per call, and the bound on ``structures · atoms²`` per call (the padded
 #: neighbour search holds that many distances).
@@ -53,7 +53,7 @@ class Predictor:
         its first call includes compilation. False for calculators.
       stress: ``Structures → stress (S, 3, 3)`` eV/Å³ (ASE convention) of cells periodic in
         all directions, or None if the model gives none.
-      capabilities: what the model takes and gives (:mod:`efa.predictors.capabilities`).
+      capabilities: what the model takes and gives (:mod:`efa.runs.capabilities`).
     """
 
     label: str

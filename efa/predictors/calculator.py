@@ -27,7 +27,7 @@ from ase.calculators.calculator import Calculator
 from efa.data.batching import Structures
 from efa.errors import ConfigError, EfaError
 from efa.predictors.base import Predictor, model_card
-from efa.predictors.capabilities import capabilities_from_mapping
+from efa.runs.capabilities import capabilities_from_mapping
 
 #: Keys of ``atoms.info`` that carry the total charge and the spin multiplicity.
 CHARGE_KEY = "charge"

@@ -11,7 +11,7 @@ A model entry with a ``trainer`` names the command that trains it and the file i
       options: {model_paths: "{model_file}", device: cpu, default_dtype: float64}
 
 :func:`train_external` prepares the run directory (the same splits as every other model of the
-experiment, :mod:`efa.predictors.runs`), writes the splits as extxyz (:mod:`efa.data.export`:
+experiment, :mod:`efa.runs.directory`), writes the splits as extxyz (:mod:`efa.data.export`:
 ``{train}``, ``{valid}``, ``{test}``), runs the command in the run directory — as a list of
 arguments, never through a shell — with its output in ``trainer.log``, checks that it wrote
 ``model_file`` and that the calculator loads it, and only then writes ``summary.json``.
@@ -25,89 +25,10 @@ from __future__ import annotations
 import os
 import subprocess
 import time
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from efa.errors import ConfigError, EfaError
-
-#: Placeholders of trainer commands and calculator options.
-PLACEHOLDERS = ("train", "valid", "test", "run_dir", "model_file", "seed")
-#: Folder of the exported splits inside the run directory.
-SPLITS_FOLDER = "splits_extxyz"
-
-
-def check_trainer(trainer: Any) -> None:
-    """Check the shape of a ``trainer`` mapping (a command list and a model file).
-
-    Raises:
-      ConfigError: naming the key that is wrong.
-    """
-    if not isinstance(trainer, Mapping):
-        raise ConfigError(
-            f"trainer={trainer!r}: expected a mapping with 'command' and 'model_file'"
-        )
-    unknown = sorted(set(trainer) - {"command", "model_file"})
-    if unknown:
-        raise ConfigError(f"trainer.{unknown[0]}: unknown key; expected command, model_file")
-    command = trainer.get("command")
-    if (
-        not isinstance(command, list)
-        or not command
-        or not all(
-            isinstance(argument, (str, int, float)) and not isinstance(argument, bool)
-            for argument in command
-        )
-    ):
-        raise ConfigError(
-            f"trainer.command={command!r}: expected a non-empty list of arguments (strings or "
-            "numbers; it runs without a shell)"
-        )
-    if not isinstance(trainer.get("model_file"), str) or not trainer["model_file"]:
-        raise ConfigError(
-            "trainer.model_file: expected the path of the model file the command "
-            "writes, e.g. '{run_dir}/model.pt'"
-        )
-    for text in [*map(str, command), trainer["model_file"]]:
-        expand(text, dict.fromkeys(PLACEHOLDERS, ""), "trainer")
-
-
-def expand(text: str, values: Mapping[str, str], where: str) -> str:
-    """``text`` with ``{name}`` placeholders replaced; unknown ones are errors naming ``where``."""
-    try:
-        return text.format_map(dict(values))
-    except (KeyError, ValueError, IndexError) as error:
-        raise ConfigError(
-            f"{where}: {text!r} has an unknown placeholder ({error}); known: "
-            + ", ".join(f"{{{name}}}" for name in PLACEHOLDERS)
-        ) from None
-
-
-def placeholder_values(run_dir: Path, trainer: Mapping[str, Any], seed: int) -> dict[str, str]:
-    """The values of :data:`PLACEHOLDERS` for a run directory."""
-    root = run_dir.resolve()
-    values = {
-        "train": str(root / SPLITS_FOLDER / "train.xyz"),
-        "valid": str(root / SPLITS_FOLDER / "valid.xyz"),
-        "test": str(root / SPLITS_FOLDER / "test.xyz"),
-        "run_dir": str(root),
-        "seed": str(seed),
-        "model_file": "",
-    }
-    values["model_file"] = expand(trainer["model_file"], values, "trainer.model_file")
-    return values
-
-
-def calculator_options(config, run_dir: Path) -> dict[str, Any]:
-    """The calculator options of a run with placeholders (model file, run dir) filled in."""
-    options = dict(config.calculator_options)
-    if config.trainer is None:
-        return options
-    values = placeholder_values(run_dir, config.trainer, config.seed)
-    return {
-        key: expand(value, values, f"calculator_options.{key}") if isinstance(value, str) else value
-        for key, value in options.items()
-    }
+from efa.errors import EfaError
 
 
 def _tail(path: Path, lines: int = 15) -> str:
@@ -124,9 +45,10 @@ def train_external(config, run_dir: str | os.PathLike | None = None) -> dict[str
     """
     from efa.data.export import export_extxyz
     from efa.predictors.calculator import make_calculator
-    from efa.predictors.runs import prepare_run_files, write_summary
+    from efa.runs.directory import check_same_config, prepare_run_files, read_json, write_summary
+    from efa.runs.layout import RunPaths
+    from efa.runs.trainer_spec import calculator_options, expand, placeholder_values
     from efa.storage import atomic_path
-    from efa.train.run import RunPaths, check_same_config, read_json
 
     paths = RunPaths(Path(run_dir) if run_dir is not None else config.run_dir())
     check_same_config(paths, config)
@@ -137,13 +59,13 @@ def train_external(config, run_dir: str | os.PathLike | None = None) -> dict[str
         return read_json(paths.summary, "run summary")
     dataset, splits, digest = prepare_run_files(config, paths)
     values = placeholder_values(paths.root, config.trainer, config.seed)
-    exported = paths.root / SPLITS_FOLDER
+    exported = paths.exported_splits
     if not exported.is_dir():
         export_extxyz(dataset, exported, splits)
     command = [
         expand(str(argument), values, "trainer.command") for argument in config.trainer["command"]
     ]
-    log = paths.root / "trainer.log"
+    log = paths.trainer_log
     start = time.perf_counter()
     with atomic_path(log) as temporary, open(temporary, "w") as output:
         try:
@@ -175,5 +97,5 @@ def train_external(config, run_dir: str | os.PathLike | None = None) -> dict[str
         "external trainer",
         steps=None,
         wall_time_s=seconds,
-        extra={"trainer_command": command},
+        trainer_command=command,
     )

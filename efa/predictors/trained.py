@@ -9,7 +9,7 @@ import numpy as np
 
 from efa.data.batching import Structures
 from efa.predictors.base import Predictor, model_card
-from efa.predictors.capabilities import trained_capabilities
+from efa.runs.capabilities import trained_capabilities
 
 
 def model_family(model) -> str:
@@ -31,10 +31,13 @@ def declared_receptive_field(model) -> float:
 
 
 def load_trained_predictor(run_dir: str | os.PathLike) -> Predictor:
-    """The best checkpoint of the run in ``run_dir`` (see :func:`efa.train.run.load_trained`)."""
+    """The best checkpoint of the run in ``run_dir``
+    (:func:`efa.train.trained_model.load_trained`)."""
     from efa import __version__
     from efa.models.registry import BUILTIN_MODELS
-    from efa.train.run import RunPaths, load_trained, read_json
+    from efa.runs.directory import read_json
+    from efa.runs.layout import RunPaths
+    from efa.train.trained_model import load_trained
 
     trained = load_trained(run_dir)
     paths = RunPaths(trained.run_dir)

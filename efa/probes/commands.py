@@ -243,11 +243,12 @@ def run_experiments(runs) -> list[str]:
     """The experiments of the given run directories (from their ``config.json``)."""
     from pathlib import Path
 
-    from efa.train.run import read_json
+    from efa.runs.directory import read_json
+    from efa.runs.layout import RunPaths
 
     return sorted(
         {
-            str(read_json(Path(run) / "config.json", "run configuration")["experiment"])
+            str(read_json(RunPaths(Path(run)).config, "run configuration")["experiment"])
             for run in runs
         }
     )

@@ -62,8 +62,8 @@ def size_scan(
 
 def run_test_structures(run_dir: str | Path, split: str = "test") -> Structures:
     """The structures of ``split`` of the data set a run was trained on (checked to be the data
-    it was trained on, :func:`efa.train.data_record.load_run_split`)."""
-    from efa.train.data_record import load_run_split
+    it was trained on, :func:`efa.runs.directory.load_run_split`)."""
+    from efa.runs.directory import load_run_split
 
     structures, _, _ = load_run_split(run_dir, split, "probe")
     return structures

@@ -310,6 +310,7 @@ def run_figures(
     (:func:`open_predictions`) and the ``train_log.jsonl`` in each store's run directory (runs
     without one, such as calculators, have no learning curve)."""
     from efa.report.figures import learning_curve_figure, parity_figure, save_figure
+    from efa.runs.layout import RunPaths
     from efa.train.log import TrainingLog
 
     by_experiment: dict[str, dict[str, list[xr.Dataset]]] = {}
@@ -317,7 +318,7 @@ def run_figures(
     for path, store in predictions:
         experiment, model = store.attrs["experiment"], store.attrs["model"]
         by_experiment.setdefault(experiment, {}).setdefault(model, []).append(store)
-        records = TrainingLog(path.parent / "train_log.jsonl").records()
+        records = TrainingLog(RunPaths(path.parent).log).records()
         if records:
             logs.setdefault(experiment, {}).setdefault(model, []).append(records)
     written = []

@@ -9,7 +9,7 @@ A row per model of the experiment, whatever its kind (built-in, own Flax module,
 - ``num_parameters``, training ``steps`` and ``truncated`` (runs stopped by their time limit);
 - the model card: ``source``, ``version``, ``license``, ``training_data``, ``level_of_theory``,
   and its capability flags: ``receptive_field``, ``charge``, ``spin``, ``periodic``,
-  ``stress``, ``elements``, ``energy`` (:mod:`efa.predictors.capabilities`);
+  ``stress``, ``elements``, ``energy`` (:mod:`efa.runs.capabilities`);
 - ``score`` (targets met of those judged) and a column per declared target on ``all`` models
   (``met``, ``NOT met`` with the value, or ``n/a`` with the reason; :mod:`efa.report.targets`).
 
@@ -30,9 +30,9 @@ import numpy as np
 import xarray as xr
 
 from efa.predictors.base import CARD_KEYS
-from efa.predictors.capabilities import CAPABILITY_COLUMNS
 from efa.report.tables import csv_table, markdown_table, seed_statistics, truncated_text
 from efa.report.targets import Verdict
+from efa.runs.capabilities import CAPABILITY_COLUMNS
 
 #: Test metrics on the leaderboard, in this order.
 LEADERBOARD_TEST_METRICS = ("energy_mae", "energy_rmse", "forces_mae", "forces_rmse")
@@ -55,7 +55,7 @@ def model_capabilities(
     metric_stores: Sequence[xr.Dataset],
 ) -> dict[tuple[str, str], dict[str, str]]:
     """``(experiment, model) → capability cells`` from the ``capabilities`` attribute of
-    per-run metric stores (:mod:`efa.predictors.capabilities`)."""
+    per-run metric stores (:mod:`efa.runs.capabilities`)."""
     found: dict[tuple[str, str], dict[str, str]] = {}
     for store in metric_stores:
         if "capabilities" in store.attrs:

@@ -10,7 +10,7 @@ verdict, on the least favourable of its seeds.
 A verdict is one of: met; not met; not measured (no finite value: counts as not met); not met
 because a judged run stopped on its time limit before its step budget (``truncated``: its value
 would depend on the speed of the machine); or n/a, with the reason, where the model cannot take
-the probe or check (it lacks a capability, :mod:`efa.predictors.capabilities`). An n/a verdict
+the probe or check (it lacks a capability, :mod:`efa.runs.capabilities`). An n/a verdict
 is not counted. Targets of probes that are not in the report are left out.
 
 ``targets met: K/N`` counts the verdicts of targets on families, labels, ratios and the suite;

@@ -49,7 +49,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from efa.train.config import load_config
+    from efa.runs.config import load_config
     from efa.train.loop import EXIT_INTERRUPTED, Trainer
 
     assignments = list(args.assignments)

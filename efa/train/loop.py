@@ -31,14 +31,21 @@ import optax
 from tqdm.auto import tqdm
 
 from efa.data.batching import Batch, Batcher, Structures, reciprocal_options
-from efa.data.splits import load_splits, run_splits, save_splits
 from efa.data.store import open_dataset
 from efa.errors import ConfigError, EfaError
 from efa.models.registry import build_model
-from efa.provenance import collect, dataset_sha256
+from efa.provenance import dataset_sha256
+from efa.runs.config import RunConfig
+from efa.runs.directory import (
+    check_same_config,
+    read_json,
+    run_splits_of,
+    summary_record,
+    write_json,
+    write_run_files,
+)
+from efa.runs.layout import RunPaths
 from efa.train import checkpoints
-from efa.train.config import RunConfig
-from efa.train.data_record import check_run_data, data_record
 from efa.train.log import TrainingLog
 from efa.train.objective import (
     ErrorSums,
@@ -50,16 +57,11 @@ from efa.train.objective import (
 )
 from efa.train.optimizer import learning_rate_schedule, make_optimizer
 from efa.train.reference import element_energies_to_json, fit_element_energies
-from efa.train.run import (
-    RunPaths,
-    check_same_config,
-    config_sha256,
-    count_parameters,
-    read_json,
-    recorded_element_energies,
-    write_json,
-)
 from efa.train.sharding import DataParallel
+from efa.train.trained_model import (
+    count_parameters,
+    recorded_element_energies,
+)
 
 #: Exit status of a run stopped by SIGTERM (128 + signal number, as shells report it).
 EXIT_INTERRUPTED = 128 + signal.SIGTERM
@@ -197,9 +199,8 @@ class Trainer:
         structures = Structures.from_dataset(dataset)
         check_stress_labels(config, structures)
         self.num_structures = len(structures.energy)
-        self.splits = self._splits(dataset)
+        self.splits = run_splits_of(self.paths, config, dataset, self.dataset_sha256, "resume")
         train = structures.select(self.splits["train"])
-        self.train_elements = train.atomic_numbers[train.atom_mask]
         self.train_elements = sorted(
             int(z) for z in np.unique(train.atomic_numbers[train.atom_mask])
         )
@@ -233,7 +234,11 @@ class Trainer:
         self.optimizer = make_optimizer(config)
         self._step = self.parallel.jit(
             functools.partial(
-                train_step, self.model, self.optimizer, self.element_energies, config.loss_weights
+                train_step,
+                self.model,
+                self.optimizer,
+                self.element_energies,
+                LossWeights.of(config),
             ),
             donate_argnums=0,
         )
@@ -243,18 +248,6 @@ class Trainer:
             )
         )
         self.log = TrainingLog(self.paths.log)
-
-    def _splits(self, dataset) -> dict[str, np.ndarray]:
-        """The run's splits: new ones, or on resume the saved ones, once the data set is checked
-        to be the one the run started on (:func:`~efa.train.data_record.check_run_data`)."""
-        if self.paths.splits.exists():
-            splits = load_splits(self.paths.splits)
-            recorded = (
-                read_json(self.paths.data, "data record") if self.paths.data.exists() else None
-            )
-            check_run_data(recorded, self.paths.data, self.dataset_sha256, splits, "resume")
-            return splits
-        return run_splits(self.config.splits, self.config.split_seed, dataset, self.config.dataset)
 
     def _initial_state(self) -> TrainState:
         first = next(self.train_batches.training_batches(self.config.seed))
@@ -267,7 +260,7 @@ class Trainer:
         total = None
         for batch in self.valid_batches:
             total = add_sums(total, self._sums(params, batch))
-        loss = loss_from_sums(total, self.config.loss_weights)
+        loss = loss_from_sums(total, LossWeights.of(self.config))
         errors = {
             "loss": float(loss),
             "energy_mae": total.energy_abs / total.num_structures,
@@ -285,19 +278,14 @@ class Trainer:
         """Fresh state, or the state of the newest checkpoint."""
         state = self._initial_state()
         if checkpoints.latest_step(self.paths.checkpoints) is None:
-            self.paths.root.mkdir(parents=True, exist_ok=True)
-            write_json(self.config.to_dict(), self.paths.config)
-            save_splits(self.splits, self.paths.splits)
-            write_json(
-                data_record(
-                    self.config.dataset,
-                    self.dataset_sha256,
-                    self.num_structures,
-                    self.splits,
-                    self.level_of_theory,
-                    self.train_elements,
-                ),
-                self.paths.data,
+            write_run_files(
+                self.paths,
+                self.config,
+                self.splits,
+                self.dataset_sha256,
+                self.num_structures,
+                self.level_of_theory,
+                self.train_elements,
             )
             write_json(
                 {
@@ -403,18 +391,19 @@ class Trainer:
                 if terminated[0]:
                     status, stop_reason = "interrupted", "SIGTERM"
                     break
-        summary = {
-            "status": status,
-            "stop_reason": stop_reason,
-            "truncated": status == "truncated",
-            "steps": progress.step,
-            "max_steps": config.max_steps,
-            "wall_time_s": progress.elapsed_s,
-            "best_valid_loss": progress.best_valid_loss,
-            "best_step": progress.best_step,
-            "final_valid": valid,
-            "provenance": self.provenance(),
-        }
+        summary = summary_record(
+            config,
+            self.dataset_sha256,
+            status,
+            stop_reason,
+            progress.step,
+            config.max_steps,
+            progress.elapsed_s,
+            device_count=self.parallel.num_devices,
+            best_valid_loss=progress.best_valid_loss,
+            best_step=progress.best_step,
+            final_valid=valid,
+        )
         if status == "interrupted":
             self.log.write("interrupted", progress.step)
         else:
@@ -426,16 +415,6 @@ class Trainer:
             self.log.write("finish", progress.step, **totals)
             write_json(summary, self.paths.summary)
         return summary
-
-    def provenance(self) -> dict[str, Any]:
-        """Code, environment, devices, configuration and data set of this run
-        (:mod:`efa.provenance`); the configuration hash leaves out ``max_time_s`` and
-        ``devices``, which a run may change on resume."""
-        return collect(
-            device_count=self.parallel.num_devices,
-            config_sha256=config_sha256(self.config),
-            datasets={self.config.dataset: self.dataset_sha256},
-        )
 
     def _more_time(self, summary: dict[str, Any]) -> bool:
         """Whether a truncated run now has time left (a larger or no ``max_time_s``)."""

@@ -179,6 +179,17 @@ class LossWeights(NamedTuple):
     stress: float = 0.0
     energy_per_atom: bool = False
 
+    @classmethod
+    def of(cls, config) -> LossWeights:
+        """The weights of a :class:`~efa.runs.config.RunConfig` (``energy_weight``,
+        ``forces_weight``, ``stress_weight``, ``energy_loss``)."""
+        return cls(
+            config.energy_weight,
+            config.forces_weight,
+            config.stress_weight,
+            energy_per_atom=config.energy_loss == "per_atom",
+        )
+
 
 def loss_from_sums(sums: ErrorSums, weights: LossWeights) -> Array:
     """``w_E·MSE(E) + w_F·MSE(F) + w_S·MSE(σ)`` with forces averaged per atom, then per

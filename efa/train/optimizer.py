@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import optax
 
-from efa.train.config import RunConfig
+from efa.runs.config import RunConfig
 
 
 def learning_rate_schedule(config: RunConfig) -> optax.Schedule:

@@ -78,7 +78,7 @@ def deep_merge(*mappings: Mapping[str, Any] | None) -> dict[str, Any]:
 
 
 def run_settings(config: Mapping[str, Any], experiment: str, label: str, seed: int) -> dict:
-    """The ``efa train`` configuration of one run (a mapping for ``efa.train.config``).
+    """The ``efa train`` configuration of one run (a mapping for ``efa.runs.config``).
 
     Precedence: the shared ``train`` block < the experiment's ``train`` < the model's ``train``;
     the workflow sets the experiment, data set, model, splits, seed and paths.
@@ -160,8 +160,8 @@ def _check_calculator(key: str, spec: Mapping) -> None:
     """A calculator entry: the factory builds a calculator now, before any job runs."""
     from efa.predictors.base import model_card
     from efa.predictors.calculator import make_calculator, receptive_field_value, resolve_factory
-    from efa.predictors.capabilities import capabilities_from_mapping
-    from efa.predictors.external import check_trainer
+    from efa.runs.capabilities import capabilities_from_mapping
+    from efa.runs.trainer_spec import check_trainer
 
     try:
         if "trainer" in spec:  # its model file exists only once the trainer has run
@@ -291,7 +291,7 @@ def _check_splits(
 
 
 def _check_train(key: str, settings: Mapping) -> None:
-    from efa.train.config import RunConfig
+    from efa.runs.config import RunConfig
 
     known = {field.name for field in dataclasses.fields(RunConfig)}
     for name, value in (settings or {}).items():
@@ -314,7 +314,7 @@ def _check_train(key: str, settings: Mapping) -> None:
 def _check_run_settings(config: Mapping, experiment: str, label: str, seed: int) -> None:
     """The complete ``efa train`` configuration of a run (types and ranges of every train
     setting after merging), naming the block each bad setting came from."""
-    from efa.train.config import config_from_mapping
+    from efa.runs.config import config_from_mapping
 
     try:
         config_from_mapping(run_settings(config, experiment, label, seed), "")

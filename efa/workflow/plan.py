@@ -3,7 +3,8 @@
 The rule files (``workflow/rules/*.smk``) only declare rules; every decision they need comes from
 one :class:`Plan` of the validated configuration (:func:`efa.workflow.validate_workflow_config`):
 
-- paths: ``<datasets_root>/<name>.zarr``, ``<results_root>/runs/<experiment>/<model>/seed<k>``,
+- paths: ``<datasets_root>/<name>.zarr``, the run directories ``<results_root>/runs/...``
+  (:mod:`efa.runs.layout`),
   ``<results_root>/probes/<label>.zarr``, logs and benchmarks per job;
 - the targets of the suite (:meth:`Plan.targets`);
 - job resources per step, from :data:`RESOURCE_DEFAULTS`, the configuration's ``resources``
@@ -29,6 +30,7 @@ from typing import Any
 from efa.data.registry import load_registry
 from efa.provenance import mapping_sha256
 from efa.report.target_spec import declarations
+from efa.runs.layout import RunPaths, run_dir
 from efa.workflow.config import probe_defaults, probe_references, run_settings
 
 #: The command every job runs: the ``efa`` command line of the workflow's Python.
@@ -120,8 +122,15 @@ class Plan:
     def dataset_store(self, name: str) -> str:
         return f"{self.datasets_root}/{name}.zarr"
 
+    def run_paths(
+        self, experiment: str = "{experiment}", model: str = "{model}", seed: int | str = "{seed}"
+    ) -> RunPaths:
+        """The paths of a run directory (:mod:`efa.runs.layout`) under ``<results_root>/runs``;
+        by default with the rules' wildcards ``{experiment}``, ``{model}`` and ``{seed}``."""
+        return RunPaths(run_dir(f"{self.results}/runs", experiment, model, seed))
+
     def run_dir(self, experiment: str, model: str, seed: int | str) -> str:
-        return f"{self.results}/runs/{experiment}/{model}/seed{seed}"
+        return str(self.run_paths(experiment, model, seed).root)
 
     def runs_of(self, experiment: str) -> list[str]:
         """Run directories of every model and seed of ``experiment``."""
@@ -170,7 +179,7 @@ class Plan:
 
     def targets(self) -> list[str]:
         """Every output of the suite: run metrics, probe stores and (if enabled) the report."""
-        targets = [store_marker(f"{run}/metrics.zarr") for run in self.all_runs()]
+        targets = [store_marker(str(RunPaths(Path(run)).metrics)) for run in self.all_runs()]
         targets += [store_marker(self.probe_store(label)) for label in self.probes]
         if (self.config.get("report") or {}).get("enabled", True):
             report = [
@@ -249,7 +258,7 @@ class Plan:
         """The finished runs a probe evaluates, and the stores of the data sets it reads."""
         experiments, name, options = self.probes[label]
         runs = [run for experiment in experiments for run in self.runs_of(experiment)]
-        inputs: dict[str, Any] = {"runs": [f"{run}/summary.json" for run in runs]}
+        inputs: dict[str, Any] = {"runs": [str(RunPaths(Path(run)).summary) for run in runs]}
         references = probe_references(name, options)
         if references:
             inputs["reference"] = [

@@ -81,7 +81,7 @@ def test_trained_runs_are_timed_with_their_parameters(tmp_path, capsys):
     from efa.data.generators.analytic import two_atoms
     from efa.data.store import write_dataset
     from efa.errors import ConfigError
-    from efa.train.config import config_from_mapping
+    from efa.runs.config import config_from_mapping
     from efa.train.loop import Trainer
 
     dataset = two_atoms(40, seed=0)

@@ -10,7 +10,7 @@ from efa.cli import main
 from efa.data.generators.sn2 import sn2_scan
 from efa.data.store import open_dataset, write_dataset
 from efa.predictors import prepare_calculator_run
-from efa.train.config import config_from_mapping
+from efa.runs.config import config_from_mapping
 
 
 @pytest.fixture

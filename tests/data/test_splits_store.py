@@ -44,7 +44,7 @@ def test_a_malformed_splits_file_is_refused_by_name(tmp_path, content, message):
 
 def test_a_file_given_as_a_run_directory_is_named(tmp_path):
     from efa.errors import EfaError
-    from efa.train.run import read_json
+    from efa.runs.directory import read_json
 
     (tmp_path / "train.xyz").write_text("1\n\nH 0 0 0\n")
     with pytest.raises(EfaError, match="train.xyz: not a folder; expected a run directory"):

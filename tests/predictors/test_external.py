@@ -11,7 +11,7 @@ from ase.io import read
 
 from efa.cli import main
 from efa.errors import ConfigError
-from efa.predictors.external import check_trainer
+from efa.runs.trainer_spec import check_trainer
 from tests.builders import write_two_atom_store
 
 #: A stand-in trainer: "fits" a Lennard-Jones sigma to the training split (the position of the

@@ -9,10 +9,10 @@ import numpy as np
 from efa.data.generators.carbon_chain import carbon_chain_geometry
 from efa.data.generators.cumulene import cumulene_geometry
 from efa.data.schema import make_dataset
-from efa.predictors.capabilities import Capabilities
 from efa.probes import Predictor
 from efa.probes.geometry import terminal_torsion_deg
 from efa.probes.labels import two_atom_energy, two_atom_labels
+from efa.runs.capabilities import Capabilities
 
 #: Cutoff (Å) of the truncated "local" two-atom model.
 CUTOFF = 4.0

@@ -12,7 +12,7 @@ from efa.data.generators.analytic import two_atoms
 from efa.data.store import write_dataset
 from efa.models.registry import build_model
 from efa.predictors.trained import declared_receptive_field, model_family
-from efa.train.config import config_from_mapping
+from efa.runs.config import config_from_mapping
 from efa.train.loop import Trainer
 
 TINY = {"features": 8, "num_iterations": 2, "max_degree": 0, "num_basis": 8, "cutoff": 3.0}

@@ -13,8 +13,8 @@ from ase.build import bulk
 
 from efa.data.generators.analytic import COULOMB_EV_ANGSTROM
 from efa.predictors.calculator import calculator_predictor
-from efa.predictors.capabilities import Capabilities
 from efa.probes.physics import PHYSICS_METRICS, CheckSettings, Frame, physics_checks
+from efa.runs.capabilities import Capabilities
 from tests.probes.analytic import pair_predictor
 
 SETTINGS = CheckSettings()

@@ -275,8 +275,8 @@ def altered_run(workdir: Path) -> None:
 
     from efa.data.splits import make_splits, save_splits
     from efa.provenance import dataset_sha256
-    from efa.train.config import RunConfig
-    from efa.train.data_record import data_record
+    from efa.runs.config import RunConfig
+    from efa.runs.data_record import data_record
 
     store = write_two_atom_store(workdir / "datasets", 40)
     (workdir / "evil_model.py").write_text("open('INJECTED', 'w').close()\n")

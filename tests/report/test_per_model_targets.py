@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 from efa.errors import ConfigError
-from efa.predictors.capabilities import Capabilities, capabilities_from_mapping
 from efa.probes import run_probe
 from efa.report.target_spec import parse_target
 from efa.report.targets import evaluate_targets, scores
+from efa.runs.capabilities import Capabilities, capabilities_from_mapping
 from tests.probes import analytic as a
 
 

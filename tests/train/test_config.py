@@ -3,7 +3,7 @@
 import pytest
 
 from efa.errors import ConfigError
-from efa.train.config import apply_overrides, config_from_mapping, load_config
+from efa.runs.config import apply_overrides, config_from_mapping, load_config
 
 
 def test_valid_mapping_and_run_dir(base_config):

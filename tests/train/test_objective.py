@@ -8,7 +8,7 @@ import pytest
 from efa.data.batching import BucketShape, Structures, count_pairs, pack
 from efa.data.generators import nacl_crystal
 from efa.models.registry import build_model
-from efa.train.config import config_from_mapping
+from efa.runs.config import config_from_mapping
 from efa.train.log import TrainingLog
 from efa.train.loop import Trainer
 from efa.train.objective import LossWeights, error_sums, loss_from_sums, predict
@@ -60,8 +60,8 @@ def test_loss_matches_its_formula_with_total_and_per_atom_energy_errors(structur
 
 def test_run_configuration_gives_the_loss_weights():
     config = config_from_mapping({"dataset": "x", "energy_loss": "per_atom"})
-    assert config.loss_weights == LossWeights(0.01, 0.99, 0.0, energy_per_atom=True)
-    assert config_from_mapping({"dataset": "x"}).loss_weights.energy_per_atom is False
+    assert LossWeights.of(config) == LossWeights(0.01, 0.99, 0.0, energy_per_atom=True)
+    assert LossWeights.of(config_from_mapping({"dataset": "x"})).energy_per_atom is False
 
 
 def test_training_uses_the_energy_loss(base_config):

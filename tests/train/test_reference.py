@@ -8,7 +8,7 @@ import pytest
 
 from efa.data.batching import BucketShape, pack
 from efa.errors import EfaError
-from efa.train.config import config_from_mapping
+from efa.runs.config import config_from_mapping
 from efa.train.loop import Trainer
 from efa.train.objective import predict
 from efa.train.reference import (
@@ -17,7 +17,7 @@ from efa.train.reference import (
     element_energies_to_json,
     fit_element_energies,
 )
-from efa.train.run import load_trained
+from efa.train.trained_model import load_trained
 from tests.builders import padded_structures
 
 

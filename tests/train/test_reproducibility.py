@@ -13,10 +13,10 @@ from efa.errors import DataError
 from efa.evaluate import write_evaluation
 from efa.provenance import KEY_PACKAGES, dataset_sha256
 from efa.report.tables import TIMING_METRICS
+from efa.runs.config import config_from_mapping
 from efa.train import checkpoints
-from efa.train.config import config_from_mapping
 from efa.train.loop import Trainer
-from efa.train.run import load_trained
+from efa.train.trained_model import load_trained
 from tests.builders import write_two_atom_store
 
 

@@ -13,7 +13,7 @@ from efa.data.generators import nacl_crystal
 from efa.data.store import write_dataset
 from efa.errors import ConfigError
 from efa.models.registry import build_model
-from efa.train.config import config_from_mapping
+from efa.runs.config import config_from_mapping
 from efa.train.loop import Trainer
 from efa.train.objective import LossWeights, error_sums, loss_from_sums, predict
 
@@ -125,7 +125,7 @@ def test_a_trained_periodic_model_is_extensive(stress_run):
     """A 2×2×2 supercell of a rattled, charged cell: 8 times the energy (trained parameters,
     evaluated in float64)."""
     from efa.data.generators.nacl_crystal import rock_salt
-    from efa.train.run import load_trained
+    from efa.train.trained_model import load_trained
     from tests.builders import padded_structures
 
     trained = load_trained(stress_run[0])

@@ -14,8 +14,8 @@ import xarray as xr
 
 from efa.cli import main
 from efa.evaluate import write_evaluation
+from efa.runs.config import config_from_mapping
 from efa.train import checkpoints
-from efa.train.config import config_from_mapping
 from efa.train.log import TrainingLog
 from efa.train.loop import EXIT_INTERRUPTED, Trainer, TrainingDiverged
 

@@ -7,11 +7,9 @@ rule evaluate:
     input:
         rules.train.output[0],
     output:
-        metrics=f"{RESULTS}/runs/{{experiment}}/{{model}}/seed{{seed}}/metrics.zarr/zarr.json",
-        predictions=(
-            f"{RESULTS}/runs/{{experiment}}/{{model}}/seed{{seed}}/predictions_test.zarr/zarr.json"
-        ),
-        test_sets=f"{RESULTS}/runs/{{experiment}}/{{model}}/seed{{seed}}/test_sets.zarr/zarr.json",
+        metrics=store_marker(str(PLAN.run_paths().metrics)),
+        predictions=store_marker(str(PLAN.run_paths().predictions("test"))),
+        test_sets=store_marker(str(PLAN.run_paths().test_sets)),
     log:
         f"{LOGS}/evaluate/{{experiment}}/{{model}}/seed{{seed}}.log",
     benchmark:

@@ -7,7 +7,7 @@ rule train:
     input:
         lambda wildcards: PLAN.experiment_dataset(wildcards.experiment),
     output:
-        f"{RESULTS}/runs/{{experiment}}/{{model}}/seed{{seed}}/summary.json",
+        str(PLAN.run_paths().summary),
     log:
         f"{LOGS}/train/{{experiment}}/{{model}}/seed{{seed}}.log",
     benchmark:

@@ -1,16 +1,13 @@
-"""The files of a run directory and loading a trained model from it.
+"""Loading a model that ``efa train`` trained from its run directory.
 
-``<run>/``: ``config.json`` (the :class:`~efa.train.config.RunConfig`), ``model.json``
-(model name, options, cutoff, per-element reference energies, parameter count), ``splits.json``
-(structure indices), ``data.json`` (content hashes of the data set and the splits,
-:mod:`efa.train.data_record`), ``checkpoints/`` and ``best/`` (orbax, :mod:`efa.train.checkpoints`),
-``train_log.jsonl`` (one JSON record per line) and, once training ended, ``summary.json``.
+A built-in run's ``model.json`` holds the model name, options, cutoff, per-element reference
+energies and parameter count; ``best/`` its best checkpoint (orbax,
+:mod:`efa.train.checkpoints`). The rest of the run directory is :mod:`efa.runs.layout`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -30,111 +27,12 @@ from efa.data.batching import (
 )
 from efa.errors import ConfigError, EfaError
 from efa.models.registry import build_model
-from efa.provenance import mapping_sha256
-from efa.storage import write_text
+from efa.runs.config import RunConfig, config_from_mapping
+from efa.runs.directory import read_json
+from efa.runs.layout import RunPaths
 from efa.train import checkpoints
-from efa.train.config import RunConfig, config_from_mapping
 from efa.train.objective import Prediction, predict, predict_stress
 from efa.train.reference import element_energies_from_json
-
-
-@dataclasses.dataclass(frozen=True)
-class RunPaths:
-    """Paths inside a run directory."""
-
-    root: Path
-
-    @property
-    def config(self) -> Path:
-        return self.root / "config.json"
-
-    @property
-    def model(self) -> Path:
-        return self.root / "model.json"
-
-    @property
-    def splits(self) -> Path:
-        return self.root / "splits.json"
-
-    @property
-    def data(self) -> Path:
-        return self.root / "data.json"
-
-    @property
-    def checkpoints(self) -> Path:
-        return self.root / "checkpoints"
-
-    @property
-    def best(self) -> Path:
-        return self.root / "best"
-
-    @property
-    def log(self) -> Path:
-        return self.root / "train_log.jsonl"
-
-    @property
-    def summary(self) -> Path:
-        return self.root / "summary.json"
-
-
-def write_json(data: Any, path: Path) -> None:
-    """Write ``data`` as indented JSON atomically."""
-    write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", path)
-
-
-#: Settings a run may change when it resumes: the safety-net time limit and the devices.
-RESUMABLE_KEYS = frozenset({"max_time_s", "devices"})
-
-
-def config_sha256(config: RunConfig) -> str:
-    """The configuration's hash for provenance: every setting but :data:`RESUMABLE_KEYS`."""
-    return mapping_sha256(
-        {key: value for key, value in config.to_dict().items() if key not in RESUMABLE_KEYS}
-    )
-
-
-def check_same_config(paths: RunPaths, config) -> None:
-    """Refuse to reuse a run directory that holds a run of another configuration.
-
-    Keys an older version's ``config.json`` lacks count as their defaults; the keys in
-    :data:`RESUMABLE_KEYS` (a new time limit, other devices) may differ.
-
-    Raises:
-      ConfigError: naming the first key that differs, with both values.
-    """
-    if not paths.config.exists():
-        return
-    existing = {
-        **json.loads(json.dumps(RunConfig().to_dict())),
-        **read_json(paths.config, "run configuration"),
-    }
-    wanted = json.loads(json.dumps(config.to_dict()))
-    changed = sorted(
-        key
-        for key in set(existing) | set(wanted)
-        if existing.get(key) != wanted.get(key) and key not in RESUMABLE_KEYS
-    )
-    if changed:
-        key = changed[0]
-        raise ConfigError(
-            f"{paths.root} holds a run with a different configuration ({key}: "
-            f"{existing.get(key)!r} there, {wanted.get(key)!r} now); use another output "
-            "directory or delete that run"
-        )
-
-
-def read_json(path: Path, what: str) -> Any:
-    """Read a JSON file of a run, with an error naming it if it is missing or broken."""
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise EfaError(f"{path}: missing {what}; is {path.parent} a run directory?") from None
-    except NotADirectoryError:
-        raise EfaError(f"{path.parent}: not a folder; expected a run directory") from None
-    except OSError as error:
-        raise EfaError(f"{path}: cannot read the {what} ({error.strerror})") from None
-    except json.JSONDecodeError as error:
-        raise EfaError(f"{path}: broken {what} ({error})") from None
 
 
 def count_parameters(params) -> int:

@@ -6,7 +6,7 @@ A run directory's ``data.json`` holds::
      "num_structures": N, "splits_sha256": "<hash of splits.json's indices>",
      "level_of_theory": "<the data set's level of theory>",
      "elements": [Z, ...]}   # distinct atomic numbers of the training split (the model's
-                             # element coverage, efa.predictors.capabilities)
+                             # element coverage, efa.runs.capabilities)
 
 The data set hash is :func:`efa.provenance.dataset_sha256` of the canonical store, so a data set
 rebuilt with other structures (another generator version, other sizes, an updated download)
@@ -90,58 +90,3 @@ def check_run_data(
             f"cannot {action} {run}: {run / 'splits.json'} no longer matches the split indices "
             f"recorded in {record_path}; delete the run directory to retrain"
         )
-
-
-def open_run_data(run_dir, action: str):
-    """The data set and splits of a run, checked to be the data it was trained on.
-
-    Args:
-      run_dir: a run directory (of ``efa train``, or of a calculator model).
-      action: what the caller is about to do, for the error messages (e.g. "evaluate").
-
-    Returns:
-      ``(config, dataset, splits, dataset_sha256)``: the run's
-      :class:`~efa.train.config.RunConfig`, its data set (xarray), ``{name: (n,) indices}`` and
-      the data set's content hash.
-
-    Raises:
-      DataError: the data set changed since the run started (:func:`check_run_data`).
-    """
-    from efa.data.splits import load_splits
-    from efa.data.store import open_dataset
-    from efa.provenance import dataset_sha256
-    from efa.train.config import config_from_mapping
-    from efa.train.run import RunPaths, read_json
-
-    paths = RunPaths(Path(run_dir))
-    config = config_from_mapping(read_json(paths.config, "run configuration"), str(paths.config))
-    splits = load_splits(paths.splits)
-    dataset = open_dataset(config.dataset, config.datasets_root)
-    digest = dataset_sha256(dataset)
-    recorded = read_json(paths.data, "data record") if paths.data.exists() else None
-    check_run_data(recorded, paths.data, digest, splits, action)
-    return config, dataset, splits, digest
-
-
-def load_run_split(run_dir, split: str, action: str):
-    """The structures of ``split`` of the data set a run was trained on, checked to be that data
-    (:func:`open_run_data`).
-
-    Returns:
-      ``(structures, indices, dataset_sha256)``: the split's
-      :class:`~efa.data.batching.Structures`, their ``(n,)`` indices in the data set and the data
-      set's content hash.
-
-    Raises:
-      ConfigError: the run has no split ``split``.
-      DataError: the data set changed since the run started.
-    """
-    from efa.data.batching import Structures
-    from efa.errors import ConfigError
-
-    _, dataset, splits, digest = open_run_data(run_dir, action)
-    if split not in splits:
-        raise ConfigError(
-            f"{Path(run_dir) / 'splits.json'}: no split {split!r}; the run has {sorted(splits)}"
-        )
-    return Structures.from_dataset(dataset).select(splits[split]), splits[split], digest

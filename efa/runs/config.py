@@ -1,4 +1,5 @@
-"""Run configuration of ``efa train``: defaults, loading from YAML/JSON, overrides, validation.
+"""Run configuration of any model (trained here, a calculator, another code's trainer): defaults,
+loading from YAML/JSON, overrides, validation.
 
 A configuration is a flat mapping (plus the ``model_options`` and ``splits`` sub-mappings). Every
 key is checked; an error names the key (``model_options.features``, ``splits.train``, …), the
@@ -13,7 +14,7 @@ import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 
@@ -22,9 +23,9 @@ from efa.errors import ConfigError
 from efa.models.registry import BUILTIN_MODELS
 from efa.names import check_name
 from efa.option_types import fits_type
-
-if TYPE_CHECKING:
-    from efa.train.objective import LossWeights
+from efa.runs.capabilities import capabilities_from_mapping
+from efa.runs.layout import run_dir
+from efa.runs.trainer_spec import check_trainer
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,11 +42,11 @@ class RunConfig:
         with a calculator trains nothing (:mod:`efa.predictors.calculator`), and ``model`` and
         ``model_options`` must keep their defaults.
       calculator_options: keyword options of the factory; string values may name files of an
-        external trainer's run (``{model_file}``, ``{run_dir}``; :mod:`efa.predictors.external`).
+        external trainer's run (``{model_file}``, ``{run_dir}``; :mod:`efa.runs.trainer_spec`).
       trainer: an external trainer, ``{"command": [...], "model_file": "..."}``: the command (a
         list of arguments, no shell) trains on the run's exported splits and writes
         ``model_file``; the calculator then evaluates that model
-        (:mod:`efa.predictors.external`).
+        (:mod:`efa.runs.trainer_spec`).
       receptive_field: a calculator's declared receptive field: Å, ``"global"`` or None
         (unknown); trained models declare theirs in their class.
       cutoff: a calculator's declared neighbour cutoff in Å, or None (unknown); probe metrics
@@ -54,7 +55,7 @@ class RunConfig:
         ``training_data``, ``level_of_theory``) that override what efa-bench knows.
       capabilities: a calculator's declared capability flags (``total_charge``, ``spin``,
         ``periodic``, ``stress``, ``elements``, ``energy``;
-        :mod:`efa.predictors.capabilities`); trained models get theirs from the model.
+        :mod:`efa.runs.capabilities`); trained models get theirs from the model.
       molecule_box: vacuum in Å around a molecule given to a calculator that needs a cell (as
         pymatgen-based ones do): the molecule gets a box this much wider than its extent on
         every side, not periodic (``pbc=False``), so nothing else changes; None: no cell.
@@ -130,22 +131,10 @@ class RunConfig:
             return self.calculator.rpartition(":")[2].rpartition(".")[2]
         return self.model if self.model in BUILTIN_MODELS else self.model.rpartition(":")[2]
 
-    @property
-    def loss_weights(self) -> LossWeights:
-        """The loss's :class:`~efa.train.objective.LossWeights`."""
-        from efa.train.objective import LossWeights
-
-        return LossWeights(
-            self.energy_weight,
-            self.forces_weight,
-            self.stress_weight,
-            energy_per_atom=self.energy_loss == "per_atom",
-        )
-
     def run_dir(self) -> Path:
         """``<output_root>/<experiment>/<label>/seed<seed>``, inside ``output_root``: validation
         checks that the experiment and the model label are names (:mod:`efa.names`)."""
-        return Path(self.output_root) / self.experiment / self.model_label / f"seed{self.seed}"
+        return run_dir(self.output_root, self.experiment, self.model_label, self.seed)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-serialisable mapping (round-trips through :func:`config_from_mapping`)."""
@@ -197,8 +186,6 @@ def _validate(config: RunConfig) -> RunConfig:
     _expect("card", config.card, Mapping, "a mapping of model card entries")
     _expect("capabilities", config.capabilities, Mapping, "a mapping of capability flags")
     if config.capabilities:
-        from efa.predictors.capabilities import capabilities_from_mapping
-
         if not config.calculator:
             raise ConfigError(
                 "capabilities: only calculator models declare them; a trained model's come "
@@ -206,8 +193,6 @@ def _validate(config: RunConfig) -> RunConfig:
             )
         capabilities_from_mapping(config.capabilities)
     if config.trainer is not None:
-        from efa.predictors.external import check_trainer
-
         if not config.calculator:
             raise ConfigError(
                 "trainer: an external trainer needs the calculator that evaluates "

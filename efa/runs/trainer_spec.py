@@ -1,0 +1,93 @@
+"""An external trainer's specification: the ``trainer`` mapping of a run configuration.
+
+``trainer: {command: [...], model_file: "..."}`` names another code's training command (a list
+of arguments, run without a shell) and the model file it writes; the calculator of the run
+evaluates that file (:mod:`efa.predictors.external` runs it). The command, ``model_file`` and
+string options of the calculator may hold placeholders: ``{train}``, ``{valid}``, ``{test}``
+(the exported splits), ``{run_dir}`` (absolute paths), ``{model_file}`` and ``{seed}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from efa.errors import ConfigError
+from efa.runs.layout import RunPaths
+
+#: Placeholders of trainer commands and calculator options.
+PLACEHOLDERS = ("train", "valid", "test", "run_dir", "model_file", "seed")
+
+
+def check_trainer(trainer: Any) -> None:
+    """Check the shape of a ``trainer`` mapping (a command list and a model file).
+
+    Raises:
+      ConfigError: naming the key that is wrong.
+    """
+    if not isinstance(trainer, Mapping):
+        raise ConfigError(
+            f"trainer={trainer!r}: expected a mapping with 'command' and 'model_file'"
+        )
+    unknown = sorted(set(trainer) - {"command", "model_file"})
+    if unknown:
+        raise ConfigError(f"trainer.{unknown[0]}: unknown key; expected command, model_file")
+    command = trainer.get("command")
+    if (
+        not isinstance(command, list)
+        or not command
+        or not all(
+            isinstance(argument, (str, int, float)) and not isinstance(argument, bool)
+            for argument in command
+        )
+    ):
+        raise ConfigError(
+            f"trainer.command={command!r}: expected a non-empty list of arguments (strings or "
+            "numbers; it runs without a shell)"
+        )
+    if not isinstance(trainer.get("model_file"), str) or not trainer["model_file"]:
+        raise ConfigError(
+            "trainer.model_file: expected the path of the model file the command "
+            "writes, e.g. '{run_dir}/model.pt'"
+        )
+    for text in [*map(str, command), trainer["model_file"]]:
+        expand(text, dict.fromkeys(PLACEHOLDERS, ""), "trainer")
+
+
+def expand(text: str, values: Mapping[str, str], where: str) -> str:
+    """``text`` with ``{name}`` placeholders replaced; unknown ones are errors naming ``where``."""
+    try:
+        return text.format_map(dict(values))
+    except (KeyError, ValueError, IndexError) as error:
+        raise ConfigError(
+            f"{where}: {text!r} has an unknown placeholder ({error}); known: "
+            + ", ".join(f"{{{name}}}" for name in PLACEHOLDERS)
+        ) from None
+
+
+def placeholder_values(run_dir: Path, trainer: Mapping[str, Any], seed: int) -> dict[str, str]:
+    """The values of :data:`PLACEHOLDERS` for a run directory."""
+    root = run_dir.resolve()
+    values = {
+        "train": str(RunPaths(root).exported_splits / "train.xyz"),
+        "valid": str(RunPaths(root).exported_splits / "valid.xyz"),
+        "test": str(RunPaths(root).exported_splits / "test.xyz"),
+        "run_dir": str(root),
+        "seed": str(seed),
+        "model_file": "",
+    }
+    values["model_file"] = expand(trainer["model_file"], values, "trainer.model_file")
+    return values
+
+
+def calculator_options(config, run_dir: Path) -> dict[str, Any]:
+    """The calculator options of a run with placeholders (model file, run dir) filled in."""
+    options = dict(config.calculator_options)
+    if config.trainer is None:
+        return options
+    values = placeholder_values(run_dir, config.trainer, config.seed)
+    return {
+        key: expand(value, values, f"calculator_options.{key}") if isinstance(value, str) else value
+        for key, value in options.items()
+    }
