@@ -1,7 +1,7 @@
 """efa-bench: benchmarks and workflow for long-range machine-learning force fields.
 
 The package is organised by concern (see docs/architecture.md): ``efa.nn`` holds the
-Euclidean fast attention operator and its Flax module; the command line lives in ``efa.cli``.
+Euclidean fast attention operator and its Flax module; the command line lives in :mod:`efa.cli`.
 """
 
 from importlib.metadata import PackageNotFoundError, version

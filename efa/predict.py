@@ -11,17 +11,8 @@ file is never overwritten.
 
 from __future__ import annotations
 
-import argparse
 import os
 from pathlib import Path
-
-import numpy as np
-
-_EPILOG = """\
-examples:
-  efa predict --model results/runs/two_atoms/efa/seed0 scan.xyz -o scan_efa.xyz
-  efa predict --model ase.calculators.lj:LennardJones --option sigma=1.1 scan.xyz -o lj.xyz
-"""
 
 
 def read_frames(path: str | os.PathLike):
@@ -55,25 +46,6 @@ def read_frames(path: str | os.PathLike):
     return frames
 
 
-def frames_to_structures(frames):
-    """:class:`~efa.data.batching.Structures` (padded, zero labels) of ASE frames."""
-    from efa.data.batching import Structures
-    from efa.data.schema import pad_atoms
-
-    count, size = len(frames), max(len(atoms) for atoms in frames)
-    mask = np.zeros((count, size), bool)
-    for index, atoms in enumerate(frames):
-        mask[index, : len(atoms)] = True
-    return Structures(
-        positions=pad_atoms([atoms.get_positions() for atoms in frames]),
-        atomic_numbers=pad_atoms([atoms.numbers for atoms in frames]).astype(np.int32),
-        atom_mask=mask,
-        energy=np.zeros(count),
-        forces=np.zeros((count, size, 3)),
-        total_charge=np.array([int(atoms.info.get("charge", 0)) for atoms in frames], np.int32),
-    )
-
-
 def model_predictor(model: str, options: dict):
     """The predictor of a run directory, or of a calculator factory with ``options``."""
     from efa.errors import ConfigError
@@ -92,61 +64,32 @@ def model_predictor(model: str, options: dict):
     return calculator_predictor(model.rpartition(":")[2], model, options)
 
 
-def _run(args: argparse.Namespace) -> int:
+def predict_file(model: str, options: dict, input_path: Path, output_path: Path) -> tuple[int, str]:
+    """Predict every frame of ``input_path`` with ``model`` (:func:`model_predictor`) and write
+    them with their energies and forces as extxyz to ``output_path`` (module docstring), which
+    must not exist; return ``(number of frames, the model's label)``.
+
+    Raises:
+      ConfigError: ``output_path`` exists, or the model or a frame is refused.
+      DataError: ``input_path`` cannot be read.
+    """
     from ase.calculators.singlepoint import SinglePointCalculator
     from ase.io import write
 
+    from efa.data.atoms import structures_from_atoms
     from efa.errors import ConfigError
-    from efa.runs.config import apply_overrides
     from efa.storage import atomic_path
 
-    if args.output.exists():
-        raise ConfigError(f"-o {args.output}: exists; choose a new file (nothing was written)")
-    options = apply_overrides({}, args.options, option="--option")
-    frames = read_frames(args.input)  # a bad input file is refused before a model is loaded
-    predictor = model_predictor(args.model, options)
-    energy, forces = predictor.predict(frames_to_structures(frames))
+    if output_path.exists():
+        raise ConfigError(f"-o {output_path}: exists; choose a new file (nothing was written)")
+    frames = read_frames(input_path)  # a bad input file is refused before a model is loaded
+    predictor = model_predictor(model, options)
+    energy, forces = predictor.predict(structures_from_atoms(frames))
     for index, atoms in enumerate(frames):
         atoms.calc = SinglePointCalculator(
             atoms, energy=float(energy[index]), forces=forces[index, : len(atoms)]
         )
         atoms.info["efa_model"] = predictor.label
-    with atomic_path(args.output) as temporary:
+    with atomic_path(output_path) as temporary:
         write(temporary, frames, format="extxyz")
-    print(f"{args.output}: {len(frames)} frames predicted by {predictor.label}")
-    return 0
-
-
-def register(subparsers) -> None:
-    """Add ``efa predict``."""
-    parser = subparsers.add_parser(
-        "predict",
-        help="energies and forces of any structures with any model",
-        description=__doc__.split("\n\n")[1],
-        epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument(
-        "--model",
-        required=True,
-        metavar="RUN_OR_CALCULATOR",
-        help="run directory, or calculator factory 'package.module:factory'",
-    )
-    parser.add_argument(
-        "--option",
-        dest="options",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="calculator factory option (repeatable)",
-    )
-    parser.add_argument("input", type=Path, metavar="IN.xyz", help="structures (any ASE format)")
-    parser.add_argument(
-        "-o",
-        "--output",
-        required=True,
-        type=Path,
-        metavar="OUT.xyz",
-        help="new extxyz file with the predictions",
-    )
-    parser.set_defaults(handler=_run)
+    return len(frames), predictor.label

@@ -1,6 +1,6 @@
 """XLA settings that a process applies where it starts: the command line and the tests.
 
-Importing :mod:`efa` changes nothing; :func:`configure_xla` is called by ``efa.cli.main``, the
+Importing :mod:`efa` changes nothing; :func:`configure_xla` is called by ``efa.cli.main.main``, the
 test suite's ``conftest.py`` and :class:`efa.calculator.EFACalculator`, before JAX starts its
 backend (XLA reads ``XLA_FLAGS`` once, at that moment; later calls have no effect).
 """

@@ -43,14 +43,14 @@ def write_published_split_files(folder, seed: int = 1) -> dict:
     """
     import ase.io
 
-    from efa.data.export import structure_atoms
+    from efa.data.atoms import labelled_atoms
 
     folder.mkdir(parents=True, exist_ok=True)
     structures = Structures.from_dataset(two_atoms(160, seed=seed))
     distance = np.linalg.norm(structures.positions[:, 0] - structures.positions[:, 1], axis=-1)
     near, far = [], []
     for index in range(len(distance)):
-        atoms = structure_atoms(structures, index)
+        atoms = labelled_atoms(structures, index)
         atoms.info["config_type"] = "ood" if distance[index] > 8.0 else "in_domain"
         (far if distance[index] > 8.0 else near).append(atoms)
     parts = {

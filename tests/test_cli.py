@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from efa import __version__
-from efa.cli import build_parser, main
+from efa.cli.main import build_parser, main
 
 
 def test_version(capsys):

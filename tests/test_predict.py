@@ -6,7 +6,7 @@ from ase import Atoms
 from ase.calculators.lj import LennardJones
 from ase.io import read, write
 
-from efa.cli import main
+from efa.cli.main import main
 
 
 @pytest.fixture

@@ -2,5 +2,5 @@
 
 Everything lands in one canonical format (:mod:`efa.data.schema`) stored as
 ``datasets/<name>.zarr`` (:mod:`efa.data.store`); ``efa data …`` is the command line
-(:mod:`efa.data.commands`).
+(:mod:`efa.cli.data`).
 """

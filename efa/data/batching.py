@@ -166,25 +166,6 @@ class Structures(NamedTuple):
             ),
         )
 
-    @classmethod
-    def from_atoms(cls, atoms, charge: int = 0) -> Structures:
-        """One ``ase.Atoms`` as a structure set of size 1, without labels: positions, numbers,
-        the total ``charge`` (e), atomic dipoles from ``atoms.arrays["dipoles"]`` (default 0),
-        and cell and pbc if any direction is periodic."""
-        count = len(atoms)
-        periodic = bool(atoms.pbc.any())
-        return cls(
-            positions=np.asarray(atoms.get_positions(), np.float64)[None],
-            atomic_numbers=atoms.get_atomic_numbers().astype(np.int32)[None],
-            atom_mask=np.ones((1, count), bool),
-            energy=np.zeros(1),
-            forces=np.zeros((1, count, 3)),
-            total_charge=np.array([int(charge)], np.int32),
-            atomic_dipoles=atoms.arrays.get("dipoles", np.zeros((count, 3)))[None],
-            cell=atoms.cell.array[None] if periodic else None,
-            pbc=atoms.pbc[None] if periodic else None,
-        )
-
     def select(self, indices: Sequence[int] | np.ndarray) -> Structures:
         """The structures at ``indices`` (in that order)."""
         indices = np.asarray(indices, dtype=np.int64)

@@ -38,38 +38,12 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 from ase import Atoms
-from ase.calculators.singlepoint import SinglePointCalculator
 from ase.io import write
-from ase.stress import full_3x3_to_voigt_6_stress
 
+from efa.data.atoms import labelled_atoms
 from efa.data.batching import Structures
 from efa.errors import ConfigError
 from efa.storage import atomic_path
-
-
-def structure_atoms(structures: Structures, index: int) -> Atoms:
-    """Structure ``index`` with its labels as :class:`ase.Atoms` (keys in the module docstring)."""
-    from efa.predictors.calculator import to_atoms
-
-    atoms = to_atoms(structures, index)
-    mask = structures.atom_mask[index]
-    energy = float(structures.energy[index])
-    forces = np.asarray(structures.forces[index][mask], dtype=np.float64)
-    atoms.set_initial_charges(None)
-    atoms.set_initial_magnetic_moments(None)
-    atoms.info.update(
-        REF_energy=energy,
-        total_charge=atoms.info["charge"],
-        total_spin=atoms.info["spin"],
-    )
-    atoms.arrays["REF_forces"] = forces
-    results = {"energy": energy, "forces": forces}
-    if structures.stress is not None:
-        results["stress"] = full_3x3_to_voigt_6_stress(structures.stress[index])
-        atoms.info["REF_stress"] = results["stress"]
-    atoms.calc = SinglePointCalculator(atoms, **results)
-    return atoms
-
 
 #: Info keys of the data set's string labels (:data:`efa.data.schema.LABELS`).
 LABEL_KEYS = {"group": "config_type", "split": "efa_split"}
@@ -82,7 +56,7 @@ def _frames(dataset: xr.Dataset, indices: np.ndarray) -> list[Atoms]:
     }
     frames = []
     for index in indices:
-        atoms = structure_atoms(structures, int(index))
+        atoms = labelled_atoms(structures, int(index))
         atoms.info.update({key: str(values[index]) for key, values in labels.items()})
         atoms.info["efa_index"] = int(index)
         frames.append(atoms)

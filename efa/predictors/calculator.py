@@ -21,17 +21,13 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
-from ase import Atoms
 from ase.calculators.calculator import Calculator
 
+from efa.data.atoms import to_atoms
 from efa.data.batching import Structures
 from efa.errors import ConfigError, EfaError
 from efa.predictors.base import Predictor, model_card
 from efa.runs.capabilities import capabilities_from_mapping
-
-#: Keys of ``atoms.info`` that carry the total charge and the spin multiplicity.
-CHARGE_KEY = "charge"
-SPIN_KEY = "spin"
 
 
 def resolve_factory(path: str) -> Callable[..., Any]:
@@ -79,41 +75,6 @@ def make_calculator(path: str, options: Mapping[str, Any] | None = None) -> Calc
             "an ase.calculators.calculator.Calculator"
         )
     return calculator
-
-
-def spin_multiplicity(numbers: np.ndarray, charge: int) -> int:
-    """Lowest spin multiplicity ``2S + 1`` of ``sum(numbers) - charge`` electrons."""
-    return 1 + int(np.sum(numbers) - charge) % 2
-
-
-def to_atoms(structures: Structures, index: int, molecule_box: float | None = None) -> Atoms:
-    """Structure ``index`` (its real atoms) as :class:`ase.Atoms` with charge and spin in info,
-    and its cell and periodicity if it is a periodic cell. With ``molecule_box`` (Å) a molecule
-    gets a rectangular cell that wide beyond its extent on every side, the atoms shifted into
-    it, and stays non-periodic (for calculators that need a cell)."""
-    mask = structures.atom_mask[index]
-    numbers = structures.atomic_numbers[index][mask]
-    positions = structures.positions[index][mask]
-    charge = int(structures.total_charge[index])
-    spin = spin_multiplicity(numbers, charge)
-    first = np.eye(1, len(numbers))[0]
-    periodic = structures.pbc is not None and bool(structures.pbc[index].any())
-    cell = None if structures.cell is None else structures.cell[index]
-    if molecule_box is not None and not periodic:
-        low = positions.min(axis=0)
-        cell = np.diag(np.ptp(positions, axis=0) + 2 * molecule_box)
-        positions = positions - low + molecule_box
-    atoms = Atoms(
-        numbers=numbers,
-        positions=positions,
-        cell=cell,
-        pbc=False if structures.pbc is None else structures.pbc[index],
-        charges=charge * first,
-        magmoms=(spin - 1) * first,
-    )
-    atoms.info[CHARGE_KEY] = charge
-    atoms.info[SPIN_KEY] = spin
-    return atoms
 
 
 def _calculated(

@@ -37,41 +37,16 @@ from collections.abc import Sequence
 
 import numpy as np
 from ase import Atoms, units
-from ase.calculators.calculator import Calculator, all_changes
+from ase.calculators.calculator import Calculator
 from ase.md.velocitydistribution import Stationary, ZeroRotation, thermalize_momenta
 from ase.md.verlet import VelocityVerlet
 from jaxtyping import Bool, Float
 
-from efa.data.batching import Structures
 from efa.predictors import Predictor
+from efa.predictors.ase_calculator import PredictorCalculator
 
 #: Two atoms closer than this (Å) end a trajectory as failed.
 MIN_DISTANCE = 0.5
-
-
-class PredictorCalculator(Calculator):
-    """Energy (eV) and forces (eV/Å) of any :class:`~efa.predictors.Predictor` as an ASE
-    calculator, one structure per call, with a fixed total ``charge`` (e)."""
-
-    implemented_properties = ["energy", "free_energy", "forces"]
-
-    def __init__(self, predictor: Predictor, charge: int = 0, **kwargs):
-        super().__init__(**kwargs)
-        self.predictor = predictor
-        self.charge = int(charge)
-
-    def calculate(
-        self, atoms: Atoms | None = None, properties=("energy",), system_changes=all_changes
-    ):
-        super().calculate(atoms, properties, system_changes)
-        energy, forces = self.predictor.predict(
-            Structures.from_atoms(self.atoms, self.charge), chunk=1
-        )
-        self.results = {
-            "energy": float(energy[0]),
-            "free_energy": float(energy[0]),
-            "forces": np.asarray(forces[0], np.float64),
-        }
 
 
 def nve_trajectory(

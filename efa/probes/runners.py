@@ -364,7 +364,7 @@ def run_nacl_slab(models, options):
 
 def _starting_structures(reference: xr.Dataset, count: int) -> list[tuple]:
     """``count`` structures spread evenly over ``reference`` as ``(ase.Atoms, total charge)``."""
-    from ase import Atoms
+    from efa.data.atoms import to_atoms
 
     structures = Structures.from_dataset(reference)
     total = len(structures.energy)
@@ -376,12 +376,7 @@ def _starting_structures(reference: xr.Dataset, count: int) -> list[tuple]:
         raise ConfigError("probe 'nve': periodic cells are not supported yet; expected molecules")
     picked = []
     for index in np.linspace(0, total - 1, count).round().astype(int):
-        mask = structures.atom_mask[index]
-        atoms = Atoms(
-            numbers=structures.atomic_numbers[index][mask],
-            positions=structures.positions[index][mask],
-        )
-        picked.append((atoms, int(structures.total_charge[index])))
+        picked.append((to_atoms(structures, index), int(structures.total_charge[index])))
     return picked
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import xarray as xr
 
 from efa.bench.attention import make_inputs, useful_flops
-from efa.cli import main
+from efa.cli.main import main
 
 
 def test_inputs_have_constant_density_and_bound_frequencies():

@@ -2,7 +2,7 @@
 
 import pytest
 
-from efa.cli import main
+from efa.cli.main import main
 
 
 @pytest.mark.parametrize(
@@ -30,7 +30,7 @@ def test_bad_values_are_refused_naming_the_option(bench, option, value, message,
 
 
 def test_batch_shape_default_is_parsed():
-    from efa.cli import build_parser
+    from efa.cli.main import build_parser
 
     args = build_parser().parse_args(["bench", "attention"])
     assert args.batch == (512, 32)

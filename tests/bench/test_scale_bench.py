@@ -8,7 +8,7 @@ import xarray as xr
 
 from efa.bench.scale import _measure_size, cube_side, exponent, make_structure, model_options
 from efa.bench.timing import write_report
-from efa.cli import main
+from efa.cli.main import main
 from efa.models import build_model
 
 

@@ -3,7 +3,7 @@
 import jax
 import xarray as xr
 
-from efa.cli import main
+from efa.cli.main import main
 
 
 def test_two_atom_run_writes_its_group_and_targets(tmp_path, capsys):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from ase.io import read
 
-from efa.cli import main
+from efa.cli.main import main
 from efa.data.generators.sn2 import sn2_scan
 from efa.data.store import open_dataset, write_dataset
 from efa.predictors import prepare_calculator_run

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from efa.cli import main
+from efa.cli.main import main
 from efa.data.registry import load_registry
 from efa.data.store import open_dataset
 from tests.builders import write_published_split_files, write_two_atom_store

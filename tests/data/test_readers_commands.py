@@ -10,7 +10,7 @@ import yaml
 from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 
-from efa.cli import main
+from efa.cli.main import main
 from efa.data.readers import read_extxyz, read_npz
 from efa.data.registry import load_registry
 from efa.data.store import open_dataset

@@ -9,7 +9,7 @@ import pytest
 import xarray as xr
 from ase.io import read
 
-from efa.cli import main
+from efa.cli.main import main
 from efa.errors import ConfigError
 from efa.runs.trainer_spec import check_trainer
 from tests.builders import write_two_atom_store

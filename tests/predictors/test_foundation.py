@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from ase.build import bulk, molecule
 
-from efa.data.batching import Structures
+from efa.data.atoms import structures_from_atoms
 from efa.errors import EfaError
 from efa.predictors.calculator import calculator_predictor
 from efa.probes.physics import CheckSettings, Frame, physics_checks
@@ -46,7 +46,7 @@ def test_chgnet_keeps_the_laws_on_a_rock_salt_cell():
 
 def test_a_molecule_needs_the_box_and_the_box_changes_nothing_else():
     water = molecule("H2O")
-    structures = Structures.from_atoms(water)
+    structures = structures_from_atoms([water])
     with pytest.raises(EfaError, match="calculator .*failed on structure 0"):
         chgnet().predict(structures)
     small, large = (chgnet(box).predict(structures) for box in (6.0, 12.0))

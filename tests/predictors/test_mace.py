@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from efa.cli import main
+from efa.cli.main import main
 from tests.builders import write_two_atom_store
 
 pytest.importorskip("mace", reason="the [mace] extra is not installed")

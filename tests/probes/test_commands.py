@@ -7,7 +7,7 @@ import math
 import pytest
 import xarray as xr
 
-from efa.cli import main
+from efa.cli.main import main
 from efa.data.generators.analytic import two_atoms
 from efa.data.store import write_dataset
 from efa.models.registry import build_model

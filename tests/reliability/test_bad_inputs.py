@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 import yaml
 
-from efa.cli import main
+from efa.cli.main import main
 from tests.builders import write_two_atom_store
 
 from ..conftest import ROOT

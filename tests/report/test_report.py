@@ -14,7 +14,7 @@ import pytest
 import xarray as xr
 import yaml
 
-from efa.cli import main
+from efa.cli.main import main
 from efa.data.batching import Structures
 from efa.data.generators.analytic import nacl_cluster
 from efa.data.store import write_dataset

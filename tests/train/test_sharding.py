@@ -64,7 +64,7 @@ import json, os, signal, sys
 
 import jax
 
-from efa.cli import main
+from efa.cli.main import main
 from efa.runs.config import load_config
 from efa.train.loop import Trainer
 from efa.train.sharding import DataParallel

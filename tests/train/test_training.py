@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from efa.cli import main
+from efa.cli.main import main
 from efa.evaluate import write_evaluation
 from efa.runs.config import config_from_mapping
 from efa.train import checkpoints

@@ -104,7 +104,7 @@ def test_wildcard_constraints_match_only_configured_names(plan_of):
 def test_probe_switches_and_every_probe_option_reach_efa_probe(plan_of):
     import argparse
 
-    from efa.probes.commands import add_arguments
+    from efa.cli.probe import add_arguments
     from efa.probes.registry import probe_option_names
 
     config = copy.deepcopy(load_config("ci.yaml"))

@@ -1,8 +1,7 @@
-"""The ``efa`` command line.
+"""The ``efa`` console script: the parser of every command, and the entry point.
 
-Every subcommand lives in the package that owns its logic and contributes itself through a
-``register(subparsers)`` function; this module only assembles them. Heavy imports (JAX, zarr)
-happen inside the command handlers so that ``efa --help`` stays fast.
+Every command is a module of :mod:`efa.cli` that contributes itself through a
+``register(subparsers)`` function; this module only assembles them.
 
 Each ``register`` adds one sub-parser and sets ``handler`` (a callable taking the parsed
 namespace and returning an exit code) through ``set_defaults``.
@@ -19,12 +18,13 @@ from efa.errors import EfaError
 
 #: Modules that contribute subcommands, in the order they appear in ``efa --help``.
 COMMAND_MODULES: tuple[str, ...] = (
-    "efa.data.commands",
-    "efa.train.commands",
-    "efa.probes.commands",
-    "efa.predict",
-    "efa.report.commands",
-    "efa.bench.commands",
+    "efa.cli.data",
+    "efa.cli.train",
+    "efa.cli.evaluate",
+    "efa.cli.probe",
+    "efa.cli.predict",
+    "efa.cli.report",
+    "efa.cli.bench",
 )
 
 
@@ -58,7 +58,3 @@ def main(argv: list[str] | None = None) -> int:
     except EfaError as error:
         print(f"efa: error: {error}", file=sys.stderr)
         return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,7 +1,7 @@
 """``efa probe NAME --run RUN_DIR [--run …] --output STORE.zarr [options]``.
 
-Evaluates one probe for every given run (the best checkpoint of each) and writes the probe store
-(:mod:`efa.probes.store`) atomically. Heavy imports happen inside the handler.
+Evaluates one probe for every given run (:func:`efa.probes.job.probe_runs`) and writes the probe
+store (:mod:`efa.probes.store`) atomically. Heavy imports happen inside the handler.
 """
 
 from __future__ import annotations
@@ -9,8 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-
-from efa.errors import ConfigError
 
 _EPILOG = """\
 probes (kind; default reference):
@@ -148,49 +146,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from efa.names import check_name
-    from efa.predictors import load_predictor
-    from efa.probes.registry import (
-        SIZE_SCAN_PROBES,
-        all_probe_names,
-        probe_option_names,
-        probe_options,
-        run_probe,
-    )
-    from efa.probes.size_scan import run_test_structures, size_scan
-    from efa.provenance import collect, to_attr
+    from efa.probes.job import probe_runs
+    from efa.probes.registry import probe_option_names
     from efa.storage import check_output_path, write_zarr
 
-    if args.name not in all_probe_names():
-        raise ConfigError(
-            f"probe {args.name!r}: unknown; expected one of {', '.join(all_probe_names())}"
-        )
     if args.label is not None:
         check_name("probe label", args.label, "--label")  # names the report's files
     check_output_path(args.output, folder=True)
     options = {key: getattr(args, key) for key in probe_option_names()}
-    if args.name in SIZE_SCAN_PROBES:
-        given = sorted(
-            key for key, value in options.items() if value is not None and key != "label"
-        )
-        if given:
-            raise ConfigError(
-                f"--{given[0].replace('_', '-')}: not an option of probe {args.name!r}; "
-                "its options: --label, --split"
-            )
-        split = args.split or "test"
-        entries = [(load_predictor(run), run_test_structures(run, split)) for run in args.runs]
-        models = [model for model, _ in entries]
-        store = size_scan(entries, args.label or args.name, {"split": split})
-    else:
-        if args.split is not None:
-            raise ConfigError(f"--split: only used by probe nacl_size, not {args.name!r}")
-        probe_options(args.name, options)  # refuse bad options before loading any model
-        models = [load_predictor(run) for run in args.runs]
-        store = run_probe(args.name, models, **options)
-    store.attrs["runs"] = list(args.runs)
-    store.attrs["experiments"] = run_experiments(args.runs)
-    resolved = json.loads(store.attrs.get("options", "{}"))
-    store.attrs["provenance"] = to_attr(collect(datasets=probe_datasets(models, resolved)))
+    store = probe_runs(args.name, args.runs, options, split=args.split)
     write_zarr(store, args.output)
     summary = {
         f"{name}/{model}/seed{seed}": store[name].sel(model=model, seed=seed).item()
@@ -222,33 +186,3 @@ def register(subparsers) -> None:
     )
     add_arguments(parser)
     parser.set_defaults(handler=_run)
-
-
-def probe_datasets(models, options) -> dict[str, str]:
-    """``{name: content sha256}`` of the data sets behind a probe: each model's training set
-    and the probe's reference set (when it reads one by name)."""
-    from efa.data.store import open_dataset
-    from efa.provenance import dataset_sha256
-
-    datasets = {name: digest for model in models for name, digest in model.datasets.items()}
-    reference = options.get("reference")
-    if reference:
-        datasets[str(reference)] = dataset_sha256(
-            open_dataset(reference, options.get("datasets_root") or "datasets")
-        )
-    return datasets
-
-
-def run_experiments(runs) -> list[str]:
-    """The experiments of the given run directories (from their ``config.json``)."""
-    from pathlib import Path
-
-    from efa.runs.directory import read_json
-    from efa.runs.layout import RunPaths
-
-    return sorted(
-        {
-            str(read_json(RunPaths(Path(run)).config, "run configuration")["experiment"])
-            for run in runs
-        }
-    )

@@ -1,8 +1,7 @@
-"""Command line of training and evaluation: ``efa train`` and ``efa evaluate``.
-
-``efa train [--config FILE] [--set KEY=VALUE …] [shortcut flags]`` trains (or resumes) the run
-``<output_root>/<experiment>/<label>/seed<seed>``; ``efa evaluate RUN_DIR`` writes the run's
-test metrics in the result-store format. Heavy imports happen inside the handlers.
+"""``efa train [--config FILE] [--set KEY=VALUE …] [shortcut flags]``: train (or resume) the run
+``<output_root>/<experiment>/<label>/seed<seed>`` (:mod:`efa.train.loop`); a calculator model's
+run directory is written instead (:mod:`efa.predictors.loading`), or another code's trainer run
+(:mod:`efa.predictors.external`).
 """
 
 from __future__ import annotations
@@ -72,17 +71,8 @@ def _train(args: argparse.Namespace) -> int:
     return EXIT_INTERRUPTED if summary["status"] == "interrupted" else 0
 
 
-def _evaluate(args: argparse.Namespace) -> int:
-    from efa.evaluate import write_evaluation
-
-    path, metrics = write_evaluation(args.run_dir, args.split, args.output)
-    flat = {name: float(metrics[name].values.item()) for name in metrics.data_vars}
-    print(json.dumps({"metrics": str(path), **flat}))
-    return 0
-
-
 def register(subparsers) -> None:
-    """Add ``efa train`` and ``efa evaluate``."""
+    """Add ``efa train``."""
     train = subparsers.add_parser(
         "train",
         help="train (or resume) a model run",
@@ -92,18 +82,3 @@ def register(subparsers) -> None:
     )
     add_train_arguments(train)
     train.set_defaults(handler=_train)
-
-    evaluate = subparsers.add_parser(
-        "evaluate",
-        help="test-split metrics of a trained run",
-        description="Evaluate a run's model (the best checkpoint of a trained run, or its "
-        "calculator) and write metrics in the result-store format.",
-    )
-    evaluate.add_argument("run_dir", help="run directory written by 'efa train'")
-    evaluate.add_argument("--split", default="test", help="split to evaluate (default: test)")
-    evaluate.add_argument(
-        "--output",
-        help="metrics store path (default: RUN_DIR/metrics.zarr); the predictions and the "
-        "test-set errors are written to RUN_DIR",
-    )
-    evaluate.set_defaults(handler=_evaluate)
