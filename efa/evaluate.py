@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from efa.data.batching import Structures
+from efa.data.structures import Structures
 from efa.predictors import load_predictor
 from efa.provenance import collect, to_attr
 from efa.runs.capabilities import receptive_field_text

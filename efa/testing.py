@@ -46,7 +46,7 @@ class ContractModel:
         import jax
         import jax.numpy as jnp
 
-        from efa.data.batching import BucketShape
+        from efa.data.packing import BucketShape
         from efa.models.registry import build_model
         from efa.train.objective import predict
         from efa.train.reference import zero_element_energies
@@ -69,8 +69,9 @@ class ContractModel:
         charges: Sequence[int] | None = None,
         max_atoms: int = MAX_ATOMS,
     ):
-        from efa.data.batching import BucketShape, Structures, pack
+        from efa.data.packing import BucketShape, pack
         from efa.data.schema import pad_atoms
+        from efa.data.structures import Structures
 
         count = len(positions)
         mask = np.zeros((count, max(len(p) for p in positions)), bool)

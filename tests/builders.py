@@ -2,9 +2,9 @@
 
 import numpy as np
 
-from efa.data.batching import Structures
 from efa.data.generators.analytic import two_atoms
 from efa.data.store import write_dataset
+from efa.data.structures import Structures
 
 
 def padded_structures(positions_list, numbers_list, charges=None, cells=None) -> Structures:

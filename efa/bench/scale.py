@@ -24,8 +24,8 @@ linear in ``N`` (up to the FFT's logarithm). Its results go to the group ``scale
 
 Per ``N``, measured in float32 after compilation and warm-up:
 
-- neighbour list: the cell-list search that :func:`efa.data.batching.pack` runs
-  (:func:`efa.data.batching.structure_pairs`), median and spread;
+- neighbour list: the cell-list search that :func:`efa.data.packing.pack` runs
+  (:func:`efa.data.pairs.structure_pairs`), median and spread;
 - forward energy + forces (``E`` and ``F = −∂E/∂r``, one jitted call), median and spread, the
   two models called in alternation so that both see the same background load;
 - XLA's planned peak memory of that call (arguments + outputs + temporaries) per atom, the
@@ -121,9 +121,9 @@ def cube_side(num_atoms: int) -> float:
 
 
 def make_structure(num_atoms: int, seed: int = 0, periodic: bool = False):
-    """One :class:`~efa.data.batching.Structures` entry: ``num_atoms`` atoms uniform in a cube
+    """One :class:`~efa.data.structures.Structures` entry: ``num_atoms`` atoms uniform in a cube
     (with ``periodic``, the cube is a periodic cell)."""
-    from efa.data.batching import Structures
+    from efa.data.structures import Structures
 
     rng = np.random.default_rng(seed)
     side = cube_side(num_atoms)
@@ -175,7 +175,7 @@ def _initial_params(name: str):
     periodicity."""
     import jax
 
-    from efa.data.batching import BucketShape, pack
+    from efa.data.packing import BucketShape, pack
     from efa.models import build_model
 
     structure = make_structure(8)
@@ -226,14 +226,8 @@ def _measure_size(
         time_alternating,
         time_calls,
     )
-    from efa.data.batching import (
-        BucketShape,
-        max_reciprocal,
-        pack,
-        periodic_structure_pairs,
-        reciprocal_options,
-        structure_pairs,
-    )
+    from efa.data.packing import BucketShape, pack, reciprocal_options
+    from efa.data.pairs import max_reciprocal, periodic_structure_pairs, structure_pairs
 
     cutoff = MODEL_OPTIONS["cutoff"]
     structure = make_structure(num_atoms, periodic=periodic)

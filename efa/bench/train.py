@@ -140,8 +140,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _structures(config: BenchConfig, count: int):
-    from efa.data.batching import Structures
     from efa.data.generators import GENERATORS
+    from efa.data.structures import Structures
 
     options = {key: value for key, value in config.data.items() if key != "generator"}
     dataset = GENERATORS[config.data["generator"]](count, seed=0, **options)

@@ -1,4 +1,4 @@
-"""Conversions between :class:`~efa.data.batching.Structures` and :class:`ase.Atoms`.
+"""Conversions between :class:`~efa.data.structures.Structures` and :class:`ase.Atoms`.
 
 One module for every crossing to and from ASE: calculators, ``efa predict``, the extxyz export,
 molecular dynamics and the ASE calculator of a predictor use these.
@@ -22,8 +22,8 @@ from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.stress import full_3x3_to_voigt_6_stress
 
-from efa.data.batching import Structures
 from efa.data.schema import pad_atoms
+from efa.data.structures import Structures
 
 #: ``atoms.info`` keys of the total charge (e) and the spin multiplicity.
 CHARGE_KEY = "charge"
@@ -92,7 +92,7 @@ def labelled_atoms(structures: Structures, index: int) -> Atoms:
 def structures_from_atoms(
     frames: Sequence[Atoms], charges: Sequence[int] | None = None
 ) -> Structures:
-    """``S`` frames as unlabelled :class:`~efa.data.batching.Structures` padded to the largest
+    """``S`` frames as unlabelled :class:`~efa.data.structures.Structures` padded to the largest
     (``A`` atom slots): positions, atomic numbers, the total charges (``charges``, or each
     frame's ``info["charge"]``, default 0), atomic dipoles from ``arrays["dipoles"]`` (default
     0), and cells and pbc when any frame has a periodic direction."""

@@ -41,7 +41,7 @@ from ase import Atoms
 from ase.io import write
 
 from efa.data.atoms import labelled_atoms
-from efa.data.batching import Structures
+from efa.data.structures import Structures
 from efa.errors import ConfigError
 from efa.storage import atomic_path
 

@@ -2,7 +2,7 @@
 
 Features use the e3x layout ``(N, P, (L+1)², F)``: ``N`` atoms, ``P`` parity channels, spherical
 components up to degree ``L`` and ``F`` channels. Atoms and pairs follow the padded layout of
-:class:`efa.data.batching.Batch`.
+:class:`efa.data.packing.Batch`.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Energy models: local e3x message passing and its EFA-augmented variant.
 
-Both map a padded :class:`efa.data.batching.Batch` to per-structure energies (the model
+Both map a padded :class:`efa.data.packing.Batch` to per-structure energies (the model
 contract, :mod:`efa.models.registry`). With scalar embeddings ``x⁰_i = e(Z_i) [+ c(Q)]`` and the
 pair basis ``B_ij`` (reciprocal Bernstein × smooth cutoff × spherical harmonics), layer
 ``t = 0 … T−1`` updates
@@ -21,7 +21,7 @@ import e3x
 import flax.linen as nn
 from jaxtyping import Array, Float
 
-from efa.data.batching import Batch
+from efa.data.packing import Batch
 from efa.errors import ConfigError
 from efa.models.blocks import (
     ACTIVATIONS,

@@ -6,7 +6,7 @@ A model is named either by a built-in name (:data:`BUILTIN_MODELS`) or by an imp
 - it is a ``flax.linen.Module`` constructed with keyword options only (the ``model_options`` of
   the run configuration); unknown option names are rejected;
 - it has a ``cutoff`` attribute (Å), the radius of the neighbour lists it receives;
-- ``module.apply(variables, batch)`` takes an :class:`efa.data.batching.Batch` and returns the
+- ``module.apply(variables, batch)`` takes an :class:`efa.data.packing.Batch` and returns the
   energies ``(B,)`` of its ``B`` structure slots (eV, before the per-element reference
   energies of the training split, :mod:`efa.train.reference`, are added back). It may read
   the inputs ``atomic_numbers (N,)``, ``positions (N, 3)``, ``atom_mask (N,)``,

@@ -7,7 +7,7 @@ the queries become batched matrix products. Empty slots hold zeros and contribut
 
 Atoms keep their order inside a segment; segment ids need not be sorted. Batches that are
 already padded per structure (atom ``s·n + i`` is slot ``i`` of structure ``s``, as in
-:class:`efa.data.batching.Batch`) use :func:`contiguous_layout`, which is a reshape instead of a
+:class:`efa.data.packing.Batch`) use :func:`contiguous_layout`, which is a reshape instead of a
 sort, a scatter and a gather.
 """
 

@@ -1,7 +1,7 @@
 """The predictor: what evaluation, probes and the report need of any model.
 
 A predictor is a label, a seed, a family, the neighbour cutoff, the declared receptive field, a
-model card and a function mapping :class:`~efa.data.batching.Structures` (``S`` structures,
+model card and a function mapping :class:`~efa.data.structures.Structures` (``S`` structures,
 ``A`` atom slots) to energies ``(S,)`` eV and forces ``(S, A, 3)`` eV/Å. Trained runs
 (:mod:`efa.predictors.trained`), ASE calculators (:mod:`efa.predictors.calculator`) and, in the
 tests, analytic potentials all take this one shape.
@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
-from efa.data.batching import Structures
+from efa.data.structures import Structures
 from efa.errors import ConfigError, EfaError
 from efa.runs.capabilities import Capabilities
 

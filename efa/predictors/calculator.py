@@ -24,7 +24,7 @@ import numpy as np
 from ase.calculators.calculator import Calculator
 
 from efa.data.atoms import to_atoms
-from efa.data.batching import Structures
+from efa.data.structures import Structures
 from efa.errors import ConfigError, EfaError
 from efa.predictors.base import Predictor, model_card
 from efa.runs.capabilities import capabilities_from_mapping

@@ -7,7 +7,7 @@ import os
 
 import numpy as np
 
-from efa.data.batching import Structures
+from efa.data.structures import Structures
 from efa.predictors.base import Predictor, model_card
 from efa.runs.capabilities import trained_capabilities
 

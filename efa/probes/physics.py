@@ -53,9 +53,9 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from efa.data.batching import Structures
 from efa.data.generators.analytic import COULOMB_EV_ANGSTROM
 from efa.data.schema import pad_atoms
+from efa.data.structures import Structures
 from efa.predictors import Predictor
 
 #: The metrics of the physics checks, in the order of the module docstring.

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from efa.data.batching import Structures
+from efa.data.structures import Structures
 from efa.errors import ConfigError
 from efa.predictors import Predictor
 from efa.probes import metrics as m

@@ -174,8 +174,8 @@ def prepare_run_files(config: RunConfig, paths: RunPaths):
       ConfigError: the run directory holds a run of another configuration.
       DataError: the data set is missing, or changed since the run directory was written.
     """
-    from efa.data.batching import Structures
     from efa.data.store import open_dataset
+    from efa.data.structures import Structures
     from efa.provenance import dataset_sha256
 
     check_same_config(paths, config)
@@ -249,14 +249,14 @@ def load_run_split(run_dir, split: str, action: str):
 
     Returns:
       ``(structures, indices, dataset_sha256)``: the split's
-      :class:`~efa.data.batching.Structures`, their ``(n,)`` indices in the data set and the data
+      :class:`~efa.data.structures.Structures`, their ``(n,)`` indices in the data set and the data
       set's content hash.
 
     Raises:
       ConfigError: the run has no split ``split``.
       DataError: the data set changed since the run started.
     """
-    from efa.data.batching import Structures
+    from efa.data.structures import Structures
 
     _, dataset, splits, digest = open_run_data(run_dir, action)
     if split not in splits:

@@ -30,8 +30,10 @@ import numpy as np
 import optax
 from tqdm.auto import tqdm
 
-from efa.data.batching import Batch, Batcher, Structures, reciprocal_options
+from efa.data.batching import Batcher
+from efa.data.packing import Batch, reciprocal_options
 from efa.data.store import open_dataset
+from efa.data.structures import Structures
 from efa.errors import ConfigError, EfaError
 from efa.models.registry import build_model
 from efa.provenance import dataset_sha256
@@ -108,7 +110,7 @@ def _batch_sums(model, element_energies, params, batch: Batch, stress: bool = Fa
     """Error sums of a flat batch, or of one split into ``D`` parts (arrays ``(D, …)``), with
     the stress errors when ``stress``.
 
-    A split batch (:func:`~efa.data.batching.split_batch`) is evaluated part by part
+    A split batch (:func:`~efa.data.packing.split_batch`) is evaluated part by part
     (``jax.vmap``) and the sums of the parts are added.
     """
     if batch.structure_mask.ndim == 2:

@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from efa.data.batching import Batch
+from efa.data.packing import Batch
 from efa.models.blocks import structure_energy
 
 

@@ -19,8 +19,8 @@ from collections.abc import Mapping
 import numpy as np
 from jaxtyping import Bool, Float, Int
 
-from efa.data.batching import Structures
 from efa.data.schema import MAX_ATOMIC_NUMBER
+from efa.data.structures import Structures
 from efa.errors import EfaError
 
 

@@ -4,7 +4,7 @@ Training runs in one process on ``D`` devices (GPUs, or CPU devices made with
 ``XLA_FLAGS=--xla_force_host_platform_device_count=D``) arranged as a 1-D mesh with the axis
 ``"structures"``. A batch of ``B`` structure slots (a multiple of ``D``:
 ``Batcher(slot_multiple=D)``; the extra slots are empty and masked out of the loss) is cut by
-:func:`~efa.data.batching.split_batch` into ``D`` parts of ``B/D`` whole structures, each with
+:func:`~efa.data.packing.split_batch` into ``D`` parts of ``B/D`` whole structures, each with
 atom and pair indices of its own, stacked along a leading axis of size ``D``: ``(N,) → (D, N/D)``,
 ``(B,) → (D, B/D)``. That axis is sharded over the mesh, so device ``d`` holds part ``d``;
 parameters and optimiser state are replicated.
@@ -26,7 +26,7 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from efa.data.batching import Batch, split_batch
+from efa.data.packing import Batch, split_batch
 from efa.errors import ConfigError
 
 #: Name of the mesh axis that batches are split along.

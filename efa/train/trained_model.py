@@ -16,15 +16,9 @@ import flax.linen as nn
 import jax
 import numpy as np
 
-from efa.data.batching import (
-    Batch,
-    BucketShape,
-    Structures,
-    count_pairs,
-    max_reciprocal,
-    pack,
-    reciprocal_options,
-)
+from efa.data.packing import Batch, BucketShape, pack, reciprocal_options
+from efa.data.pairs import count_pairs, max_reciprocal
+from efa.data.structures import Structures
 from efa.errors import ConfigError, EfaError
 from efa.models.registry import build_model
 from efa.runs.config import RunConfig, config_from_mapping

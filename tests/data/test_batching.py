@@ -6,7 +6,11 @@ import numpy as np
 import pytest
 
 import efa.data.batching
-from efa.data.batching import Batcher, BucketShape, Structures, count_pairs, pack, split_batch
+import efa.data.pairs
+from efa.data.batching import Batcher
+from efa.data.packing import BucketShape, pack, split_batch
+from efa.data.pairs import count_pairs
+from efa.data.structures import Structures
 
 
 def mixed_structures(count=40, seed=0):
@@ -90,7 +94,7 @@ def test_one_large_structure_matches_brute_force(monkeypatch):
     real = positions[0, :num_atoms]
     distance2 = np.sum((real[None] - real[:, None]) ** 2, axis=-1)
     dst, src = np.nonzero((distance2 < cutoff**2) & ~np.eye(num_atoms, dtype=bool))
-    monkeypatch.setattr(efa.data.batching, "_PAIR_COUNT_CHUNK", 1)  # one structure per chunk
+    monkeypatch.setattr(efa.data.pairs, "_PAIR_COUNT_CHUNK", 1)  # one structure per chunk
     assert count_pairs(structures.select([0, 0]), cutoff).tolist() == [dst.size] * 2
     batch = pack(structures, BucketShape(num_atoms + 2, dst.size + 5), 2, cutoff)
     np.testing.assert_array_equal(batch.pair_dst[: dst.size], dst)

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from efa.data.batching import BucketShape, pack
+from efa.data.packing import BucketShape, pack
 from efa.errors import ConfigError
 from efa.models import build_model
 from efa.testing import (

@@ -5,14 +5,9 @@ import jax
 import numpy as np
 import pytest
 
-from efa.data.batching import (
-    BucketShape,
-    count_pairs,
-    count_reciprocal,
-    pack,
-    reciprocal_options,
-)
 from efa.data.generators.nacl_crystal import rock_salt
+from efa.data.packing import BucketShape, pack, reciprocal_options
+from efa.data.pairs import count_pairs, count_reciprocal
 from efa.models.registry import build_model
 from tests.builders import padded_structures
 

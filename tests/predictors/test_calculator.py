@@ -13,9 +13,9 @@ from ase.calculators.lj import LennardJones
 
 from efa.cli.main import main
 from efa.data.atoms import spin_multiplicity
-from efa.data.batching import Structures
 from efa.data.generators.analytic import two_atoms
 from efa.data.generators.sn2 import sn2_scan
+from efa.data.structures import Structures
 from efa.errors import ConfigError, EfaError
 from efa.predictors import load_predictor
 from efa.predictors.calculator import calculator_predictor, make_calculator

@@ -92,8 +92,8 @@ def chain_model(label: str, family: str, captured: float) -> Predictor:
 
 def chain_reference(num_pairs: int = 3):
     """Pairs (C10H2, C10H3+) labelled by :func:`chain_labels`."""
-    from efa.data.batching import Structures
     from efa.data.schema import pad_atoms
+    from efa.data.structures import Structures
 
     members = [carbon_chain_geometry(flag) for _ in range(num_pairs) for flag in (False, True)]
     numbers = pad_atoms([z for z, _ in members])

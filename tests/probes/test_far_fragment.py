@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 from scipy.special import erf
 
-from efa.data.batching import Structures
 from efa.data.generators.analytic import (
     COULOMB_EV_ANGSTROM,
     FAR_SPECIES,
     far_fragment,
     pair_energy_forces,
 )
+from efa.data.structures import Structures
 from efa.errors import ConfigError, DataError
 from efa.predictors import Predictor
 from efa.probes import run_probe

@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from efa.data.batching import Structures
 from efa.data.generators.analytic import COULOMB_EV_ANGSTROM
 from efa.data.generators.ewald import coulomb_born_cluster, ewald
+from efa.data.structures import Structures
 from efa.errors import ConfigError
 from efa.predictors import Predictor
 from efa.probes.crystal import charged_slabs, cluster_cutouts, vacancy_supercells

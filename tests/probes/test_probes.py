@@ -151,8 +151,8 @@ def test_charge_transfer_closed_form(tmp_path):
 
 
 def test_size_scan_per_atom_error():
-    from efa.data.batching import Structures
     from efa.data.generators.analytic import nacl_cluster
+    from efa.data.structures import Structures
 
     per_atom = -2.0
     model = Predictor(

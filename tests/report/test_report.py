@@ -15,9 +15,9 @@ import xarray as xr
 import yaml
 
 from efa.cli.main import main
-from efa.data.batching import Structures
 from efa.data.generators.analytic import nacl_cluster
 from efa.data.store import write_dataset
+from efa.data.structures import Structures
 from efa.probes import Predictor, run_probe, size_scan
 from efa.report.target_spec import parse_targets
 from efa.report.targets import evaluate_targets as judge

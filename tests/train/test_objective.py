@@ -5,8 +5,10 @@ import jax
 import numpy as np
 import pytest
 
-from efa.data.batching import BucketShape, Structures, count_pairs, pack
 from efa.data.generators import nacl_crystal
+from efa.data.packing import BucketShape, pack
+from efa.data.pairs import count_pairs
+from efa.data.structures import Structures
 from efa.models.registry import build_model
 from efa.runs.config import config_from_mapping
 from efa.train.log import TrainingLog

@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from efa.data.batching import BucketShape, pack
+from efa.data.packing import BucketShape, pack
 from efa.errors import EfaError
 from efa.runs.config import config_from_mapping
 from efa.train.loop import Trainer

@@ -10,7 +10,8 @@ import jax
 import numpy as np
 import pytest
 
-from efa.data.batching import BucketShape, Structures, pack, split_batch
+from efa.data.packing import BucketShape, pack, split_batch
+from efa.data.structures import Structures
 from efa.errors import ConfigError
 from efa.evaluate import write_evaluation
 from efa.train.log import TrainingLog

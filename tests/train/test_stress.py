@@ -8,9 +8,11 @@ import jax
 import numpy as np
 import pytest
 
-from efa.data.batching import BucketShape, Structures, count_pairs, count_reciprocal, pack
 from efa.data.generators import nacl_crystal
+from efa.data.packing import BucketShape, pack
+from efa.data.pairs import count_pairs, count_reciprocal
 from efa.data.store import write_dataset
+from efa.data.structures import Structures
 from efa.errors import ConfigError
 from efa.models.registry import build_model
 from efa.runs.config import config_from_mapping
