@@ -10,7 +10,19 @@ class EfaError(Exception):
 
 
 class ConfigError(EfaError, ValueError):
-    """A configuration value is invalid (names the key, the value and what is allowed)."""
+    """A configuration value is invalid (names the key, the value and what is allowed).
+
+    Args:
+      message: the one-line message.
+      key: the configuration key it is about, as data (``splits.train``,
+        ``model_options.features``), where the code that raised knows it; callers that know
+        where the key came from (a workflow block, a command-line option) point at it by this,
+        never by parsing the message.
+    """
+
+    def __init__(self, message: str, key: str | None = None):
+        super().__init__(message)
+        self.key = key
 
 
 class DataError(EfaError, ValueError):

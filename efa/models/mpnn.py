@@ -72,13 +72,20 @@ class LocalModel(nn.Module):
             positive += ("pair_chunk_size",)
         for name in positive:
             if not getattr(self, name) > 0:
-                raise ConfigError(f"model option {name}={getattr(self, name)!r}: expected > 0")
+                raise ConfigError(
+                    f"model option {name}={getattr(self, name)!r}: expected > 0",
+                    key=f"model_options.{name}",
+                )
         if self.max_degree < 0:
-            raise ConfigError(f"model option max_degree={self.max_degree}: expected >= 0")
+            raise ConfigError(
+                f"model option max_degree={self.max_degree}: expected >= 0",
+                key="model_options.max_degree",
+            )
         if self.use_atomic_dipoles and self.max_degree < 1:
             raise ConfigError(
                 f"model option use_atomic_dipoles=True needs max_degree >= 1 (got "
-                f"{self.max_degree}): dipoles are degree-1 features"
+                f"{self.max_degree}): dipoles are degree-1 features",
+                key="model_options.use_atomic_dipoles",
             )
 
     @property
@@ -123,6 +130,16 @@ class LocalModel(nn.Module):
         return structure_energy(
             atomic_energy, batch.segment_ids, batch.atom_mask, batch.num_structures
         )
+
+
+#: The model option behind each option of :class:`efa.nn.EuclideanFastAttention` whose name
+#: differs (the others have the same name).
+_MODEL_OPTION_OF = {
+    "max_degree_qk": "efa_max_degree",
+    "max_degree_v": "efa_max_degree",
+    "include_pseudotensors_qk": "efa_include_pseudotensors",
+    "include_pseudotensors_v": "efa_include_pseudotensors",
+}
 
 
 class EFAModel(LocalModel):
@@ -178,7 +195,8 @@ class EFAModel(LocalModel):
         if not self.envelope_width > 0:
             raise ConfigError(
                 f"model option envelope_width={self.envelope_width!r}: expected a positive "
-                "width in 1/Å"
+                "width in 1/Å",
+                key="model_options.envelope_width",
             )
         if self.mesh_spacing is not None:
             finest = MESH_RESOLUTION / self.largest_shell
@@ -186,24 +204,35 @@ class EFAModel(LocalModel):
                 raise ConfigError(
                     f"model option mesh_spacing={self.mesh_spacing!r}: expected a spacing in Å "
                     f"in (0, {finest:.3g}], which resolves the largest shell (max_frequency / "
-                    f"max_length + 3 envelope_width = {self.largest_shell:.3g} 1/Å)"
+                    f"max_length + 3 envelope_width = {self.largest_shell:.3g} 1/Å)",
+                    key="model_options.mesh_spacing",
                 )
         if self.mesh_order not in (4, 6, 8):
-            raise ConfigError(f"model option mesh_order={self.mesh_order!r}: expected 4, 6 or 8")
+            raise ConfigError(
+                f"model option mesh_order={self.mesh_order!r}: expected 4, 6 or 8",
+                key="model_options.mesh_order",
+            )
         if self.qk_activation is not None and self.qk_activation not in ACTIVATIONS:
             raise ConfigError(
                 f"model option qk_activation={self.qk_activation!r}: expected null or one of "
-                f"{sorted(ACTIVATIONS)}"
+                f"{sorted(ACTIVATIONS)}",
+                key="model_options.qk_activation",
             )
         for layer in self.efa_layers or ():
             if not 0 <= layer < self.num_iterations:
                 raise ConfigError(
                     f"model option efa_layers contains {layer}: expected layer indices in "
-                    f"0..{self.num_iterations - 1}"
+                    f"0..{self.num_iterations - 1}",
+                    key="model_options.efa_layers",
                 )
         from efa.nn.attention import EuclideanFastAttention
 
-        EuclideanFastAttention(**dict(self.attention_options()), parent=None).check_options()
+        try:
+            EuclideanFastAttention(**dict(self.attention_options()), parent=None).check_options()
+        except ConfigError as error:  # the attention's option is one of this model's options
+            if error.key is not None:
+                error.key = f"model_options.{_MODEL_OPTION_OF.get(error.key, error.key)}"
+            raise
 
     @property
     def receptive_field(self) -> float:

@@ -53,19 +53,22 @@ def resolve_model(name: str) -> type[nn.Module]:
     if not colon or not module_name or not class_name:
         raise ConfigError(
             f"model {name!r}: expected a built-in name ({', '.join(sorted(BUILTIN_MODELS))}) "
-            "or an import path 'package.module:Class'"
+            "or an import path 'package.module:Class'",
+            key="model",
         )
     try:
         module = importlib.import_module(module_name)
     except Exception as error:  # not found, a syntax error, or an error raised on import
         raise ConfigError(
             f"model {name!r}: cannot import module {module_name!r} "
-            f"({type(error).__name__}: {error})"
+            f"({type(error).__name__}: {error})",
+            key="model",
         ) from None
     model_class = getattr(module, class_name, None)
     if not (isinstance(model_class, type) and issubclass(model_class, nn.Module)):
         raise ConfigError(
-            f"model {name!r}: {module_name}.{class_name} is not a flax.linen.Module class"
+            f"model {name!r}: {module_name}.{class_name} is not a flax.linen.Module class",
+            key="model",
         )
     return model_class
 
@@ -83,13 +86,16 @@ def build_model(name: str, options: Mapping[str, Any] | None = None) -> nn.Modul
         if field.init and field.name not in ("parent", "name")
     }
     if "cutoff" not in fields and not hasattr(model_class, "cutoff"):
-        raise ConfigError(f"model {name!r}: the class has no 'cutoff' attribute (see the contract)")
+        raise ConfigError(
+            f"model {name!r}: the class has no 'cutoff' attribute (see the contract)", key="model"
+        )
     options = dict(options or {})
     unknown = sorted(set(options) - fields)
     if unknown:
         raise ConfigError(
             f"model_options.{unknown[0]}: model {name!r} has no option {unknown[0]!r}; "
-            f"known options: {', '.join(sorted(fields))}"
+            f"known options: {', '.join(sorted(fields))}",
+            key=f"model_options.{unknown[0]}",
         )
     options = {
         key: tuple(value) if isinstance(value, list) else value for key, value in options.items()
@@ -99,7 +105,9 @@ def build_model(name: str, options: Mapping[str, Any] | None = None) -> nn.Modul
         model = model_class(**options)
     except Exception as error:  # a user class may raise anything from its constructor
         raise ConfigError(
-            f"model {name!r}: constructing it with {options} raised {type(error).__name__}: {error}"
+            f"model {name!r}: constructing it with {options} raised "
+            f"{type(error).__name__}: {error}",
+            key="model",
         ) from None
     check_options = getattr(model, "check_options", None)
     if callable(check_options):
@@ -109,7 +117,8 @@ def build_model(name: str, options: Mapping[str, Any] | None = None) -> nn.Modul
             raise
         except Exception as error:
             raise ConfigError(
-                f"model {name!r}: its check_options() raised {type(error).__name__}: {error}"
+                f"model {name!r}: its check_options() raised {type(error).__name__}: {error}",
+                key="model",
             ) from None
     return model
 
@@ -129,7 +138,10 @@ def check_option_types(model_class: type, options: Mapping[str, Any]) -> None:
     for name, value in options.items():
         hint = hints.get(name)
         if hint is not None and not fits_type(value, hint):
-            raise ConfigError(f"model_options.{name}={value!r}: expected {_describe(hint)}")
+            raise ConfigError(
+                f"model_options.{name}={value!r}: expected {_describe(hint)}",
+                key=f"model_options.{name}",
+            )
 
 
 def _describe(hint: Any) -> str:

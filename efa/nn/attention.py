@@ -103,19 +103,27 @@ class EuclideanFastAttention(nn.Module):
     def check_options(self) -> None:
         """Raise :class:`ConfigError` naming the first option out of range (before tracing)."""
         if self.qk_features < 2 or self.qk_features % 2:
-            raise ConfigError(f"qk_features={self.qk_features}: expected an even number >= 2")
+            raise ConfigError(
+                f"qk_features={self.qk_features}: expected an even number >= 2", key="qk_features"
+            )
         if self.v_features < 1:
-            raise ConfigError(f"v_features={self.v_features}: expected a positive number")
+            raise ConfigError(
+                f"v_features={self.v_features}: expected a positive number", key="v_features"
+            )
         if not self.max_length > 0:
-            raise ConfigError(f"max_length={self.max_length}: expected a positive length in Å")
+            raise ConfigError(
+                f"max_length={self.max_length}: expected a positive length in Å", key="max_length"
+            )
         if self.molecular_kernel not in MOLECULAR_KERNELS:
             raise ConfigError(
                 f"molecular_kernel={self.molecular_kernel!r}: expected one of "
-                f"{list(MOLECULAR_KERNELS)}"
+                f"{list(MOLECULAR_KERNELS)}",
+                key="molecular_kernel",
             )
         if self.molecular_kernel == "enveloped" and self.tensor_integration:
             raise ConfigError(
-                "molecular_kernel='enveloped' is not available with tensor_integration yet"
+                "molecular_kernel='enveloped' is not available with tensor_integration yet",
+                key="molecular_kernel",
             )
         if not self.unsafe_ignore_quadrature_bound:
             check_quadrature_bound(self.max_frequency, self.lebedev_num)
@@ -203,7 +211,10 @@ class EuclideanFastAttention(nn.Module):
         )
         if periodic is not None:
             if self.tensor_integration:
-                raise ConfigError("tensor_integration is not available for periodic cells yet")
+                raise ConfigError(
+                    "tensor_integration is not available for periodic cells yet",
+                    key="tensor_integration",
+                )
             cell = periodic.cell.astype(positions.dtype)
             cells = dict(max_segment_size=max_segment_size, layout=layout)
             if periodic.mesh is not None:

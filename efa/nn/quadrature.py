@@ -68,7 +68,8 @@ def lebedev_grid(
         raise ConfigError(
             f"lebedev_num={lebedev_num}: there is no Lebedev grid with exactly that many points; "
             f"the largest grid with fewer points has {points.shape[0]} points "
-            f"(grids with a tabulated quadrature bound: {sorted(SAFE_MAX_FREQUENCY)})"
+            f"(grids with a tabulated quadrature bound: {sorted(SAFE_MAX_FREQUENCY)})",
+            key="lebedev_num",
         )
     return points, weights
 
@@ -109,7 +110,9 @@ def _first_of_antipodal_pairs(lebedev_num: int, dtype_name: str) -> np.ndarray:
         or np.any(partner == own)
         or not np.allclose(weights, weights[partner], rtol=1e-5, atol=0)
     ):
-        raise ConfigError(f"lebedev_num={lebedev_num}: grid is not centrally symmetric")
+        raise ConfigError(
+            f"lebedev_num={lebedev_num}: grid is not centrally symmetric", key="lebedev_num"
+        )
     return own[own < partner]
 
 
@@ -139,11 +142,14 @@ def check_quadrature_bound(max_frequency: float, lebedev_num: int) -> None:
     of the data and cannot be checked here.
     """
     if not np.isfinite(max_frequency) or max_frequency < 0:
-        raise ConfigError(f"max_frequency={max_frequency!r}: expected a finite value >= 0")
+        raise ConfigError(
+            f"max_frequency={max_frequency!r}: expected a finite value >= 0", key="max_frequency"
+        )
     if lebedev_num not in SAFE_MAX_FREQUENCY:
         raise ConfigError(
             f"lebedev_num={lebedev_num!r}: expected the size of a Lebedev grid "
-            f"with a tabulated quadrature bound, one of {sorted(SAFE_MAX_FREQUENCY)}"
+            f"with a tabulated quadrature bound, one of {sorted(SAFE_MAX_FREQUENCY)}",
+            key="lebedev_num",
         )
     bound = max_safe_frequency(lebedev_num)
     if max_frequency <= bound * (1.0 + _BOUND_RTOL):
@@ -160,5 +166,6 @@ def check_quadrature_bound(max_frequency: float, lebedev_num: int) -> None:
         f"quadrature bound {bound:.6g} ({bound / math.pi:.4g}π) of lebedev_num={lebedev_num}; "
         f"{advice}. Outside the bound EFA is no longer rotationally invariant. "
         "Use a larger grid, lower max_frequency, or pass "
-        "unsafe_ignore_quadrature_bound=True if you know what you are doing."
+        "unsafe_ignore_quadrature_bound=True if you know what you are doing.",
+        key="max_frequency",
     )

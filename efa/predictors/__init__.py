@@ -7,14 +7,12 @@ two kinds; :func:`load_predictor` loads either from its run directory
 (:mod:`efa.predictors.loading`).
 """
 
-from efa.predictors.base import CARD_KEYS, Predictor, check_unique, model_card
+from efa.predictors.base import Predictor, check_unique
 from efa.predictors.loading import load_predictor, prepare_calculator_run
 
 __all__ = [
-    "CARD_KEYS",
     "Predictor",
     "check_unique",
     "load_predictor",
-    "model_card",
     "prepare_calculator_run",
 ]

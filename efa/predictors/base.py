@@ -134,24 +134,3 @@ def check_unique(models: Sequence[Predictor]) -> None:
         seen[key] = model.source
     if not models:
         raise ConfigError("no models given; expected at least one --run RUN_DIR")
-
-
-#: The keys of a model card, in the order the leaderboard shows them.
-CARD_KEYS = ("name", "source", "version", "license", "training_data", "level_of_theory")
-
-
-def model_card(given: Mapping[str, object] | None = None, **defaults: object) -> dict[str, str]:
-    """A model card: ``defaults`` (what efa-bench knows) overridden by ``given`` (the
-    configuration's ``card``), every key of :data:`CARD_KEYS` present (``""`` if unknown).
-
-    Raises:
-      ConfigError: ``given`` has a key that is not a card key.
-    """
-    given = dict(given or {})
-    unknown = sorted(set(given) - set(CARD_KEYS))
-    if unknown:
-        raise ConfigError(
-            f"card.{unknown[0]}: not a model card key; expected {', '.join(CARD_KEYS)}"
-        )
-    merged = {**defaults, **given}
-    return {key: str(merged.get(key) or "") for key in CARD_KEYS}

@@ -26,8 +26,9 @@ from ase.calculators.calculator import Calculator
 from efa.data.atoms import to_atoms
 from efa.data.structures import Structures
 from efa.errors import ConfigError, EfaError
-from efa.predictors.base import Predictor, model_card
+from efa.predictors.base import Predictor
 from efa.runs.capabilities import capabilities_from_mapping
+from efa.runs.card import model_card
 
 
 def resolve_factory(path: str) -> Callable[..., Any]:

@@ -8,8 +8,9 @@ import os
 import numpy as np
 
 from efa.data.structures import Structures
-from efa.predictors.base import Predictor, model_card
+from efa.predictors.base import Predictor
 from efa.runs.capabilities import trained_capabilities
+from efa.runs.card import model_card
 
 
 def model_family(model) -> str:

@@ -29,10 +29,10 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import xarray as xr
 
-from efa.predictors.base import CARD_KEYS
 from efa.report.tables import csv_table, markdown_table, seed_statistics, truncated_text
 from efa.report.targets import Verdict
 from efa.runs.capabilities import CAPABILITY_COLUMNS
+from efa.runs.card import CARD_KEYS
 
 #: Test metrics on the leaderboard, in this order.
 LEADERBOARD_TEST_METRICS = ("energy_mae", "energy_rmse", "forces_mae", "forces_rmse")

@@ -127,7 +127,7 @@ def _element(key: str, value: Any) -> int:
         and 1 <= value < len(chemical_symbols)
     ):
         return value
-    raise ConfigError(f"{key}: {value!r}: expected an element symbol (H, He, …) or number")
+    raise ConfigError(f"{key}: {value!r}: expected an element symbol (H, He, …) or number", key=key)
 
 
 def capabilities_from_mapping(
@@ -145,16 +145,22 @@ def capabilities_from_mapping(
     unknown = sorted(set(given) - fields)
     if unknown:
         raise ConfigError(
-            f"{key}.{unknown[0]}: not a capability; expected one of {', '.join(sorted(fields))}"
+            f"{key}.{unknown[0]}: not a capability; expected one of {', '.join(sorted(fields))}",
+            key=f"{key}.{unknown[0]}",
         )
     values = {**defaults, **given}
     for flag in ("total_charge", "spin", "periodic", "stress"):
         if flag in values and not isinstance(values[flag], bool):
-            raise ConfigError(f"{key}.{flag}: {values[flag]!r}: expected true or false")
+            raise ConfigError(
+                f"{key}.{flag}: {values[flag]!r}: expected true or false", key=f"{key}.{flag}"
+            )
     elements = values.get("elements")
     if elements is not None and elements != "all":
         if not isinstance(elements, (list, tuple)) or not elements:
-            raise ConfigError(f"{key}.elements: {elements!r}: expected a list of elements or 'all'")
+            raise ConfigError(
+                f"{key}.elements: {elements!r}: expected a list of elements or 'all'",
+                key=f"{key}.elements",
+            )
         values["elements"] = tuple(
             sorted({_element(f"{key}.elements", value) for value in elements})
         )
@@ -162,7 +168,8 @@ def capabilities_from_mapping(
         values["elements"] = None
     if values.get("energy", "absolute") not in ENERGY_SEMANTICS:
         raise ConfigError(
-            f"{key}.energy: {values['energy']!r}: expected one of {', '.join(ENERGY_SEMANTICS)}"
+            f"{key}.energy: {values['energy']!r}: expected one of {', '.join(ENERGY_SEMANTICS)}",
+            key=f"{key}.energy",
         )
     return Capabilities(**values)
 

@@ -8,11 +8,12 @@ value received and what was expected.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from efa.models.registry import BUILTIN_MODELS
 from efa.names import check_name
 from efa.option_types import fits_type
 from efa.runs.capabilities import capabilities_from_mapping
+from efa.runs.card import model_card
 from efa.runs.layout import run_dir
 from efa.runs.trainer_spec import check_trainer
 
@@ -156,7 +158,18 @@ _REQUIRED_SPLITS = ("train", "valid", "test")
 def _expect(key: str, value: Any, hint: Any, what: str) -> None:
     """Raise ``<key>=<value>: expected <what>`` unless ``value`` fits the annotation ``hint``."""
     if not fits_type(value, hint):
-        raise ConfigError(f"{key}={value!r}: expected {what}")
+        raise ConfigError(f"{key}={value!r}: expected {what}", key=key)
+
+
+@contextlib.contextmanager
+def _about(key: str) -> Iterator[None]:
+    """Give a :class:`ConfigError` raised inside, by a check of one key, that key."""
+    try:
+        yield
+    except ConfigError as error:
+        if error.key is None:
+            error.key = key
+        raise
 
 
 def _validate(config: RunConfig) -> RunConfig:
@@ -164,12 +177,16 @@ def _validate(config: RunConfig) -> RunConfig:
     for key in ("experiment", "datasets_root", "model", "output_root"):
         _expect(key, getattr(config, key), str, "a non-empty string")
         if not getattr(config, key):
-            raise ConfigError(f"{key}: expected a non-empty string")
+            raise ConfigError(f"{key}: expected a non-empty string", key=key)
     if not isinstance(config.dataset, str) or not config.dataset:
-        raise ConfigError(f"dataset={config.dataset!r}: expected a data set name or .zarr path")
+        raise ConfigError(
+            f"dataset={config.dataset!r}: expected a data set name or .zarr path", key="dataset"
+        )
     _expect("label", config.label, str | None, "a string")
-    check_name("experiment", config.experiment, "experiment")
-    check_name("model label", config.model_label, "label" if config.label else "model")
+    with _about("experiment"):
+        check_name("experiment", config.experiment, "experiment")
+    with _about("label" if config.label else "model"):
+        check_name("model label", config.model_label, "label" if config.label else "model")
     _expect("model_options", config.model_options, Mapping, "a mapping of model options")
     _expect(
         "calculator",
@@ -184,25 +201,31 @@ def _validate(config: RunConfig) -> RunConfig:
         "a mapping of calculator factory options",
     )
     _expect("card", config.card, Mapping, "a mapping of model card entries")
+    model_card(config.card)
     _expect("capabilities", config.capabilities, Mapping, "a mapping of capability flags")
     if config.capabilities:
         if not config.calculator:
             raise ConfigError(
                 "capabilities: only calculator models declare them; a trained model's come "
-                "from the model and its training data"
+                "from the model and its training data",
+                key="capabilities",
             )
-        capabilities_from_mapping(config.capabilities)
+        with _about("capabilities"):
+            capabilities_from_mapping(config.capabilities)
     if config.trainer is not None:
         if not config.calculator:
             raise ConfigError(
                 "trainer: an external trainer needs the calculator that evaluates "
-                "its model (calculator: package.module:factory)"
+                "its model (calculator: package.module:factory)",
+                key="trainer",
             )
-        check_trainer(config.trainer)
+        with _about("trainer"):
+            check_trainer(config.trainer)
     if config.calculator and (config.model != RunConfig.model or config.model_options):
         raise ConfigError(
             "calculator: a run has either a calculator or a model to train, not "
-            "both; remove model and model_options"
+            "both; remove model and model_options",
+            key="calculator",
         )
     if (
         config.receptive_field is not None
@@ -214,7 +237,8 @@ def _validate(config: RunConfig) -> RunConfig:
         )
     ):
         raise ConfigError(
-            f"receptive_field={config.receptive_field!r}: expected a length in Å, 'global' or null"
+            f"receptive_field={config.receptive_field!r}: expected a length in Å, 'global' or null",
+            key="receptive_field",
         )
     _expect("molecule_box", config.molecule_box, float | None, "a vacuum width in Å or null")
     if config.molecule_box is not None and not (
@@ -222,47 +246,62 @@ def _validate(config: RunConfig) -> RunConfig:
     ):
         raise ConfigError(
             f"molecule_box={config.molecule_box!r}: expected a positive vacuum width in Å, "
-            "for a calculator model"
+            "for a calculator model",
+            key="molecule_box",
         )
     _expect("cutoff", config.cutoff, float | None, "a positive length in Å or null")
     if config.cutoff is not None and not (math.isfinite(config.cutoff) and config.cutoff > 0):
-        raise ConfigError(f"cutoff={config.cutoff!r}: expected a positive length in Å or null")
+        raise ConfigError(
+            f"cutoff={config.cutoff!r}: expected a positive length in Å or null", key="cutoff"
+        )
     if config.cutoff is not None and not config.calculator:
         raise ConfigError(
-            "cutoff: only a calculator model declares it; a trained model's class declares its own"
+            "cutoff: only a calculator model declares it; a trained model's class declares its own",
+            key="cutoff",
         )
     if config.splits != PUBLISHED:
         _check_split_sizes(config.splits)
     for key in ("split_seed", "seed"):
         _expect(key, getattr(config, key), int, "a non-negative integer")
         if getattr(config, key) < 0:
-            raise ConfigError(f"{key}={getattr(config, key)}: expected a non-negative integer")
+            raise ConfigError(
+                f"{key}={getattr(config, key)}: expected a non-negative integer", key=key
+            )
     for key in ("batch_size", "num_buckets", "max_steps", "valid_every", "log_every"):
         _expect(key, getattr(config, key), int, "a positive integer")
         if getattr(config, key) < 1:
-            raise ConfigError(f"{key}={getattr(config, key)}: expected a positive integer")
+            raise ConfigError(f"{key}={getattr(config, key)}: expected a positive integer", key=key)
     _expect("devices", config.devices, int | None, "a positive integer or null (all)")
     if config.devices is not None and config.devices < 1:
-        raise ConfigError(f"devices={config.devices}: expected a positive integer or null (all)")
+        raise ConfigError(
+            f"devices={config.devices}: expected a positive integer or null (all)", key="devices"
+        )
     for key in ("learning_rate", "final_learning_rate"):
         _expect(key, getattr(config, key), float, "a finite positive number")
         if not (math.isfinite(getattr(config, key)) and getattr(config, key) > 0):
-            raise ConfigError(f"{key}={getattr(config, key)}: expected a finite positive number")
+            raise ConfigError(
+                f"{key}={getattr(config, key)}: expected a finite positive number", key=key
+            )
     for key in ("max_time_s", "gradient_clip"):
         _expect(key, getattr(config, key), float | None, "a finite positive number or null")
         value = getattr(config, key)
         if value is not None and not (math.isfinite(value) and value > 0):
-            raise ConfigError(f"{key}={value}: expected a finite positive number or null")
+            raise ConfigError(f"{key}={value}: expected a finite positive number or null", key=key)
     for key in ("energy_weight", "forces_weight", "stress_weight"):
         _expect(key, getattr(config, key), float, "a finite number >= 0")
         if not (math.isfinite(getattr(config, key)) and getattr(config, key) >= 0):
-            raise ConfigError(f"{key}={getattr(config, key)}: expected a finite number >= 0")
+            raise ConfigError(
+                f"{key}={getattr(config, key)}: expected a finite number >= 0", key=key
+            )
     if config.energy_loss not in ENERGY_LOSSES:
         raise ConfigError(
-            f"energy_loss={config.energy_loss!r}: expected one of {', '.join(ENERGY_LOSSES)}"
+            f"energy_loss={config.energy_loss!r}: expected one of {', '.join(ENERGY_LOSSES)}",
+            key="energy_loss",
         )
     if config.energy_weight == 0 and config.forces_weight == 0:
-        raise ConfigError("energy_weight and forces_weight are both 0: nothing to train")
+        raise ConfigError(
+            "energy_weight and forces_weight are both 0: nothing to train", key="energy_weight"
+        )
     return config
 
 
@@ -304,7 +343,7 @@ def config_from_mapping(data: Mapping[str, Any], source: str = "configuration") 
     try:
         return _validate(RunConfig(**data))
     except ConfigError as error:
-        raise ConfigError(f"{source}: {error}") from None
+        raise ConfigError(f"{source}: {error}", key=error.key) from None
 
 
 def read_config_file(path: str | os.PathLike) -> dict[str, Any]:
@@ -367,10 +406,17 @@ def _check_split_sizes(splits) -> None:
     )
     for name in _REQUIRED_SPLITS:
         if name not in splits:
-            raise ConfigError(f"splits.{name}: missing; expected a number of structures")
+            raise ConfigError(
+                f"splits.{name}: missing; expected a number of structures", key=f"splits.{name}"
+            )
     for name, size in splits.items():
         if name not in _REQUIRED_SPLITS:
-            raise ConfigError(f"splits.{name}: unknown split; expected {list(_REQUIRED_SPLITS)}")
+            raise ConfigError(
+                f"splits.{name}: unknown split; expected {list(_REQUIRED_SPLITS)}",
+                key=f"splits.{name}",
+            )
         _expect(f"splits.{name}", size, int, "a positive integer")
         if size < 1:
-            raise ConfigError(f"splits.{name}={size}: expected a positive integer")
+            raise ConfigError(
+                f"splits.{name}={size}: expected a positive integer", key=f"splits.{name}"
+            )

@@ -28,11 +28,15 @@ def check_trainer(trainer: Any) -> None:
     """
     if not isinstance(trainer, Mapping):
         raise ConfigError(
-            f"trainer={trainer!r}: expected a mapping with 'command' and 'model_file'"
+            f"trainer={trainer!r}: expected a mapping with 'command' and 'model_file'",
+            key="trainer",
         )
     unknown = sorted(set(trainer) - {"command", "model_file"})
     if unknown:
-        raise ConfigError(f"trainer.{unknown[0]}: unknown key; expected command, model_file")
+        raise ConfigError(
+            f"trainer.{unknown[0]}: unknown key; expected command, model_file",
+            key=f"trainer.{unknown[0]}",
+        )
     command = trainer.get("command")
     if (
         not isinstance(command, list)
@@ -44,12 +48,14 @@ def check_trainer(trainer: Any) -> None:
     ):
         raise ConfigError(
             f"trainer.command={command!r}: expected a non-empty list of arguments (strings or "
-            "numbers; it runs without a shell)"
+            "numbers; it runs without a shell)",
+            key="trainer.command",
         )
     if not isinstance(trainer.get("model_file"), str) or not trainer["model_file"]:
         raise ConfigError(
             "trainer.model_file: expected the path of the model file the command "
-            "writes, e.g. '{run_dir}/model.pt'"
+            "writes, e.g. '{run_dir}/model.pt'",
+            key="trainer.model_file",
         )
     for text in [*map(str, command), trainer["model_file"]]:
         expand(text, dict.fromkeys(PLACEHOLDERS, ""), "trainer")
