@@ -35,6 +35,9 @@ probes (kind; default reference):
   far_fragment     far fragment; Na+Cl-Na+ with a far Na+, Cl- or neutral Ar moved from
                    --min-distance to --max-distance Å: the force change on the molecule must
                    be the Coulomb one for the ions and none for Ar (exact labels)
+  physics          physics; --reference DATASET: label-free checks of any model on
+                   --num-structures of its structures (symmetry, forces and stress as
+                   gradients, path work, a far neutral atom, extensivity, Coulomb far field)
 
 inputs:  run directories of 'efa train' (--run, repeatable; one per model and seed), and the
          reference data set stores <datasets-root>/<reference>.zarr ('efa data build NAME').

@@ -1,8 +1,10 @@
 """Probes: structure families that show where a force field's reach ends.
 
-``run_probe(name, models, **options)`` evaluates one probe of :data:`PROBES` (dissociation,
-torsion, charge transfer, reach) and returns its store; :func:`size_scan` evaluates the per-atom
-error against system size. Models are :class:`Predictor` s, loaded from runs by
+``run_probe(name, models, **options)`` evaluates one probe of :data:`PROBES` (each of a
+:class:`~efa.probes.kinds.ProbeKind`: dissociation, torsion, charge transfer, far fragment,
+reach, finite size, vacuum, dynamics, physics checks) and returns its store; :func:`size_scan`
+evaluates the per-atom error against system size; :func:`efa.probes.job.probe_runs` runs a
+probe over run directories. Models are :class:`Predictor` s, loaded from runs by
 :func:`load_predictor`.
 """
 

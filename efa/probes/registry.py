@@ -44,6 +44,7 @@ import xarray as xr
 from efa.errors import ConfigError
 from efa.option_types import fits_type
 from efa.predictors import Predictor
+from efa.probes.kinds import ProbeKind
 from efa.probes.physics import PHYSICS_METRICS
 from efa.probes.runners import (
     run_charge_transfer,
@@ -70,7 +71,7 @@ class Probe:
     :class:`ConfigError`)."""
 
     name: str
-    kind: str
+    kind: ProbeKind
     description: str
     defaults: Mapping[str, Any]
     run: Callable[[Sequence[Predictor], Mapping[str, Any]], xr.Dataset]
@@ -191,7 +192,7 @@ PROBES: dict[str, Probe] = {
     for probe in (
         Probe(
             "two_atoms",
-            "dissociation",
+            ProbeKind.DISSOCIATION,
             "two-atom dissociation curve, analytic reference",
             {**_COMMON, "num_points": 181, "min_gap": 1.0, "max_gap": 10.0},
             run_two_atoms,
@@ -199,7 +200,7 @@ PROBES: dict[str, Probe] = {
         ),
         Probe(
             "sn2",
-            "dissociation",
+            ProbeKind.DISSOCIATION,
             "SN2 reaction-coordinate scan (free ion leaving)",
             {**_COMMON, **_FROM_DATA, "reference": "sn2_scan"},
             run_sn2,
@@ -207,7 +208,7 @@ PROBES: dict[str, Probe] = {
         ),
         Probe(
             "pull_apart",
-            "dissociation",
+            ProbeKind.DISSOCIATION,
             "pull a fragment of one structure of a data set away, labelled at its level of theory",
             {
                 **_COMMON,
@@ -225,7 +226,7 @@ PROBES: dict[str, Probe] = {
         ),
         Probe(
             "torsion",
-            "torsion",
+            ProbeKind.TORSION,
             "cumulene terminal CH2 torsion scan",
             {**_COMMON, **_FROM_DATA, "reference": "cumulene_torsion"},
             run_torsion,
@@ -240,7 +241,7 @@ PROBES: dict[str, Probe] = {
         ),
         Probe(
             "charge_transfer",
-            "charge_transfer",
+            ProbeKind.CHARGE_TRANSFER,
             "C10H2 vs C10H3+: change of energy and far-end forces on protonation",
             {**_COMMON, **_FROM_DATA, "reference": "carbon_chain_probe", "far_atoms": (9, 10)},
             run_charge_transfer,
@@ -255,7 +256,7 @@ PROBES: dict[str, Probe] = {
         ),
         Probe(
             "far_fragment",
-            "far_fragment",
+            ProbeKind.FAR_FRAGMENT,
             "a far ion must move a molecule's forces by the Coulomb amount, a far neutral atom not",
             {
                 **_COMMON,
@@ -278,7 +279,7 @@ PROBES: dict[str, Probe] = {
         ),
         Probe(
             "reach",
-            "reach",
+            ProbeKind.REACH,
             "move a fragment out to 40 Å and record the energy change",
             {
                 **_COMMON,
@@ -296,7 +297,7 @@ PROBES: dict[str, Probe] = {
         ),
         Probe(
             "nve",
-            "dynamics",
+            ProbeKind.DYNAMICS,
             "NVE molecular dynamics: energy drift per atom and ps, time to failure",
             {
                 **_COMMON,
@@ -317,7 +318,7 @@ PROBES: dict[str, Probe] = {
         ),
         Probe(
             "physics",
-            "physics",
+            ProbeKind.PHYSICS,
             "laws any force field must obey, no labels needed: symmetry, forces and stress as "
             "gradients, smooth paths, no response to far neutral atoms, extensivity, Coulomb "
             "far field",
@@ -341,7 +342,7 @@ PROBES: dict[str, Probe] = {
         ),
         Probe(
             "size_extrapolation",
-            "size_scan",
+            ProbeKind.SIZE_SCAN,
             "per-atom error on larger systems than the training set's (data sets by name)",
             {**_COMMON, **_FROM_DATA, "datasets": None, "num_structures": 50},
             run_size_extrapolation,
@@ -350,7 +351,7 @@ PROBES: dict[str, Probe] = {
         ),
         Probe(
             "nacl_supercell",
-            "finite_size",
+            ProbeKind.FINITE_SIZE,
             "charged vacancy in growing rock-salt supercells (extensivity, 1/L convergence)",
             {**_COMMON, "max_repeats": 3, "lattice_constant": 5.64},
             run_nacl_supercell,
@@ -359,7 +360,7 @@ PROBES: dict[str, Probe] = {
         ),
         Probe(
             "nacl_slab",
-            "vacuum",
+            ProbeKind.VACUUM,
             "charged NaCl slab: energy against the vacuum width between its images",
             {
                 **_COMMON,
@@ -374,7 +375,7 @@ PROBES: dict[str, Probe] = {
         ),
         Probe(
             "nacl_cutout",
-            "finite_size",
+            ProbeKind.FINITE_SIZE,
             "neutral rock-salt cubes: cluster cut-out against the periodic cell",
             {**_COMMON, "max_edge_pairs": 3, "lattice_constant": 5.64},
             run_nacl_cutout,

@@ -19,6 +19,7 @@ from efa.probes.geometry import (
     isolation_distance,
     terminal_torsion_deg,
 )
+from efa.probes.kinds import ProbeKind
 from efa.probes.references import (
     charge_transfer_pairs,
     far_fragment_scans,
@@ -74,7 +75,7 @@ def dissociation_probe(
         }
     return curve_store(
         options["label"] or name,
-        "dissociation",
+        ProbeKind.DISSOCIATION,
         reference,
         separation,
         models,
@@ -132,7 +133,7 @@ def run_torsion(models, options):
     }
     return curve_store(
         options["label"] or "torsion",
-        "torsion",
+        ProbeKind.TORSION,
         reference,
         None,
         models,
@@ -169,7 +170,7 @@ def run_charge_transfer(models, options):
         }
     return curve_store(
         options["label"] or "charge_transfer",
-        "charge_transfer",
+        ProbeKind.CHARGE_TRANSFER,
         reference,
         None,
         models,
@@ -217,7 +218,7 @@ def run_far_fragment(models, options):
         }
     store = curve_store(
         options["label"] or "far_fragment",
-        "far_fragment",
+        ProbeKind.FAR_FRAGMENT,
         reference,
         None,
         models,
@@ -267,7 +268,7 @@ def run_reach(models, options):
     metrics = _reach_metrics(models, structures, predictions, separation)
     return curve_store(
         options["label"] or "reach",
-        "reach",
+        ProbeKind.REACH,
         reference,
         separation,
         models,
@@ -294,7 +295,7 @@ def _finite_size_probe(name, models, reference, options, first, second, per, des
         }
     store = curve_store(
         options["label"] or name,
-        "finite_size",
+        ProbeKind.FINITE_SIZE,
         reference,
         None,
         models,
@@ -352,7 +353,7 @@ def run_nacl_slab(models, options):
         metrics[key].update(m.vacuum_metrics(widths, structures.energy, energy))
     return curve_store(
         options["label"] or "nacl_slab",
-        "vacuum",
+        ProbeKind.VACUUM,
         reference,
         widths,
         models,

@@ -24,7 +24,7 @@ variable                       dims                                   meaning
 
 Coordinates along ``model``: ``family`` (local/efa/external), ``cutoff`` and
 ``receptive_field`` (Å). A (model, seed) combination without a run holds ``nan``. Attributes:
-``kind`` (dissociation, torsion, charge_transfer, reach, size_scan), ``reference`` (data set
+``kind`` (a :class:`~efa.probes.kinds.ProbeKind`), ``reference`` (data set
 name or generator), ``level_of_theory``, ``metrics`` (names of the metric variables) and the
 probe's options, and ``provenance`` (:mod:`efa.provenance`, added by ``efa probe``).
 """
@@ -39,6 +39,7 @@ import numpy as np
 import xarray as xr
 
 from efa.predictors import Predictor
+from efa.probes.kinds import ProbeKind
 from efa.probes.physics import PHYSICS_UNITS
 
 PROBE_METRIC_UNITS = {
@@ -139,7 +140,7 @@ def metric_variables(
 
 def curve_store(
     label: str,
-    kind: str,
+    kind: ProbeKind,
     reference: xr.Dataset,
     separation: np.ndarray | None,
     models: Sequence[Predictor],
@@ -309,7 +310,7 @@ def dynamics_store(
         variables,
         coords=_coords(label, labels, seeds, model_coords, points),
         attrs={
-            "kind": "dynamics",
+            "kind": ProbeKind.DYNAMICS,
             "curve": "energy_deviation",
             "reference": str(attrs.get("reference", "")),
             "level_of_theory": str(attrs.get("level_of_theory", "")),
@@ -352,7 +353,7 @@ def size_scan_store(
         variables,
         coords=_coords(label, labels, seeds, model_coords, len(sizes)),
         attrs={
-            "kind": "size_scan",
+            "kind": ProbeKind.SIZE_SCAN,
             "reference": "each run's test split",
             "metrics": sorted({n for m in metrics.values() for n in m}),
             "options": json.dumps(dict(attrs), sort_keys=True, default=str),
@@ -390,7 +391,7 @@ def checks_store(
         variables,
         coords=coords,
         attrs={
-            "kind": "physics",
+            "kind": ProbeKind.PHYSICS,
             "reference": str(attrs.get("reference", "")),
             "reference_source": str(attrs.get("reference_source", "")),
             "level_of_theory": "",
@@ -412,7 +413,7 @@ def _coords(label, labels, seeds, model_coords, points: int | None) -> dict:
     return coords
 
 
-def _attrs(kind: str, reference: xr.Dataset, metrics) -> dict:
+def _attrs(kind: ProbeKind, reference: xr.Dataset, metrics) -> dict:
     """A probe store's attributes but ``options``, which
     :func:`efa.probes.registry.run_probe` records."""
     return {

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import matplotlib
@@ -29,6 +30,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
 
+from efa.probes.kinds import ProbeKind  # noqa: E402
 from efa.report.tables import seed_statistics  # noqa: E402
 from efa.storage import atomic_path  # noqa: E402
 
@@ -103,21 +105,21 @@ def curve_figure(store: xr.Dataset) -> plt.Figure:
         and np.allclose(probe["separation"].values, x)
     )
     aligned = "shifted" in store.attrs.get("level_of_theory", "")
-    rows = 2 if kind == "dissociation" else 1
+    rows = 2 if kind == ProbeKind.DISSOCIATION else 1
     figure, axes = _panels(len(models), rows)
     for column, model in enumerate(models):
         predicted = probe["energy_predicted"].sel(model=model)
         colour = FAMILY_COLOURS.get(str(probe["family"].sel(model=model).item()), "tab:gray")
         axis = axes[0, column]
-        if kind == "torsion":
+        if kind == ProbeKind.TORSION:
             shown_reference = reference - reference.min()
             shown = predicted - predicted.min("point")
             axis.set_ylabel("E − min E (eV)")
-        elif kind == "vacuum":
+        elif kind == ProbeKind.VACUUM:
             shown_reference = reference - reference[0]
             shown = predicted - predicted.isel(point=0)
             axis.set_ylabel("E − E(no vacuum) (eV)")
-        elif kind == "reach":
+        elif kind == ProbeKind.REACH:
             far = int(np.argmax(probe["separation"].values))
             shown_reference = reference - reference[far]
             shown = predicted - predicted.isel(point=far)
@@ -135,11 +137,11 @@ def curve_figure(store: xr.Dataset) -> plt.Figure:
         axis.set_title(_model_title(probe, model), fontsize=10)
         cutoff = float(probe["cutoff"].sel(model=model).item())
         reach = float(probe["receptive_field"].sel(model=model).item())
-        if (is_distance or kind == "reach") and np.isfinite(cutoff):
+        if (is_distance or kind == ProbeKind.REACH) and np.isfinite(cutoff):
             axis.axvline(cutoff, color="gray", linestyle=":", label=f"cutoff {cutoff:g} Å")
-        if kind in ("reach", "vacuum") and np.isfinite(reach):
+        if kind in (ProbeKind.REACH, ProbeKind.VACUUM) and np.isfinite(reach):
             axis.axvline(reach, color="gray", linestyle="--", label=f"receptive field {reach:g} Å")
-        if kind == "dissociation":
+        if kind == ProbeKind.DISSOCIATION:
             error = np.abs(predicted - reference)
             if aligned:
                 error = np.abs(shown - reference)
@@ -445,21 +447,21 @@ def depth_figure(metrics: xr.Dataset, metric: str = "forces_rmse") -> plt.Figure
 
 
 def probe_figure(store: xr.Dataset) -> plt.Figure:
-    """The figure of any probe store, by its ``kind``."""
+    """The figure of any probe store, by its ``kind`` (a curve unless :data:`KIND_FIGURES` has
+    another)."""
     kind = store.attrs["kind"]
-    if kind == "charge_transfer":
-        return charge_transfer_figure(store)
-    if kind == "size_scan":
-        return size_scan_figure(store)
-    if kind == "finite_size":
-        return finite_size_figure(store)
-    if kind == "far_fragment":
-        return far_fragment_figure(store)
-    if kind == "dynamics":
-        return dynamics_figure(store)
-    if kind == "physics":
-        return physics_figure(store)
-    return curve_figure(store)
+    return next((draw for key, draw in KIND_FIGURES.items() if key == kind), curve_figure)(store)
+
+
+#: The figure of each probe kind that is not a curve along the probe's coordinate.
+KIND_FIGURES: dict[ProbeKind, Callable[[xr.Dataset], plt.Figure]] = {
+    ProbeKind.CHARGE_TRANSFER: charge_transfer_figure,
+    ProbeKind.SIZE_SCAN: size_scan_figure,
+    ProbeKind.FINITE_SIZE: finite_size_figure,
+    ProbeKind.FAR_FRAGMENT: far_fragment_figure,
+    ProbeKind.DYNAMICS: dynamics_figure,
+    ProbeKind.PHYSICS: physics_figure,
+}
 
 
 def leaderboard_figure(

@@ -130,3 +130,19 @@ def test_model_families_and_declared_receptive_fields():
         "external",
         4.0,
     )
+
+
+def test_efa_probe_help_lists_every_probe_with_its_kind():
+    """The help's table of probes is written by hand (``efa --help`` imports no JAX): every
+    probe of the registry is in it, with its kind."""
+    import re
+
+    from efa.cli.probe import _EPILOG
+    from efa.probes.registry import PROBES, SIZE_SCAN_PROBES
+
+    listed = dict(re.findall(r"^  (\S+)\s+([a-z ]+);", _EPILOG, re.MULTILINE))
+    for name, probe in PROBES.items():
+        assert listed.get(name) == probe.kind.replace("_", " "), name
+    for name in SIZE_SCAN_PROBES:
+        assert listed.get(name) == "size scan", name
+    assert set(listed) == {*PROBES, *SIZE_SCAN_PROBES}
