@@ -42,3 +42,23 @@ def test_docs_home_page_is_the_readme():
     assert home == readme_as_docs_home(readme), (
         "docs/index.md differs from README.md: copy the README with its links relative to docs/"
     )
+
+
+def test_readme_targets_are_the_generated_default_suite_page():
+    """The README quotes the default suite's verdicts; docs/default-suite.md is that suite's
+    ``results/tables/summary.md`` as ``efa report`` wrote it. Every verdict line, the targets
+    line and the score lines of the README stand in that page's quality targets, in order, so
+    the README cannot drift from a run."""
+    readme = (ROOT / "README.md").read_text()
+    page = (ROOT / "docs" / "default-suite.md").read_text()
+    assert page.startswith("## Provenance\n"), "docs/default-suite.md: not a summary.md"
+    targets = page.split("## Quality targets\n", 1)[1].split("\n## ", 1)[0]
+    quoted = [
+        line
+        for line in readme.splitlines()
+        if re.match(r"- \[(met|NOT met|n/a)\] ", line) or re.match(r"(targets met|scores) ", line)
+    ]
+    generated = [line for line in targets.splitlines() if line in quoted]
+    assert quoted and generated == quoted
+    commit = re.search(r"git ([0-9a-f]{7,})", page).group(1)
+    assert f"`{commit[:7]}`" in readme, "the README names the commit of the run it quotes"
