@@ -169,7 +169,25 @@ def _physics_probe_without_structures(config):
 
 def _unknown_card_key(config):
     config["experiments"]["two_atoms"]["models"]["local"]["card"] = {"licence": "MIT"}
-    return "card.licence"
+    return "experiments.two_atoms.models.local.card.licence"
+
+
+def _calculator_unknown_capability(config):
+    config["experiments"]["two_atoms"]["models"]["calc"] = {
+        "calculator": "ase.calculators.lj:LennardJones",
+        "capabilities": {"charge": True},
+    }
+    return "experiments.two_atoms.models.calc.capabilities.charge"
+
+
+def _odd_efa_query_features(config):  # checked by the EFA layer, named as the model option
+    config["experiments"]["two_atoms"]["models"]["efa"]["options"]["qk_features"] = 7
+    return "experiments.two_atoms.models.efa.options.qk_features"
+
+
+def _model_time_limit_not_positive(config):
+    config["experiments"]["two_atoms"]["models"]["local"]["train"] = {"max_time_s": -1}
+    return "experiments.two_atoms.models.local.train.max_time_s"
 
 
 def _calculator_bad_cutoff(config):
@@ -288,6 +306,9 @@ BAD_CONFIGS = [
     _cutoff_on_a_trained_model,
     _published_splits_of_a_generated_set,
     _unknown_card_key,
+    _calculator_unknown_capability,
+    _odd_efa_query_features,
+    _model_time_limit_not_positive,
 ]
 
 
