@@ -3,10 +3,10 @@
 #   snakemake --cores 2                                  # the default suite (config/config.yaml)
 #   snakemake --cores 2 --configfile config/ci.yaml      # the tiny suite of the tests
 #   snakemake -n --configfile config/paper.yaml          # plan the paper's matrix
-#   snakemake --profile profiles/slurm --configfile config/paper.yaml
+#   snakemake --workflow-profile profiles/slurm --configfile config/paper.yaml
 #
-# The default profile (profiles/default) is used automatically. All logic lives in the
-# efa package; the rules only call the efa command line. See docs/workflow.md.
+# The default profile (profiles/default) is used unless --workflow-profile names another. All
+# logic lives in the efa package; the rules only call the efa command line. See docs/workflow.md.
 
 import os
 

@@ -195,36 +195,44 @@ class Plan:
     def resources(
         self, step: str, experiment: str | None = None, model: str | None = None
     ) -> dict[str, int]:
-        """Resources of a job of ``step``: threads, mem_mb, runtime, gpu, cpus_per_task.
+        """Resources of a job of ``step``: threads, mem_mb, runtime, gpu.
 
         Precedence: :data:`RESOURCE_DEFAULTS` < the configuration's ``resources.<step>`` < the
-        model's ``resources`` (for its training job). A calculator model without a trainer has
-        nothing to train: its ``train`` job gets the small resources of a fetch.
+        model's ``resources`` (for its training job). The CPUs a SLURM job asks for are its
+        ``threads`` (the executor's ``--cpus-per-task``), so the CPUs granted are the CPUs used. A
+        calculator model without a trainer has nothing to train: its ``train`` job gets the small
+        resources of a fetch.
         """
         entry = self.experiments[experiment]["models"][model] if experiment and model else {}
         if step == "train" and "calculator" in entry and "trainer" not in entry:
-            return {**RESOURCE_DEFAULTS["fetch"], "cpus_per_task": 1}
-        merged = dict(RESOURCE_DEFAULTS[step])
-        merged.update((self.config.get("resources") or {}).get(step) or {})
-        merged.update(entry.get("resources") or {})
-        merged.setdefault("cpus_per_task", merged["threads"])
+            merged = dict(RESOURCE_DEFAULTS["fetch"])
+        else:
+            merged = dict(RESOURCE_DEFAULTS[step])
+            merged.update((self.config.get("resources") or {}).get(step) or {})
+            merged.update(entry.get("resources") or {})
         return merged
 
     def resource_callables(
-        self, step: str, names: Iterable[str] = ("gpu", "mem_mb", "runtime", "cpus_per_task")
+        self, step: str, names: Iterable[str] = ("gpu", "mem_mb", "runtime")
     ) -> dict[str, Callable]:
-        """``{name: wildcards → value}`` for a rule's ``resources:`` (per job, so that a model
-        can override its own)."""
+        """``{name: (wildcards, attempt) → value}`` for a rule's ``resources:``, per job (a model
+        can override its own). ``mem_mb`` grows with the attempt (``attempt × mem_mb``), so that
+        the retry of a job killed for memory asks for more."""
 
         def value(name: str) -> Callable:
-            return lambda wildcards: self.resources(
-                step, wildcards.get("experiment"), wildcards.get("model")
-            )[name]
+            def of_job(wildcards, attempt: int = 1) -> int:
+                amount = self.resources(step, wildcards.get("experiment"), wildcards.get("model"))
+                return amount[name] * attempt if name == "mem_mb" else amount[name]
+
+            return of_job
 
         return {name: value(name) for name in names}
 
-    def threads(self, step: str) -> int:
-        return self.resources(step)["threads"]
+    def threads(self, step: str) -> Callable:
+        """``wildcards → threads`` of a job of ``step`` (a model's ``resources`` may set its own)."""
+        return lambda wildcards: self.resources(
+            step, wildcards.get("experiment"), wildcards.get("model")
+        )["threads"]
 
     # --- inputs and arguments of the jobs -----------------------------------------------------
 

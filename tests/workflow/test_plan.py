@@ -64,13 +64,16 @@ def test_resources_precedence_and_calculators(plan_of):
         "mem_mb": 9000,
         "runtime": 60,
         "gpu": 0,
-        "cpus_per_task": 2,
     }
     assert plan.resources("train", "two_atoms", "efa")["gpu"] == 4
     assert plan.resources("train", "two_atoms", "lj")["gpu"] == 0  # nothing to train
     assert plan.resources("evaluate")["mem_mb"] == 4000
-    gpu = plan.resource_callables("train")["gpu"]
-    assert gpu({"experiment": "two_atoms", "model": "efa"}) == 4
+    callables = plan.resource_callables("train")
+    assert callables["gpu"]({"experiment": "two_atoms", "model": "efa"}) == 4
+    # a retry asks for more memory: attempt x mem_mb
+    assert callables["mem_mb"]({"experiment": "two_atoms", "model": "efa"}, attempt=3) == 27000
+    models["efa"]["resources"]["threads"] = 3
+    assert plan_of(config).threads("train")({"experiment": "two_atoms", "model": "efa"}) == 3
 
 
 def test_job_arguments_are_single_items(plan_of):

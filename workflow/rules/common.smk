@@ -15,6 +15,7 @@ from snakemake.utils import validate
 
 from efa.workflow.config import validate_workflow_config
 from efa.workflow.plan import EFA, Plan, prepare_job_environment, store_marker, store_of
+from efa.workflow.slurm_site import check_site
 
 validate(config, "../schemas/config.schema.yaml")
 validate_workflow_config(
@@ -30,3 +31,10 @@ BENCHMARKS = PLAN.benchmarks
 
 wildcard_constraints:
     **PLAN.wildcard_constraints(),
+
+
+# On SLURM, refuse before the first submission a job that no node of its partition can ever run
+# (SLURM would keep it pending forever without a word; efa.workflow.slurm_site).
+onstart:
+    if workflow.executor_plugin is not None and workflow.executor_plugin.name == "slurm":
+        check_site(workflow.dag.needrun_jobs())

@@ -41,7 +41,7 @@ rule build_dataset:
         "../envs/efa.yaml"
     threads: PLAN.threads("build")
     resources:
-        **PLAN.resource_callables("build", ("mem_mb", "runtime", "cpus_per_task")),
+        **PLAN.resource_callables("build", ("mem_mb", "runtime")),
     params:
         efa=EFA,
         root=lambda wildcards, output: Path(output[0]).parent.parent,

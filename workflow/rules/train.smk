@@ -17,6 +17,7 @@ rule train:
     threads: PLAN.threads("train")
     resources:
         **PLAN.resource_callables("train"),
+        nodes=1,  # one efa train process sees the GPUs of one node only
     params:
         efa=EFA,
         settings=lambda wildcards: PLAN.train_arguments(
