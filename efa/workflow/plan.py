@@ -229,7 +229,7 @@ class Plan:
         return {name: value(name) for name in names}
 
     def threads(self, step: str) -> Callable:
-        """``wildcards → threads`` of a job of ``step`` (a model's ``resources`` may set its own)."""
+        """``wildcards → threads`` of a job of ``step`` (a model's ``resources`` may set them)."""
         return lambda wildcards: self.resources(
             step, wildcards.get("experiment"), wildcards.get("model")
         )["threads"]
