@@ -197,6 +197,9 @@ def main() -> int:
         re.search(rf"-A '?{ACCOUNT}\b", line) and re.search(rf"-p '?{PARTITION}\b", line)
         for line in sbatch
     )
+    checks["the SLURM profile's latency-wait (60 s) reached every job"] = bool(sbatch) and all(
+        "--latency-wait 60" in line for line in sbatch
+    )
     checks["no account warning"] = "invalid option" not in text
     accounting = subprocess.run(
         ["sacct", "-X", "--format=JobID,Comment%45,State%12,ReqTRES%50,Elapsed"],

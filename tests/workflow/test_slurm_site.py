@@ -2,6 +2,7 @@
 
 import math
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -23,6 +24,8 @@ from efa.workflow.slurm_site import (
     time_limit_minutes,
     unrunnable_jobs,
 )
+
+from .conftest import snakemake
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -153,3 +156,32 @@ def test_a_live_site_is_read():
         pytest.skip("sinfo is installed but no SLURM controller answers")
     nodes = site_nodes()
     assert nodes and all(node.cpus >= 1 and node.mem_mb >= 1 for node in nodes)
+
+
+def test_a_command_line_resource_changes_one_key_of_one_rule(workdir):
+    """Through the SLURM profile, --set-resources train:mem_mb=… changes the training jobs'
+    memory and keeps their runtime, node count and GPUs (from the configuration and the rule)."""
+    result = snakemake(
+        workdir,
+        "-n",
+        "--workflow-profile",
+        ROOT / "profiles" / "slurm",
+        "--configfile",
+        ROOT / "config" / "ci.yaml",
+        "--set-resources",
+        "train:mem_mb=9999",
+    )
+    jobs = {}
+    for block in result.stdout.split("\nrule ")[1:]:
+        rule = block.split(":", 1)[0]
+        resources = re.search(r"resources: (.*)", block).group(1).split(", ")
+        jobs.setdefault(rule, []).append(dict(item.split("=", 1) for item in resources))
+    assert len(jobs["train"]) == 2
+    for train in jobs["train"]:
+        assert (train["mem_mb"], train["runtime"], train["nodes"], train["gpu"]) == (
+            "9999",
+            "60",
+            "1",
+            "0",
+        )
+    assert all(job["mem_mb"] == "4000" for job in jobs["evaluate"])
