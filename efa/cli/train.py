@@ -63,11 +63,10 @@ def _train(args: argparse.Namespace) -> int:
         run_dir = args.run_dir or config.run_dir()
         prepare = train_external if config.trainer is not None else prepare_calculator_run
         summary = prepare(config, run_dir)
-        print(json.dumps({"run_dir": str(run_dir), **summary}))
-        return 0
-    trainer = Trainer(config, args.run_dir, progress_bar=args.progress)
-    summary = trainer.run()
-    print(json.dumps({"run_dir": str(trainer.paths.root), **summary}))
+    else:
+        trainer = Trainer(config, args.run_dir, progress_bar=args.progress)
+        run_dir, summary = trainer.paths.root, trainer.run()
+    print(json.dumps({"run_dir": str(run_dir), **summary}))
     return EXIT_INTERRUPTED if summary["status"] == "interrupted" else 0
 
 

@@ -15,6 +15,13 @@ experiment, :mod:`efa.runs.directory`), writes the splits as extxyz (:mod:`efa.d
 ``{train}``, ``{valid}``, ``{test}``), runs the command in the run directory — as a list of
 arguments, never through a shell — with its output in ``trainer.log``, checks that it wrote
 ``model_file`` and that the calculator loads it, and only then writes ``summary.json``.
+
+It runs under the rules of a built-in run: one process per run directory (the run's lock), the
+trainer in a process group of its own that ends with the job (SIGTERM or Ctrl-C to ``efa train``
+reaches the whole group, SIGKILL follows after :data:`TRAINER_GRACE_S` seconds; the run is
+``interrupted`` and nothing is marked complete), ``max_time_s`` as a bound on the trainer's wall
+time, and a model file that must lie inside the run directory and be written after the trainer
+started.
 Placeholders, in the command, ``model_file`` and string options of the calculator:
 ``{train}``, ``{valid}``, ``{test}``, ``{run_dir}`` (absolute paths), ``{model_file}`` and
 ``{seed}``.
@@ -22,13 +29,20 @@ Placeholders, in the command, ``model_file`` and string options of the calculato
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
+import threading
 import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from efa.errors import EfaError
+
+#: Seconds between SIGTERM and SIGKILL to the trainer's process group when it must stop.
+TRAINER_GRACE_S = 10.0
 
 
 def _tail(path: Path, lines: int = 15) -> str:
@@ -36,19 +50,124 @@ def _tail(path: Path, lines: int = 15) -> str:
     return "\n".join(text[-lines:])
 
 
+@contextlib.contextmanager
+def _stop_requests() -> Iterator[list[int]]:
+    """While active, SIGTERM and SIGINT append their number to the yielded list instead of
+    ending the process (in the main thread; elsewhere the list stays empty)."""
+    requests: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield requests
+        return
+    signals = (signal.SIGTERM, signal.SIGINT)
+    previous = {
+        number: signal.signal(number, lambda n, _: requests.append(n)) for number in signals
+    }
+    try:
+        yield requests
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def _end_group(process: subprocess.Popen) -> None:
+    """SIGTERM to the process group of ``process``, SIGKILL after :data:`TRAINER_GRACE_S`."""
+    for number, wait in ((signal.SIGTERM, TRAINER_GRACE_S), (signal.SIGKILL, None)):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, number)
+        try:
+            process.wait(timeout=wait)
+            if number == signal.SIGTERM:
+                with contextlib.suppress(ProcessLookupError):  # what the leader left behind
+                    os.killpg(process.pid, signal.SIGKILL)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def run_trainer(
+    command: Sequence[str], cwd: Path, log: Path, max_time_s: float | None
+) -> int | str:
+    """Run ``command`` in ``cwd`` in a process group of its own, output to ``log``.
+
+    Returns:
+      its exit status; ``"interrupted"`` when SIGTERM or SIGINT reached this process, or
+      ``"timeout"`` after ``max_time_s`` seconds (the group is ended in both cases).
+
+    Raises:
+      EfaError: the command cannot be started.
+    """
+    with _stop_requests() as stops, open(log, "w") as output:
+        try:
+            process = subprocess.Popen(
+                list(command),
+                cwd=cwd,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        except OSError as error:
+            raise EfaError(
+                f"trainer.command: cannot run {command[0]!r} ({error.strerror}); is "
+                "the trainer installed in this environment?"
+            ) from None
+        start = time.monotonic()
+        try:
+            while True:
+                try:
+                    return process.wait(timeout=0.2)
+                except subprocess.TimeoutExpired:
+                    pass
+                if stops:
+                    _end_group(process)
+                    return "interrupted"
+                if max_time_s is not None and time.monotonic() - start > max_time_s:
+                    _end_group(process)
+                    return "timeout"
+        finally:
+            if process.poll() is None:
+                _end_group(process)
+
+
+def _check_model_file(model_file: Path, started: float, command: str, log: Path) -> None:
+    """The trainer wrote ``model_file`` (a file modified after ``started``, a ``time.time()``)."""
+    if not model_file.is_file():
+        raise EfaError(
+            f"trainer command {command!r} finished but wrote no model file "
+            f"{model_file} (trainer.model_file); see {log}"
+        )
+    modified = model_file.stat().st_mtime
+    if modified < started - 1.0:  # a second for file systems with coarse times
+        raise EfaError(
+            f"trainer command {command!r} finished but did not write {model_file} "
+            f"(trainer.model_file): the file is older than this run of the trainer "
+            f"(modified {time.ctime(modified)}); see {log}"
+        )
+
+
 def train_external(config, run_dir: str | os.PathLike | None = None) -> dict[str, Any]:
     """Prepare the run, export its splits, run the trainer, check its model; return the summary.
 
+    Returns:
+      the run's summary, or ``{"status": "interrupted", ...}`` (nothing written) when SIGTERM
+      or SIGINT stopped the trainer.
+
     Raises:
-      EfaError: the command is not found, fails, or writes no model file; or the calculator
+      EfaError: another process trains this run; the command is not found, fails, runs past
+        ``max_time_s`` or writes no new model file inside the run directory; or the calculator
         cannot load the model. Nothing is marked complete then.
     """
     from efa.data.export import export_extxyz
     from efa.predictors.calculator import make_calculator
-    from efa.runs.directory import check_same_config, prepare_run_files, read_json, write_summary
+    from efa.runs.directory import (
+        check_same_config,
+        prepare_run_files,
+        read_json,
+        run_lock,
+        write_summary,
+    )
     from efa.runs.layout import RunPaths
     from efa.runs.trainer_spec import calculator_options, expand, placeholder_values
-    from efa.storage import atomic_path
 
     paths = RunPaths(Path(run_dir) if run_dir is not None else config.run_dir())
     check_same_config(paths, config)
@@ -57,45 +176,40 @@ def train_external(config, run_dir: str | os.PathLike | None = None) -> dict[str
         and read_json(paths.summary, "run summary").get("status") == "complete"
     ):
         return read_json(paths.summary, "run summary")
-    dataset, splits, digest = prepare_run_files(config, paths)
     values = placeholder_values(paths.root, config.trainer, config.seed)
-    exported = paths.exported_splits
-    if not exported.is_dir():
-        export_extxyz(dataset, exported, splits)
-    command = [
-        expand(str(argument), values, "trainer.command") for argument in config.trainer["command"]
-    ]
-    log = paths.trainer_log
-    start = time.perf_counter()
-    with atomic_path(log) as temporary, open(temporary, "w") as output:
-        try:
-            status = subprocess.run(
-                command, cwd=paths.root, stdout=output, stderr=subprocess.STDOUT, check=False
-            ).returncode
-        except OSError as error:
+    with run_lock(paths):
+        dataset, splits, digest = prepare_run_files(config, paths)
+        exported = paths.exported_splits
+        if not exported.is_dir():
+            export_extxyz(dataset, exported, splits)
+        command = [
+            expand(str(argument), values, "trainer.command")
+            for argument in config.trainer["command"]
+        ]
+        log = paths.trainer_log
+        started, start = time.time(), time.perf_counter()
+        status = run_trainer(command, paths.root, log, config.max_time_s)
+        seconds = time.perf_counter() - start
+        if status == "interrupted":
+            return {"status": "interrupted", "stop_reason": "signal", "wall_time_s": seconds}
+        if status == "timeout":
             raise EfaError(
-                f"trainer.command: cannot run {command[0]!r} ({error.strerror}); is "
-                "the trainer installed in this environment?"
-            ) from None
-    seconds = time.perf_counter() - start
-    if status != 0:
-        raise EfaError(
-            f"trainer command {command[0]!r} failed with exit status {status}; last "
-            f"lines of {log}:\n{_tail(log)}"
+                f"trainer command {command[0]!r} ran past max_time_s={config.max_time_s:g} s "
+                f"(train.max_time_s) and was stopped; last lines of {log}:\n{_tail(log)}"
+            )
+        if status != 0:
+            raise EfaError(
+                f"trainer command {command[0]!r} failed with exit status {status}; last "
+                f"lines of {log}:\n{_tail(log)}"
+            )
+        _check_model_file(Path(values["model_file"]), started, command[0], log)
+        make_calculator(config.calculator, calculator_options(config, paths.root))
+        return write_summary(
+            config,
+            paths,
+            digest,
+            "external trainer",
+            steps=None,
+            wall_time_s=seconds,
+            trainer_command=command,
         )
-    model_file = Path(values["model_file"])
-    if not model_file.is_file():
-        raise EfaError(
-            f"trainer command {command[0]!r} finished but wrote no model file "
-            f"{model_file} (trainer.model_file); see {log}"
-        )
-    make_calculator(config.calculator, calculator_options(config, paths.root))
-    return write_summary(
-        config,
-        paths,
-        digest,
-        "external trainer",
-        steps=None,
-        wall_time_s=seconds,
-        trainer_command=command,
-    )

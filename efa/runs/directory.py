@@ -12,7 +12,9 @@ directory that holds another configuration (:func:`check_same_config`), take the
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,7 @@ from efa.provenance import mapping_sha256
 from efa.runs.config import RunConfig, config_from_mapping
 from efa.runs.data_record import check_run_data, data_record
 from efa.runs.layout import RunPaths
-from efa.storage import write_text
+from efa.storage import path_lock, write_text
 
 #: Settings a run may change when it resumes: the safety-net time limit and the devices.
 RESUMABLE_KEYS = frozenset({"max_time_s", "devices"})
@@ -46,6 +48,24 @@ def read_json(path: Path, what: str) -> Any:
         raise EfaError(f"{path}: cannot read the {what} ({error.strerror})") from None
     except json.JSONDecodeError as error:
         raise EfaError(f"{path}: broken {what} ({error})") from None
+
+
+@contextlib.contextmanager
+def run_lock(paths: RunPaths) -> Iterator[None]:
+    """Hold the run directory's lock while one process trains it (built-in or external).
+
+    Raises:
+      EfaError: another process holds it (a second ``efa train`` of the same run).
+    """
+    with contextlib.ExitStack() as held:
+        try:
+            held.enter_context(path_lock(paths.root, wait=False))
+        except BlockingIOError:
+            raise EfaError(
+                f"{paths.root}: another process is training this run now (it holds "
+                f".{paths.root.name}.lock); wait for it to finish or stop it"
+            ) from None
+        yield
 
 
 def config_sha256(config: RunConfig) -> str:

@@ -9,6 +9,7 @@ string options of the calculator may hold placeholders: ``{train}``, ``{valid}``
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -57,8 +58,48 @@ def check_trainer(trainer: Any) -> None:
             "writes, e.g. '{run_dir}/model.pt'",
             key="trainer.model_file",
         )
-    for text in [*map(str, command), trainer["model_file"]]:
-        expand(text, dict.fromkeys(PLACEHOLDERS, ""), "trainer")
+    _check_model_file_inside(trainer["model_file"])
+    for index, text in enumerate([*map(str, command), trainer["model_file"]]):
+        where = f"trainer.command[{index}]" if index < len(command) else "trainer.model_file"
+        expand(text, dict.fromkeys(PLACEHOLDERS, ""), where)
+        try:
+            os.fsencode(text)
+            bad = "\0" in text
+        except UnicodeEncodeError:
+            bad = True
+        if bad:
+            raise ConfigError(
+                f"{where}={text!r}: holds a character that cannot be passed to a command "
+                "(a NUL or an unpaired surrogate)",
+                key=where,
+            )
+
+
+def _check_model_file_inside(model_file: str) -> None:
+    """A model file path (before placeholders) that can only lie inside the run directory."""
+    run_dir = os.path.join(os.sep, "run")  # stands for any run directory
+    values = placeholder_values_in(run_dir)
+    path = os.path.normpath(os.path.join(run_dir, expand(model_file, values, "trainer.model_file")))
+    if os.path.commonpath([path, run_dir]) != run_dir or path == run_dir:
+        raise ConfigError(
+            f"trainer.model_file={model_file!r} lies outside the run directory: the model must "
+            "be written by this run, inside it (e.g. '{run_dir}/model.pt' or 'model.pt')",
+            key="trainer.model_file",
+        )
+
+
+def placeholder_values_in(root: str) -> dict[str, str]:
+    """Values of :data:`PLACEHOLDERS` other than ``model_file`` and ``seed`` for the run
+    directory ``root`` (an absolute path)."""
+    splits = RunPaths(Path(root)).exported_splits
+    return {
+        "train": str(splits / "train.xyz"),
+        "valid": str(splits / "valid.xyz"),
+        "test": str(splits / "test.xyz"),
+        "run_dir": root,
+        "seed": "0",
+        "model_file": "",
+    }
 
 
 def expand(text: str, values: Mapping[str, str], where: str) -> str:
@@ -73,17 +114,24 @@ def expand(text: str, values: Mapping[str, str], where: str) -> str:
 
 
 def placeholder_values(run_dir: Path, trainer: Mapping[str, Any], seed: int) -> dict[str, str]:
-    """The values of :data:`PLACEHOLDERS` for a run directory."""
+    """The values of :data:`PLACEHOLDERS` for a run directory (absolute paths; a relative
+    ``model_file`` lies in the run directory, where the trainer runs).
+
+    Raises:
+      ConfigError: ``model_file`` lies outside the run directory (key ``trainer.model_file``).
+    """
     root = run_dir.resolve()
-    values = {
-        "train": str(RunPaths(root).exported_splits / "train.xyz"),
-        "valid": str(RunPaths(root).exported_splits / "valid.xyz"),
-        "test": str(RunPaths(root).exported_splits / "test.xyz"),
-        "run_dir": str(root),
-        "seed": str(seed),
-        "model_file": "",
-    }
-    values["model_file"] = expand(trainer["model_file"], values, "trainer.model_file")
+    values = {**placeholder_values_in(str(root)), "seed": str(seed)}
+    model_file = Path(expand(trainer["model_file"], values, "trainer.model_file"))
+    model_file = (root / model_file).resolve()  # a relative path: in the trainer's directory
+    if not model_file.is_relative_to(root):
+        raise ConfigError(
+            f"trainer.model_file={trainer['model_file']!r} is {model_file}, outside the run "
+            f"directory {root}: the model must be written by this run, inside it "
+            "(e.g. '{run_dir}/model.pt')",
+            key="trainer.model_file",
+        )
+    values["model_file"] = str(model_file)
     return values
 
 

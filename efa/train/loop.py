@@ -41,6 +41,7 @@ from efa.runs.config import RunConfig
 from efa.runs.directory import (
     check_same_config,
     read_json,
+    run_lock,
     run_splits_of,
     summary_record,
     write_json,
@@ -325,16 +326,8 @@ class Trainer:
           TrainingDiverged: on a non-finite loss (the last good checkpoint is kept).
           EfaError: another process is training this run directory now.
         """
-        from efa.storage import path_lock
-
-        try:
-            with path_lock(self.paths.root, wait=False):
-                return self._run()
-        except BlockingIOError:
-            raise EfaError(
-                f"{self.paths.root}: another process is training this run now (it holds "
-                f".{self.paths.root.name}.lock); wait for it to finish or stop it"
-            ) from None
+        with run_lock(self.paths):
+            return self._run()
 
     def _run(self) -> dict[str, Any]:
         if self.paths.summary.exists():

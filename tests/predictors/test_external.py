@@ -2,8 +2,12 @@
 evaluated and probed like any run."""
 
 import json
+import os
+import signal
+import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 import xarray as xr
@@ -48,10 +52,12 @@ def setup(tmp_path, monkeypatch):
     sys.modules.pop("fake_models", None)
 
 
-def _train(root, tmp_path, command, model_file="{run_dir}/fake_model.json"):
+def _train(root, tmp_path, command, model_file="{run_dir}/fake_model.json", max_time_s=None):
     trainer = {"command": command, "model_file": model_file}
+    limit = [] if max_time_s is None else ["--set", f"max_time_s={max_time_s}"]
     argv = [
         "train",
+        *limit,
         "--experiment",
         "pairs",
         "--dataset",
@@ -127,8 +133,130 @@ def test_a_trainer_that_writes_no_model_is_an_error(setup, capsys):
         ({"command": ["t"], "model_file": ""}, "trainer.model_file"),
         ({"command": ["t", "{trian}"], "model_file": "m"}, "unknown placeholder"),
         ({"command": ["t"], "model_file": "m", "gpu": 1}, "trainer.gpu: unknown key"),
+        ({"command": ["t"], "model_file": "/old/model.pt"}, "outside the run directory"),
+        ({"command": ["t"], "model_file": "{run_dir}/../m.pt"}, "outside the run directory"),
+        ({"command": ["t", "a\ud800"], "model_file": "m"}, r"trainer.command\[1\].*surrogate"),
+        ({"command": ["t", "a\0b"], "model_file": "m"}, r"trainer.command\[1\].*NUL"),
     ],
 )
 def test_bad_trainer_entries_are_refused_by_key(trainer, message):
     with pytest.raises(ConfigError, match=message):
         check_trainer(trainer)
+
+
+#: A trainer that starts a child and sleeps: the process group must end with the job.
+HANGING_TRAINER = textwrap.dedent("""
+    import subprocess, sys, time
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    open(sys.argv[1], "w").write(str(child.pid))
+    time.sleep(600)
+""")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _wait_for_file(path, seconds=60):
+    deadline = time.monotonic() + seconds
+    while not (path.exists() and path.read_text()):
+        assert time.monotonic() < deadline, f"{path} did not appear"
+        time.sleep(0.1)
+    return int(path.read_text())
+
+
+def test_a_hanging_trainer_is_stopped_at_max_time_with_its_children(setup, capsys):
+    root, tmp_path = setup
+    (tmp_path / "hang.py").write_text(HANGING_TRAINER)
+    pids = tmp_path / "child.pid"
+    command = [sys.executable, str(tmp_path / "hang.py"), str(pids)]
+    start = time.monotonic()
+    status, run = _train(root, tmp_path, command, max_time_s=3)
+    assert status == 2 and time.monotonic() - start < 60
+    assert "ran past max_time_s=3 s (train.max_time_s)" in capsys.readouterr().err
+    child = int(pids.read_text())
+    deadline = time.monotonic() + 10
+    while _alive(child) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(child), "the trainer's child outlived the job"
+    assert not (run / "summary.json").exists()
+
+
+def _efa_train_process(root, tmp_path, command, **environment):
+    trainer = {"command": command, "model_file": "{run_dir}/fake_model.json"}
+    arguments = [
+        "train",
+        "--experiment",
+        "pairs",
+        "--dataset",
+        "two_atoms",
+        "--set",
+        f"datasets_root={root}",
+        "--set",
+        "calculator=fake_models:load",
+        "--set",
+        'calculator_options={path: "{model_file}"}',
+        "--set",
+        f"trainer={json.dumps(trainer)}",
+        "--set",
+        "label=fake",
+        "--set",
+        "splits={train: 30, valid: 10, test: 20}",
+        "--output-root",
+        str(tmp_path / "runs"),
+    ]
+    return subprocess.Popen(
+        [sys.executable, "-m", "efa.cli", *arguments],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(tmp_path), **environment},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_sigterm_ends_the_trainer_group_and_a_second_train_of_the_run_is_refused(setup):
+    root, tmp_path = setup
+    (tmp_path / "hang.py").write_text(HANGING_TRAINER)
+    pids = tmp_path / "child.pid"
+    command = [sys.executable, str(tmp_path / "hang.py"), str(pids)]
+    first = _efa_train_process(root, tmp_path, command)
+    try:
+        child = _wait_for_file(pids)
+        second = _efa_train_process(root, tmp_path, command)
+        _, error = second.communicate(timeout=120)
+        assert second.returncode == 2 and "another process is training this run" in error
+        first.send_signal(signal.SIGTERM)
+        _, error = first.communicate(timeout=60)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    assert first.returncode == 128 + signal.SIGTERM, error
+    run = tmp_path / "runs" / "pairs" / "fake" / "seed0"
+    deadline = time.monotonic() + 10
+    while _alive(child) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(child), "the trainer's child outlived the job"
+    assert not (run / "summary.json").exists()
+    assert sorted(path.name for path in run.iterdir() if path.name.startswith(".")) == []
+
+
+def test_the_model_file_must_be_written_by_this_run_of_the_trainer(setup, capsys):
+    root, tmp_path = setup
+    touch = [sys.executable, "-c", "pass"]
+    run = tmp_path / "runs" / "pairs" / "fake" / "seed0"
+    run.mkdir(parents=True)
+    old = run / "fake_model.json"
+    old.write_text(json.dumps({"sigma": 1.0}))
+    os.utime(old, (time.time() - 3600, time.time() - 3600))
+    status, _ = _train(root, tmp_path, touch)
+    assert status == 2 and "older than this run of the trainer" in capsys.readouterr().err
+    assert not (run / "summary.json").exists()
+    # a relative model file is the trainer's own, written in its working directory (the run's)
+    command = [sys.executable, str(tmp_path / "fake_trainer.py"), "{train}", "relative.json"]
+    status, run = _train(root, tmp_path / "relative", command, model_file="relative.json")
+    assert status == 0 and (run / "relative.json").is_file()

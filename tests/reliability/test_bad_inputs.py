@@ -696,6 +696,32 @@ ROWS = [
         expect="incomplete test-metric store: energy_mae/c/0/0/0 is missing",
         absent=("report",),
     ),
+    BadInput(
+        "trainer-model-file-outside-run",
+        "trainer: {model_file: '{run_dir}/../../old.pt'} (a file an older run left)",
+        efa(
+            *TRAIN,
+            "--set",
+            "calculator=ase.calculators.emt:EMT",
+            "--set",
+            'trainer={command: ["true"], model_file: "{run_dir}/../../old.pt"}',
+        ),
+        expect="trainer.model_file='{run_dir}/../../old.pt' lies outside the run directory",
+        absent=("results/runs",),
+    ),
+    BadInput(
+        "trainer-argument-not-encodable",
+        "trainer: {command: [train, '\\udcff\\ud800']} (an unpaired surrogate)",
+        efa(
+            *TRAIN,
+            "--set",
+            "calculator=ase.calculators.emt:EMT",
+            "--set",
+            'trainer={command: [train, "x\\ud800"], model_file: m.pt}',
+        ),
+        expect="trainer.command[1]=",
+        absent=("results/runs",),
+    ),
 ]
 
 
