@@ -153,6 +153,7 @@ def _fetch(args) -> int:
 def _build(args) -> int:
     import yaml
 
+    from efa.bounded_yaml import load_yaml
     from efa.data.build import build, override_problem, resolve_registry
     from efa.errors import DataError
 
@@ -161,7 +162,10 @@ def _build(args) -> int:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise DataError(f"--set {item!r}: expected KEY=VALUE")
-        overrides[key] = yaml.safe_load(value)
+        try:
+            overrides[key] = load_yaml(value)
+        except yaml.YAMLError as error:
+            raise DataError(f"--set {item!r}: the value is not valid YAML ({error})") from None
     registry = resolve_registry(args.root, None)
     for name in args.names:  # every name and override checked before the first build
         problem = override_problem(registry.get(name), overrides)

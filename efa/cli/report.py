@@ -55,9 +55,11 @@ def _declared_targets(args: argparse.Namespace) -> list:
         return []
     import yaml
 
+    from efa.bounded_yaml import load_yaml
+
     try:
         with open(args.targets, encoding="utf-8") as stream:
-            config = yaml.safe_load(stream)
+            config = load_yaml(stream.read())
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
         raise ConfigError(f"--targets {args.targets}: cannot read it ({error})") from None
     if not isinstance(config, dict):

@@ -32,6 +32,7 @@ from pathlib import Path, PurePosixPath
 import yaml
 
 from efa import __version__
+from efa.bounded_yaml import load_yaml
 from efa.errors import DataError
 from efa.storage import EXTRACTED_FROM, atomic_path, write_text
 
@@ -69,7 +70,7 @@ class HashLock:
     def read(self) -> dict[str, str]:
         if not self.path.exists():
             return {}
-        return dict(yaml.safe_load(self.path.read_text()) or {})
+        return dict(load_yaml(self.path.read_text()) or {})
 
     def get(self, url: str) -> str | None:
         return self.read().get(url)

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import yaml
 
+from efa.bounded_yaml import load_yaml
 from efa.errors import DataError
 from efa.names import check_dataset_name, check_name
 from efa.storage import write_text
@@ -140,7 +141,7 @@ def read_registry_file(path: str | os.PathLike) -> Registry:
     """Load one registry YAML file."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text())
+        data = load_yaml(path.read_text())
     except yaml.YAMLError as error:
         raise DataError(f"{path}: not valid YAML ({error})") from None
     return Registry.from_mapping(data, origin=str(path))
@@ -163,7 +164,7 @@ def load_registry(root: str | os.PathLike = "datasets") -> Registry:
 def add_user_entry(root: str | os.PathLike, entry: Entry) -> Path:
     """Add (or replace) ``entry`` in ``<root>/registry.user.yaml``; return that path."""
     path = Path(root) / USER_REGISTRY_FILE
-    data = yaml.safe_load(path.read_text()) if path.is_file() else None
+    data = load_yaml(path.read_text()) if path.is_file() else None
     data = data or {"datasets": {}}
     data["datasets"][entry.name] = entry.to_mapping()
     header = "# Data sets added with 'efa data import' (local files; not part of the suite).\n"

@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from efa.bounded_yaml import load_yaml
 from efa.data.splits import PUBLISHED
 from efa.errors import ConfigError
 from efa.models.registry import BUILTIN_MODELS
@@ -354,7 +355,7 @@ def read_config_file(path: str | os.PathLike) -> dict[str, Any]:
     except OSError as error:
         raise ConfigError(f"{path}: cannot read the configuration ({error.strerror})") from None
     try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        data = json.loads(text) if path.suffix == ".json" else load_yaml(text)
     except (json.JSONDecodeError, yaml.YAMLError) as error:
         kind = path.suffix.lstrip(".") or "YAML"
         raise ConfigError(f"{path}: not valid {kind}: {error}") from None
@@ -384,7 +385,7 @@ def apply_overrides(
             if not isinstance(target, dict):
                 raise ConfigError(f"{option} {assignment!r}: {parent!r} is not a mapping")
         try:
-            target[leaf] = yaml.safe_load(raw)
+            target[leaf] = load_yaml(raw)
         except yaml.YAMLError as error:
             raise ConfigError(
                 f"{option} {assignment!r}: value is not valid YAML ({error})"

@@ -34,9 +34,12 @@ Layout of the configuration (see ``config/config.yaml`` for a commented example)
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
+from efa.bounded_yaml import YAMLBoundError, load_yaml
 from efa.errors import ConfigError, EfaError
 from efa.names import check_dataset_name, check_name
 
@@ -433,6 +436,21 @@ def _check_targets(config: Mapping[str, Any]) -> None:
             _check_selection(f"{spec.key}.models", spec.models, labels)
         for part, selection in zip(("numerator", "denominator"), spec.ratio or ()):
             _check_selection(f"{spec.key}.ratio.{part}", selection, labels)
+
+
+def check_config_files(paths: Iterable[str | os.PathLike]) -> None:
+    """Read each configuration file within the bounds of :func:`efa.bounded_yaml.load_yaml`, before
+    anything walks the configuration Snakemake built from them (a few lines of aliases can stand
+    for billions of values, which a schema check would walk until memory runs out).
+
+    Raises:
+      ConfigError: naming the file that is too large or expands too far.
+    """
+    for path in paths:
+        try:
+            load_yaml(Path(path).read_text())
+        except YAMLBoundError as error:
+            raise ConfigError(f"{path}: {error}") from None
 
 
 def validate_workflow_config(config: Mapping[str, Any], source: str = "config") -> None:

@@ -82,6 +82,28 @@ def efa(*args: str, setup: Callable[[Path], None] | None = None):
     return command
 
 
+#: A configuration of a few hundred bytes whose aliases stand for 9^10 values.
+ALIAS_BOMB = "l0: &l0 [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"l{level}: &l{level} [{', '.join([f'*l{level - 1}'] * 9)}]\n" for level in range(1, 10)
+)
+
+
+def workflow_file(text: str):
+    """A Snakemake dry run of the configuration file holding ``text``."""
+
+    def command(workdir: Path) -> tuple[int, str]:
+        (workdir / "bad.yaml").write_text(text)
+        planned = run(
+            snakemake_command(workdir, "-n", "--configfile", "bad.yaml"),
+            cwd=workdir,
+            timeout=300,
+            check=False,
+        )
+        return planned.returncode, planned.stdout
+
+    return command
+
+
 def workflow(edit: Callable[[dict, Path], None]):
     """A Snakemake dry run printing its commands (``-n -p``) of ``config/ci.yaml`` as changed by
     ``edit(config, workdir)``; then each printed command runs in bash, with ``python`` (the
@@ -721,6 +743,25 @@ ROWS = [
         ),
         expect="trainer.command[1]=",
         absent=("results/runs",),
+    ),
+    BadInput(
+        "yaml-alias-bomb-efa",
+        "efa train --config bomb.yaml (aliases of aliases: 9^10 values in 400 bytes)",
+        efa(
+            "train",
+            "--config",
+            "bomb.yaml",
+            setup=lambda w: (w / "bomb.yaml").write_text(ALIAS_BOMB),
+        ),
+        expect="bomb.yaml: not valid yaml: its aliases expand to more than 1000000 values",
+        absent=("results",),
+    ),
+    BadInput(
+        "yaml-alias-bomb-workflow",
+        "snakemake --configfile bomb.yaml",
+        workflow_file(ALIAS_BOMB),
+        expect="bad.yaml: its aliases expand to more than 1000000 values",
+        absent=("results",),
     ),
 ]
 

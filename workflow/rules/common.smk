@@ -13,10 +13,11 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
-from efa.workflow.config import validate_workflow_config
+from efa.workflow.config import check_config_files, validate_workflow_config
 from efa.workflow.plan import EFA, Plan, prepare_job_environment, store_marker, store_of
 from efa.workflow.slurm_site import check_site
 
+check_config_files(workflow.configfiles)
 validate(config, "../schemas/config.schema.yaml")
 validate_workflow_config(
     config, source=", ".join(str(path) for path in workflow.configfiles) or "config"
