@@ -28,6 +28,7 @@ from efa.data.registry import (
     read_registry_file,
 )
 from efa.data.schema import concat_datasets
+from efa.data.splits import repeated_structures
 from efa.data.store import store_path, write_dataset
 from efa.errors import DataError
 
@@ -149,6 +150,20 @@ def load_entry(
                 )
             )
         ds = concat_datasets(parts, source=f"data set {name!r}")
+        labels = np.asarray(ds["split"].values).astype(str)
+        by_split = {split: np.flatnonzero(labels == split) for split in entry.source["splits"]}
+        repeats = repeated_structures(ds, by_split)
+        if repeats and "train" in by_split:
+            files = entry.source["splits"]
+            found = "; ".join(
+                f"{count} of {split}={files[split]['path']}" for split, count in repeats.items()
+            )
+            raise DataError(
+                f"data set {name!r}: structures of the training file "
+                f"{files['train']['path']} repeat in other splits ({found}: same atoms, "
+                "positions within 1e-4 Å); a test set holding training structures leaks. Remove "
+                "them from those files"
+            )
         ds.attrs.update(
             sha256=", ".join(f"{split}={digest}" for split, digest in digests.items()),
             source=", ".join(

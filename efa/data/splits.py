@@ -10,6 +10,7 @@ that uses them. Every split other than ``train`` and ``valid`` is a test set.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Mapping
@@ -66,6 +67,43 @@ def published_splits(dataset, source: str = "<dataset>") -> dict[str, np.ndarray
             f"{source}: its published splits {names} lack {missing}; expected train, valid and test"
         )
     return {name: np.flatnonzero(labels == name).astype(np.int64) for name in names}
+
+
+#: Positions and cell entries closer than this (Å) count as the same in :func:`repeated_structures`.
+SAME_POSITION_A = 1e-4
+
+
+def structure_fingerprints(dataset) -> list[bytes]:
+    """One digest per structure of a canonical data set: its atomic numbers, positions and cell
+    (if any), positions rounded to :data:`SAME_POSITION_A`; equal structures have equal ones."""
+    numbers = np.asarray(dataset["atomic_numbers"].values)
+    positions = np.asarray(dataset["positions"].values)
+    mask = np.asarray(dataset["atom_mask"].values)
+    cells = np.asarray(dataset["cell"].values) if "cell" in dataset.variables else None
+    digests = []
+    for index in range(numbers.shape[0]):
+        digest = hashlib.blake2b(digest_size=16)
+        digest.update(numbers[index][mask[index]].astype(np.int32).tobytes())
+        rounded = np.round(positions[index][mask[index]] / SAME_POSITION_A).astype(np.int64)
+        digest.update(rounded.tobytes())
+        if cells is not None:
+            digest.update(np.round(cells[index] / SAME_POSITION_A).astype(np.int64).tobytes())
+        digests.append(digest.digest())
+    return digests
+
+
+def repeated_structures(dataset, splits: Mapping[str, np.ndarray]) -> dict[str, int]:
+    """``{split: how many of its structures repeat one of the training split}`` for every split
+    other than ``train`` with at least one (same atoms, positions equal to
+    :data:`SAME_POSITION_A`): such a test set measures recall, not prediction."""
+    fingerprints = structure_fingerprints(dataset)
+    train = {fingerprints[index] for index in splits.get("train", ())}
+    counts = {
+        name: sum(fingerprints[index] in train for index in indices)
+        for name, indices in splits.items()
+        if name != "train"
+    }
+    return {name: count for name, count in counts.items() if count}
 
 
 def run_splits(

@@ -63,10 +63,19 @@ def test_import_keeps_each_files_split_and_the_group_labels(root, files, capsys)
     assert "groups          in_domain 60, ood 16" in shown
 
 
+def _test_file_with_a_training_structure(files):
+    """The test file with the fourth training structure appended (a leaking test set)."""
+    frames = ase.io.read(files["test"], ":") + [ase.io.read(files["train"], "3")]
+    path = files["test"].with_name("leaky_test.xyz")
+    ase.io.write(path, frames, format="extxyz")
+    return {**files, "test": path}
+
+
 @pytest.mark.parametrize(
     "change, message",
     [
         (lambda f: {k: v for k, v in f.items() if k != "valid"}, "no file for split(s) ['valid']"),
+        (_test_file_with_a_training_structure, "repeat in other splits (1 of test="),
         (lambda f: {**f, "te st": f["test"]}, "split 'te st' is not a valid name"),
         (
             lambda f: {**f, "test": f["test"].with_name("missing.xyz")},
