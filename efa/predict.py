@@ -37,12 +37,6 @@ def read_frames(path: str | os.PathLike):
                 f"{path}: frame {index} has periodic boundary conditions "
                 f"(pbc={atoms.pbc.tolist()}); only molecules are supported yet"
             )
-        charge = atoms.info.get("charge", 0)
-        if int(charge) != charge:
-            raise ConfigError(
-                f"{path}: frame {index}: info['charge']={charge!r}; expected an "
-                "integer total charge"
-            )
     return frames
 
 
@@ -83,8 +77,9 @@ def predict_file(model: str, options: dict, input_path: Path, output_path: Path)
     if output_path.exists():
         raise ConfigError(f"-o {output_path}: exists; choose a new file (nothing was written)")
     frames = read_frames(input_path)  # a bad input file is refused before a model is loaded
+    structures = structures_from_atoms(frames, source=str(input_path))
     predictor = model_predictor(model, options)
-    energy, forces = predictor.predict(structures_from_atoms(frames))
+    energy, forces = predictor.predict(structures)
     for index, atoms in enumerate(frames):
         atoms.calc = SinglePointCalculator(
             atoms, energy=float(energy[index]), forces=forces[index, : len(atoms)]

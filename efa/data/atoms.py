@@ -22,8 +22,10 @@ from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.stress import full_3x3_to_voigt_6_stress
 
+from efa.data.geometry_bounds import check_geometry
 from efa.data.schema import pad_atoms
 from efa.data.structures import Structures
+from efa.errors import DataError
 
 #: ``atoms.info`` keys of the total charge (e) and the spin multiplicity.
 CHARGE_KEY = "charge"
@@ -89,22 +91,46 @@ def labelled_atoms(structures: Structures, index: int) -> Atoms:
     return atoms
 
 
+def _integer_charge(charge, frame: int, source: str) -> int:
+    """A frame's total charge as an integer (``2``, ``2.0``, ``"2"``); anything else refused."""
+    try:
+        value = float(charge)
+    except (TypeError, ValueError):
+        value = None
+    if value is None or not np.isfinite(value) or value != round(value):
+        raise DataError(
+            f"{source}: structure {frame}: total charge {charge!r} (info[{CHARGE_KEY!r}]); "
+            "expected an integer charge in e"
+        )
+    return int(round(value))
+
+
 def structures_from_atoms(
-    frames: Sequence[Atoms], charges: Sequence[int] | None = None
+    frames: Sequence[Atoms], charges: Sequence[int] | None = None, source: str = "structures"
 ) -> Structures:
     """``S`` frames as unlabelled :class:`~efa.data.structures.Structures` padded to the largest
     (``A`` atom slots): positions, atomic numbers, the total charges (``charges``, or each
     frame's ``info["charge"]``, default 0), atomic dipoles from ``arrays["dipoles"]`` (default
-    0), and cells and pbc when any frame has a periodic direction."""
+    0), and cells and pbc when any frame has a periodic direction.
+
+    Raises:
+      DataError: naming ``source`` and the frame, for a charge that is not an integer or a
+        geometry outside :mod:`efa.data.geometry_bounds`.
+    """
     count, size = len(frames), max(len(atoms) for atoms in frames)
     mask = np.zeros((count, size), bool)
     for index, atoms in enumerate(frames):
         mask[index, : len(atoms)] = True
     if charges is None:
-        charges = [int(atoms.info.get(CHARGE_KEY, 0)) for atoms in frames]
+        charges = [atoms.info.get(CHARGE_KEY, 0) for atoms in frames]
+    charges = [_integer_charge(charge, index, source) for index, charge in enumerate(charges)]
     periodic = any(atoms.pbc.any() for atoms in frames)
+    positions = pad_atoms([np.asarray(atoms.get_positions(), np.float64) for atoms in frames])
+    cells = np.stack([atoms.cell.array for atoms in frames]) if periodic else None
+    pbc = np.stack([atoms.pbc for atoms in frames]) if periodic else None
+    check_geometry(positions, mask, cells, pbc, source)
     return Structures(
-        positions=pad_atoms([np.asarray(atoms.get_positions(), np.float64) for atoms in frames]),
+        positions=positions,
         atomic_numbers=pad_atoms([atoms.numbers for atoms in frames]).astype(np.int32),
         atom_mask=mask,
         energy=np.zeros(count),
@@ -113,6 +139,6 @@ def structures_from_atoms(
         atomic_dipoles=pad_atoms(
             [atoms.arrays.get("dipoles", np.zeros((len(atoms), 3))) for atoms in frames]
         ),
-        cell=np.stack([atoms.cell.array for atoms in frames]) if periodic else None,
-        pbc=np.stack([atoms.pbc for atoms in frames]) if periodic else None,
+        cell=cells,
+        pbc=pbc,
     )

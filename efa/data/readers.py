@@ -197,12 +197,27 @@ def read_extxyz(
     periodic = any(atoms.pbc.any() for atoms in frames)
     units = dict(units or {})
 
+    empty = [index for index, atoms in enumerate(frames) if len(atoms) == 0]
+    if empty:
+        raise DataError(f"{path.name}: frame {empty[0]} has no atoms; expected at least one")
+
     def lookup(atoms, key: str, field: str, frame: int, per_atom: bool):
         results = atoms.calc.results if atoms.calc is not None else {}
         table = atoms.arrays if per_atom else atoms.info
+        shape = (len(atoms), 3) if per_atom else ()
         for source in (table, results):
             if key in source:
-                return np.asarray(source[key], dtype=np.float64)
+                try:
+                    value = np.asarray(source[key], dtype=np.float64)
+                except (TypeError, ValueError):
+                    value = None
+                if value is None or value.shape != shape:
+                    expected = f"{len(atoms)} x 3 numbers" if per_atom else "one number"
+                    raise DataError(
+                        f"{path.name}: field '{field}': {source[key]!r} in frame {frame} "
+                        f"(key {key!r}); expected {expected}"
+                    )
+                return value
         raise DataError(
             f"{path.name}: field '{field}': key {key!r} not found in frame {frame}; "
             f"available: {sorted(set(table) | set(results))}"

@@ -42,6 +42,7 @@ import xarray as xr
 from numpy.typing import ArrayLike
 
 from efa import __version__
+from efa.data.geometry_bounds import check_geometry
 from efa.errors import DataError
 
 #: Units of the core fields; readers convert to these.
@@ -139,7 +140,8 @@ def make_dataset(
         (:data:`LABELS`).
 
     Returns:
-      The validated ``xr.Dataset``.
+      The validated ``xr.Dataset``, whose structures are within the bounds of
+      :mod:`efa.data.geometry_bounds`.
     """
     positions = np.asarray(positions, dtype=np.float64)
     if positions.ndim != 3:
@@ -198,7 +200,15 @@ def make_dataset(
         dataset = xr.Dataset({k: xr.Variable(*v) for k, v in variables.items()}, attrs=all_attrs)
     except ValueError as error:  # inconsistent dim sizes between variables
         raise DataError(f"{source}: inconsistent array shapes: {error}") from None
-    return validate(dataset, source=source)
+    validate(dataset, source=source)
+    check_geometry(
+        positions,
+        variables["atom_mask"][1],
+        None if cell is None else variables["cell"][1],
+        None if pbc is None else variables["pbc"][1],
+        source,
+    )
+    return dataset
 
 
 def validate(ds: xr.Dataset, source: str = "<dataset>", metadata: bool = False) -> xr.Dataset:

@@ -88,6 +88,18 @@ ALIAS_BOMB = "l0: &l0 [x, x, x, x, x, x, x, x, x]\n" + "".join(
 )
 
 
+#: A two-atom extxyz frame; the rows below replace one of its fields.
+GOOD_FRAME = (
+    '2\nProperties=species:S:1:pos:R:3:forces:R:3 energy=-1.0 charge=0 pbc="F F F"\n'
+    "H 0.0 0.0 0.0 0.0 0.0 0.1\nH 0.0 0.0 0.74 0.0 0.0 -0.1\n"
+)
+
+
+def frame_file(old: str, new: str):
+    """A setup writing ``frame.xyz``: :data:`GOOD_FRAME` with ``old`` replaced by ``new``."""
+    return lambda workdir: (workdir / "frame.xyz").write_text(GOOD_FRAME.replace(old, new))
+
+
 def workflow_file(text: str):
     """A Snakemake dry run of the configuration file holding ``text``."""
 
@@ -743,6 +755,56 @@ ROWS = [
         ),
         expect="trainer.command[1]=",
         absent=("results/runs",),
+    ),
+    BadInput(
+        "import-coincident-atoms",
+        "efa data import of a frame with two atoms at one place",
+        efa("data", "import", "frame.xyz", "--name", "f", setup=frame_file("0.74", "0.0")),
+        expect="frame.xyz: structure 0: atoms 0 and 1 are 0 Å apart",
+        absent=("datasets/f.zarr", "datasets/registry.user.yaml"),
+    ),
+    BadInput(
+        "import-absurd-coordinate",
+        "efa data import of a frame with a coordinate of 1e300 Å",
+        efa("data", "import", "frame.xyz", "--name", "f", setup=frame_file("0.74", "1e300")),
+        expect="frame.xyz: structure 0 has a coordinate of 1e+300 Å",
+        absent=("datasets/f.zarr",),
+    ),
+    BadInput(
+        "import-energy-not-a-number",
+        "efa data import of a frame with energy=abc",
+        efa("data", "import", "frame.xyz", "--name", "f", setup=frame_file("-1.0", "abc")),
+        expect="frame.xyz: field 'energy': 'abc' in frame 0 (key 'energy'); expected one number",
+        absent=("datasets/f.zarr",),
+    ),
+    BadInput(
+        "import-empty-frame",
+        "efa data import of a frame without atoms",
+        efa(
+            "data",
+            "import",
+            "frame.xyz",
+            "--name",
+            "f",
+            setup=lambda w: (w / "frame.xyz").write_text("0\nProperties=species:S:1:pos:R:3\n"),
+        ),
+        expect="frame.xyz: frame 0 has no atoms",
+        absent=("datasets/f.zarr",),
+    ),
+    BadInput(
+        "predict-charge-not-an-integer",
+        "efa predict of a frame with charge=one",
+        efa(
+            "predict",
+            "--model",
+            "ase.calculators.emt:EMT",
+            "frame.xyz",
+            "-o",
+            "out.xyz",
+            setup=frame_file("charge=0", "charge=one"),
+        ),
+        expect="frame.xyz: structure 0: total charge 'one'",
+        absent=("out.xyz",),
     ),
     BadInput(
         "yaml-alias-bomb-efa",
