@@ -46,7 +46,8 @@ def check_output_path(path: str | os.PathLike, folder: bool) -> None:
     holding one of :data:`OUTPUT_FOLDER_MARKERS`, a zarr store whose root ``zarr.json`` is gone
     (every entry a folder with its own ``zarr.json``: Snakemake deletes a job's declared output
     file, the root ``zarr.json``, before it reruns the job), or an empty folder; a file may
-    replace a file.
+    replace a file (or a symbolic link: the link is replaced); a folder output never replaces a
+    symbolic link.
     Anything else (a folder of other files, which replacing would delete; a file where a folder
     goes, or the reverse) is refused, so that a mistyped output path loses nothing. Commands
     call this before their work; :func:`atomic_path` calls it again before it replaces anything.
@@ -58,7 +59,15 @@ def check_output_path(path: str | os.PathLike, folder: bool) -> None:
 
     target = Path(path)
     _check_parents(target)
-    if target.is_symlink() or not target.exists():
+    if target.is_symlink():
+        if folder:
+            raise DataError(
+                f"{target}: is a symbolic link (to {os.readlink(target)}); a folder output is "
+                "replaced as a whole, which would replace the link and leave what it points to "
+                "behind: write to the link's target, or remove the link (nothing was written)"
+            )
+        return
+    if not target.exists():
         return
     if target.is_dir():
         if not folder:

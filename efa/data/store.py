@@ -53,7 +53,8 @@ def open_dataset(
     """Open a canonical store by data set name (under ``root``) or by path; load and validate it.
 
     Raises :class:`DataError` if the store does not exist (naming the command that builds it),
-    is incomplete (:func:`efa.storage.check_complete`) or fails validation.
+    is incomplete (:func:`efa.storage.check_complete`), fails validation, or holds values whose
+    hash differs from its ``content_sha256`` (altered after it was written).
     """
     candidate = Path(name_or_path)
     is_path = candidate.suffix == ".zarr" or len(candidate.parts) > 1
@@ -64,4 +65,23 @@ def open_dataset(
     ds = read_zarr(path, "data set", zarr_format=3)
     for name in ds.variables:
         ds[name].encoding = {}
-    return validate(ds, source=str(path), metadata=True)
+    validate(ds, source=str(path), metadata=True)
+    _check_content(ds, path, None if is_path else str(name_or_path))
+    return ds
+
+
+def _check_content(ds: xr.Dataset, path: Path, name: str | None) -> None:
+    """The store's values hash to the ``content_sha256`` written with them (stores written
+    before that attribute existed are not checked)."""
+    from efa.provenance import dataset_sha256
+
+    recorded = ds.attrs.get("content_sha256")
+    if recorded is None:
+        return
+    found = dataset_sha256(ds)
+    if found != recorded:
+        rebuild = f"efa data build {name}" if name else "the command that wrote it"
+        raise DataError(
+            f"{path}: its values changed since it was written (content sha256 "
+            f"{recorded[:12]}… recorded, {found[:12]}… now); rebuild it with {rebuild}"
+        )
