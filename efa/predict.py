@@ -16,11 +16,16 @@ from pathlib import Path
 
 
 def read_frames(path: str | os.PathLike):
-    """Frames of ``path`` (ASE), refusing periodic ones and fractional charges by frame."""
+    """Frames of ``path`` (ASE), refusing periodic ones by frame, and an extended XYZ file whose
+    header declares more atoms than it holds."""
     from ase.io import read
 
+    from efa.data.readers import check_declared_counts
     from efa.errors import ConfigError, DataError
 
+    path = Path(path)
+    if path.suffix.lower() in (".xyz", ".extxyz") and path.is_file():
+        check_declared_counts(path)
     try:
         frames = read(path, index=":")
     except FileNotFoundError:

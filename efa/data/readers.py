@@ -188,6 +188,7 @@ def read_extxyz(
     import ase.io
 
     path = Path(path)
+    check_declared_counts(path)
     try:
         frames = ase.io.read(path, index=":", format="extxyz")
     except Exception as error:  # ASE raises many types for malformed files
@@ -264,6 +265,33 @@ def read_extxyz(
         source=path.name,
         labels=labels,
     )
+
+
+def check_declared_counts(path: Path) -> None:
+    """Refuse a frame whose first line declares more atoms than the file has lines after it,
+    before a reader allocates for them (a header of 10^12 atoms in a three-line file)."""
+    try:
+        with open(path, "rb") as stream:
+            lines = stream.read().splitlines()
+    except OSError as error:
+        raise DataError(f"{path.name}: cannot read it ({error.strerror})") from None
+    line, frame = 0, 0
+    while line < len(lines):
+        declared = lines[line].strip()
+        if not declared:
+            line += 1
+            continue
+        try:
+            count = int(declared)
+        except ValueError:
+            return  # not a count line: the reader's own error names what is wrong
+        if count < 0 or line + 2 + count > len(lines):
+            raise DataError(
+                f"{path.name}: frame {frame} declares {count} atoms on line {line + 1}, but "
+                f"the file has {max(0, len(lines) - line - 2)} lines after its header; "
+                "expected one line per atom"
+            )
+        line, frame = line + 2 + count, frame + 1
 
 
 def _extxyz_stress(frames, key: str, name: str) -> np.ndarray | None:
