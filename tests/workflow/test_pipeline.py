@@ -114,11 +114,11 @@ def test_adding_a_seed_reruns_the_probe_over_its_store(workdir):
     target = "results/probes/two_atoms.zarr/zarr.json"
     first = workdir / "config.yaml"
     first.write_text(yaml.safe_dump(config))
-    snakemake(workdir, "--cores", "2", "--configfile", first, target, timeout=600)
+    snakemake(workdir, target, "--cores", "2", "--configfile", first, timeout=600)
     experiment["seeds"] = [0, 1]
     second = workdir / "two_seeds.yaml"
     second.write_text(yaml.safe_dump(config))
-    snakemake(workdir, "--cores", "2", "--configfile", second, target, timeout=600)
+    snakemake(workdir, target, "--cores", "2", "--configfile", second, timeout=600)
     probe = read_zarr(workdir / "results" / "probes" / "two_atoms.zarr", "probe")
     assert probe["seed"].values.tolist() == [0, 1]  # complete: every file listed is there
 
