@@ -10,7 +10,7 @@ from ase.md.verlet import VelocityVerlet
 from efa.calculator import EFACalculator
 from efa.data.generators.analytic import cluster
 from efa.data.store import write_dataset
-from efa.errors import ConfigError
+from efa.errors import ConfigError, EfaError
 from efa.runs.config import config_from_mapping
 from efa.train.loop import Trainer
 
@@ -83,7 +83,12 @@ def test_nve_dynamics_conserves_total_energy(run_dir):
         (
             [1] * 5,
             np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1], [np.nan, 0, 0]]),
-            "non-finite positions",
+            "structure 0 has non-finite coordinates",
+        ),
+        (
+            [1] * 5,
+            np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 0, 0]]),
+            "atoms 1 and 4 are 0 Å apart",
         ),
     ],
 )
@@ -92,7 +97,7 @@ def test_calculator_refuses_what_the_model_cannot_answer(run_dir, numbers, posit
         positions = np.random.default_rng(1).uniform(0, 2.5, (5, 3))
     atoms = Atoms(numbers=numbers, positions=positions)
     atoms.calc = EFACalculator(run_dir)
-    with pytest.raises(ConfigError, match=message):
+    with pytest.raises(EfaError, match=message):
         atoms.get_potential_energy()
 
 

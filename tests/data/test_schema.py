@@ -32,7 +32,7 @@ def test_make_dataset_is_canonical():
 
 def test_padding_is_masked():
     numbers = pad_atoms([np.array([1, 8]), np.array([1, 8, 1])])
-    positions = pad_atoms([np.zeros((2, 3)), np.ones((3, 3))])
+    positions = pad_atoms([np.eye(3)[:2], 2 * np.eye(3)])
     ds = make_dataset(positions, numbers, [0.0, 1.0], np.zeros((2, 3, 3)))
     assert ds.atom_mask.values.tolist() == [[True, True, False], [True, True, True]]
 
