@@ -52,10 +52,13 @@ def setup(tmp_path, monkeypatch):
     sys.modules.pop("fake_models", None)
 
 
-def _train(root, tmp_path, command, model_file="{run_dir}/fake_model.json", max_time_s=None):
+def _train_arguments(
+    root, tmp_path, command, model_file="{run_dir}/fake_model.json", max_time_s=None
+):
+    """``efa train`` arguments of the fake run ``pairs/fake/seed0`` trained by ``command``."""
     trainer = {"command": command, "model_file": model_file}
     limit = [] if max_time_s is None else ["--set", f"max_time_s={max_time_s}"]
-    argv = [
+    return [
         "train",
         *limit,
         "--experiment",
@@ -77,6 +80,10 @@ def _train(root, tmp_path, command, model_file="{run_dir}/fake_model.json", max_
         "--output-root",
         str(tmp_path / "runs"),
     ]
+
+
+def _train(root, tmp_path, command, **options):
+    argv = _train_arguments(root, tmp_path, command, **options)
     return main(argv), tmp_path / "runs" / "pairs" / "fake" / "seed0"
 
 
@@ -186,33 +193,12 @@ def test_a_hanging_trainer_is_stopped_at_max_time_with_its_children(setup, capsy
     assert not (run / "summary.json").exists()
 
 
-def _efa_train_process(root, tmp_path, command, **environment):
-    trainer = {"command": command, "model_file": "{run_dir}/fake_model.json"}
-    arguments = [
-        "train",
-        "--experiment",
-        "pairs",
-        "--dataset",
-        "two_atoms",
-        "--set",
-        f"datasets_root={root}",
-        "--set",
-        "calculator=fake_models:load",
-        "--set",
-        'calculator_options={path: "{model_file}"}',
-        "--set",
-        f"trainer={json.dumps(trainer)}",
-        "--set",
-        "label=fake",
-        "--set",
-        "splits={train: 30, valid: 10, test: 20}",
-        "--output-root",
-        str(tmp_path / "runs"),
-    ]
+def _efa_train_process(root, tmp_path, command):
+    arguments = _train_arguments(root, tmp_path, command)
     return subprocess.Popen(
         [sys.executable, "-m", "efa.cli", *arguments],
         cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(tmp_path), **environment},
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
