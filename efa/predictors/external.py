@@ -33,13 +33,13 @@ import contextlib
 import os
 import signal
 import subprocess
-import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from efa.errors import EfaError
+from efa.runs.stopping import stop_requests
 
 #: Seconds between SIGTERM and SIGKILL to the trainer's process group when it must stop.
 TRAINER_GRACE_S = 10.0
@@ -48,25 +48,6 @@ TRAINER_GRACE_S = 10.0
 def _tail(path: Path, lines: int = 15) -> str:
     text = path.read_text(errors="replace").splitlines() if path.exists() else []
     return "\n".join(text[-lines:])
-
-
-@contextlib.contextmanager
-def _stop_requests() -> Iterator[list[int]]:
-    """While active, SIGTERM and SIGINT append their number to the yielded list instead of
-    ending the process (in the main thread; elsewhere the list stays empty)."""
-    requests: list[int] = []
-    if threading.current_thread() is not threading.main_thread():
-        yield requests
-        return
-    signals = (signal.SIGTERM, signal.SIGINT)
-    previous = {
-        number: signal.signal(number, lambda n, _: requests.append(n)) for number in signals
-    }
-    try:
-        yield requests
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
 
 
 def _end_group(process: subprocess.Popen) -> None:
@@ -96,7 +77,7 @@ def run_trainer(
     Raises:
       EfaError: the command cannot be started.
     """
-    with _stop_requests() as stops, open(log, "w") as output:
+    with stop_requests((signal.SIGTERM, signal.SIGINT)) as stops, open(log, "w") as output:
         try:
             process = subprocess.Popen(
                 list(command),

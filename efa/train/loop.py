@@ -15,13 +15,11 @@ loses at most the steps since the last checkpoint.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 import math
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -48,6 +46,7 @@ from efa.runs.directory import (
     write_run_files,
 )
 from efa.runs.layout import RunPaths
+from efa.runs.stopping import stop_requests
 from efa.train import checkpoints
 from efa.train.log import TrainingLog
 from efa.train.objective import (
@@ -120,21 +119,6 @@ def _batch_sums(model, element_energies, params, batch: Batch, stress: bool = Fa
         )(batch)
         return ErrorSums(*(value.sum(axis=0) for value in parts))
     return error_sums(predict(model, params, batch, element_energies, stress), batch)
-
-
-@contextlib.contextmanager
-def _sigterm_flag() -> Iterator[list[bool]]:
-    """While active, SIGTERM sets ``flag[0]`` instead of killing the process."""
-    flag = [False]
-
-    def handler(signum, frame):
-        flag[0] = True
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield flag
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def check_max_length(model, dataset, name: str) -> None:
@@ -351,7 +335,7 @@ class Trainer:
         )
         status, stop_reason = "complete", "max_steps"
         valid: dict[str, float] = {}
-        with _sigterm_flag() as terminated, bar:
+        with stop_requests() as terminated, bar:
             while progress.step < config.max_steps:
                 state, loss = self._step(state, self.parallel.split(next(batches)))
                 loss = float(loss)
@@ -378,12 +362,12 @@ class Trainer:
                 if progress.step % config.valid_every == 0 or at_end:
                     valid = self._validate_and_keep_best(state, progress)
                     self._save(state, progress)
-                elif terminated[0]:
+                elif terminated:
                     self._save(state, progress)
                 if out_of_time and progress.step < config.max_steps:
                     status, stop_reason = "truncated", "max_time_s"
                     break
-                if terminated[0]:
+                if terminated:
                     status, stop_reason = "interrupted", "SIGTERM"
                     break
         summary = summary_record(
