@@ -28,3 +28,8 @@ class ConfigError(EfaError, ValueError):
 class DataError(EfaError, ValueError):
     """A data set, raw file or download is invalid (names the source, the field and what was
     expected)."""
+
+
+class StorageError(EfaError, OSError):
+    """A file or folder could not be read or written for a reason of the file system: a full
+    disk or quota, a read-only or forbidden folder (names the path; what was there is kept)."""

@@ -20,6 +20,7 @@ Zarr stores get two more guards:
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -30,6 +31,8 @@ from pathlib import Path
 
 import xarray as xr
 import zarr
+
+from efa.errors import StorageError
 
 #: File in an extracted archive's folder naming the sha256 of the archive it came from
 #: (:func:`efa.data.fetch.extract_archive`).
@@ -96,28 +99,54 @@ def _check_parents(target: Path) -> None:
             raise DataError(f"{parent}: is a file; expected a folder (nothing was written)")
 
 
+#: ``errno`` values that are the file system's answer rather than a fault of the program: a full
+#: disk or quota, a file over the size limit, a read-only or forbidden folder.
+FILE_SYSTEM_ERRNOS = frozenset(
+    {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM}
+)
+
+
+@contextlib.contextmanager
+def file_system_errors(path: str | os.PathLike) -> Iterator[None]:
+    """Turn an :class:`OSError` of :data:`FILE_SYSTEM_ERRNOS` raised inside the block into a
+    :class:`~efa.errors.StorageError` naming ``path`` (a write into a full disk raises
+    ``ENOSPC`` without a file name); other errors pass unchanged."""
+    try:
+        yield
+    except StorageError:
+        raise
+    except OSError as error:
+        if error.errno not in FILE_SYSTEM_ERRNOS:
+            raise
+        message = f"{path}: cannot write: {error.strerror}; what was there is kept"
+        raise StorageError(message) from None
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; on success rename it to ``path``.
 
     Before anything is replaced, what is at ``path`` is checked by :func:`check_output_path`
     (a folder of other files is never deleted). On an exception the temporary file or
-    directory is removed and ``path`` is left as it was.
+    directory is removed and ``path`` is left as it was; a full disk, a quota or a forbidden
+    folder is raised as a :class:`~efa.errors.StorageError` naming ``path``.
     """
     target = Path(path)
     _check_parents(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    with file_system_errors(target):
+        target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}")
     try:
-        yield temporary
-        check_output_path(target, folder=temporary.is_dir())
-        if target.is_dir() and not target.is_symlink():
-            retired = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
-            target.rename(retired)
-            temporary.rename(target)
-            shutil.rmtree(retired)
-        else:
-            os.replace(temporary, target)
+        with file_system_errors(target):
+            yield temporary
+            check_output_path(target, folder=temporary.is_dir())
+            if target.is_dir() and not target.is_symlink():
+                retired = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
+                target.rename(retired)
+                temporary.rename(target)
+                shutil.rmtree(retired)
+            else:
+                os.replace(temporary, target)
     finally:
         if temporary.is_dir():
             shutil.rmtree(temporary, ignore_errors=True)
@@ -146,9 +175,10 @@ def path_lock(path: str | os.PathLike, shared: bool = False, wait: bool = True) 
         yield
         return
     try:
-        if not shared:
-            target.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(lock, "a")
+        with file_system_errors(target):
+            if not shared:
+                target.parent.mkdir(parents=True, exist_ok=True)
+            handle = open(lock, "a")
     except OSError:
         if not shared:
             raise

@@ -1,13 +1,15 @@
 """Atomic writes: a failed write leaves the previous output (or nothing) and no temporaries."""
 
+import errno
 import json
+import os
 import warnings
 
 import numpy as np
 import pytest
 import xarray as xr
 
-from efa.errors import DataError
+from efa.errors import DataError, StorageError
 from efa.storage import (
     COMPLETE_MARKER,
     atomic_path,
@@ -192,3 +194,23 @@ def test_concurrent_writers_and_readers_of_one_store(tmp_path):
         assert set(seen) <= {0.0, 1.0, 2.0, 3.0, 4.0} and len(seen) == 20
     assert visible(tmp_path) == ["store.zarr"]
     assert read_zarr(target, "test")["a"].values[0] in (1.0, 2.0, 3.0, 4.0)
+
+
+@pytest.mark.parametrize(
+    "number", [errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM]
+)
+def test_a_file_system_refusal_names_the_output_and_keeps_the_old_one(tmp_path, number):
+    target = tmp_path / "out.txt"
+    write_text("old", target)
+    with pytest.raises(StorageError, match=f"out.txt: cannot write: {os.strerror(number)}"):
+        with atomic_path(target) as temporary:
+            temporary.write_text("half")
+            raise OSError(number, os.strerror(number))  # as a write() on a full disk raises
+    assert target.read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.txt"]
+
+
+def test_other_os_errors_pass_unchanged(tmp_path):
+    with pytest.raises(ConnectionResetError):
+        with atomic_path(tmp_path / "out.txt"):
+            raise ConnectionResetError(errno.ECONNRESET, "reset")

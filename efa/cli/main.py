@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import signal
 import sys
 
 from efa import __version__
@@ -57,4 +59,15 @@ def main(argv: list[str] | None = None) -> int:
         return int(handler(args) or 0)
     except EfaError as error:
         print(f"efa: error: {error}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # the reader of standard output left early (``efa … | head``)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit
+        return 128 + signal.SIGPIPE
+    except KeyboardInterrupt:
+        print("efa: interrupted", file=sys.stderr)
+        return 128 + signal.SIGINT
+    except OSError as error:
+        if error.filename is None:
+            raise
+        print(f"efa: error: {error.filename}: {error.strerror}", file=sys.stderr)
         return 2

@@ -19,13 +19,16 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import lzma
 import os
 import shutil
+import struct
 import tarfile
 import time
 import urllib.error
 import urllib.request
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -34,13 +37,29 @@ import yaml
 from efa import __version__
 from efa.bounded_yaml import load_yaml
 from efa.errors import DataError
-from efa.storage import EXTRACTED_FROM, atomic_path, write_text
+from efa.storage import EXTRACTED_FROM, FILE_SYSTEM_ERRNOS, atomic_path, write_text
 
 MIRROR_ENV = "EFA_DATA_MIRROR"
 #: Download attempts per URL, seconds to wait before retry k (times k), and socket timeout.
 RETRIES = 3
 BACKOFF_S = 2.0
 TIMEOUT_S = 60.0
+#: What a truncated or corrupted archive raises while it is read or unpacked (a damaged zip
+#: header may claim an unknown format version or compression method, or an undecodable name),
+#: besides an ``OSError`` that is not the file system's (a gzip or bz2 stream that fails its
+#: check, a seek to an offset a damaged header gives).
+ARCHIVE_ERRORS = (
+    zipfile.BadZipFile,
+    tarfile.TarError,
+    EOFError,
+    zlib.error,
+    lzma.LZMAError,
+    NotImplementedError,
+    UnicodeDecodeError,
+    struct.error,
+)
+#: The general-purpose flag of a zip member that says it is encrypted.
+ZIP_ENCRYPTED = 0x1
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
 
 
@@ -145,24 +164,52 @@ def extract_archive(archive: str | os.PathLike, destination: str | os.PathLike) 
     with atomic_path(destination) as temporary:
         temporary.mkdir()
         (temporary / EXTRACTED_FROM).write_text(digest + "\n")
-        if zipfile.is_zipfile(archive):
-            with zipfile.ZipFile(archive) as bundle:
-                for info in bundle.infolist():
-                    _check_member(info.filename, archive)
-                bundle.extractall(temporary)
-        elif tarfile.is_tarfile(archive):
-            with tarfile.open(archive) as bundle:
-                for member in bundle.getmembers():
-                    _check_member(member.name, archive)
-                    if not (member.isfile() or member.isdir()):
-                        raise DataError(
-                            f"{archive.name}: archive member {member.name!r} is a "
-                            "link or device; expected regular files and folders only"
-                        )
-                bundle.extractall(temporary, filter="data")
-        else:
-            raise DataError(f"{archive.name}: not a zip or tar archive")
+        try:
+            if zipfile.is_zipfile(archive):
+                with zipfile.ZipFile(archive) as bundle:
+                    members = bundle.infolist()
+                    for info in members:
+                        _check_member(info.filename, archive)
+                        if info.flag_bits & ZIP_ENCRYPTED:
+                            raise DataError(
+                                f"{archive.name}: archive member {info.filename!r} is "
+                                "encrypted; expected an archive without a password"
+                            )
+                    _check_room(archive, sum(info.file_size for info in members), temporary)
+                    bundle.extractall(temporary)
+            elif tarfile.is_tarfile(archive):
+                with tarfile.open(archive) as bundle:
+                    members = bundle.getmembers()
+                    for member in members:
+                        _check_member(member.name, archive)
+                        if not (member.isfile() or member.isdir()):
+                            raise DataError(
+                                f"{archive.name}: archive member {member.name!r} is a "
+                                "link or device; expected regular files and folders only"
+                            )
+                    _check_room(archive, sum(member.size for member in members), temporary)
+                    bundle.extractall(temporary, filter="data")
+            else:
+                raise DataError(f"{archive.name}: not a zip or tar archive")
+        except (*ARCHIVE_ERRORS, OSError) as error:
+            if isinstance(error, OSError) and error.errno in FILE_SYSTEM_ERRNOS:
+                raise  # the file system's, not the archive's (atomic_path names the folder)
+            raise DataError(
+                f"{archive.name}: damaged archive ({type(error).__name__}: {error}); remove "
+                f"{archive} to fetch it again"
+            ) from None
     return destination
+
+
+def _check_room(archive: Path, declared: int, folder: Path) -> None:
+    """Refuse an archive whose members declare more bytes than the disk of ``folder`` has free
+    (a header may claim any size; nothing is written before this check)."""
+    free = shutil.disk_usage(folder).free
+    if declared > free:
+        raise DataError(
+            f"{archive.name}: its members declare {declared} bytes, more than the {free} bytes "
+            f"free in {folder.parent}; expected an archive that fits (free space or check the file)"
+        )
 
 
 def _check_member(name: str, archive: Path) -> None:

@@ -17,6 +17,8 @@ name → size, the sizes the data set supports) and optionally ``structures`` (k
 from __future__ import annotations
 
 import os
+import re
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +34,10 @@ REGISTRY_FILE = "registry.yaml"
 USER_REGISTRY_FILE = "registry.user.yaml"
 LOCK_FILE = "registry.lock"
 KINDS = ("fetch", "generate", "import")
+#: URL schemes a registry file may be downloaded by.
+DOWNLOAD_SCHEMES = ("https", "http")
+#: A sha256 digest as hexadecimal text.
+SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 _REQUIRED = ("kind", "description", "source", "level_of_theory", "license", "citation")
 
 
@@ -132,6 +138,19 @@ def _check_raw_files(raw: Mapping, where: str) -> None:
                 "and sha256 (null to pin on first download)"
             )
         check_name("file", spec["name"], f"{where}: source.files[{index}].name")
+        url = spec["url"]
+        parts = urllib.parse.urlsplit(url) if isinstance(url, str) else None
+        if parts is None or parts.scheme not in DOWNLOAD_SCHEMES or not parts.hostname:
+            raise DataError(
+                f"{where}: source.files[{index}].url={url!r}: expected an https:// or http:// "
+                "address of a server (a local file is imported with efa data import)"
+            )
+        digest = spec.get("sha256")
+        if digest is not None and not (isinstance(digest, str) and SHA256.fullmatch(digest)):
+            raise DataError(
+                f"{where}: source.files[{index}].sha256={digest!r}: expected 64 hexadecimal "
+                "digits, or null to pin the file on its first download"
+            )
     if "file" in raw.get("reader", {}):
         for part in str(raw["reader"]["file"]).split("/"):
             check_name("file", part, f"{where}: reader.file {raw['reader']['file']!r}")

@@ -3,6 +3,7 @@
 import hashlib
 import http.server
 import io
+import shutil
 import socket
 import tarfile
 import threading
@@ -273,3 +274,53 @@ def test_offline_without_mirror_names_url_and_remedy(tmp_path):
     message = str(error.value)
     assert url in message and "EFA_DATA_MIRROR" in message and str(tmp_path / "raw") in message
     assert_nothing_left(tmp_path)
+
+
+@pytest.mark.parametrize("pack", [zip_bytes, tar_bytes], ids=["zip", "tar"])
+def test_a_damaged_archive_is_named_and_leaves_nothing(tmp_path, server, pack):
+    base, routes = server
+    good = pack({"data.npz": npz_bytes()})
+    # zip: one byte of the stored member flipped (its CRC fails); tar.gz: cut in the middle
+    body = good[:60] + bytes([good[60] ^ 0xFF]) + good[61:] if pack is zip_bytes else good[:-80]
+    routes["/bundle"] = (200, body, None)
+    name = "bundle.zip" if pack is zip_bytes else "bundle.tar.gz"
+    with pytest.raises(DataError, match=f"{name}: damaged archive .*; remove .*{name} to fetch"):
+        build(
+            "remote",
+            tmp_path,
+            registry(f"{base}/bundle", name=name, sha256=sha(body), reader_file="bundle/data.npz"),
+        )
+    assert not (tmp_path / "raw" / "bundle").exists()
+    assert_nothing_left(tmp_path)
+
+
+def test_an_archive_larger_than_the_free_space_is_refused_before_unpacking(
+    tmp_path, server, monkeypatch
+):
+    base, routes = server
+    body = zip_bytes({"data.npz": npz_bytes()})
+    routes["/bundle.zip"] = (200, body, None)
+    free = shutil.disk_usage(tmp_path)._replace(free=100)
+    monkeypatch.setattr(fetch_module.shutil, "disk_usage", lambda path: free)
+    with pytest.raises(DataError, match=r"bundle.zip: its members declare \d+ bytes, more than"):
+        build(
+            "remote",
+            tmp_path,
+            registry(
+                f"{base}/bundle.zip", name="bundle.zip", sha256=sha(body), reader_file="bundle/x"
+            ),
+        )
+    assert not (tmp_path / "raw" / "bundle").exists()
+
+
+@pytest.mark.parametrize(
+    "url", ["file:///etc/passwd", "ftp://example.org/a.npz", "a.npz", "https:///a.npz", 42]
+)
+def test_a_url_that_is_not_a_web_address_is_refused_by_the_registry(url):
+    with pytest.raises(DataError, match=r"source.files\[0\].url=.*expected an https:// or http://"):
+        registry(url)
+
+
+def test_a_malformed_sha256_is_refused_by_the_registry():
+    with pytest.raises(DataError, match=r"source.files\[0\].sha256='abc': expected 64 hex"):
+        registry("https://example.org/a.npz", sha256="abc")

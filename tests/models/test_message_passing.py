@@ -20,7 +20,7 @@ CASES = [
     (1, 0, 1, 1, False),  # first layer of a degree-1 model
     (1, 1, 1, 0, False),  # last layer of a degree-1 model
     (2, 2, 1, 2, False),  # cumulene
-    (1, 1, 1, 1, True),
+    pytest.param((1, 1, 1, 1, True), marks=pytest.mark.extended),  # the next case has more
     (1, 1, 2, 1, True),  # two channels everywhere
     (2, 1, 2, 0, True),
 ]

@@ -154,8 +154,16 @@ SMALLEST_CHUNKS = {
 }
 
 
-@pytest.mark.parametrize("contraction", SMALLEST_CHUNKS)
-@pytest.mark.parametrize("tensor", [False, True], ids=["plain", "tensor"])
+@pytest.mark.parametrize(
+    # each contraction order and each output kind once by default; the other pairs extended
+    ("tensor", "contraction"),
+    [
+        pytest.param(False, "key_value", id="plain-key_value"),
+        pytest.param(True, "per_frequency", id="tensor-per_frequency"),
+        pytest.param(False, "per_frequency", id="plain-per_frequency", marks=pytest.mark.extended),
+        pytest.param(True, "key_value", id="tensor-key_value", marks=pytest.mark.extended),
+    ],
+)
 def test_atom_chunking_does_not_change_result(x64, monkeypatch, tensor, contraction):
     import efa.nn.erope
 

@@ -32,6 +32,8 @@ from ..conftest import ROOT
 from ..workflow.conftest import environment, run, snakemake_command
 
 INJECTION = "$(touch INJECTED)"
+#: The URL of a registry entry whose rows are refused before anything is fetched.
+UNREACHABLE_URL = "https://example.invalid/x.npz"
 #: The pattern's explanation in every refused name (efa.names.check_name).
 NOT_A_NAME = "is not a valid name; expected letters, digits"
 
@@ -154,6 +156,44 @@ def workflow(edit: Callable[[dict, Path], None]):
     return command
 
 
+#: Runs ``efa`` in a process whose files may grow to at most ``sys.argv[1]`` bytes (as on a
+#: full disk, the write that crosses the limit fails: EFBIG, with SIGXFSZ ignored).
+LIMITED_FILE_SIZE = """
+import resource, signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+limit = int(sys.argv[1])
+resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+from efa.cli.main import main
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def efa_process(*args: str, file_size: int | None = None, read_output: bool = True):
+    """``efa ARGS`` in a new process from the work directory: with ``file_size``, no file it
+    writes may grow past that many bytes; without ``read_output``, its standard output is a pipe
+    that nobody reads (closed before the command writes, as ``efa … | head`` ends early)."""
+
+    def command(workdir: Path) -> tuple[int, str]:
+        if file_size is None:
+            argv = [sys.executable, "-m", "efa.cli", *args]
+        else:
+            argv = [sys.executable, "-c", LIMITED_FILE_SIZE, str(file_size), *args]
+        process = subprocess.Popen(
+            argv,
+            cwd=workdir,
+            env=environment(),
+            stdout=subprocess.PIPE if not read_output else subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        if not read_output:
+            process.stdout.close()
+        _, error = process.communicate(timeout=300)
+        return process.returncode, error
+
+    return command
+
+
 # --- inputs ---------------------------------------------------------------------------------
 
 
@@ -180,9 +220,7 @@ def user_registry(name: str, **entry) -> Callable[[Path], None]:
             "level_of_theory": "none",
             "license": "none",
             "citation": "",
-            "source": {
-                "files": [{"name": "x.npz", "url": (workdir / "good.npz").as_uri(), "sha256": None}]
-            },
+            "source": {"files": [{"name": "x.npz", "url": UNREACHABLE_URL, "sha256": None}]},
             "reader": {
                 "format": "npz",
                 "file": "x.npz",
@@ -440,7 +478,7 @@ ROWS = [
             "datasets",
             setup=user_registry(
                 "evil",
-                source={"files": [{"name": "../x.npz", "url": "file:///dev/null", "sha256": None}]},
+                source={"files": [{"name": "../x.npz", "url": UNREACHABLE_URL, "sha256": None}]},
             ),
         ),
         expect=f"source.files[0].name: file '../x.npz' {NOT_A_NAME}",
@@ -807,6 +845,37 @@ ROWS = [
         absent=("out.xyz",),
     ),
     BadInput(
+        "registry-url-local-file",
+        "registry.user.yaml: source.files[0].url: file:///etc/passwd",
+        efa(
+            "data",
+            "build",
+            "evil",
+            "--root",
+            "datasets",
+            setup=user_registry(
+                "evil",
+                source={"files": [{"name": "x.npz", "url": "file:///etc/passwd", "sha256": None}]},
+            ),
+        ),
+        expect="source.files[0].url='file:///etc/passwd': expected an https:// or http://",
+        absent=("datasets/raw/x.npz", "datasets/evil.zarr"),
+    ),
+    BadInput(
+        "disk-full-during-store-write",
+        "efa data build while every file may grow to 2,000 bytes only (a full disk)",
+        efa_process("data", "build", "two_atoms", "--root", "datasets", file_size=2000),
+        expect="datasets/two_atoms.zarr: cannot write: File too large; what was there is kept",
+        absent=("datasets/two_atoms.zarr",),
+        intact=("datasets/registry.yaml",),
+    ),
+    BadInput(
+        "output-pipe-closed-early",
+        "efa data list | (a reader that ends before efa writes)",
+        efa_process("data", "list", read_output=False),
+        expect="",  # nothing on standard error: no traceback, no 'Exception ignored'
+    ),
+    BadInput(
         "yaml-alias-bomb-efa",
         "efa train --config bomb.yaml (aliases of aliases: 9^10 values in 400 bytes)",
         efa(
@@ -867,7 +936,7 @@ def registered(root: Path) -> set[str]:
 @pytest.mark.parametrize("row", ROWS, ids=[row.id for row in ROWS])
 def test_bad_input(row: BadInput, workdir: Path):
     code, output = row.command(workdir)
-    assert row.expect in output, output
+    assert row.expect in output if row.expect else output == "", output
     assert (code != 0) == row.refused, f"exit code {code}:\n{output}"
     for path in row.intact:
         assert (workdir / path).exists(), f"{path} was removed"

@@ -2,19 +2,27 @@
 give a correct result or refuse with a one-line :class:`~efa.errors.EfaError` naming the file,
 field or option; never another exception (a traceback for the user).
 
-Inputs: extended XYZ frames with fields replaced by other tokens, npz files with arrays of other
-shapes and types, run configurations and trainer specifications with values of other types,
-data set registries, splits files, YAML texts. The default run tries a short profile of each
-(:data:`SHORT`); ``pytest -m extended`` the long one (:data:`LONG`).
+Inputs: extended XYZ frames with fields replaced by other tokens (read, and predicted by
+``efa predict``), npz files with arrays of other shapes and types, zip and tar archives with
+flipped bytes or cut short, ``ase.Atoms`` for the calculator (empty, coincident, non-finite,
+tiny cells, unknown elements, odd charges), run configurations and trainer specifications with
+values of other types, data set registries, splits files, YAML texts. The default run tries a
+short profile of each (:data:`SHORT`); ``pytest -m extended`` the long one (:data:`LONG`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import string
+import tarfile
 import tempfile
+import zipfile
 from pathlib import Path
 
+import ase
+import ase.io
 import numpy as np
 import pytest
 import yaml
@@ -22,10 +30,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from efa.bounded_yaml import load_yaml
+from efa.cli.main import main
+from efa.data.fetch import extract_archive
 from efa.data.readers import read_extxyz, read_npz
 from efa.data.registry import Registry
 from efa.data.splits import load_splits
 from efa.errors import EfaError
+from efa.predictors.ase_calculator import PredictorCalculator
+from efa.predictors.calculator import calculator_predictor
 from efa.runs.config import config_from_mapping
 from efa.runs.trainer_spec import check_trainer
 
@@ -180,7 +192,109 @@ def cleanly(reader):
     return check
 
 
+def _archive(kind: str) -> bytes:
+    """A good archive of ``kind`` (zip or tar.gz) holding one small npz file and a folder."""
+    buffer = io.BytesIO()
+    member = io.BytesIO()
+    np.savez(member, R=np.zeros((1, 2, 3)), Z=np.array([1, 1]))
+    if kind == "zip":
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as bundle:
+            bundle.writestr("inner/data.npz", member.getvalue())
+    else:
+        with tarfile.open(fileobj=buffer, mode="w:gz") as bundle:
+            info = tarfile.TarInfo("inner/data.npz")
+            info.size = len(member.getvalue())
+            bundle.addfile(info, io.BytesIO(member.getvalue()))
+    return buffer.getvalue()
+
+
+def _damaged(good: bytes, flips: list[tuple[int, int]], cut: int) -> bytes:
+    data = bytearray(good[: max(1, len(good) - cut)])
+    for position, value in flips:
+        data[position % len(data)] ^= value
+    return bytes(data)
+
+
+archives = st.builds(
+    _damaged,
+    st.sampled_from(["zip", "tar"]).map(_archive),
+    st.lists(st.tuples(st.integers(0, 10**6), st.integers(1, 255)), max_size=4),
+    st.integers(0, 64) | st.just(0),
+) | st.binary(max_size=300)
+
+
+def _check_archive(data):
+    with tempfile.TemporaryDirectory() as folder:
+        archive = Path(folder) / "bundle.zip"
+        archive.write_bytes(data)
+        destination = Path(folder) / "bundle"
+        if refuses_cleanly(lambda: extract_archive(archive, destination)) is None:
+            assert not destination.exists()  # nothing half-unpacked
+            assert [p.name for p in Path(folder).iterdir()] == ["bundle.zip"]
+
+
+def _check_predict(text):
+    """``efa predict`` of the frames with an ASE calculator (EMT): a file of finite energies
+    and forces, one per frame read, or a one-line error and no output file."""
+    with tempfile.TemporaryDirectory() as folder:
+        source, output = Path(folder) / "frames.xyz", Path(folder) / "out.xyz"
+        source.write_text(text)
+        errors = io.StringIO()
+        with contextlib.redirect_stderr(errors), contextlib.redirect_stdout(io.StringIO()):
+            code = main(["predict", "--model", EMT, str(source), "-o", str(output)])
+        if code != 0:
+            message = errors.getvalue()
+            assert code == 2 and message.startswith("efa: error: "), message
+            assert message.count("\n") == 1 and "Traceback" not in message, message
+            assert not output.exists(), "a refused prediction left an output"
+            return
+        for atoms in ase.io.read(output, index=":"):
+            assert np.isfinite(atoms.get_potential_energy())
+            assert np.isfinite(atoms.get_forces()).all()
+
+
+EMT = "ase.calculators.emt:EMT"
+ELEMENTS_OF_EMT = ["H", "C", "N", "O", "Al", "Ni", "Cu", "Pd", "Ag", "Pt", "Au"]
+COORDINATES = st.floats(-6, 6) | st.sampled_from([np.nan, np.inf, 1e300, 0.0])
+structures_for_calculator = st.builds(
+    dict,
+    symbols=st.lists(st.sampled_from(ELEMENTS_OF_EMT + ["He", "X"]), min_size=0, max_size=4),
+    positions=st.lists(st.tuples(COORDINATES, COORDINATES, COORDINATES), min_size=4, max_size=4),
+    cell=st.sampled_from([None, 8.0, 0.01, 0.0]),
+    pbc=st.sampled_from([False, True, (True, False, False)]),
+    charge=st.sampled_from([0, 1, -2, 0.5, "1", None]),
+)
+
+
+def _check_calculator(spec):
+    """:class:`~efa.predictors.ase_calculator.PredictorCalculator` (the calculator of
+    ``EFACalculator``) over an EMT predictor: finite energy and forces of the right shape, or a
+    one-line refusal naming the structure or setting."""
+    symbols = spec["symbols"]
+    atoms = ase.Atoms(
+        symbols,
+        positions=spec["positions"][: len(symbols)],
+        cell=None if spec["cell"] is None else np.eye(3) * spec["cell"],
+        pbc=spec["pbc"],
+    )
+    if spec["charge"] is not None:
+        atoms.info["charge"] = spec["charge"]
+    atoms.calc = PredictorCalculator(calculator_predictor("emt", EMT))
+
+    def energy_and_forces():
+        return atoms.get_potential_energy(), atoms.get_forces()
+
+    result = refuses_cleanly(energy_and_forces)
+    if result is not None:
+        energy, forces = result
+        assert np.isfinite(energy) and forces.shape == (len(atoms), 3)
+        assert np.isfinite(forces).all()
+
+
 CHECKS = {
+    "archive": (archives, _check_archive),
+    "predict": (frames, _check_predict),
+    "calculator": (structures_for_calculator, _check_calculator),
     "extxyz": (frames, _check_extxyz),
     "npz": (npz_arrays, _check_npz),
     "run-configuration": (configs, cleanly(config_from_mapping)),

@@ -68,7 +68,8 @@ def test_run_configuration_gives_the_loss_weights():
 
 def test_training_uses_the_energy_loss(base_config):
     """On two-atom structures ``(ΔE/2)²`` is ``ΔE²/4``: a per-atom run with 4 times the energy
-    weight follows the total-energy run, one with the same weight does not."""
+    weight follows the total-energy run (were ``energy_loss`` ignored, its 4 times larger energy
+    term would give other losses)."""
 
     def validation_losses(label, **settings):
         config = config_from_mapping(
@@ -82,6 +83,4 @@ def test_training_uses_the_energy_loss(base_config):
     scaled = validation_losses(
         "scaled", energy_loss="per_atom", energy_weight=0.4, forces_weight=0.9
     )
-    same = validation_losses("same", energy_loss="per_atom", energy_weight=0.1, forces_weight=0.9)
     np.testing.assert_allclose(scaled, total, rtol=1e-4)
-    assert np.all(same < 0.99 * total)

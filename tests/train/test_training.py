@@ -83,6 +83,9 @@ def _wait_for_checkpoint(log_path, process, after_step):
     raise AssertionError("no checkpoint within 120 s")
 
 
+# SIGTERM then resume is covered by tests/train/test_sharding.py, SIGKILL of a training then a
+# rerun giving the uninterrupted metrics by the kill matrix of tests/workflow/test_pipeline.py
+@pytest.mark.extended
 def test_killed_and_resumed_run_matches_uninterrupted_run(
     base_config, config_file, compilation_cache, tmp_path
 ):

@@ -140,7 +140,9 @@ def _mark_finished(checkout: Path) -> None:
     assert "Nothing to be done" in plan, plan
 
 
-@pytest.mark.slow
+# .ci/run covers it in the default run: the README's test command after the suite, then a check
+# that the suite's results are unchanged
+@pytest.mark.extended
 def test_workflow_tests_pass_after_the_suite(tmp_path):
     """The README's commands in order: the default suite, then the tests. In a copy of the
     checkout whose suite has finished (seed 0 of every run), the seed overlay's dry-run test

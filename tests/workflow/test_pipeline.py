@@ -102,6 +102,7 @@ def test_experiment_changes_a_parameter(clone):
     assert probe.sizes["point"] == 11
 
 
+@pytest.mark.extended  # tests/test_storage.py covers the store rule in the default run
 def test_adding_a_seed_reruns_the_probe_over_its_store(workdir):
     """A seed added to a finished suite reruns its probe with changed parameters; Snakemake
     deletes the job's declared output, the probe store's root zarr.json, before the job starts,
