@@ -294,11 +294,16 @@ def write_zarr_group(dataset: xr.Dataset, path: str | os.PathLike, group: str) -
 
 
 def _storable(dataset: xr.Dataset) -> xr.Dataset:
-    """``dataset`` with fixed-width unicode variables as variable-length strings."""
+    """``dataset`` with fixed-width unicode variables as variable-length strings, and without the
+    encodings its variables carry from the stores they were read from: a store is written for
+    the values it holds now (an integer variable of one store combined with a missing value of
+    another is float with NaN, which an inherited ``int64`` encoding would turn into -2⁶³)."""
     dataset = dataset.copy()
     for name, variable in dataset.variables.items():
         if variable.dtype.kind == "U":
             dataset[name] = variable.astype(object)
+    for variable in dataset.variables.values():
+        variable.encoding = {}
     return dataset
 
 

@@ -214,3 +214,15 @@ def test_other_os_errors_pass_unchanged(tmp_path):
     with pytest.raises(ConnectionResetError):
         with atomic_path(tmp_path / "out.txt"):
             raise ConnectionResetError(errno.ECONNRESET, "reset")
+
+
+def test_a_combined_store_keeps_the_missing_value_of_an_integer_variable(tmp_path):
+    """An integer variable read from one store and aligned with a store without it becomes float
+    with NaN; written again it stays NaN (an inherited int64 encoding wrote -2⁶³)."""
+    trained = xr.Dataset({"num_parameters": ("model", np.array([1368]))}, coords={"model": ["a"]})
+    write_zarr(trained, tmp_path / "a.zarr")
+    calculator = xr.Dataset({"energy_mae": ("model", [0.5])}, coords={"model": ["b"]})
+    combined = xr.merge([read_zarr(tmp_path / "a.zarr", "metric"), calculator])
+    write_zarr(combined, tmp_path / "combined.zarr")
+    values = read_zarr(tmp_path / "combined.zarr", "metric")["num_parameters"].values
+    assert values[0] == 1368 and np.isnan(values[1])

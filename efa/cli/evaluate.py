@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 import argparse
-import json
+
+from efa.cli.result_line import print_result
 
 
 def _evaluate(args: argparse.Namespace) -> int:
@@ -12,7 +13,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     path, metrics = write_evaluation(args.run_dir, args.split, args.output)
     flat = {name: float(metrics[name].values.item()) for name in metrics.data_vars}
-    print(json.dumps({"metrics": str(path), **flat}))
+    print_result({"metrics": str(path), **flat})
     return 0
 
 

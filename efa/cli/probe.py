@@ -7,8 +7,8 @@ store (:mod:`efa.probes.store`) atomically. Heavy imports happen inside the hand
 from __future__ import annotations
 
 import argparse
-import json
-import math
+
+from efa.cli.result_line import print_result
 
 _EPILOG = """\
 probes (kind; default reference):
@@ -165,15 +165,7 @@ def _run(args: argparse.Namespace) -> int:
         for model in store["model"].values
         for seed in store["seed"].values
     }
-    print(
-        json.dumps(
-            {
-                "probe": args.name,
-                "output": str(args.output),
-                **{k: (None if math.isnan(v) else v) for k, v in summary.items()},
-            }
-        )
-    )
+    print_result({"probe": args.name, "output": str(args.output), **summary})
     return 0
 
 

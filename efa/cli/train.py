@@ -7,7 +7,8 @@ run directory is written instead (:mod:`efa.predictors.loading`), or another cod
 from __future__ import annotations
 
 import argparse
-import json
+
+from efa.cli.result_line import print_result
 
 #: ``efa train`` flags that are shortcuts for ``--set KEY=VALUE``.
 _SHORTCUTS = {
@@ -43,7 +44,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         "--progress",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="show a progress bar (default: only on a terminal)",
+        help="show a progress bar (default: only on a terminal); without one, a line per "
+        "logged step and per validation goes to standard error (a job's log)",
     )
 
 
@@ -66,7 +68,7 @@ def _train(args: argparse.Namespace) -> int:
     else:
         trainer = Trainer(config, args.run_dir, progress_bar=args.progress)
         run_dir, summary = trainer.paths.root, trainer.run()
-    print(json.dumps({"run_dir": str(run_dir), **summary}))
+    print_result({"run_dir": str(run_dir), **summary})
     return EXIT_INTERRUPTED if summary["status"] == "interrupted" else 0
 
 

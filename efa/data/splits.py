@@ -113,7 +113,16 @@ def run_splits(
     splits of ``dataset`` where ``spec`` is :data:`PUBLISHED`."""
     if spec == PUBLISHED:
         return published_splits(dataset, source)
-    return make_splits(int(dataset.sizes["structure"]), dict(spec), seed)
+    try:
+        return make_splits(int(dataset.sizes["structure"]), dict(spec), seed)
+    except DataError as error:
+        if "split" not in dataset.variables:
+            raise
+        names = list(dict.fromkeys(str(value) for value in np.asarray(dataset["split"].values)))
+        raise DataError(
+            f"{source}: {error}; the data set has published splits {names}: train on them with "
+            f"splits: {PUBLISHED} (efa train --set splits={PUBLISHED})"
+        ) from None
 
 
 def test_sets(splits: Mapping[str, np.ndarray]) -> list[str]:

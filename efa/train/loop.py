@@ -19,6 +19,7 @@ import dataclasses
 import functools
 import math
 import signal
+import sys
 import time
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -359,9 +360,12 @@ class Trainer:
                     loss=f"{loss:.3g}", valid_mae=f"{valid.get('energy_mae', math.nan):.3g}"
                 )
                 at_end = progress.step == config.max_steps or out_of_time
-                if progress.step % config.valid_every == 0 or at_end:
+                validating = progress.step % config.valid_every == 0 or at_end
+                if validating:
                     valid = self._validate_and_keep_best(state, progress)
                     self._save(state, progress)
+                if bar.disable and (validating or progress.step % config.log_every == 0):
+                    _progress_line(progress, config.max_steps, loss, valid if validating else {})
                 elif terminated:
                     self._save(state, progress)
                 if out_of_time and progress.step < config.max_steps:
@@ -425,3 +429,17 @@ class Trainer:
             f"step {step}: {what} is {loss}; training stopped and {kept}. "
             "Lower learning_rate or set gradient_clip."
         )
+
+
+def _progress_line(
+    progress: Progress, max_steps: int, loss: float, valid: dict[str, float]
+) -> None:
+    """One line of progress on standard error, for a run without a progress bar (a job's log):
+    the step, the training loss, and after a validation its energy and force MAE."""
+    line = f"step {progress.step}/{max_steps}  loss {loss:.4g}  elapsed {progress.elapsed_s:.0f} s"
+    if valid:
+        line += f"  valid energy_mae {valid.get('energy_mae', math.nan):.4g} eV"
+        if "forces_mae" in valid:
+            line += f"  forces_mae {valid['forces_mae']:.4g} eV/Å"
+        line += f"  (best step {progress.best_step})"
+    print(line, file=sys.stderr, flush=True)

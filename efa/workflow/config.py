@@ -34,10 +34,13 @@ Layout of the configuration (see ``config/config.yaml`` for a commented example)
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
+
+import jsonschema
 
 from efa.bounded_yaml import YAMLBoundError, load_yaml
 from efa.errors import ConfigError, EfaError
@@ -451,6 +454,43 @@ def check_config_files(paths: Iterable[str | os.PathLike]) -> None:
             load_yaml(Path(path).read_text())
         except YAMLBoundError as error:
             raise ConfigError(f"{path}: {error}") from None
+
+
+#: Characters of a schema violation's own message shown (it quotes the value it refuses).
+MESSAGE_LIMIT = 200
+
+
+def check_schema(config: Mapping[str, Any], schema_path: str | os.PathLike, source: str) -> None:
+    """Check ``config`` against the workflow's JSON schema; raise one :class:`ConfigError` for
+    the most relevant violation (:func:`jsonschema.exceptions.best_match`), naming its key, the
+    value and what the schema expects: an unknown key with the keys allowed there (and the
+    closest one), a missing key with a hint for overlay files used alone.
+
+    Snakemake's ``validate`` then fills in the schema's defaults (it passes: the configuration
+    is valid by then); its own message of a violation is the whole schema of the key.
+    """
+    schema = load_yaml(Path(schema_path).read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    error = jsonschema.exceptions.best_match(validator.iter_errors(config))
+    if error is None:
+        return
+    key = ".".join(str(part) for part in error.absolute_path) or "(top level)"
+    if error.validator == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        unknown = sorted(set(error.instance) - set(allowed))
+        closest = difflib.get_close_matches(unknown[0], allowed, n=1) if allowed else []
+        hint = f"; did you mean {closest[0]!r}?" if closest else ""
+        message = f"unknown key(s) {unknown}; expected one of {allowed}{hint}"
+    elif error.validator == "required" and not error.absolute_path:
+        message = (
+            f"{error.message}; a file that only changes a few keys (an overlay) goes after a "
+            "whole configuration: --configfile config/config.yaml OVERLAY"
+        )
+    else:
+        message = " ".join(error.message.split())  # it quotes the value, which may be long
+        if len(message) > MESSAGE_LIMIT:
+            message = message[: MESSAGE_LIMIT - 3] + "..."
+    raise ConfigError(f"{source}: {key}: {message}", key=None if key == "(top level)" else key)
 
 
 def validate_workflow_config(config: Mapping[str, Any], source: str = "config") -> None:

@@ -2,9 +2,10 @@
 
 import numpy as np
 import pytest
+import xarray as xr
 
 from efa.data.generators import charge_dipole
-from efa.data.splits import load_splits, make_splits, save_splits
+from efa.data.splits import load_splits, make_splits, run_splits, save_splits
 from efa.data.store import open_dataset, store_path, write_dataset
 from efa.errors import DataError
 
@@ -68,3 +69,17 @@ def test_store_round_trip(tmp_path):
     assert len([p for p in path.rglob("*") if p.is_file()]) <= 20
     with pytest.raises(DataError, match="efa data build nothing"):
         open_dataset("nothing", root=tmp_path)
+
+
+def test_sizes_a_published_set_cannot_give_point_at_its_published_splits():
+    dataset = xr.Dataset(
+        {"split": ("structure", np.array(["train"] * 40 + ["valid"] * 10 + ["test"] * 15))}
+    )
+    with pytest.raises(
+        DataError,
+        match=r"cumulene: splits train=2000, valid=500, test=200 need 2700 structures; the data "
+        r"set has 65; the data set has published splits \['train', 'valid', 'test'\]: train on "
+        r"them with splits: dataset \(efa train --set splits=dataset\)",
+    ):
+        run_splits({"train": 2000, "valid": 500, "test": 200}, 0, dataset, "cumulene")
+    assert [len(s) for s in run_splits("dataset", 0, dataset).values()] == [40, 10, 15]

@@ -165,7 +165,16 @@ def _calculator_run(datasets_root, tmp_path, calculator=LJ, options=LJ_OPTIONS):
     return main(argv), tmp_path / "runs" / "pairs" / "lj" / "seed0"
 
 
-def test_calculator_run_is_evaluated_and_probed_like_a_trained_one(datasets_root, tmp_path):
+def _strict_json(line: str):
+    """``line`` read as strict JSON: NaN and Infinity, which are not JSON, are refused."""
+
+    def refuse(name):
+        raise ValueError(f"{name} is not JSON")
+
+    return json.loads(line, parse_constant=refuse)
+
+
+def test_calculator_run_is_evaluated_and_probed_like_a_trained_one(datasets_root, tmp_path, capsys):
     status, run = _calculator_run(datasets_root, tmp_path)
     assert status == 0
     summary = json.loads((run / "summary.json").read_text())
@@ -176,7 +185,10 @@ def test_calculator_run_is_evaluated_and_probed_like_a_trained_one(datasets_root
     before = sorted(path.name for path in run.iterdir())
     assert main(["evaluate", str(run), "--output", str(run)]) == 2  # would delete the run
     assert sorted(path.name for path in run.iterdir()) == before
+    capsys.readouterr()
     assert main(["evaluate", str(run)]) == 0
+    printed = _strict_json(capsys.readouterr().out.strip().splitlines()[-1])
+    assert printed["num_parameters"] is None  # a calculator has no parameter count
     metrics = xr.open_zarr(run / "metrics.zarr", consolidated=False).load()
     predictions = xr.open_zarr(run / "predictions_test.zarr", consolidated=False).load()
     error = np.abs(predictions.energy_predicted - predictions.energy_reference).mean()

@@ -20,10 +20,15 @@ from efa.train.log import TrainingLog
 from efa.train.loop import EXIT_INTERRUPTED, Trainer, TrainingDiverged
 
 
-def test_train_then_evaluate_writes_result_store(base_config, tmp_path):
+def test_train_then_evaluate_writes_result_store(base_config, tmp_path, capsys):
     config = config_from_mapping(base_config)
     summary = Trainer(config).run()
     assert summary["status"] == "complete" and summary["steps"] == 30
+    # no terminal, no bar: a line per logged step and per validation, as a job's log shows them
+    lines = capsys.readouterr().err.splitlines()
+    progress = [line for line in lines if line.startswith("step ")]
+    assert len(progress) == 30 // config.log_every, lines
+    assert progress[-1].startswith("step 30/30  loss ") and "valid energy_mae " in progress[-1]
     path, metrics = write_evaluation(config.run_dir())
     stored = xr.open_zarr(path, consolidated=False)
     assert dict(stored.sizes) == {"experiment": 1, "model": 1, "seed": 1}

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from efa.errors import ConfigError
-from efa.workflow.config import validate_workflow_config
+from efa.workflow.config import check_schema, validate_workflow_config
 
 from .conftest import ROOT, load_config, run, snakemake, tool
 
@@ -320,6 +320,44 @@ def test_validation_names_the_key(mutate):
         validate_workflow_config(config)
 
 
+SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
+
+
+def _typo(config):
+    experiment = config["experiments"]["two_atoms"]
+    experiment["modles"] = experiment.pop("models")
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        (
+            _typo,
+            "ci.yaml: experiments.two_atoms: unknown key(s) ['modles']; expected one of "
+            "['dataset', 'description', 'models', 'probes', 'seeds', 'splits', 'targets', "
+            "'train']; did you mean 'models'?",
+        ),
+        (
+            lambda config: config["experiments"]["two_atoms"].update(seeds="zero"),
+            "ci.yaml: experiments.two_atoms.seeds: 'zero' is not of type 'array'",
+        ),
+        (
+            lambda config: config.clear() or config.update(load_config("three_seeds.yaml")),
+            "ci.yaml: (top level): 'datasets' is a required property; a file that only changes "
+            "a few keys (an overlay) goes after a whole configuration",
+        ),
+    ],
+    ids=["typo", "wrong-type", "overlay-alone"],
+)
+def test_a_schema_violation_is_one_line_naming_the_key(mutate, expected):
+    config = _ci()
+    mutate(config)
+    with pytest.raises(ConfigError) as raised:
+        check_schema(config, SCHEMA, "ci.yaml")
+    assert str(raised.value).startswith(expected), raised.value
+    assert "\n" not in str(raised.value)
+
+
 def test_ci_config_is_valid():
     validate_workflow_config(_ci())
 
@@ -366,9 +404,10 @@ def test_bad_config_fails_before_any_job(mutate, workdir):
     path.write_text(yaml.safe_dump(config))
     result = snakemake(workdir, "--cores", "1", "--configfile", path, timeout=120, check=False)
     assert result.returncode != 0
-    if key == "splits":  # a schema error: Snakemake names the path of the bad value
-        assert "-5 is less than the minimum of 1" in result.stdout, result.stdout
-        assert "'splits'" in result.stdout and "'train'" in result.stdout, result.stdout
+    if key == "splits":  # a schema error: one line naming the key and the schema's words
+        expected = "bad.yaml: experiments.two_atoms.splits.train: -5 is less than the minimum of 1"
+        assert expected in result.stdout, result.stdout
+        assert len(result.stdout.splitlines()) < 10, result.stdout
     else:
         assert key in result.stdout, result.stdout
     assert not (workdir / "results").exists()

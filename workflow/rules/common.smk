@@ -1,5 +1,6 @@
 # Shared set-up of the workflow: the configuration is checked while Snakemake parses the workflow,
-# so a bad configuration stops before any job runs (first the JSON schema, then
+# so a bad configuration stops before any job runs (first the JSON schema, in one line naming the
+# key (efa.workflow.config.check_schema; Snakemake's validate then adds the defaults), then
 # efa.workflow.config.validate_workflow_config, naming the offending key). Every decision the
 # rules need comes from PLAN (efa.workflow.plan.Plan); the rules only declare.
 #
@@ -13,15 +14,17 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
-from efa.workflow.config import check_config_files, validate_workflow_config
+from efa.workflow.config import check_config_files, check_schema, validate_workflow_config
 from efa.workflow.plan import EFA, Plan, prepare_job_environment, store_marker, store_of
 from efa.workflow.slurm_site import check_site
 
+CONFIG_SOURCE = ", ".join(str(path) for path in workflow.configfiles) or "config"
 check_config_files(workflow.configfiles)
-validate(config, "../schemas/config.schema.yaml")
-validate_workflow_config(
-    config, source=", ".join(str(path) for path in workflow.configfiles) or "config"
+check_schema(
+    config, Path(workflow.current_basedir) / "../schemas/config.schema.yaml", CONFIG_SOURCE
 )
+validate(config, "../schemas/config.schema.yaml")  # the schema's defaults
+validate_workflow_config(config, source=CONFIG_SOURCE)
 prepare_job_environment(workflow.basedir)
 PLAN = Plan(config)
 DATASETS = PLAN.datasets_root
