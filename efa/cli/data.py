@@ -29,7 +29,15 @@ def register(subparsers) -> None:
         parser.set_defaults(handler=handler)
         return parser
 
-    command("list", _list, "print the registry as a table")
+    listing = command(
+        "list",
+        _list,
+        "print the registry as a table (structures: of the built store where there is one, "
+        "else as the registry declares)",
+    )
+    listing.add_argument(
+        "--citations", action="store_true", help="also print each data set's citation and licence"
+    )
     fetch = command("fetch", _fetch, "download and verify the raw files of fetched data sets")
     fetch.add_argument("names", nargs="+", metavar="NAME")
     build = command("build", _build, "build data sets into <root>/<name>.zarr")
@@ -120,11 +128,12 @@ def _list(args) -> int:
     from efa.data.store import store_path
 
     rows = [("name", "kind", "structures", "size", "license", "built")]
-    for entry in load_registry(args.root).entries.values():
+    entries = load_registry(args.root).entries.values()
+    for entry in entries:
         path = store_path(entry.name, args.root)
         built = path.is_dir()
         size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if built else None
-        count = entry.num_structures
+        count = _built_count(path) if built else entry.num_structures
         rows.append(
             (
                 entry.name,
@@ -138,7 +147,20 @@ def _list(args) -> int:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    if args.citations:
+        for entry in entries:
+            print(f"\n{entry.name} ({entry.license}):\n  {entry.citation or '(no citation given)'}")
     return 0
+
+
+def _built_count(store) -> int | None:
+    """Structures in a built store, read from its metadata (None where it cannot be read)."""
+    import xarray as xr
+
+    try:
+        return int(xr.open_zarr(store, consolidated=False).sizes["structure"])
+    except (OSError, ValueError, KeyError):
+        return None
 
 
 def _fetch(args) -> int:

@@ -13,6 +13,8 @@ inputs:  --metrics: test-metric stores of 'efa evaluate' (dims experiment, model
 outputs (under --output-dir):
   tables/test_metrics.md|csv        test metrics per experiment x model, mean ± std over seeds,
                                     and whether any run was truncated (stopped on max_time_s)
+  tables/leaderboard_<exp>.md|csv   per experiment: every model ranked, errors, parameters,
+                                    targets met (figures/leaderboard_<exp>.png beside it)
   tables/test_sets.md|csv           errors per test set and group (with --test-sets)
   tables/cost.md|csv, cost.json     steps and training wall time (kept apart: they vary)
   tables/probe_<label>.md|csv       probe metrics per model
@@ -20,6 +22,9 @@ outputs (under --output-dir):
   tables/targets.md, targets.json   verdicts of the declared targets (--targets), each
                                     model's score; summary.md: all tables with headings
   figures/<label>.png               one figure per probe (reference vs each model, side by side)
+  figures/parity_<exp>.png          predicted vs reference energies and forces (--predictions)
+  figures/learning_curves_<exp>.png validation loss per step of each run (--predictions: the
+                                    train_log.jsonl beside each store)
   figures/force_error_vs_depth.png  test force RMSE vs depth T, for models labelled <name>_T<k>
   metrics.json                      nested summary for DVC ('dvc metrics show'): quality
                                     numbers, truncated runs and provenance (no timings)

@@ -137,6 +137,10 @@ def save_splits(splits: Mapping[str, np.ndarray], path: str | os.PathLike) -> Pa
     return write_text(text + "\n", path)
 
 
+#: One more than the largest structure index a splits file may hold (an int64 holds it).
+MAX_INDEX = 2**62
+
+
 def load_splits(path: str | os.PathLike) -> dict[str, np.ndarray]:
     """Read splits written by :func:`save_splits`: ``{split name: [structure index, …]}``.
 
@@ -151,11 +155,12 @@ def load_splits(path: str | os.PathLike) -> dict[str, np.ndarray]:
     except (OSError, ValueError) as error:
         raise DataError(f"{path}: unreadable splits file ({error})") from None
     if not isinstance(raw, dict) or not all(
-        isinstance(indices, list) and all(type(index) is int and index >= 0 for index in indices)
+        isinstance(indices, list)
+        and all(type(index) is int and 0 <= index < MAX_INDEX for index in indices)
         for indices in raw.values()
     ):
         raise DataError(
             f"{path}: expected a JSON object of split name -> list of structure indices "
-            "(integers >= 0), as 'efa train' writes it"
+            f"(integers from 0 to {MAX_INDEX - 1}), as 'efa train' writes it"
         )
     return {name: np.asarray(indices, dtype=np.int64) for name, indices in raw.items()}

@@ -14,7 +14,11 @@ A row per model of the experiment, whatever its kind (built-in, own Flax module,
   (``met``, ``NOT met`` with the value, or ``n/a`` with the reason; :mod:`efa.report.targets`).
 
 Rows are ranked by score (fraction of the judged targets met, then the number met), then by
-label.
+test energy MAE, then by label.
+
+The CSV holds every column; the markdown table, for reading at a glance, the rank and the
+columns of :data:`AT_A_GLANCE` with their units (``–`` where a model has no value), and a line
+naming the CSV for the rest.
 
 What the models cost (training time, inference µs/atom) varies between runs and is in the cost
 table (:func:`efa.report.tables.cost_tables`), not here, so that the leaderboard of one
@@ -24,6 +28,7 @@ configuration is the same byte for byte on every rerun.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -38,6 +43,20 @@ from efa.runs.card import CARD_KEYS
 LEADERBOARD_TEST_METRICS = ("energy_mae", "energy_rmse", "forces_mae", "forces_rmse")
 #: Metrics shown for each further test set and group.
 LEADERBOARD_SET_METRICS = ("energy_mae", "forces_mae")
+#: Columns of the markdown leaderboard, with their headings.
+AT_A_GLANCE = {
+    "model": "model",
+    "score": "targets met",
+    "energy_mae": "energy MAE (eV)",
+    "energy_rmse": "energy RMSE (eV)",
+    "forces_mae": "force MAE (eV/Å)",
+    "forces_rmse": "force RMSE (eV/Å)",
+    "num_parameters": "parameters",
+    "receptive_field": "receptive field",
+    "truncated": "truncated",
+}
+#: A missing value in the markdown tables.
+MISSING = "–"
 
 
 def model_cards(metric_stores: Sequence[xr.Dataset]) -> dict[tuple[str, str], dict[str, str]]:
@@ -154,8 +173,10 @@ def leaderboard(
         met = sum(v.met for v in applicable)
         if target_names:
             row.append(f"{met}/{len(applicable)}")
-        ranks.append((-(met / len(applicable)) if applicable else 1.0, -met, str(model)))
-        row += [_mean(entry[name].values) for name in test]
+        errors = [_mean(entry[name].values) for name in test]
+        tie = errors[0] if math.isfinite(errors[0]) else math.inf
+        ranks.append((-(met / len(applicable)) if applicable else 1.0, -met, tie, str(model)))
+        row += errors
         for _, test_set, group, metric in set_columns:
             present = str(model) in test_sets["model"].values
             row.append(
@@ -212,12 +233,33 @@ def leaderboard_tables(
         header, rows = leaderboard(
             metrics, probes, cards, str(experiment), test_sets, verdicts, capabilities
         )
-        shown = [
-            [f"{cell:.3g}" if isinstance(cell, float) else cell for cell in row] for row in rows
-        ]
         tables[str(experiment)] = (
-            markdown_table(header, shown),
+            glance_table(header, rows, f"leaderboard_{experiment}.csv"),
             csv_table(header, rows),
             (header, rows),
         )
     return tables
+
+
+def glance_table(header: Sequence[str], rows: Sequence[Sequence[object]], csv_name: str) -> str:
+    """The markdown leaderboard: rank and the :data:`AT_A_GLANCE` columns of ``header``, numbers
+    to three significant digits (parameters as integers), then a line naming ``csv_name``."""
+    columns = [header.index(name) for name in AT_A_GLANCE if name in header]
+    shown = [
+        [str(rank), *(_glance_cell(header[i], row[i]) for i in columns)]
+        for rank, row in enumerate(rows, start=1)
+    ]
+    table = markdown_table(["rank", *(AT_A_GLANCE[header[i]] for i in columns)], shown)
+    rest = len(header) - len(columns)
+    return table + (
+        f"\n{rest} more columns (probe metrics, test sets and groups, model card, capabilities, "
+        f"each target's verdict) are in `{csv_name}`.\n"
+    )
+
+
+def _glance_cell(name: str, cell: object) -> str:
+    if isinstance(cell, float):
+        if not math.isfinite(cell):
+            return MISSING
+        return f"{cell:.0f}" if name == "num_parameters" else f"{cell:.3g}"
+    return str(cell) if cell != "" else MISSING

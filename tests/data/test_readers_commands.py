@@ -89,12 +89,14 @@ def test_cli_build_list_show(root, capsys):
     ds = open_dataset("two_atoms", root=root)
     assert ds.sizes["structure"] == 50 and ds.attrs["parameters"]["num_structures"] == 50
     assert ds.attrs["splits"] == {"train": 2000, "valid": 500, "test": 200}
-    assert main(["data", "list", "--root", str(root)]) == 0
+    assert main(["data", "list", "--root", str(root), "--citations"]) == 0
     listing = capsys.readouterr().out
+    # the built store's 50 structures, not the registry's 10,000
     assert any(
-        line.split()[:2] == ["two_atoms", "generate"] and line.split()[-1] == "yes"
+        line.split()[:3] == ["two_atoms", "generate", "50"] and line.split()[-1] == "yes"
         for line in listing.splitlines()
-    )
+    ), listing
+    assert "two_atoms (MIT):\n  J. T. Frank" in listing
     assert main(["data", "show", "two_atoms", "--root", str(root)]) == 0
     shown = capsys.readouterr().out
     assert "structures      50" in shown and "elements        [1, 2]" in shown and "MIT" in shown

@@ -83,3 +83,11 @@ def test_sizes_a_published_set_cannot_give_point_at_its_published_splits():
     ):
         run_splits({"train": 2000, "valid": 500, "test": 200}, 0, dataset, "cumulene")
     assert [len(s) for s in run_splits("dataset", 0, dataset).values()] == [40, 10, 15]
+
+
+def test_an_index_no_int64_holds_is_refused_by_name(tmp_path):
+    """Found by the fuzzer: 2⁶³ in a splits file ended in an OverflowError."""
+    path = tmp_path / "splits.json"
+    path.write_text('{"train": [9223372036854775808]}')
+    with pytest.raises(DataError, match=r"splits.json: expected .* \(integers from 0 to"):
+        load_splits(path)

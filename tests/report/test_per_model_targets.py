@@ -135,3 +135,26 @@ def test_a_physics_store_read_back_counts_as_complete(tmp_path):
     )
     (verdict,) = evaluate_targets([spec], [back])
     assert verdict.met and verdict.value == 0
+
+
+def test_the_markdown_leaderboard_is_read_at_a_glance():
+    """Rank, the columns that matter with units, '–' for a missing value; the rest in the CSV."""
+    from efa.report.leaderboard import glance_table
+
+    header = ["model", "score", "energy_mae", "forces_mae", "two_atoms:energy_jumps", "source"]
+    header += ["num_parameters", "receptive_field"]
+    rows = [
+        ["efa", "6/6", 0.0123456, 0.02, 1.0, "efa-bench efa", 1733.0, "global"],
+        ["emt", "5/6", 0.5, float("nan"), 2.0, "ase", float("nan"), ""],
+    ]
+    lines = glance_table(header, rows, "leaderboard_x.csv").splitlines()
+    assert lines[0] == (
+        "| rank | model | targets met | energy MAE (eV) | force MAE (eV/Å) | parameters "
+        "| receptive field |"
+    )
+    assert lines[2] == "| 1 | efa | 6/6 | 0.0123 | 0.02 | 1733 | global |"
+    assert lines[3] == "| 2 | emt | 5/6 | 0.5 | – | – | – |"
+    assert lines[-1] == (
+        "2 more columns (probe metrics, test sets and groups, model card, capabilities, each "
+        "target's verdict) are in `leaderboard_x.csv`."
+    )
