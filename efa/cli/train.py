@@ -7,6 +7,8 @@ run directory is written instead (:mod:`efa.predictors.loading`), or another cod
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
 from efa.cli.result_line import print_result
 
@@ -47,6 +49,13 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         help="show a progress bar (default: only on a terminal); without one, a line per "
         "logged step and per validation goes to standard error (a job's log)",
     )
+    parser.add_argument(
+        "--replace-changed",
+        action="store_true",
+        help="where the run directory holds a run of another configuration, move it to "
+        ".<name>.replaced beside it (replacing an older one) and train anew, instead of "
+        "refusing; the workflow passes it, as Snakemake reruns a run whose settings changed",
+    )
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -58,6 +67,19 @@ def _train(args: argparse.Namespace) -> int:
         f"{key}={getattr(args, key)}" for key in _SHORTCUTS if getattr(args, key) is not None
     ]
     config = load_config(args.config, assignments)
+    if args.replace_changed:
+        from efa.runs.directory import set_aside_changed_run
+        from efa.runs.layout import RunPaths
+
+        paths = RunPaths(Path(args.run_dir) if args.run_dir else config.run_dir())
+        replaced = set_aside_changed_run(paths, config)
+        if replaced is not None:
+            aside, change = replaced
+            print(
+                f"efa: {paths.root}: the configuration changed ({change}); the previous run "
+                f"is kept in {aside}, this one starts anew",
+                file=sys.stderr,
+            )
     if config.calculator:  # another code trains it, or nothing is trained
         from efa.predictors import prepare_calculator_run
         from efa.predictors.external import train_external

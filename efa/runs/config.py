@@ -30,6 +30,28 @@ from efa.runs.card import model_card
 from efa.runs.layout import run_dir
 from efa.runs.trainer_spec import check_trainer
 
+#: Settings that shape gradient-descent training only: a calculator model without a trainer has
+#: nothing they could change (the workflow leaves them out of its runs, so that a changed
+#: ``train`` block does not rerun it).
+GRADIENT_TRAINING_KEYS = frozenset(
+    {
+        "batch_size",
+        "num_buckets",
+        "devices",
+        "max_steps",
+        "max_time_s",
+        "learning_rate",
+        "final_learning_rate",
+        "gradient_clip",
+        "energy_weight",
+        "forces_weight",
+        "energy_loss",
+        "stress_weight",
+        "valid_every",
+        "log_every",
+    }
+)
+
 
 @dataclasses.dataclass(frozen=True)
 class RunConfig:

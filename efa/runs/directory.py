@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -84,25 +85,50 @@ def check_same_config(paths: RunPaths, config: RunConfig) -> None:
     Raises:
       ConfigError: naming the first key that differs, with both values.
     """
+    changes = config_changes(paths, config)
+    if changes:
+        raise ConfigError(
+            f"{paths.root} holds a run with a different configuration ({changes[0]}); use "
+            "another output directory, or --replace-changed to keep that run aside and train "
+            "anew (Snakemake passes it when a setting changed)"
+        )
+
+
+def config_changes(paths: RunPaths, config: RunConfig) -> list[str]:
+    """``"key: value there, value now"`` for every setting, other than :data:`RESUMABLE_KEYS`,
+    in which the run directory's ``config.json`` differs from ``config`` (none without one)."""
     if not paths.config.exists():
-        return
+        return []
     existing = {
         **json.loads(json.dumps(RunConfig().to_dict())),
         **read_json(paths.config, "run configuration"),
     }
     wanted = json.loads(json.dumps(config.to_dict()))
-    changed = sorted(
-        key
-        for key in set(existing) | set(wanted)
+    return [
+        f"{key}: {existing.get(key)!r} there, {wanted.get(key)!r} now"
+        for key in sorted(set(existing) | set(wanted))
         if existing.get(key) != wanted.get(key) and key not in RESUMABLE_KEYS
-    )
-    if changed:
-        key = changed[0]
-        raise ConfigError(
-            f"{paths.root} holds a run with a different configuration ({key}: "
-            f"{existing.get(key)!r} there, {wanted.get(key)!r} now); use another output "
-            "directory or delete that run"
-        )
+    ]
+
+
+def set_aside_changed_run(paths: RunPaths, config: RunConfig) -> tuple[Path, str] | None:
+    """Move a run directory that holds a run of another configuration to ``.<name>.replaced``
+    beside it (replacing one an earlier change left there), under the run's lock, so that the
+    run starts anew; return ``(where it went, the first change)``, or None where the directory
+    holds no other configuration.
+
+    Raises:
+      EfaError: another process trains the run now.
+    """
+    with run_lock(paths):
+        changes = config_changes(paths, config)
+        if not changes:
+            return None
+        aside = paths.root.with_name(f".{paths.root.name}.replaced")
+        if aside.exists():
+            shutil.rmtree(aside)
+        paths.root.rename(aside)
+        return aside, changes[0]
 
 
 def run_splits_of(

@@ -45,6 +45,7 @@ import jsonschema
 from efa.bounded_yaml import YAMLBoundError, load_yaml
 from efa.errors import ConfigError, EfaError
 from efa.names import check_dataset_name, check_name
+from efa.runs.config import GRADIENT_TRAINING_KEYS
 
 #: Keys of ``efa train`` that the workflow sets itself (from the experiment and the paths).
 _WORKFLOW_TRAIN_KEYS = (
@@ -86,11 +87,14 @@ def run_settings(config: Mapping[str, Any], experiment: str, label: str, seed: i
     """The ``efa train`` configuration of one run (a mapping for ``efa.runs.config``).
 
     Precedence: the shared ``train`` block < the experiment's ``train`` < the model's ``train``;
-    the workflow sets the experiment, data set, model, splits, seed and paths.
+    the workflow sets the experiment, data set, model, splits, seed and paths. A calculator
+    model without a trainer gets none of :data:`~efa.runs.config.GRADIENT_TRAINING_KEYS`.
     """
     spec = config["experiments"][experiment]
     model = spec["models"][label]
     settings = deep_merge(config.get("train"), spec.get("train"), model.get("train"))
+    if "calculator" in model and model.get("trainer") is None:
+        settings = {k: v for k, v in settings.items() if k not in GRADIENT_TRAINING_KEYS}
     if "calculator" in model:
         kind = {
             "calculator": model["calculator"],

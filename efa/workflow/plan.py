@@ -58,11 +58,13 @@ def store_of(marker: str) -> str:
 
 
 def set_arguments(mapping: Mapping[str, Any]) -> list[str]:
-    """``--set KEY=VALUE`` arguments (values as JSON, which efa parses as YAML), as a list."""
+    """``--set KEY=VALUE`` arguments (values as JSON, which efa parses as YAML), as a list, in
+    sorted key order at every level: a job's parameters depend on the settings, not on the order
+    in which a configuration file lists them (Snakemake reruns a job whose parameters changed)."""
     return [
         argument
-        for key, value in mapping.items()
-        for argument in ("--set", f"{key}={json.dumps(value)}")
+        for key, value in sorted(mapping.items())
+        for argument in ("--set", f"{key}={json.dumps(value, sort_keys=True)}")
     ]
 
 

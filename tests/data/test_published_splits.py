@@ -198,7 +198,7 @@ def test_a_run_on_published_splits_reports_every_test_set_and_group(root, files,
     assert "| pub | lj | test | ood | 10 |" in table
     assert "| pub | lj | test_far | ood | 6 |" in table
     assert "test_far | in_domain" not in table
-    board = (output / "tables" / "leaderboard_pub.md").read_text()
+    board = (output / "tables" / "leaderboard_pub.csv").read_text()
     assert "test/ood:forces_mae" in board and "test_far/ood:energy_mae" in board
     summary = json.loads((output / "metrics.json").read_text())
     assert summary["test_sets"]["pub"]["lj"]["test_far"]["ood"]["num_structures"] == 6

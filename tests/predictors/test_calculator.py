@@ -140,9 +140,10 @@ def datasets_root(tmp_path):
     return root
 
 
-def _calculator_run(datasets_root, tmp_path, calculator=LJ, options=LJ_OPTIONS):
+def _calculator_run(datasets_root, tmp_path, calculator=LJ, options=LJ_OPTIONS, flags=()):
     argv = [
         "train",
+        *flags,
         "--experiment",
         "pairs",
         "--dataset",
@@ -163,6 +164,34 @@ def _calculator_run(datasets_root, tmp_path, calculator=LJ, options=LJ_OPTIONS):
         str(tmp_path / "runs"),
     ]
     return main(argv), tmp_path / "runs" / "pairs" / "lj" / "seed0"
+
+
+def test_a_changed_setting_sets_the_old_run_aside_with_replace_changed(
+    datasets_root, tmp_path, capsys
+):
+    """A run directory of another configuration is refused by name (pointing at the flag); with
+    --replace-changed it is kept as .seed0.replaced and the run starts anew; the same
+    configuration again changes nothing."""
+    assert _calculator_run(datasets_root, tmp_path)[0] == 0
+    changed = {**LJ_OPTIONS, "sigma": 1.1}
+    status, run = _calculator_run(datasets_root, tmp_path, options=changed)
+    assert status == 2
+    assert "holds a run with a different configuration (calculator_options:" in (
+        capsys.readouterr().err
+    )
+    flags = ("--replace-changed",)
+    status, run = _calculator_run(datasets_root, tmp_path, options=changed, flags=flags)
+    assert status == 0
+    err = capsys.readouterr().err
+    aside = run.with_name(".seed0.replaced")
+    assert f"the previous run is kept in {aside}" in err, err
+    old = json.loads((aside / "config.json").read_text())["calculator_options"]
+    assert old == LJ_OPTIONS
+    assert json.loads((run / "config.json").read_text())["calculator_options"] == changed
+    before = (run / "summary.json").read_text()
+    assert _calculator_run(datasets_root, tmp_path, options=changed, flags=flags)[0] == 0
+    assert "kept in" not in capsys.readouterr().err
+    assert (run / "summary.json").read_text() == before
 
 
 def _strict_json(line: str):
@@ -224,7 +253,9 @@ def test_calculator_run_is_evaluated_and_probed_like_a_trained_one(datasets_root
         == 0
     )
     board = (output / "tables" / "leaderboard_pairs.md").read_text()
-    assert "| lj |" in board and "two_atoms:energy_mae" in board and LJ in board
+    assert "| 1 | lj |" in board  # the rest of the columns are in the CSV
+    full = (output / "tables" / "leaderboard_pairs.csv").read_text()
+    assert "two_atoms:energy_mae" in full and LJ in full
     assert (output / "figures" / "leaderboard_pairs.png").is_file()
 
 

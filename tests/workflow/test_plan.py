@@ -95,6 +95,30 @@ def test_job_arguments_are_single_items(plan_of):
     assert set_arguments({"a": "x y"}) == ["--set", 'a="x y"']
 
 
+def test_a_job_s_arguments_depend_on_the_settings_not_on_their_order(plan_of):
+    """The same settings listed in another order give the same arguments (a YAML file rewritten
+    with sorted keys reran every job); a calculator model gets no gradient-training setting, so
+    a changed 'train' block leaves its run alone."""
+    config = copy.deepcopy(load_config("ci.yaml"))
+    shuffled = copy.deepcopy(config)
+    shuffled["train"] = dict(reversed(list(config["train"].items())))
+    local = shuffled["experiments"]["two_atoms"]["models"]["local"]
+    local["options"] = dict(reversed(list(local["options"].items())))
+    assert plan_of(shuffled).train_arguments("two_atoms", "local", 0) == plan_of(
+        config
+    ).train_arguments("two_atoms", "local", 0)
+
+    config["experiments"]["two_atoms"]["models"]["lj"] = {
+        "calculator": "ase.calculators.lj:LennardJones",
+        "receptive_field": 10.0,
+    }
+    before = plan_of(config).train_arguments("two_atoms", "lj", 0)
+    config["train"]["max_steps"] = 35
+    assert plan_of(config).train_arguments("two_atoms", "lj", 0) == before
+    assert not any(item.startswith(("max_steps=", "batch_size=")) for item in before)
+    assert "max_steps=35" in plan_of(config).train_arguments("two_atoms", "local", 0)
+
+
 def test_wildcard_constraints_match_only_configured_names(plan_of):
     import re
 

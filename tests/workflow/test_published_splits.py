@@ -53,4 +53,4 @@ def test_published_splits_experiment_without_probes_runs_to_the_end(workdir):
     summary = json.loads((workdir / "results" / "metrics.json").read_text())
     assert summary["targets"] == {"met": 0, "total": 0}
     assert set(summary["test_sets"]["pub"]["lj"]) == {"test", "test_far"}
-    assert "test/in_domain:energy_mae" in (tables / "leaderboard_pub.md").read_text()
+    assert "test/in_domain:energy_mae" in (tables / "leaderboard_pub.csv").read_text()

@@ -1,5 +1,7 @@
 # Training: one job per experiment x model x seed. A killed job resumes from its checkpoint when
-# the workflow runs again (the run directory is not an output, so Snakemake never deletes it).
+# the workflow runs again (the run directory is not an output, so Snakemake never deletes it);
+# a run whose settings changed (Snakemake reruns it: its params changed) is kept aside as
+# .seed<k>.replaced and trained anew (efa train --replace-changed).
 
 
 rule train:
@@ -26,4 +28,5 @@ rule train:
         run=lambda wildcards, output: Path(output[0]).parent,
     shell:
         "{params.efa:q} train {params.settings:q} --run-dir {params.run:q} --no-progress "
+        "--replace-changed "
         "> {log:q} 2>&1"
