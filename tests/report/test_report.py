@@ -18,7 +18,9 @@ from efa.cli.main import main
 from efa.data.generators.analytic import nacl_cluster
 from efa.data.store import write_dataset
 from efa.data.structures import Structures
+from efa.errors import DataError
 from efa.probes import Predictor, run_probe, size_scan
+from efa.report.results import load_results
 from efa.report.target_spec import parse_targets
 from efa.report.targets import evaluate_targets as judge
 from efa.storage import write_zarr
@@ -242,6 +244,25 @@ def test_report_command_writes_tables_figures_and_targets(report, capsys):
     assert summary["test"]["cluster_16"]["efa_T2"]["forces_mae"] == pytest.approx(
         float(combined["forces_mae"].sel(experiment="cluster_16", model="efa_T2").mean())
     )
+
+    # the same folder in Python, as a notebook reads it (the probes where the workflow puts them)
+    for path in map(Path, report[1]):
+        if not (output / "probes" / path.name).exists():
+            shutil.copytree(path, output / "probes" / path.name)
+    results = load_results(output)
+    assert results.experiments == ["cluster_16", "two_atoms"]
+    board = results.leaderboard("cluster_16")
+    assert board.loc["efa_T2", "forces_mae"] == pytest.approx(
+        summary["test"]["cluster_16"]["efa_T2"]["forces_mae"], rel=1e-12
+    )
+    xr.testing.assert_equal(results.metrics, combined)
+    assert set(results.probes) == {Path(path).stem for path in report[1]}
+    xr.testing.assert_equal(
+        results.probes["torsion"], xr.open_zarr(report[1][2], consolidated=False)
+    )
+    assert len(results.targets) == len(verdicts) and results.summary == summary
+    with pytest.raises(DataError, match="no leaderboard of experiment 'nope'"):
+        results.leaderboard("nope")
 
 
 class _Page(HTMLParser):
