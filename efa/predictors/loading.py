@@ -17,6 +17,10 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from efa.data.structures import Structures
+from efa.errors import ConfigError, EfaError
 from efa.predictors.base import Predictor
 
 
@@ -70,7 +74,33 @@ def prepare_calculator_run(config, run_dir: str | os.PathLike | None = None) -> 
     from efa.runs.directory import prepare_run_files, write_summary
     from efa.runs.layout import RunPaths
 
-    make_calculator(config.calculator, config.calculator_options)  # fails early, names the factory
+    calculator = make_calculator(config.calculator, config.calculator_options)  # names the factory
     paths = RunPaths(Path(run_dir) if run_dir is not None else config.run_dir())
-    _, _, digest = prepare_run_files(config, paths)
+    dataset, _, digest = prepare_run_files(config, paths)
+    _check_every_element(calculator, config, Structures.from_dataset(dataset))
     return write_summary(config, paths, digest, "calculator (nothing to train)", steps=0)
+
+
+def _check_every_element(calculator, config, structures: Structures) -> None:
+    """Ask the calculator for the first structure holding each element of the data set, so that
+    one it cannot evaluate (an element it has no parameters for) stops this first job of the
+    model, not its evaluation or a probe later.
+
+    Raises:
+      ConfigError: naming the model, the data set, the structure and the calculator's error.
+    """
+    from efa.predictors.calculator import calculator_energy_forces
+
+    numbers = np.where(structures.atom_mask, structures.atomic_numbers, 0)
+    elements = np.unique(numbers[numbers > 0])
+    firsts = sorted({int(np.argmax((numbers == z).any(axis=1))) for z in elements})
+    evaluate = calculator_energy_forces(calculator, config.calculator, config.molecule_box)
+    try:
+        evaluate(structures.select(np.asarray(firsts)))
+    except EfaError as error:
+        raise ConfigError(
+            f"model {config.label or config.calculator!r}: cannot evaluate data set "
+            f"{config.dataset!r} (asked for its structures {firsts}, the first holding each "
+            f"of its elements {elements.tolist()}; numbered here in that order): {error}",
+            key="calculator",
+        ) from None

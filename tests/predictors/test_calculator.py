@@ -293,3 +293,21 @@ def test_calculator_run_refuses_a_factory_that_raises(user_module, datasets_root
     status, run = _calculator_run(datasets_root, tmp_path, "user_calculators:raises", {})
     assert status == 2 and "the factory raised RuntimeError" in capsys.readouterr().err
     assert not run.exists()
+
+
+def test_a_calculator_that_cannot_take_an_element_stops_its_first_job(
+    datasets_root, tmp_path, capsys
+):
+    """EMT has no parameters for He: the run is refused when it is prepared (the job right after
+    the store is built), naming the model, the data set and the element's structure, not at
+    its evaluation after other models trained."""
+    status, run = _calculator_run(
+        datasets_root, tmp_path, calculator="ase.calculators.emt:EMT", options={}
+    )
+    assert status == 2
+    message = capsys.readouterr().err
+    assert "model 'lj': cannot evaluate data set 'two_atoms' (asked for its structures [0]" in (
+        message
+    ), message
+    assert "He" in message and message.count("\n") == 1
+    assert not (run / "summary.json").exists()
