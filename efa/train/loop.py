@@ -364,10 +364,10 @@ class Trainer:
                 if validating:
                     valid = self._validate_and_keep_best(state, progress)
                     self._save(state, progress)
-                if bar.disable and (validating or progress.step % config.log_every == 0):
-                    _progress_line(progress, config.max_steps, loss, valid if validating else {})
                 elif terminated:
                     self._save(state, progress)
+                if bar.disable and (validating or progress.step % config.log_every == 0):
+                    _progress_line(progress, config.max_steps, loss, valid if validating else {})
                 if out_of_time and progress.step < config.max_steps:
                     status, stop_reason = "truncated", "max_time_s"
                     break
