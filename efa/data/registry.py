@@ -139,8 +139,7 @@ def _check_raw_files(raw: Mapping, where: str) -> None:
             )
         check_name("file", spec["name"], f"{where}: source.files[{index}].name")
         url = spec["url"]
-        parts = urllib.parse.urlsplit(url) if isinstance(url, str) else None
-        if parts is None or parts.scheme not in DOWNLOAD_SCHEMES or not parts.hostname:
+        if not _is_download_url(url):
             raise DataError(
                 f"{where}: source.files[{index}].url={url!r}: expected an https:// or http:// "
                 "address of a server (a local file is imported with efa data import)"
@@ -154,6 +153,18 @@ def _check_raw_files(raw: Mapping, where: str) -> None:
     if "file" in raw.get("reader", {}):
         for part in str(raw["reader"]["file"]).split("/"):
             check_name("file", part, f"{where}: reader.file {raw['reader']['file']!r}")
+
+
+def _is_download_url(url: object) -> bool:
+    """Whether ``url`` is an address of :data:`DOWNLOAD_SCHEMES` with a server name (a
+    malformed one, such as an unclosed ``[`` of an IPv6 host, is not)."""
+    if not isinstance(url, str):
+        return False
+    try:
+        parts = urllib.parse.urlsplit(url)
+        return parts.scheme in DOWNLOAD_SCHEMES and bool(parts.hostname)
+    except ValueError:
+        return False
 
 
 def read_registry_file(path: str | os.PathLike) -> Registry:

@@ -479,10 +479,14 @@ def check_schema(config: Mapping[str, Any], schema_path: str | os.PathLike, sour
     if error is None:
         return
     key = ".".join(str(part) for part in error.absolute_path) or "(top level)"
-    if error.validator == "additionalProperties":
-        allowed = sorted(error.schema.get("properties", {}))
-        unknown = sorted(set(error.instance) - set(allowed))
-        closest = difflib.get_close_matches(unknown[0], allowed, n=1) if allowed else []
+    allowed = sorted(error.schema.get("properties", {}))
+    unknown = (
+        sorted(str(name) for name in error.instance if name not in allowed)
+        if error.validator == "additionalProperties" and isinstance(error.instance, Mapping)
+        else []
+    )
+    if unknown:
+        closest = difflib.get_close_matches(unknown[0], allowed, n=1)
         hint = f"; did you mean {closest[0]!r}?" if closest else ""
         message = f"unknown key(s) {unknown}; expected one of {allowed}{hint}"
     elif error.validator == "required" and not error.absolute_path:

@@ -314,7 +314,8 @@ def test_an_archive_larger_than_the_free_space_is_refused_before_unpacking(
 
 
 @pytest.mark.parametrize(
-    "url", ["file:///etc/passwd", "ftp://example.org/a.npz", "a.npz", "https:///a.npz", 42]
+    "url",
+    ["file:///etc/passwd", "ftp://example.org/a.npz", "a.npz", "https:///a.npz", "http://[::1", 42],
 )
 def test_a_url_that_is_not_a_web_address_is_refused_by_the_registry(url):
     with pytest.raises(DataError, match=r"source.files\[0\].url=.*expected an https:// or http://"):

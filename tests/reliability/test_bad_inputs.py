@@ -239,6 +239,12 @@ def user_registry(name: str, **entry) -> Callable[[Path], None]:
     return setup
 
 
+def user_entry(verb: str, **entry):
+    """``efa data VERB evil`` of a user registry entry ``evil`` with ``entry``'s keys
+    (:func:`user_registry`)."""
+    return efa("data", verb, "evil", "--root", "datasets", setup=user_registry("evil", **entry))
+
+
 def root_folder(key: str, value: str) -> Callable[[dict, Path], None]:
     """A configuration edit setting ``key`` (a root folder) to ``value``, with the registry
     there for a data set root."""
@@ -470,16 +476,9 @@ ROWS = [
     BadInput(
         "registry-file-name",
         "registry.user.yaml: source.files[0].name: ../x.npz",
-        efa(
-            "data",
+        user_entry(
             "fetch",
-            "evil",
-            "--root",
-            "datasets",
-            setup=user_registry(
-                "evil",
-                source={"files": [{"name": "../x.npz", "url": UNREACHABLE_URL, "sha256": None}]},
-            ),
+            source={"files": [{"name": "../x.npz", "url": UNREACHABLE_URL, "sha256": None}]},
         ),
         expect=f"source.files[0].name: file '../x.npz' {NOT_A_NAME}",
         absent=("datasets/x.npz", "datasets/registry.lock"),
@@ -487,25 +486,18 @@ ROWS = [
     BadInput(
         "registry-reader-file",
         "registry.user.yaml: reader.file: ../../good.npz",
-        efa(
-            "data",
+        user_entry(
             "build",
-            "evil",
-            "--root",
-            "datasets",
-            setup=user_registry(
-                "evil",
-                reader={
-                    "format": "npz",
-                    "file": "../../good.npz",
-                    "keys": {
-                        "positions": "positions",
-                        "atomic_numbers": "atomic_numbers",
-                        "energy": "energy",
-                        "forces": "forces",
-                    },
+            reader={
+                "format": "npz",
+                "file": "../../good.npz",
+                "keys": {
+                    "positions": "positions",
+                    "atomic_numbers": "atomic_numbers",
+                    "energy": "energy",
+                    "forces": "forces",
                 },
-            ),
+            },
         ),
         expect=f"reader.file '../../good.npz': file '..' {NOT_A_NAME}",
         absent=("datasets/evil.zarr",),
@@ -847,16 +839,9 @@ ROWS = [
     BadInput(
         "registry-url-local-file",
         "registry.user.yaml: source.files[0].url: file:///etc/passwd",
-        efa(
-            "data",
+        user_entry(
             "build",
-            "evil",
-            "--root",
-            "datasets",
-            setup=user_registry(
-                "evil",
-                source={"files": [{"name": "x.npz", "url": "file:///etc/passwd", "sha256": None}]},
-            ),
+            source={"files": [{"name": "x.npz", "url": "file:///etc/passwd", "sha256": None}]},
         ),
         expect="source.files[0].url='file:///etc/passwd': expected an https:// or http://",
         absent=("datasets/raw/x.npz", "datasets/evil.zarr"),

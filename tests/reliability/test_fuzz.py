@@ -40,6 +40,7 @@ from efa.predictors.ase_calculator import PredictorCalculator
 from efa.predictors.calculator import calculator_predictor
 from efa.runs.config import config_from_mapping
 from efa.runs.trainer_spec import check_trainer
+from efa.workflow.config import check_schema
 
 SHORT = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 LONG = settings(max_examples=3000, deadline=None, suppress_health_check=list(HealthCheck))
@@ -291,8 +292,22 @@ def _check_calculator(spec):
         assert np.isfinite(forces).all()
 
 
+WORKFLOW_SCHEMA = Path(__file__).parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+workflow_configurations = (
+    st.dictionaries(
+        st.sampled_from(["datasets", "experiments", "train", "report", "results_root", "typo"]),
+        ANY_VALUE,
+        max_size=4,
+    )
+    | ANY_VALUE
+)
+
 CHECKS = {
     "archive": (archives, _check_archive),
+    "workflow-schema": (
+        workflow_configurations,
+        cleanly(lambda config: check_schema(config, WORKFLOW_SCHEMA, "fuzz.yaml")),
+    ),
     "predict": (frames, _check_predict),
     "calculator": (structures_for_calculator, _check_calculator),
     "extxyz": (frames, _check_extxyz),
