@@ -30,7 +30,12 @@ EFA_OPTIONS = dict(
     max_length=12.0,
     envelope_width=0.3,
 )
-LOCAL_OPTIONS = {key: EFA_OPTIONS[key] for key in ("features", "cutoff", "num_basis")}
+# one degree-1 iteration: vector features pass through the strain, and it compiles quickly
+LOCAL_OPTIONS = {
+    **{key: EFA_OPTIONS[key] for key in ("features", "cutoff", "num_basis")},
+    "num_iterations": 1,
+    "max_degree": 1,
+}
 MODELS = {"local": LOCAL_OPTIONS, "efa": EFA_OPTIONS}
 
 
