@@ -21,7 +21,9 @@ trainer in a process group of its own that ends with the job (SIGTERM or Ctrl-C 
 reaches the whole group, SIGKILL follows after :data:`TRAINER_GRACE_S` seconds; the run is
 ``interrupted`` and nothing is marked complete), ``max_time_s`` as a bound on the trainer's wall
 time, and a model file that must lie inside the run directory and be written after the trainer
-started.
+started. A job killed outright (SIGKILL cannot be caught) leaves its trainer running; the group is
+recorded in ``trainer_group.json`` while it runs, and the next ``efa train`` of the run ends that
+group, if its leader is still the same process, before it starts a trainer of its own.
 Placeholders, in the command, ``model_file`` and string options of the calculator:
 ``{train}``, ``{valid}``, ``{test}``, ``{run_dir}`` (absolute paths), ``{model_file}`` and
 ``{seed}``.
@@ -33,12 +35,14 @@ import contextlib
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from efa.errors import EfaError
+from efa.runs.directory import read_json, write_json
 from efa.runs.stopping import stop_requests
 
 #: Seconds between SIGTERM and SIGKILL to the trainer's process group when it must stop.
@@ -65,10 +69,56 @@ def _end_group(process: subprocess.Popen) -> None:
             continue
 
 
+def _start_ticks(pid: int) -> int | None:
+    """The start time of process ``pid`` in clock ticks since boot (``/proc/PID/stat`` field
+    22), which tells a process from a later one given the same pid; ``None`` where the process
+    is gone (or a zombie) or the system has no ``/proc``."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()  # the name, in parentheses, may hold spaces
+    return None if fields[0] == "Z" else int(fields[19])
+
+
+def end_stale_trainer(record: Path) -> bool:
+    """End the trainer group recorded in ``record`` by a job that was killed outright; remove
+    the record.
+
+    The group is ended when its leader is still the recorded process (same pid and start time)
+    or is gone: Linux gives no new process the id of a group that still has members, so a group
+    of that id is the trainer's. A live leader with another start time is another program.
+
+    Returns:
+      whether a group of the trainer's was still running and was ended.
+    """
+    if not record.exists():
+        return False
+    group = read_json(record, "trainer group")
+    pid, ticks = group.get("pid"), group.get("start_ticks")
+    record.unlink()
+    leader = _start_ticks(pid) if isinstance(pid, int) and pid > 1 else -1
+    if ticks is None or leader not in (None, ticks):
+        return False
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return False
+    deadline = time.monotonic() + 2.0  # SIGKILL is delivered at once; the leader's exit may lag
+    while _start_ticks(pid) is not None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return True
+
+
 def run_trainer(
-    command: Sequence[str], cwd: Path, log: Path, max_time_s: float | None
+    command: Sequence[str],
+    cwd: Path,
+    log: Path,
+    max_time_s: float | None,
+    record: Path | None = None,
 ) -> int | str:
-    """Run ``command`` in ``cwd`` in a process group of its own, output to ``log``.
+    """Run ``command`` in ``cwd`` in a process group of its own, output to ``log``; while it
+    runs, its group is recorded in ``record`` (see :func:`end_stale_trainer`).
 
     Returns:
       its exit status; ``"interrupted"`` when SIGTERM or SIGINT reached this process, or
@@ -94,6 +144,8 @@ def run_trainer(
             ) from None
         start = time.monotonic()
         try:
+            if record is not None:
+                write_json({"pid": process.pid, "start_ticks": _start_ticks(process.pid)}, record)
             while True:
                 try:
                     return process.wait(timeout=0.2)
@@ -108,6 +160,8 @@ def run_trainer(
         finally:
             if process.poll() is None:
                 _end_group(process)
+            if record is not None:
+                record.unlink(missing_ok=True)
 
 
 def _check_model_file(model_file: Path, started: float, command: str, log: Path) -> None:
@@ -140,13 +194,7 @@ def train_external(config, run_dir: str | os.PathLike | None = None) -> dict[str
     """
     from efa.data.export import export_extxyz
     from efa.predictors.calculator import make_calculator
-    from efa.runs.directory import (
-        check_same_config,
-        prepare_run_files,
-        read_json,
-        run_lock,
-        write_summary,
-    )
+    from efa.runs.directory import check_same_config, prepare_run_files, run_lock, write_summary
     from efa.runs.layout import RunPaths
     from efa.runs.trainer_spec import calculator_options, expand, placeholder_values
 
@@ -159,6 +207,8 @@ def train_external(config, run_dir: str | os.PathLike | None = None) -> dict[str
         return read_json(paths.summary, "run summary")
     values = placeholder_values(paths.root, config.trainer, config.seed)
     with run_lock(paths):
+        if end_stale_trainer(paths.trainer_group):
+            print(f"{paths.root}: ended the trainer a killed job had left running", file=sys.stderr)
         dataset, splits, digest = prepare_run_files(config, paths)
         exported = paths.exported_splits
         if not exported.is_dir():
@@ -169,7 +219,7 @@ def train_external(config, run_dir: str | os.PathLike | None = None) -> dict[str
         ]
         log = paths.trainer_log
         started, start = time.time(), time.perf_counter()
-        status = run_trainer(command, paths.root, log, config.max_time_s)
+        status = run_trainer(command, paths.root, log, config.max_time_s, paths.trainer_group)
         seconds = time.perf_counter() - start
         if status == "interrupted":
             return {"status": "interrupted", "stop_reason": "signal", "wall_time_s": seconds}

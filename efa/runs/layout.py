@@ -82,6 +82,11 @@ class RunPaths:
         return self.root / "trainer.log"
 
     @property
+    def trainer_group(self) -> Path:
+        """The running trainer's process group (its leader's pid and start time)."""
+        return self.root / "trainer_group.json"
+
+    @property
     def metrics(self) -> Path:
         return self.root / "metrics.zarr"
 

@@ -231,6 +231,32 @@ def test_sigterm_ends_the_trainer_group_and_a_second_train_of_the_run_is_refused
     assert sorted(path.name for path in run.iterdir() if path.name.startswith(".")) == []
 
 
+def test_a_trainer_left_by_a_job_killed_outright_is_ended_by_the_next_train(setup, capsys):
+    """SIGKILL of ``efa train`` cannot reach its trainer; the trainer's group is recorded in the
+    run directory, and the next ``efa train`` of the run ends it before starting its own."""
+    root, tmp_path = setup
+    (tmp_path / "hang.py").write_text(HANGING_TRAINER)
+    pids = tmp_path / "child.pid"
+    command = [sys.executable, str(tmp_path / "hang.py"), str(pids)]
+    first = _efa_train_process(root, tmp_path, command)
+    try:
+        child = _wait_for_file(pids)
+    finally:
+        first.kill()
+        first.communicate(timeout=60)
+    run = tmp_path / "runs" / "pairs" / "fake" / "seed0"
+    assert _alive(child) and (run / "trainer_group.json").is_file()
+    pids.unlink()
+    status, _ = _train(root, tmp_path, command, max_time_s=2)  # the new trainer hangs too
+    assert status == 2
+    assert "ended the trainer a killed job had left running" in capsys.readouterr().err
+    deadline = time.monotonic() + 10
+    while _alive(child) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(child), "the killed job's trainer outlived the next train"
+    assert not (run / "trainer_group.json").exists()
+
+
 def test_the_model_file_must_be_written_by_this_run_of_the_trainer(setup, capsys):
     root, tmp_path = setup
     touch = [sys.executable, "-c", "pass"]

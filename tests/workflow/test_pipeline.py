@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -188,28 +189,45 @@ JOB_KINDS = {
 }
 
 
-def _job_pids(kind: tuple[str, ...], root: Path) -> list[int]:
-    """Processes of this user running ``python -m efa.cli KIND…`` inside ``root``."""
+def _process_words(entry: Path) -> tuple[list[str], str] | None:
+    """The command line and working directory of process ``/proc/<pid>``, or None if gone."""
+    try:
+        words = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
+        return words, os.readlink(entry / "cwd")
+    except OSError:
+        return None
+
+
+def _job_pids(kind: tuple[str, ...] | str, root: Path) -> list[int]:
+    """Processes of this user running ``python -m efa.cli KIND…`` inside ``root``; with a
+    string ``kind``, processes whose command line holds that word (an external trainer)."""
     pids = []
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
+        if not entry.name.isdigit() or (found := _process_words(entry)) is None:
             continue
-        try:
-            words = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
-            cwd = os.readlink(entry / "cwd")
-        except OSError:
-            continue
-        if "efa.cli" in words and cwd == str(root):
+        words, cwd = found
+        if isinstance(kind, str):
+            if kind in words:
+                pids.append(int(entry.name))
+        elif "efa.cli" in words and cwd == str(root):
             start = words.index("efa.cli") + 1
             if tuple(words[start : start + len(kind)]) == kind:
                 pids.append(int(entry.name))
     return pids
 
 
-def _kill_during(command, workdir: Path, kind: str | None, whole: bool = False) -> str:
-    """Start Snakemake; as soon as a job of ``kind`` runs, SIGKILL it (or, with ``whole``,
-    Snakemake and all its jobs); wait for Snakemake to end. Returns what was killed, or "" if
-    the workflow finished first."""
+def _kill_during(
+    command,
+    workdir: Path,
+    kind: tuple[str, ...] | str,
+    whole: bool = False,
+    number: signal.Signals = signal.SIGKILL,
+    when: str | None = None,
+) -> str:
+    """Start Snakemake; as soon as a job of ``kind`` (see :func:`_job_pids`) runs, and a
+    process of ``when`` if given, send it signal ``number`` (or, with ``whole``, to Snakemake
+    and all its jobs); wait for Snakemake to end. Returns what was signalled, or "" if the
+    workflow finished first."""
     process = subprocess.Popen(
         [str(c) for c in command],
         cwd=workdir,
@@ -222,17 +240,17 @@ def _kill_during(command, workdir: Path, kind: str | None, whole: bool = False) 
     try:
         deadline = time.monotonic() + 300
         while process.poll() is None and time.monotonic() < deadline:
-            pids = _job_pids(JOB_KINDS[kind], workdir)
-            if pids:
-                time.sleep(0.5 if kind == "train" else 0.0)  # let training reach its steps
+            pids = _job_pids(kind, workdir)
+            if pids and (when is None or _job_pids(when, workdir)):
+                time.sleep(0.5 if kind == JOB_KINDS["train"] else 0.0)  # let it reach its steps
                 if whole:
-                    os.killpg(process.pid, signal.SIGKILL)
-                    killed = f"snakemake and its jobs during {kind}"
+                    os.killpg(process.pid, number)
+                    killed = f"{number.name} to snakemake and its jobs during {kind}"
                 else:
                     for pid in pids:
                         with contextlib.suppress(ProcessLookupError):
-                            os.kill(pid, signal.SIGKILL)
-                    killed = f"{kind} job"
+                            os.kill(pid, number)
+                    killed = f"{number.name} to {kind}"
                 break
             time.sleep(0.01)
         process.wait(timeout=300)
@@ -259,14 +277,106 @@ def test_kill_9_of_every_job_kind_and_of_snakemake_then_rerun_gives_the_same_res
         ("probe", False),
         ("report", False),
     ]:
+        killed.append(_kill_during(command, workdir, JOB_KINDS[kind], whole=whole))
         if whole:
-            killed.append(_kill_during(command, workdir, kind, whole=True))
             run(snakemake_command(workdir, "--unlock", "--configfile", "config.yaml"), cwd=workdir)
-        else:
-            killed.append(_kill_during(command, workdir, kind))
     assert all(killed), killed  # every kill landed while its job ran
     run(command, cwd=workdir, timeout=600)
     result = json.loads((workdir / "results" / "metrics.json").read_text())
     uninterrupted = json.loads((clone.parent / "uninterrupted_metrics.json").read_text())
     for key in ("test", "test_sets", "probes", "targets", "truncated"):
         assert result[key] == uninterrupted[key], key
+
+
+#: A stand-in for another code's trainer: takes a few seconds, then "fits" a Lennard-Jones
+#: sigma to the training split (where its energy is lowest) and writes it as the model file.
+SLOW_TRAINER = """
+import json, sys, time
+from ase.io import read
+
+time.sleep(8)
+frames = read(sys.argv[1], index=":")
+best = min(frames, key=lambda atoms: atoms.info["REF_energy"])
+json.dump({"sigma": float(best.get_distance(0, 1)) / 2 ** (1 / 6)}, open(sys.argv[2], "w"))
+"""
+#: Its calculator, found on PYTHONPATH by every job.
+SLOW_TRAINER_MODELS = """
+import json
+from ase.calculators.lj import LennardJones
+
+def load(path):
+    return LennardJones(sigma=json.load(open(path))["sigma"], epsilon=0.8, rc=12.0)
+"""
+
+
+def _external_trainer_suite(directory: Path) -> list:
+    """A workflow in ``directory`` of one externally trained model, probed and reported; the
+    Snakemake command that runs it."""
+    (directory / "slow_trainer.py").write_text(SLOW_TRAINER)
+    (directory / "slow_models.py").write_text(SLOW_TRAINER_MODELS)
+    config = load_config("ci.yaml")
+    experiment = config["experiments"]["two_atoms"]
+    experiment["models"] = {
+        "other_code": {
+            "trainer": {
+                "command": [
+                    sys.executable,
+                    str(directory / "slow_trainer.py"),
+                    "{train}",
+                    "{run_dir}/model.json",
+                ],
+                "model_file": "{run_dir}/model.json",
+            },
+            "calculator": "slow_models:load",
+            "options": {"path": "{model_file}"},
+            "receptive_field": 12.0,
+            "cutoff": 12.0,
+        }
+    }
+    experiment["probes"] = {"two_atoms": experiment["probes"]["two_atoms"]}
+    (directory / "config.yaml").write_text(yaml.safe_dump(config))
+    return snakemake_command(directory, "--cores", "2", "--configfile", "config.yaml")
+
+
+@pytest.mark.extended  # default run: tests/predictors/test_external.py (SIGTERM, SIGKILL, lock)
+def test_kill_and_sigterm_of_external_trainer_jobs_then_rerun_gives_the_same_results(
+    tmp_path, monkeypatch
+):
+    """Kill -9 of the other code's trainer, kill -9 and SIGTERM of its ``efa train`` job, and
+    of Snakemake with all its jobs, each followed by a rerun: the results equal those of an
+    uninterrupted run, and no trainer outlives the workflow (a trainer runs in a session of
+    its own, so a kill of Snakemake's process group leaves it to the next ``efa train``)."""
+    directories = {}
+    for name in ("uninterrupted", "killed"):
+        directories[name] = tmp_path / name
+        (directories[name] / "datasets").mkdir(parents=True)
+        shutil.copy(ROOT / "datasets" / "registry.yaml", directories[name] / "datasets")
+        monkeypatch.setenv("PYTHONPATH", os.pathsep.join(map(str, directories.values())))
+    commands = {name: _external_trainer_suite(path) for name, path in directories.items()}
+    run(commands["uninterrupted"], cwd=directories["uninterrupted"], timeout=600)
+    workdir, command = directories["killed"], commands["killed"]
+    trainer = str(workdir / "slow_trainer.py")
+    killed = []
+    for kind, whole, number, when in [
+        (trainer, False, signal.SIGKILL, None),
+        (JOB_KINDS["train"], False, signal.SIGKILL, trainer),  # once the trainer runs
+        (JOB_KINDS["train"], False, signal.SIGTERM, trainer),
+        (trainer, True, signal.SIGKILL, None),
+        (trainer, True, signal.SIGTERM, None),
+        (JOB_KINDS["evaluate"], False, signal.SIGKILL, None),
+    ]:
+        killed.append(_kill_during(command, workdir, kind, whole, number, when))
+        if number == signal.SIGKILL and (whole or kind == JOB_KINDS["train"]):
+            # SIGKILL cannot reach the trainer's own session: the next efa train ends it
+            assert _job_pids(trainer, workdir), f"{killed[-1]}: the trainer should still run"
+        if whole:
+            run(snakemake_command(workdir, "--unlock", "--configfile", "config.yaml"), cwd=workdir)
+    assert all(killed), killed  # every signal landed while its job ran
+    run(command, cwd=workdir, timeout=600)
+    assert not _job_pids(trainer, workdir), "a trainer outlived the workflow"
+    results = {
+        name: json.loads((path / "results" / "metrics.json").read_text())
+        for name, path in directories.items()
+    }
+    for key in ("test", "test_sets", "probes", "targets", "truncated"):
+        assert results["killed"][key] == results["uninterrupted"][key], key
