@@ -17,7 +17,8 @@ mapping :func:`collect` returns::
 It holds no time stamps, host names or absolute paths, so two runs of the same configuration
 on the same kind of machine record the same provenance byte for byte. ``git_commit`` is set
 when the package is imported from a git checkout (``null`` for an installed wheel);
-``git_dirty`` says whether tracked files differ from that commit.
+``git_dirty`` says whether tracked files differ from that commit (the results that git tracks
+for DVC, ``results/metrics.json`` and its neighbours, do not count: they are outputs).
 
 Content hashes (:func:`mapping_sha256`, :func:`dataset_sha256`) are SHA-256 digests of a
 canonical serialisation, independent of how and when the data was written: a data set's hash
@@ -94,7 +95,10 @@ def _git_state() -> tuple[str | None, bool | None]:
             timeout=30,
         ).stdout.strip()
         changed = subprocess.run(
-            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            [
+                *("git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"),
+                *("--", ".", ":(exclude)results"),
+            ],
             capture_output=True,
             text=True,
             check=True,

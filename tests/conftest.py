@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 #: fills them) changes no test, and running the tests changes no result.
 OUTPUT_FOLDERS = ("results", "datasets", ".snakemake")
 #: Tracked inputs inside them that tests may read (and that people edit during a session).
-TRACKED_INPUTS = frozenset({"datasets/registry.yaml"})
+TRACKED_INPUTS = frozenset({"datasets/registry.yaml", "datasets/registry.user.yaml"})
 
 
 #: JAX options of a persistent compilation cache that keeps every compiled program.

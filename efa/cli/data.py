@@ -75,6 +75,13 @@ def register(subparsers) -> None:
         "required; any further name (e.g. test_ood) is another test set",
     )
     imp.add_argument(
+        "--report-repeated",
+        action="store_true",
+        help="keep training structures that repeat in the other splits (same atoms, positions "
+        "within 1e-4 Å), warn and record their count in the store (attribute "
+        "repeated_structures); without it such splits are refused, since the test set leaks",
+    )
+    imp.add_argument(
         "--group-key",
         metavar="KEY",
         help="extxyz info key of a per-structure group label (e.g. config_type); "
@@ -246,7 +253,13 @@ def _import(args) -> int:
     refused name writes nothing, and a failed build leaves the user registry as it was."""
     from efa.data.build import build, entry_registry
     from efa.data.fetch import sha256_of
-    from efa.data.registry import Entry, add_user_entry, load_registry
+    from efa.data.registry import (
+        USER_REGISTRY_FILE,
+        Entry,
+        add_user_entry,
+        load_registry,
+        recorded_path,
+    )
     from efa.errors import DataError
     from efa.names import check_dataset_name
 
@@ -284,8 +297,16 @@ def _import(args) -> int:
         if args.charge_key:
             keys["total_charge"] = args.charge_key
         reader = {"format": "npz", "keys": keys, "units": units}
-    specs = {split: {"path": str(path), "sha256": sha256_of(path)} for split, path in files.items()}
+    registry_file = Path(args.root) / USER_REGISTRY_FILE
+    specs = {
+        split: {"path": recorded_path(path, Path(args.root)), "sha256": sha256_of(path)}
+        for split, path in files.items()
+    }
     source = specs[""] if "" in specs else {"splits": specs}
+    if args.report_repeated:
+        if "" in specs:
+            raise DataError("--report-repeated: applies to published splits (--split); give them")
+        source["repeated"] = "report"
     names = ", ".join(path.name for path in files.values())
     entry = Entry(
         name=args.name,
@@ -296,6 +317,7 @@ def _import(args) -> int:
         level_of_theory=args.level_of_theory,
         license=args.license,
         citation=args.citation,
+        origin=str(registry_file),
     )
     existing = load_registry(args.root).entries.get(args.name)
     if existing is not None and existing.kind != "import":

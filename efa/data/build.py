@@ -11,6 +11,7 @@ attrs; the store is validated and written atomically, so a failed build leaves n
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from efa.data.generators import GENERATORS
 from efa.data.readers import read_extxyz, read_npz
 from efa.data.registry import (
     LOCK_FILE,
+    REPEATED,
     Entry,
     Registry,
     load_registry,
@@ -158,12 +160,17 @@ def load_entry(
             found = "; ".join(
                 f"{count} of {split}={files[split]['path']}" for split, count in repeats.items()
             )
-            raise DataError(
-                f"data set {name!r}: structures of the training file "
-                f"{files['train']['path']} repeat in other splits ({found}: same atoms, "
-                "positions within 1e-4 Å); a test set holding training structures leaks. Remove "
-                "them from those files"
+            where = (
+                f"data set {name!r}: structures of the training file {files['train']['path']} "
+                f"repeat in other splits ({found}: same atoms, positions within 1e-4 Å)"
             )
+            if entry.source.get("repeated", REPEATED[0]) == "refuse":
+                raise DataError(
+                    f"{where}; a test set holding training structures leaks. Remove them from "
+                    "those files, or import with --report-repeated to keep them and have it said"
+                )
+            print(f"efa: warning: {where}; kept (--report-repeated)", file=sys.stderr)
+            ds.attrs["repeated_structures"] = ", ".join(f"{k}={v}" for k, v in repeats.items())
         ds.attrs.update(
             sha256=", ".join(f"{split}={digest}" for split, digest in digests.items()),
             source=", ".join(
@@ -218,9 +225,17 @@ def _generate(entry: Entry, overrides: dict) -> xr.Dataset:
         ) from None
 
 
+def imported_file(entry: Entry, spec: Mapping) -> Path:
+    """The file of an imported ``spec = {path, sha256}``: a relative ``path`` is relative to the
+    folder of the registry file that holds the entry (``efa data import`` records files inside
+    the project that way, so the registry works in any clone of it)."""
+    path = Path(spec["path"])
+    return path if path.is_absolute() else Path(entry.origin).parent / path
+
+
 def _read_import(entry: Entry, spec: Mapping) -> xr.Dataset:
     """Read an imported file ``spec = {path, sha256}`` after checking that it is unchanged."""
-    path = Path(spec["path"])
+    path = imported_file(entry, spec)
     if not path.is_file():
         raise DataError(
             f"{path}: imported file not found (data set {entry.name!r}); "
@@ -234,7 +249,7 @@ def _read_import(entry: Entry, spec: Mapping) -> xr.Dataset:
             "(the imported file changed; import it again)"
         )
     ds = _read(entry, path)
-    ds.attrs.update(sha256=digest, source=str(path))
+    ds.attrs.update(sha256=digest, source=str(spec["path"]))  # as recorded: the same in any clone
     return ds
 
 

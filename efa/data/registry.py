@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -33,6 +34,15 @@ from efa.storage import write_text
 REGISTRY_FILE = "registry.yaml"
 USER_REGISTRY_FILE = "registry.user.yaml"
 LOCK_FILE = "registry.lock"
+#: What building a set of published splits does with training structures repeated in its other
+#: splits (``source.repeated``): refuse the set (the default), or build it and report them.
+REPEATED = ("refuse", "report")
+#: The comment heading ``registry.user.yaml``.
+USER_REGISTRY_HEADER = (
+    "# Data sets added with 'efa data import': the user's files, by path relative to this\n"
+    "# folder when they lie inside the project. Commit this file (and track the files with\n"
+    "# 'dvc add') so that a clone rebuilds them.\n"
+)
 KINDS = ("fetch", "generate", "import")
 #: URL schemes a registry file may be downloaded by.
 DOWNLOAD_SCHEMES = ("https", "http")
@@ -150,6 +160,13 @@ def _check_raw_files(raw: Mapping, where: str) -> None:
                 f"{where}: source.files[{index}].sha256={digest!r}: expected 64 hexadecimal "
                 "digits, or null to pin the file on its first download"
             )
+    source = raw["source"] if isinstance(raw["source"], Mapping) else {}
+    repeated = source.get("repeated", REPEATED[0])
+    if repeated not in REPEATED:
+        raise DataError(
+            f"{where}: source.repeated={repeated!r}: expected one of {list(REPEATED)} (what to "
+            "do with training structures repeated in the other published splits)"
+        )
     if "file" in raw.get("reader", {}):
         for part in str(raw["reader"]["file"]).split("/"):
             check_name("file", part, f"{where}: reader.file {raw['reader']['file']!r}")
@@ -191,11 +208,28 @@ def load_registry(root: str | os.PathLike = "datasets") -> Registry:
     return registry.merged(read_registry_file(user)) if user.is_file() else registry
 
 
+def recorded_path(path: Path, root: Path) -> str:
+    """How the user registry of ``root`` records an imported ``path``: relative to ``root``
+    when the file lies inside the project (the folder holding ``root``), so that a clone of the
+    project (with the file tracked by DVC or git) rebuilds the set; absolute otherwise, with a
+    warning that only this machine can."""
+    path, project = path.resolve(), root.resolve().parent
+    if path.is_relative_to(project):
+        return Path(os.path.relpath(path, root.resolve())).as_posix()
+    print(
+        f"efa: warning: {path} lies outside the project {project}: the registry records its "
+        "absolute path, so only this machine can rebuild the data set; keep the file inside "
+        "the project (tracked with 'dvc add') for others to rebuild it",
+        file=sys.stderr,
+    )
+    return str(path)
+
+
 def add_user_entry(root: str | os.PathLike, entry: Entry) -> Path:
     """Add (or replace) ``entry`` in ``<root>/registry.user.yaml``; return that path."""
     path = Path(root) / USER_REGISTRY_FILE
     data = load_yaml(path.read_text()) if path.is_file() else None
     data = data or {"datasets": {}}
     data["datasets"][entry.name] = entry.to_mapping()
-    header = "# Data sets added with 'efa data import' (local files; not part of the suite).\n"
+    header = USER_REGISTRY_HEADER
     return write_text(header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True), path)

@@ -12,7 +12,8 @@ Outputs under ``output_dir``:
   from the quality numbers because time and memory differ between runs of one configuration;
 - ``tables/probe_<label>.md|csv``: each probe's metrics per model;
 - ``tables/curve_<label>.csv``: each probe's curve (reference and seed-mean predictions), for
-  DVC plots;
+  DVC plots; ``dvc.yaml`` declares them as DVC plots (x the coordinate, y the reference and every
+  model's column, whatever the models are called);
 - ``tables/targets.md`` (every verdict of the declared targets, ``targets met: K/N`` and each
   model's score, :mod:`efa.report.targets`), ``targets.json`` (the same verdicts with their
   declarations) and ``tables/summary.md`` (provenance and every quality table, with headings;
@@ -28,11 +29,11 @@ Outputs under ``output_dir``:
 - ``metrics.json``: ``{"test": {experiment: {model: {metric: mean}}}, "test_sets": {experiment:
   {model: {test set: {group: {metric: mean}}}}}, "probes": {label: {model:
   {metric: mean}}}, "targets": {"met": K, "total": N}, "scores": {experiment: {model: {"met": K,
-  "judged": N}}}, "truncated": [run, …], "provenance":
-  {…}}`` (nan written as null). It holds quality numbers only, so that two runs of one
-  configuration on the same devices can be compared byte for byte; ``provenance``
-  (:mod:`efa.provenance`) records the code, packages, devices of the runs, the configuration's
-  hash and the data sets' hashes.
+  "judged": N}}}, "truncated": [run, …]}`` (nan written as null). It holds quality numbers
+  only, so that two runs of one configuration on the same devices can be compared byte for byte
+  and ``dvc metrics show`` lists numbers only;
+- ``provenance.json`` (:mod:`efa.provenance`): the code, packages and devices of the runs, the
+  configuration's hash and the data sets' hashes.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import xarray as xr
+import yaml
 
 from efa.errors import ConfigError
 from efa.names import check_name
@@ -144,7 +146,6 @@ def summary_json(
     metrics: xr.Dataset | None,
     probes: Sequence[xr.Dataset],
     verdicts: Sequence[Verdict],
-    provenance: dict | None = None,
     test_sets: xr.Dataset | None = None,
 ) -> dict:
     """The nested ``metrics.json`` mapping (seed means of the quality numbers, the count of met
@@ -189,8 +190,30 @@ def summary_json(
             for experiment, by in scores(verdicts).items()
         },
         "truncated": truncated_list(metrics, probes),
-        "provenance": provenance,
     }
+
+
+#: Columns of a curve table that place a point rather than give an energy.
+CURVE_AXES = ("point", "coordinate", "separation")
+
+
+def dvc_plots(curves: dict[str, tuple[str, list[str]]]) -> str:
+    """``dvc.yaml`` of the report folder: each probe curve ``{csv path: (label, columns)}`` as a
+    DVC plot of its coordinate against the reference and every model's column, so that
+    ``dvc plots show`` and ``dvc plots diff`` draw whatever models took part."""
+    plots = [
+        {
+            path: {
+                "title": f"probe {label}",
+                "template": "simple",
+                "x": "coordinate",
+                "y": [name for name in columns if name not in CURVE_AXES],
+            }
+        }
+        for path, (label, columns) in curves.items()
+    ]
+    header = "# Written by efa report: DVC plots of the probe curves of this report.\n"
+    return header + yaml.safe_dump({"plots": plots}, sort_keys=False)
 
 
 def truncated_list(metrics: xr.Dataset | None, probes: Sequence[xr.Dataset]) -> list[str]:
@@ -402,6 +425,7 @@ def build_report(
             written += save_figure(figure, output / "figures/force_error_vs_depth.png")
     if predictions:
         written += run_figures(predictions, model_families(metric_stores), output)
+    curves: dict[str, tuple[str, list[str]]] = {}
     for label, store in zip(labels, probes):
         markdown, table = probe_metric_tables(store)
         text(markdown, f"tables/probe_{label}.md")
@@ -409,6 +433,7 @@ def build_report(
         curve = curve_table(store)
         if curve is not None:
             text(curve, f"tables/curve_{label}.csv")
+            curves[f"tables/curve_{label}.csv"] = (label, curve.splitlines()[0].split(","))
         sections.append(
             (
                 f"Probe {label} ({store.attrs['kind']}; "
@@ -464,8 +489,10 @@ def build_report(
     )
     sections.insert(0, ("Provenance", header(provenance) + "\n"))
     text("\n".join(f"## {title}\n\n{body}" for title, body in sections), "tables/summary.md")
-    summary = summary_json(metrics, probes, verdicts, provenance, test_sets)
+    summary = summary_json(metrics, probes, verdicts, test_sets)
     text(json.dumps(summary, indent=2, sort_keys=True, allow_nan=False) + "\n", "metrics.json")
+    text(json.dumps(provenance, indent=2, sort_keys=True) + "\n", "provenance.json")
+    text(dvc_plots(curves), "dvc.yaml")
     text(json.dumps(cost_json(metrics), indent=2, sort_keys=True) + "\n", "cost.json")
     return verdicts, written, provenance
 

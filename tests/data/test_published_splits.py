@@ -90,6 +90,29 @@ def test_bad_split_files_are_refused_and_nothing_is_written(root, files, capsys,
     assert not (root / "pub.zarr").exists() and not (root / "registry.user.yaml").exists()
 
 
+def test_report_repeated_keeps_a_leaking_split_and_says_so(root, files, capsys):
+    assert _import(root, _test_file_with_a_training_structure(files), "--report-repeated") == 0
+    error = capsys.readouterr().err
+    assert "efa: warning: data set 'pub': structures of the training file" in error
+    assert "1 of test=" in error and "kept (--report-repeated)" in error
+    assert open_dataset("pub", root).attrs["repeated_structures"] == "test=1"
+    assert load_registry(root).get("pub").source["repeated"] == "report"
+
+
+def test_the_user_registry_records_files_of_the_project_relative_to_it(root, files, tmp_path):
+    """Files inside the project (the folder holding the data set root) are recorded relative
+    to the registry, so that the project moved or cloned elsewhere rebuilds the set."""
+    assert _import(root, files) == 0
+    recorded = load_registry(root).get("pub").source["splits"]
+    assert recorded["train"]["path"] == "../files/train.xyz"
+    moved = tmp_path.parent / f"{tmp_path.name}_moved"
+    shutil.copytree(tmp_path, moved)
+    shutil.rmtree(moved / "datasets" / "pub.zarr")
+    assert main(["data", "build", "--root", str(moved / "datasets"), "pub"]) == 0
+    assert open_dataset("pub", moved / "datasets").attrs["source"].startswith("train=../files/")
+    shutil.rmtree(moved)
+
+
 def test_a_file_and_split_files_together_are_refused(root, files, capsys):
     assert _import(root, files, str(files["train"])) == 2
     assert "give either FILE or --split" in capsys.readouterr().err

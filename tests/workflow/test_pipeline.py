@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
 import json
 import os
 import shutil
@@ -68,8 +70,11 @@ def test_second_repro_does_nothing(clone):
 
 
 def test_metrics_show(clone):
+    """'dvc metrics show' lists the quality numbers, and no provenance strings among them."""
     result = run([tool("dvc"), "metrics", "show"], cwd=clone)
     assert "results/metrics.json" in result.stdout, result.stdout
+    assert "test.two_atoms.efa.energy_mae" in result.stdout, result.stdout
+    assert "provenance" not in result.stdout and "git_commit" not in result.stdout, result.stdout
 
 
 def test_touched_outputs_do_not_rerun(clone):
@@ -80,9 +85,22 @@ def test_touched_outputs_do_not_rerun(clone):
     assert "up to date" in status.stdout, status.stdout
 
 
+def test_plots_show_draws_the_figures_and_the_curves_of_any_models(clone):
+    """'dvc plots show' renders the figures (Snakemake's marker in their folder is ignored) and
+    the probe curve declared by the report for the models that ran, whatever their labels."""
+    result = run([tool("dvc"), "plots", "show", "--json"], cwd=clone)
+    shown = json.loads(result.stdout)
+    assert "results/tables/curve_two_atoms.csv" in shown, sorted(shown)
+    assert any(name.endswith("two_atoms.png") for name in shown), sorted(shown)
+    assert not any("snakemake_timestamp" in name for name in shown), sorted(shown)
+    assert "errors" not in result.stdout, result.stdout
+
+
 def test_experiment_changes_a_parameter(clone):
-    """'dvc exp run -S' runs an experiment with a changed probe option (the probe reruns with
-    it), and 'dvc exp show' lists it with that parameter."""
+    """'dvc exp run -S' on the overlay config/experiment.yaml runs an experiment with a changed
+    probe option (the probe reruns with it) and leaves config/config.yaml as it is; 'dvc exp
+    show' lists it with that parameter and its metrics (metrics.json is committed with it)."""
+    default = (clone / "config" / "config.yaml").read_text()
     run(
         [
             tool("dvc"),
@@ -91,16 +109,22 @@ def test_experiment_changes_a_parameter(clone):
             "--name",
             "short",
             "-S",
-            "config/config.yaml:experiments.two_atoms.probes.two_atoms.num_points=11",
+            "config/experiment.yaml:experiments.two_atoms.probes.two_atoms.num_points=11",
         ],
         cwd=clone,
         timeout=600,
     )
-    result = run([tool("dvc"), "exp", "show", "--no-pager", "--csv"], cwd=clone)
-    assert "short" in result.stdout, result.stdout
-    assert "experiments.two_atoms.probes.two_atoms.num_points" in result.stdout, result.stdout
+    assert (clone / "config" / "config.yaml").read_text() == default
     probe = xr.open_zarr(clone / "results" / "probes" / "two_atoms.zarr", consolidated=False)
     assert probe.sizes["point"] == 11
+    result = run([tool("dvc"), "exp", "show", "--no-pager", "--csv"], cwd=clone)
+    table = list(csv.DictReader(io.StringIO(result.stdout)))
+    row = next(row for row in table if row["Experiment"] == "short")
+    assert row["experiments.two_atoms.probes.two_atoms.num_points"] == "11", row
+    # the experiment's own numbers, read from its commit (not '!': the file is in git)
+    assert float(row["probes.two_atoms.efa.energy_mae"]) > 0, row
+    diff = run([tool("dvc"), "metrics", "diff", "HEAD", "short", "--json"], cwd=clone)
+    assert "probes.two_atoms.efa.energy_mae" in diff.stdout, diff.stdout
 
 
 @pytest.mark.extended  # tests/test_storage.py covers the store rule in the default run

@@ -10,7 +10,10 @@ rule report:
         probes=expand(rules.probe.output[0], probe=PLAN.probes),
     output:
         summary=f"{RESULTS}/metrics.json",
+        provenance=f"{RESULTS}/provenance.json",
+        plots=f"{RESULTS}/dvc.yaml",
         cost=f"{RESULTS}/cost.json",
+        verdicts=f"{RESULTS}/targets.json",
         page=f"{RESULTS}/report.html",
         metrics=store_marker(f"{RESULTS}/metrics.zarr"),
         tables=report(
