@@ -235,6 +235,8 @@ def _show(args) -> int:
         counts = info[f"{name}_counts"]
         if counts is not None:
             lines.append(title + ", ".join(f"{label} {count}" for label, count in counts.items()))
+    if info["repeated_structures"]:
+        lines.append(f"repeated        training structures in {info['repeated_structures']}")
     lines += [
         f"variables       {', '.join(info['variables'])}",
         f"units           {', '.join(f'{k}: {v}' for k, v in units.items())}",

@@ -27,7 +27,9 @@ outputs (under --output-dir):
                                     train_log.jsonl beside each store)
   figures/force_error_vs_depth.png  test force RMSE vs depth T, for models labelled <name>_T<k>
   metrics.json                      nested summary for DVC ('dvc metrics show'): quality
-                                    numbers, truncated runs and provenance (no timings)
+                                    numbers, targets met, truncated runs (no timings)
+  provenance.json                   code, packages, devices, configuration and data hashes
+  dvc.yaml                          the probe curves as DVC plots ('dvc plots show')
   --combined-metrics PATH           (optional) the combined test-metric store
 stdout:  a provenance header, each declared target's verdict with its measured value (a target
          judged on a truncated run is not met; one a model cannot take is n/a with the

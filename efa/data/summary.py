@@ -40,6 +40,7 @@ def summarize(ds: xr.Dataset) -> dict:
         if "total_charge" in ds
         else None,
         **{f"{name}_counts": _label_counts(ds, name) for name in ("split", "group")},
+        "repeated_structures": ds.attrs.get("repeated_structures"),
         "variables": list(ds.data_vars),
         "units": dict(ds.attrs.get("units", {})),
         **{

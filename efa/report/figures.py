@@ -10,8 +10,8 @@ model's prediction (seed mean, with a ±1 std band when several seeds exist); ax
 - reach: ``E − E(far)`` on a symmetric-log axis against the fragment gap, with each model's
   declared receptive field (``T·r_c`` of local models) marked;
 - size scan: per-atom energy MAE against the number of atoms;
-- physics checks: the worst case of every model per check on a log axis, ``n/a`` where a model
-  cannot take the check;
+- physics checks: the worst case of every model per check (a log axis where the values span
+  more than :data:`LOG_AXIS_RANGE`), ``n/a`` where a model cannot take the check;
 - depth: test force error against message-passing depth ``T`` (from model labels ``<name>_T<k>``).
 """
 
@@ -29,6 +29,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
+from matplotlib.colors import to_hex  # noqa: E402
 
 from efa.probes.kinds import ProbeKind  # noqa: E402
 from efa.report.tables import seed_statistics  # noqa: E402
@@ -36,6 +37,9 @@ from efa.storage import atomic_path  # noqa: E402
 
 REFERENCE_STYLE = {"color": "black", "linewidth": 2.0, "label": "reference"}
 FAMILY_COLOURS = {"local": "tab:red", "efa": "tab:blue", "external": "tab:green"}
+#: The ratio of the largest to the smallest positive value above which a value axis is
+#: logarithmic; over a narrower range a log axis only hides the differences.
+LOG_AXIS_RANGE = 10.0
 #: Model labels that carry a message-passing depth, e.g. ``local_T3``.
 DEPTH_LABEL = re.compile(r"^(?P<family>.+)_T(?P<depth>\d+)$")
 
@@ -50,6 +54,14 @@ def save_figure(figure, path: str | os.PathLike) -> list[Path]:
         written.append(target)
     plt.close(figure)
     return written
+
+
+def _set_value_scale(axis, values) -> None:
+    """A log y axis where the positive finite ``values`` span more than :data:`LOG_AXIS_RANGE`,
+    a linear one otherwise."""
+    positive = [float(v) for v in values if np.isfinite(v) and v > 0]
+    if positive and max(positive) / min(positive) > LOG_AXIS_RANGE:
+        axis.set_yscale("log")
 
 
 def _coordinate_label(probe: xr.Dataset) -> str:
@@ -342,8 +354,9 @@ def dynamics_figure(store: xr.Dataset) -> plt.Figure:
 
 def physics_figure(store: xr.Dataset) -> plt.Figure:
     """The physics checks: one panel per check, the worst case of every model (seed-max, one
-    marker per model, coloured by family) on a log axis; an exact zero is written as ``0`` and a
-    model that cannot take a check as ``n/a`` in its place."""
+    marker per model, one colour per model) on a log axis where the values span more than
+    :data:`LOG_AXIS_RANGE`; an exact zero is written as ``0`` and a model that cannot take a
+    check as ``n/a`` in its place."""
     probe = store.isel(probe=0)
     names = list(store.attrs["metrics"])
     columns = 5
@@ -352,13 +365,14 @@ def physics_figure(store: xr.Dataset) -> plt.Figure:
         rows, columns, figsize=(3.3 * columns, 2.9 * rows), squeeze=False, layout="constrained"
     )
     models = [str(model) for model in probe["model"].values]
+    colours = _model_colours(
+        models, {model: str(probe["family"].sel(model=model).item()) for model in models}
+    )
     for axis, name in zip(axes.flat, names):
         values = probe[name].max("seed", skipna=True).values
         reasons = probe["not_applicable"].sel(metric_name=name).values
         for position, (model, value, reason) in enumerate(zip(models, values, reasons)):
-            colour = FAMILY_COLOURS.get(
-                str(probe["family"].sel(model=model).item()), FAMILY_COLOURS["external"]
-            )
+            colour = colours[model]
             text = "n/a" if str(reason) else "0" if value == 0 else None
             if text is not None:  # a log axis has no place for exact zeros
                 axis.annotate(
@@ -371,7 +385,7 @@ def physics_figure(store: xr.Dataset) -> plt.Figure:
                 )
             elif np.isfinite(value):
                 axis.plot(position, float(value), "o", color=colour)
-        axis.set_yscale("log")
+        _set_value_scale(axis, [v for v, r in zip(values, reasons) if not str(r)])
         axis.set_xticks(range(len(models)), models, rotation=30, fontsize=8)
         axis.set_xlim(-0.6, len(models) - 0.4)
         units = probe[name].attrs.get("units", "1")
@@ -429,7 +443,15 @@ def depth_figure(metrics: xr.Dataset, metric: str = "forces_rmse") -> plt.Figure
             )
         axis.set_xlabel("message-passing layers T")
         axis.set_ylabel(f"test {metric} ({metrics[metric].attrs.get('units', '')})")
-        axis.set_yscale("log")
+        _set_value_scale(
+            axis,
+            [
+                mean
+                for (name, _), points in lines.items()
+                if name == experiment
+                for _, mean, _ in points
+            ],
+        )
         axis.set_xticks(
             sorted(
                 {
@@ -467,19 +489,21 @@ KIND_FIGURES: dict[ProbeKind, Callable[[xr.Dataset], plt.Figure]] = {
 def leaderboard_figure(
     experiment: str, header: list[str], rows: list[list[object]], families: dict[str, str]
 ) -> plt.Figure:
-    """Test energy and force MAE of every model of an experiment, one marker per model on a
-    log axis (markers, not bars: a bar's length means nothing on a log axis), coloured by the
-    model's family (``families``: model → ``local``, ``efa`` or ``external``)."""
+    """Test energy and force MAE of every model of an experiment, one marker per model
+    (markers, not bars: a bar's length means nothing on a log axis, used where the errors span
+    more than :data:`LOG_AXIS_RANGE`), in one colour per model, the family's for the first of
+    its family (``families``: model → ``local``, ``efa`` or ``external``)."""
     names = [name for name in ("energy_mae", "forces_mae") if name in header]
     figure, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.4), squeeze=False)
     models = [str(row[0]) for row in rows]
+    colours = _model_colours(models, families)
     for axis, name in zip(axes[0], names):
-        for position, (model, row) in enumerate(zip(models, rows)):
-            colour = FAMILY_COLOURS.get(families.get(model, ""), FAMILY_COLOURS["external"])
-            axis.plot(position, float(row[header.index(name)]), "o", color=colour, markersize=9)
+        values = [float(row[header.index(name)]) for row in rows]
+        for position, (model, value) in enumerate(zip(models, values)):
+            axis.plot(position, value, "o", color=colours[model], markersize=9)
         axis.set_xticks(range(len(models)), models, rotation=30)
         axis.set_xlim(-0.6, len(models) - 0.4)
-        axis.set_yscale("log")
+        _set_value_scale(axis, values)
         axis.set_ylabel(f"test {name} ({'eV' if name.startswith('energy') else 'eV/Å'})")
         axis.grid(True, axis="y", which="both", alpha=0.3)
     figure.suptitle(f"{experiment}: test errors of every model")
@@ -488,14 +512,17 @@ def leaderboard_figure(
 
 
 def _model_colours(models: list[str], families: dict[str, str]) -> dict[str, str]:
-    """One colour per model: the family colour for the first model of a family, then the
-    default cycle for further models of the same family."""
+    """One colour per model (hex): the family colour for the first model of a family, then
+    colours of the default cycle that no family and no earlier model has."""
+    family_colours = {to_hex(colour) for colour in FAMILY_COLOURS.values()}
+    cycle = [to_hex(c) for c in plt.rcParams["axes.prop_cycle"].by_key()["color"]]
+    free = [c for c in cycle if c not in family_colours]
     colours, used = {}, set()
-    cycle = iter(plt.rcParams["axes.prop_cycle"].by_key()["color"] * 4)
     for model in models:
-        colour = FAMILY_COLOURS.get(families.get(model, ""), None)
-        if colour is None or colour in used:
-            colour = next(c for c in cycle if c not in used and c not in FAMILY_COLOURS.values())
+        colour = FAMILY_COLOURS.get(families.get(model, ""))
+        colour = to_hex(colour) if colour is not None else None
+        if colour is None or colour in used:  # past the cycle's end, colours come round again
+            colour = next((c for c in free if c not in used), free[len(colours) % len(free)])
         colours[model] = colour
         used.add(colour)
     return colours
@@ -537,7 +564,8 @@ def parity_figure(
         axis.plot([low, high], [low, high], **{**REFERENCE_STYLE, "linewidth": 1.0})
         axis.set_xlabel(f"reference {quantity}")
         axis.set_ylabel(f"predicted {quantity}")
-        axis.legend(fontsize=8, loc="upper left")
+        # below the axes, so that no legend covers the points
+        axis.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16))
         axis.grid(True, alpha=0.3)
     figure.suptitle(f"{experiment}: test-split parity")
     return figure

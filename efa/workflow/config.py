@@ -179,12 +179,13 @@ def _check_calculator(key: str, spec: Mapping) -> None:
         _fail(f"{key}.calculator", str(error))
 
 
-def _check_model(key: str, label: str, spec: Mapping) -> None:
+def _check_model(key: str, label: str, spec: Mapping):
+    """Check a model entry; return the built model (None for a calculator)."""
     from efa.models.registry import build_model
 
     if "calculator" in spec:
         _check_calculator(key, spec)
-        return
+        return None
     for name in ("receptive_field", "cutoff", "capabilities", "molecule_box"):
         if spec.get(name) is not None:
             _fail(
@@ -201,6 +202,27 @@ def _check_model(key: str, label: str, spec: Mapping) -> None:
     except EfaError as error:
         _fail(_model_key(key, getattr(error, "key", None)), str(error))
     _check_quadrature(key, model, options)
+    return model
+
+
+def _check_reach_over_data(key: str, model, config: Mapping, registry, dataset: str) -> None:
+    """A model's ``max_length`` against the largest distance in its data set, at plan time,
+    where the store of a fetched or imported set (whose content no setting changes) is built
+    already; other stores are built by the workflow and checked when training starts."""
+    from efa.data.store import open_dataset, store_path
+    from efa.train.loop import check_max_length
+
+    root = config.get("datasets_root", "datasets")
+    if model is None or getattr(model, "max_length", None) is None:
+        return
+    if registry.entries[dataset].kind not in ("fetch", "import"):
+        return
+    if not (store_path(dataset, root) / "zarr.json").is_file():
+        return
+    try:
+        check_max_length(model, open_dataset(dataset, root), dataset)
+    except ConfigError as error:
+        _fail(f"{key}.options.max_length", str(error).partition(": ")[2])
 
 
 def _model_key(key: str, run_key: str | None) -> str:
@@ -544,7 +566,8 @@ def validate_workflow_config(config: Mapping[str, Any], source: str = "config") 
                 _fail(f"{key}.models", "no models configured; expected at least one")
             for label, model in spec["models"].items():
                 check_name("model label", label, f"{key}.models")
-                _check_model(f"{key}.models.{label}", label, model)
+                built = _check_model(f"{key}.models.{label}", label, model)
+                _check_reach_over_data(f"{key}.models.{label}", built, config, registry, dataset)
                 _check_train(f"{key}.models.{label}.train", model.get("train"))
                 _check_run_settings(config, experiment, label, seeds[0])
             for label, options in (spec.get("probes") or {}).items():

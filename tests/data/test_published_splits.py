@@ -97,6 +97,8 @@ def test_report_repeated_keeps_a_leaking_split_and_says_so(root, files, capsys):
     assert "1 of test=" in error and "kept (--report-repeated)" in error
     assert open_dataset("pub", root).attrs["repeated_structures"] == "test=1"
     assert load_registry(root).get("pub").source["repeated"] == "report"
+    assert main(["data", "show", "pub", "--root", str(root)]) == 0
+    assert "repeated        training structures in test=1" in capsys.readouterr().out
 
 
 def test_the_user_registry_records_files_of_the_project_relative_to_it(root, files, tmp_path):

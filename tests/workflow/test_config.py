@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import shutil
 import sys
 
 import pytest
@@ -12,6 +13,7 @@ import yaml
 
 from efa.errors import ConfigError
 from efa.workflow.config import check_schema, validate_workflow_config
+from tests.builders import write_published_split_files
 
 from .conftest import ROOT, load_config, run, snakemake, tool
 
@@ -318,6 +320,31 @@ def test_validation_names_the_key(mutate):
     key = mutate(config)
     with pytest.raises(ConfigError, match=re.escape(key)):
         validate_workflow_config(config)
+
+
+def test_a_max_length_shorter_than_a_built_imported_set_is_refused_at_plan_time(tmp_path):
+    """An imported set is built at import: its largest distance is known before any job, so
+    an EFA ``max_length`` below it is refused by key when the workflow is planned."""
+    from efa.cli.main import main
+
+    root = tmp_path / "datasets"
+    root.mkdir()
+    shutil.copy(ROOT / "datasets" / "registry.yaml", root)
+    files = write_published_split_files(tmp_path / "files")
+    argv = ["data", "import", "--root", str(root), "--name", "pairs"]
+    assert main([*argv, *(f"--split={split}={path}" for split, path in files.items())]) == 0
+    config = _ci()
+    config.update(datasets_root=str(root), datasets={"pairs": {}})
+    experiment = config["experiments"]["two_atoms"]
+    experiment.update(dataset="pairs", splits="dataset", probes={})
+    experiment["models"]["efa"]["options"]["max_length"] = 5.0
+    with pytest.raises(ConfigError, match="models.efa.options.max_length") as error:
+        validate_workflow_config(config)
+    assert "largest distance between two atoms of one structure in data set 'pairs'" in str(
+        error.value
+    )
+    experiment["models"]["efa"]["options"]["max_length"] = 40.0
+    validate_workflow_config(config)
 
 
 SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
