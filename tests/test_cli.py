@@ -36,3 +36,19 @@ def test_every_subcommand_has_help(capsys):
             main([*path, "--help"])
         assert exit_info.value.code == 0
         assert "usage: efa " + " ".join(path) in capsys.readouterr().out
+
+
+def test_bash_completion_completes_commands_and_options(capsys, tmp_path):
+    """The script of ``efa completion bash``, sourced in a real bash, completes a command and
+    the options of a command."""
+    assert main(["completion", "bash"]) == 0
+    script = tmp_path / "efa.bash"
+    script.write_text(capsys.readouterr().out)
+    probe = (
+        f"source {script}\n"
+        'COMP_WORDS=(efa tr); COMP_CWORD=1; _shtab_efa efa tr efa; echo "${COMPREPLY[@]}"\n'
+        "COMP_WORDS=(efa train --max-s); COMP_CWORD=2; _shtab_efa efa --max-s train\n"
+        'echo "${COMPREPLY[@]}"\n'
+    )
+    result = subprocess.run(["bash", "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stdout.split("\n")[:2] == ["train", "--max-steps"], result
