@@ -27,6 +27,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "efa.cli.predict",
     "efa.cli.report",
     "efa.cli.bench",
+    "efa.cli.dvc",
     "efa.cli.completion",
 )
 
