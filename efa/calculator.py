@@ -27,9 +27,9 @@ class EFACalculator(PredictorCalculator):
     """
 
     def __init__(self, run_dir: str | os.PathLike, charge_key: str = CHARGE_KEY, **kwargs):
-        from efa.xla import configure_xla
+        from efa.xla import ensure_xla
 
-        configure_xla()  # before JAX starts, if it has not yet
+        ensure_xla("efa.calculator.EFACalculator")  # before JAX starts, if it has not yet
         from efa.predictors.trained import load_trained_predictor  # JAX starts here
 
         super().__init__(load_trained_predictor(run_dir), charge_key=charge_key, **kwargs)

@@ -1,18 +1,72 @@
-"""XLA settings that a process applies where it starts: the command line and the tests.
+"""XLA settings of efa's compiled code, applied when efa first needs JAX.
 
-Importing :mod:`efa` changes nothing; :func:`configure_xla` is called by ``efa.cli.main.main``, the
-test suite's ``conftest.py`` and :class:`efa.calculator.EFACalculator`, before JAX starts its
-backend (XLA reads ``XLA_FLAGS`` once, at that moment; later calls have no effect).
+Importing :mod:`efa` changes nothing. XLA reads ``XLA_FLAGS`` once, when JAX starts its backend
+(at the first computation, not at ``import jax``), so the settings are applied by the entry
+points before that moment: :func:`configure_xla` by ``efa.cli.main.main`` and the test suite's
+``conftest.py``; :func:`ensure_xla` by the entry points of the Python API
+(:func:`efa.models.registry.build_model`, :class:`efa.calculator.EFACalculator` and
+:func:`efa.nn.erope_attention`, for a user's own model). Where JAX started first and the
+settings are missing, :func:`ensure_xla` warns once, naming what to do: ``efa bench entry``
+measures what that costs.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from importlib.metadata import PackageNotFoundError, version
 
 #: The jaxlib releases whose CPU backend needs the workaround below.
 YNN_FUSION_CRASH_RELEASES = ("0.10.",)
 _YNN_FLAG = "--xla_cpu_experimental_ynn_fusion_type="
+
+
+def _needed_flag() -> str | None:
+    """The flag this jaxlib needs in ``XLA_FLAGS`` and that is not there, or None."""
+    try:
+        jaxlib = version("jaxlib")
+    except PackageNotFoundError:
+        return None
+    if not jaxlib.startswith(YNN_FUSION_CRASH_RELEASES):
+        return None
+    if "xla_cpu_experimental_ynn_fusion_type" in os.environ.get("XLA_FLAGS", ""):
+        return None
+    return _YNN_FLAG
+
+
+def _backend_started() -> bool:
+    """Whether JAX has started its backend in this process (and read ``XLA_FLAGS``)."""
+    if "jax" not in sys.modules:
+        return False
+    try:  # JAX has no public question for this; without the answer, assume it started
+        from jax._src.xla_bridge import backends_are_initialized
+    except ImportError:
+        return True
+    return bool(backends_are_initialized())
+
+
+_warned = False
+
+
+def ensure_xla(entry: str) -> None:
+    """Apply :func:`configure_xla` if JAX has not started its backend yet; if it has, and the
+    settings are missing, warn once (on standard error) that ``entry`` runs without them."""
+    global _warned
+    flag = _needed_flag()
+    if flag is None:
+        return
+    if not _backend_started():
+        configure_xla()
+        return
+    if not _warned:
+        _warned = True
+        print(
+            f"efa: warning: JAX started before {entry} could set XLA_FLAGS={flag}, which "
+            "efa's compiled code needs for its speed (and, for EFA's gradients, to avoid a "
+            "crash of jaxlib's CPU backend); call efa.xla.configure_xla() before the first JAX "
+            f"computation, or start Python with XLA_FLAGS={flag}",
+            file=sys.stderr,
+        )
 
 
 def configure_xla() -> None:
@@ -22,12 +76,6 @@ def configure_xla() -> None:
     products. The flag only concerns the CPU backend, and is set only for the jaxlib releases
     in :data:`YNN_FUSION_CRASH_RELEASES`; a value the user set in ``XLA_FLAGS`` is kept.
     """
-    try:
-        jaxlib = version("jaxlib")
-    except PackageNotFoundError:
-        return
-    if not jaxlib.startswith(YNN_FUSION_CRASH_RELEASES):
-        return
-    flags = os.environ.get("XLA_FLAGS", "")
-    if "xla_cpu_experimental_ynn_fusion_type" not in flags:
-        os.environ["XLA_FLAGS"] = f"{flags} {_YNN_FLAG}".strip()
+    flag = _needed_flag()
+    if flag is not None:
+        os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {flag}".strip()

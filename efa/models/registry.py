@@ -79,6 +79,9 @@ def build_model(name: str, options: Mapping[str, Any] | None = None) -> nn.Modul
     Raises:
       ConfigError: naming an unknown option or a model without a ``cutoff``.
     """
+    from efa.xla import ensure_xla
+
+    ensure_xla("efa.models.build_model")
     model_class = resolve_model(name)
     fields = {
         field.name

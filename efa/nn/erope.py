@@ -48,6 +48,7 @@ from efa.nn.quadrature import antipodal_half_grid
 from efa.nn.segments import SegmentLayout, from_padded, segment_layout, to_padded
 from efa.nn.so3 import clebsch_gordan
 from efa.nn.trig import sincos
+from efa.xla import ensure_xla
 
 #: Elements per chunk-sized intermediate that the automatic chunk sizes aim for: the ERoPE
 #: features of a block of atoms over a chunk of the grid (key–value order, ``(G, c·2·D_qk, b)``)
@@ -141,6 +142,7 @@ def erope_attention(
     Returns:
       ``(N, P_v, (L_v+1)², F_v)``: the attention output ``y_i``.
     """
+    ensure_xla("efa.nn.erope_attention")  # a user's own model may enter here first
     _check_inputs(q, k, v, positions, frequencies, segment_ids)
     if layout is None:
         layout = segment_layout(segment_ids, num_segments, max_segment_size)
