@@ -69,6 +69,12 @@ def ensure_xla(entry: str) -> None:
         )
 
 
+def without_efa_settings(flags: str) -> str:
+    """``XLA_FLAGS`` text without the settings :func:`configure_xla` adds (the user's own
+    flags kept): the environment of a process that has not met efa yet."""
+    return " ".join(word for word in flags.split() if word != _YNN_FLAG)
+
+
 def configure_xla() -> None:
     """Turn off the experimental YNNPACK fusion of jaxlib 0.10's CPU backend.
 

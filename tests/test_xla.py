@@ -12,7 +12,7 @@ from efa.xla import YNN_FUSION_CRASH_RELEASES, _needed_flag
 
 SCRIPT = textwrap.dedent("""
     import os, sys
-    os.environ.pop("XLA_FLAGS", None)
+    os.environ.pop("XLA_FLAGS", None)  # a user's Python, which has not met efa yet
     if sys.argv[1] == "jax first":
         import jax.numpy as jnp
         jnp.zeros(1).block_until_ready()

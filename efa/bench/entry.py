@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -76,12 +77,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _case(entry: str, num_atoms: int) -> tuple[dict, str]:
-    """The figures of one case in a fresh process, and what it wrote on standard error."""
+    """The figures of one case in a fresh process, and what it wrote on standard error; the
+    process starts without the XLA settings this one applied, as a user's Python does."""
+    from efa.xla import without_efa_settings
+
+    env = {**os.environ, "XLA_FLAGS": without_efa_settings(os.environ.get("XLA_FLAGS", ""))}
     process = subprocess.run(
         [sys.executable, "-c", _CASE, entry, str(num_atoms)],
         capture_output=True,
         text=True,
         check=False,
+        env=env,
     )
     if process.returncode != 0:
         raise EfaError(

@@ -1,11 +1,13 @@
 """``efa bench entry`` on a tiny structure: three fresh processes, a table, a target per size."""
 
+import pytest
 import xarray as xr
 
 from efa.bench.entry import ENTRIES
 from efa.cli.main import main
 
 
+@pytest.mark.extended  # three compilations in fresh processes; tests/test_xla.py covers the rule
 def test_small_run_times_every_entry_and_marks_the_late_one_warned(tmp_path, capsys):
     assert main(["bench", "entry", "--sizes", "16", "--output-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
