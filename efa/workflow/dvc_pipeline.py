@@ -15,7 +15,10 @@ files replace the settings of earlier ones) it holds
   ``<results_root>/dvc.yaml``, for whatever models took part).
 
 Snakemake runs with ``--rerun-triggers params input code``: DVC restores files with new
-modification times, which must not make Snakemake rerun anything.
+modification times, which must not make Snakemake rerun anything. Every output is
+``persist: true``: DVC would otherwise delete a stage's outputs before it runs, and Snakemake,
+which keeps what is still up to date (a calculator model when only training settings changed),
+would redo everything.
 """
 
 from __future__ import annotations
@@ -126,11 +129,11 @@ def dvc_pipeline(
                     for path, content in zip(paths, contents)
                     if content.get("datasets")
                 ],
-                "outs": [f"{datasets_root}/${{item}}.zarr"],
+                "outs": [{f"{datasets_root}/${{item}}.zarr": {"persist": True}}],
             },
         }
-    outputs: list[Any] = [
-        f"{results_root}/{name}" if cached else {f"{results_root}/{name}": {"cache": False}}
+    outputs = [
+        {f"{results_root}/{name}": {"persist": True} if cached else {"cache": False}}
         for name, cached in SUITE_OUTPUTS
     ]
     pipeline["stages"]["suite"] = {
