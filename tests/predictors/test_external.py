@@ -168,6 +168,20 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _hanging_command(tmp_path):
+    """The command of :data:`HANGING_TRAINER`, and the file where it writes its child's pid."""
+    (tmp_path / "hang.py").write_text(HANGING_TRAINER)
+    pids = tmp_path / "child.pid"
+    return [sys.executable, str(tmp_path / "hang.py"), str(pids)], pids
+
+
+def _wait_until_gone(pid, seconds=10):
+    deadline = time.monotonic() + seconds
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return not _alive(pid)
+
+
 def _wait_for_file(path, seconds=60):
     deadline = time.monotonic() + seconds
     while not (path.exists() and path.read_text()):
@@ -178,18 +192,12 @@ def _wait_for_file(path, seconds=60):
 
 def test_a_hanging_trainer_is_stopped_at_max_time_with_its_children(setup, capsys):
     root, tmp_path = setup
-    (tmp_path / "hang.py").write_text(HANGING_TRAINER)
-    pids = tmp_path / "child.pid"
-    command = [sys.executable, str(tmp_path / "hang.py"), str(pids)]
+    command, pids = _hanging_command(tmp_path)
     start = time.monotonic()
     status, run = _train(root, tmp_path, command, max_time_s=3)
     assert status == 2 and time.monotonic() - start < 60
     assert "ran past max_time_s=3 s (train.max_time_s)" in capsys.readouterr().err
-    child = int(pids.read_text())
-    deadline = time.monotonic() + 10
-    while _alive(child) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not _alive(child), "the trainer's child outlived the job"
+    assert _wait_until_gone(int(pids.read_text())), "the trainer's child outlived the job"
     assert not (run / "summary.json").exists()
 
 
@@ -207,9 +215,7 @@ def _efa_train_process(root, tmp_path, command):
 
 def test_sigterm_ends_the_trainer_group_and_a_second_train_of_the_run_is_refused(setup):
     root, tmp_path = setup
-    (tmp_path / "hang.py").write_text(HANGING_TRAINER)
-    pids = tmp_path / "child.pid"
-    command = [sys.executable, str(tmp_path / "hang.py"), str(pids)]
+    command, pids = _hanging_command(tmp_path)
     first = _efa_train_process(root, tmp_path, command)
     try:
         child = _wait_for_file(pids)
@@ -223,10 +229,7 @@ def test_sigterm_ends_the_trainer_group_and_a_second_train_of_the_run_is_refused
             first.kill()
     assert first.returncode == 128 + signal.SIGTERM, error
     run = tmp_path / "runs" / "pairs" / "fake" / "seed0"
-    deadline = time.monotonic() + 10
-    while _alive(child) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not _alive(child), "the trainer's child outlived the job"
+    assert _wait_until_gone(child), "the trainer's child outlived the job"
     assert not (run / "summary.json").exists()
     assert sorted(path.name for path in run.iterdir() if path.name.startswith(".")) == []
 
@@ -235,9 +238,7 @@ def test_a_trainer_left_by_a_job_killed_outright_is_ended_by_the_next_train(setu
     """SIGKILL of ``efa train`` cannot reach its trainer; the trainer's group is recorded in the
     run directory, and the next ``efa train`` of the run ends it before starting its own."""
     root, tmp_path = setup
-    (tmp_path / "hang.py").write_text(HANGING_TRAINER)
-    pids = tmp_path / "child.pid"
-    command = [sys.executable, str(tmp_path / "hang.py"), str(pids)]
+    command, pids = _hanging_command(tmp_path)
     first = _efa_train_process(root, tmp_path, command)
     try:
         child = _wait_for_file(pids)
@@ -250,10 +251,7 @@ def test_a_trainer_left_by_a_job_killed_outright_is_ended_by_the_next_train(setu
     status, _ = _train(root, tmp_path, command, max_time_s=2)  # the new trainer hangs too
     assert status == 2
     assert "ended the trainer a killed job had left running" in capsys.readouterr().err
-    deadline = time.monotonic() + 10
-    while _alive(child) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not _alive(child), "the killed job's trainer outlived the next train"
+    assert _wait_until_gone(child), "the killed job's trainer outlived the next train"
     assert not (run / "trainer_group.json").exists()
 
 
