@@ -8,25 +8,29 @@ in that unit into the canonical unit of its quantity.
 
 from __future__ import annotations
 
+from ase.units import create_units
+
 from efa.errors import DataError
 
+#: ASE's units from the CODATA 2018 constants (eV and Å are 1).
+_CODATA_2018 = create_units("2018")
 LENGTH_IN_ANGSTROM = {
     "Å": 1.0,
     "Ang": 1.0,
     "Angstrom": 1.0,
     "angstrom": 1.0,
-    "nm": 10.0,
-    "Bohr": 0.529177210903,
-    "bohr": 0.529177210903,
+    "nm": 10.0 * _CODATA_2018["Angstrom"],
+    "Bohr": _CODATA_2018["Bohr"],
+    "bohr": _CODATA_2018["Bohr"],
 }
 ENERGY_IN_EV = {
     "eV": 1.0,
-    "meV": 1e-3,
-    "Hartree": 27.211386245988,
-    "hartree": 27.211386245988,
-    "Ha": 27.211386245988,
-    "kcal/mol": 0.0433641043,
-    "kJ/mol": 0.0103642688,
+    "meV": 1e-3 * _CODATA_2018["eV"],
+    "Hartree": _CODATA_2018["Hartree"],
+    "hartree": _CODATA_2018["Hartree"],
+    "Ha": _CODATA_2018["Hartree"],
+    "kcal/mol": _CODATA_2018["kcal"] / _CODATA_2018["mol"],
+    "kJ/mol": _CODATA_2018["kJ"] / _CODATA_2018["mol"],
 }
 
 

@@ -27,6 +27,9 @@ from tqdm import tqdm
 from efa.data.schema import make_dataset, pad_atoms
 from efa.errors import DataError
 
+#: CODATA 2018's tabulated values, not efa.data.units' (ASE's, derived from other constants:
+#: Hartree 27.211386245769308 eV, 8e-12 lower): the suite's xTB-labelled data sets are built
+#: with these, and ASE's would change their bits and so every number trained on them.
 HARTREE_EV = 27.211386245988
 BOHR_ANGSTROM = 0.529177210903
 KELVIN_HARTREE = 3.166808578545117e-6
