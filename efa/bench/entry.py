@@ -10,7 +10,11 @@ atoms, each case timed in a fresh Python process, as a user would enter:
 - ``JAX first``: the process runs a JAX computation before calling efa, so the settings can no
   longer be applied; efa warns once, and this case shows what that costs.
 
-Target: for every N, the Python API's median time ≤ :data:`MAX_API_RATIO` × the command line's.
+The cases run in ``--rounds`` rounds, one process per case in each round, in the order above;
+a case's figure is the median over the rounds of its median call time, so a change of load
+during the run hits every case alike.
+
+Target: for every N, the Python API's time ≤ :data:`MAX_API_RATIO` × the command line's.
 
 Outputs (:func:`efa.bench.timing.publish`): group ``entry`` of ``<output-dir>/bench.zarr`` and
 ``<output-dir>/bench/entry.md``.
@@ -32,6 +36,7 @@ from efa.errors import EfaError
 
 SIZES = (1024, 4096)
 ENTRIES = ("command line", "Python API", "JAX first")
+ROUNDS = 3
 #: Largest Python API / command line ratio of the median times (the same compiled code).
 MAX_API_RATIO = 1.1
 
@@ -73,6 +78,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=list(SIZES),
         help=f"atoms of the structure (default: {list(SIZES)})",
     )
+    parser.add_argument(
+        "--rounds",
+        type=count(1),
+        default=ROUNDS,
+        help=f"rounds of fresh processes, one per case each (default: {ROUNDS})",
+    )
     add_output_dir(parser, "group 'entry' of bench.zarr and bench/entry.md")
 
 
@@ -102,15 +113,26 @@ def run(args: argparse.Namespace) -> int:
     from efa.bench.timing import publish
     from efa.report.tables import markdown_table
 
-    figures, warned = {}, {}
-    for num_atoms in args.sizes:
-        for entry in ENTRIES:
-            figures[entry, num_atoms], error = _case(entry, num_atoms)
-            warned[entry, num_atoms] = "efa: warning: JAX started before" in error
-            print(
-                f"N={num_atoms} {entry}: {figures[entry, num_atoms]['median_s'] * 1e3:.3g} ms",
-                flush=True,
-            )
+    rounds, warned = {}, {}
+    for number in range(args.rounds):
+        for num_atoms in args.sizes:
+            for entry in ENTRIES:
+                case, error = _case(entry, num_atoms)
+                rounds.setdefault((entry, num_atoms), []).append(case)
+                warned[entry, num_atoms] = "efa: warning: JAX started before" in error
+                print(
+                    f"round {number + 1}, N={num_atoms} {entry}: {case['median_s'] * 1e3:.3g} ms",
+                    flush=True,
+                )
+    figures = {
+        key: {
+            "median_s": float(np.median([case["median_s"] for case in cases])),
+            "min_s": min(case["min_s"] for case in cases),
+            "max_s": max(case["max_s"] for case in cases),
+            "repeats": sum(case["repeats"] for case in cases),
+        }
+        for key, cases in rounds.items()
+    }
     rows, lines, targets = [], [], []
     for num_atoms in args.sizes:
         cli = figures["command line", num_atoms]["median_s"]
@@ -135,7 +157,7 @@ def run(args: argparse.Namespace) -> int:
             f"{'yes' if warned['JAX first', num_atoms] else 'no'})"
         )
     table = markdown_table(
-        ["N", "entry", "median ms", "min–max ms", "/ command line", "warned"], rows
+        ["N", "entry", "median ms", "min–max ms (all rounds)", "/ command line", "warned"], rows
     )
 
     def field(name):
@@ -159,7 +181,8 @@ def run(args: argparse.Namespace) -> int:
     )
     setup = (
         "Energy and forces of the EFA model of 'efa bench scale' on one cube of N atoms, "
-        "float32, each case in a fresh process."
+        f"float32, each case in a fresh process, {args.rounds} rounds (the median of the "
+        "rounds' medians)."
     )
     publish("entry", dataset, "Entry points", setup, [table], lines, targets, args.output_dir)
     return 0

@@ -9,7 +9,8 @@ from efa.cli.main import main
 
 @pytest.mark.extended  # three compilations in fresh processes; tests/test_xla.py covers the rule
 def test_small_run_times_every_entry_and_marks_the_late_one_warned(tmp_path, capsys):
-    assert main(["bench", "entry", "--sizes", "16", "--output-dir", str(tmp_path)]) == 0
+    argv = ["bench", "entry", "--sizes", "16", "--rounds", "1", "--output-dir", str(tmp_path)]
+    assert main(argv) == 0
     out = capsys.readouterr().out
     assert "N=16: Python API / command line = " in out and "targets met:" in out
     store = xr.open_zarr(tmp_path / "bench.zarr", group="entry", consolidated=False)

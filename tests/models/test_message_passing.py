@@ -16,7 +16,7 @@ NUM_ATOMS, NUM_BASIS, FEATURES, CUTOFF = 7, 5, 6, 3.0
 
 #: (filter degree, feature degree, feature parity channels, output degree, pseudotensors)
 CASES = [
-    (0, 0, 1, 0, False),
+    pytest.param((0, 0, 1, 0, False), marks=pytest.mark.extended),  # in each case below
     (1, 0, 1, 1, False),  # first layer of a degree-1 model
     (1, 1, 1, 0, False),  # last layer of a degree-1 model
     (2, 2, 1, 2, False),  # cumulene

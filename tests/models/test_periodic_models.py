@@ -62,7 +62,14 @@ def batch_of(model, structures, spare_pairs=0, shape=None):
     return pack(structures, shape, count, model.cutoff, np.float64, **reciprocal_options(model))
 
 
-@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize(
+    "name",
+    [
+        # the direct reciprocal sum's supercell at the layer level: tests/nn/test_periodic.py
+        pytest.param(name, marks=pytest.mark.extended) if name == "efa" else name
+        for name in sorted(MODELS)
+    ],
+)
 def test_a_supercell_has_eight_times_the_energy_of_its_cell(name, x64):
     model = build_model(name.removesuffix("_mesh"), MODELS[name])
     structures = structures_of(cells([1, 2]))
