@@ -12,6 +12,7 @@ measures what that costs.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from importlib.metadata import PackageNotFoundError, version
@@ -21,13 +22,19 @@ YNN_FUSION_CRASH_RELEASES = ("0.10.",)
 _YNN_FLAG = "--xla_cpu_experimental_ynn_fusion_type="
 
 
+@functools.cache
+def _jaxlib_needs_flag() -> bool:
+    """Whether the installed jaxlib is one of :data:`YNN_FUSION_CRASH_RELEASES` (looked up once:
+    :func:`ensure_xla` runs on every call of the operator)."""
+    try:
+        return version("jaxlib").startswith(YNN_FUSION_CRASH_RELEASES)
+    except PackageNotFoundError:
+        return False
+
+
 def _needed_flag() -> str | None:
     """The flag this jaxlib needs in ``XLA_FLAGS`` and that is not there, or None."""
-    try:
-        jaxlib = version("jaxlib")
-    except PackageNotFoundError:
-        return None
-    if not jaxlib.startswith(YNN_FUSION_CRASH_RELEASES):
+    if not _jaxlib_needs_flag():
         return None
     if "xla_cpu_experimental_ynn_fusion_type" in os.environ.get("XLA_FLAGS", ""):
         return None

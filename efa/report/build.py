@@ -55,6 +55,7 @@ from efa.report.tables import (
     COST_COLUMNS,
     TIMING_METRICS,
     cost_tables,
+    curve_columns,
     curve_table,
     probe_metric_tables,
     seed_statistics,
@@ -433,7 +434,7 @@ def build_report(
         curve = curve_table(store)
         if curve is not None:
             text(curve, f"tables/curve_{label}.csv")
-            curves[f"tables/curve_{label}.csv"] = (label, curve.splitlines()[0].split(","))
+            curves[f"tables/curve_{label}.csv"] = (label, curve_columns(store))
         sections.append(
             (
                 f"Probe {label} ({store.attrs['kind']}; "

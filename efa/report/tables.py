@@ -188,13 +188,8 @@ def probe_metric_tables(store: xr.Dataset) -> tuple[str, str]:
     return _tables(probe, list(store.attrs["metrics"]), ("model",), not_applicable)
 
 
-def curve_table(store: xr.Dataset) -> str | None:
-    """CSV of a probe's curve: coordinate, reference and each model's seed-mean prediction.
-
-    Columns: ``point, coordinate[, separation], energy_reference, energy_<model>…`` (eV) for curve
-    probes; for size scans ``coordinate`` and ``energy_mae_per_atom_<model>``. None if the store has
-    no curve.
-    """
+def curve_columns(store: xr.Dataset) -> list[str] | None:
+    """The columns of :func:`curve_table` for ``store``, or None if it has no curve."""
     probe = store.isel(probe=0)
     if "energy_predicted" in probe:
         value, columns = "energy_predicted", ["energy_reference"]
@@ -203,10 +198,26 @@ def curve_table(store: xr.Dataset) -> str | None:
     else:
         return None
     extra = [name for name in ("separation",) if name in probe]
-    mean = probe[value].mean("seed", skipna=True)
-    header = ["point", "coordinate", *extra, *columns] + [
+    return ["point", "coordinate", *extra, *columns] + [
         f"{value.replace('_predicted', '')}_{m}" for m in probe["model"].values
     ]
+
+
+def curve_table(store: xr.Dataset) -> str | None:
+    """CSV of a probe's curve: coordinate, reference and each model's seed-mean prediction.
+
+    Columns: ``point, coordinate[, separation], energy_reference, energy_<model>…`` (eV) for curve
+    probes; for size scans ``coordinate`` and ``energy_mae_per_atom_<model>``. None if the store has
+    no curve.
+    """
+    header = curve_columns(store)
+    if header is None:
+        return None
+    probe = store.isel(probe=0)
+    value = "energy_predicted" if "energy_predicted" in probe else "energy_mae_per_atom"
+    columns = ["energy_reference"] if value == "energy_predicted" else []
+    extra = [name for name in ("separation",) if name in probe]
+    mean = probe[value].mean("seed", skipna=True)
     rows = []
     for point in range(probe.sizes["point"]):
         rows.append(

@@ -205,22 +205,28 @@ def _check_model(key: str, label: str, spec: Mapping):
     return model
 
 
-def _check_reach_over_data(key: str, model, config: Mapping, registry, dataset: str) -> None:
+def _check_reach_over_data(
+    key: str, model, config: Mapping, registry, dataset: str, opened: dict
+) -> None:
     """A model's ``max_length`` against the largest distance in its data set, at plan time,
     where the store of a fetched or imported set (whose content no setting changes) is built
-    already; other stores are built by the workflow and checked when training starts."""
+    already; other stores are built by the workflow and checked when training starts.
+    ``opened`` keeps each store read once per validation."""
     from efa.data.store import open_dataset, store_path
     from efa.train.loop import check_max_length
 
-    root = config.get("datasets_root", "datasets")
     if model is None or getattr(model, "max_length", None) is None:
         return
     if registry.entries[dataset].kind not in ("fetch", "import"):
         return
-    if not (store_path(dataset, root) / "zarr.json").is_file():
+    root = config.get("datasets_root", "datasets")
+    if dataset not in opened:
+        built = (store_path(dataset, root) / "zarr.json").is_file()
+        opened[dataset] = open_dataset(dataset, root) if built else None
+    if opened[dataset] is None:
         return
     try:
-        check_max_length(model, open_dataset(dataset, root), dataset)
+        check_max_length(model, opened[dataset], dataset)
     except ConfigError as error:
         _fail(f"{key}.options.max_length", str(error).partition(": ")[2])
 
@@ -541,6 +547,7 @@ def validate_workflow_config(config: Mapping[str, Any], source: str = "config") 
         _check_datasets(config, registry)
         _check_train("train", config.get("train"))
         probe_labels: dict[str, str] = {}
+        opened: dict = {}  # built stores read for the checks against their content
         experiments = config.get("experiments") or {}
         if not experiments:
             _fail("experiments", "no experiments configured; expected at least one")
@@ -567,7 +574,9 @@ def validate_workflow_config(config: Mapping[str, Any], source: str = "config") 
             for label, model in spec["models"].items():
                 check_name("model label", label, f"{key}.models")
                 built = _check_model(f"{key}.models.{label}", label, model)
-                _check_reach_over_data(f"{key}.models.{label}", built, config, registry, dataset)
+                _check_reach_over_data(
+                    f"{key}.models.{label}", built, config, registry, dataset, opened
+                )
                 _check_train(f"{key}.models.{label}.train", model.get("train"))
                 _check_run_settings(config, experiment, label, seeds[0])
             for label, options in (spec.get("probes") or {}).items():
