@@ -191,7 +191,7 @@ def _measure(function, arguments, **timing_options):
     return time_calls(call, **timing_options), peak
 
 
-def _efa_calls(
+def efa_calls(
     num_structures,
     atoms_per_structure,
     qk_features=QK_FEATURES,
@@ -238,7 +238,7 @@ def _efa_cases(cases):
     from efa.bench.timing import time_alternating
 
     compiled = {
-        case: _efa_calls(*case)
+        case: efa_calls(*case)
         for case in tqdm(cases, desc="bench attention (compile EFA)", unit="case")
     }
     print("timing the EFA cases in alternation …", flush=True)
@@ -264,7 +264,7 @@ def _order_cases(cases):
     from efa.nn.erope import contraction_order
 
     calls = {
-        (case, order): _efa_calls(*case, contraction=order, operations=("forward+gradient",))[
+        (case, order): efa_calls(*case, contraction=order, operations=("forward+gradient",))[
             "forward+gradient"
         ][0]
         for case in tqdm(cases, desc="bench attention (compile orders)", unit="case")
@@ -353,7 +353,7 @@ def run(args: argparse.Namespace) -> int:
             records.append(("softmax", 1, atoms, operation, timing, peak))
     if args.million:
         print("1,000,000 atoms, forward + gradient …", flush=True)
-        call, peak = _efa_calls(1, MILLION, operations=("forward+gradient",))["forward+gradient"]
+        call, peak = efa_calls(1, MILLION, operations=("forward+gradient",))["forward+gradient"]
         timing = time_calls(call, warmup=1, repeats=2)
         records.append(("efa", 1, MILLION, "forward+gradient", timing, peak))
     order_tables, order_data = [], None

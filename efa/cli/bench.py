@@ -10,6 +10,10 @@ BENCHMARKS = {
     "attention": ("efa.bench.attention", "cost of the EFA operator vs system size and batching"),
     "train": ("efa.bench.train", "training steps/s of local vs EFA models of the same width"),
     "scale": ("efa.bench.scale", "energy + forces of one structure of 10³–10⁶ atoms, local vs EFA"),
+    "quadrature": (
+        "efa.bench.quadrature",
+        "accuracy and cost of EFA's quadrature: Lebedev points × b_max, against the exact form",
+    ),
     "entry": ("efa.bench.entry", "the same speed from the command line, the Python API, JAX first"),
 }
 

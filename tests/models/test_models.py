@@ -151,7 +151,7 @@ def test_pair_chunks_give_the_same_parameters_energy_and_forces(name, x64):
     params = jax.tree.map(lambda p: jnp.asarray(p, jnp.float64), params)
     chunked_params = jax.jit(chunked.init)(jax.random.PRNGKey(0), batch)
     assert jax.tree.structure(chunked_params) == jax.tree.structure(params)
-    expected = predict(whole, params, batch, NO_REFERENCES)
+    expected = jax.jit(lambda p: predict(whole, p, batch, NO_REFERENCES))(params)
     result = jax.jit(lambda p: predict(chunked, p, batch, NO_REFERENCES))(params)
     np.testing.assert_allclose(result.energy, expected.energy, rtol=1e-12)
     np.testing.assert_allclose(result.forces, expected.forces, rtol=1e-10, atol=1e-12)

@@ -2,6 +2,7 @@
 stress; the loss adds ``w_S·MSE(σ)``; a run trained with it reports stress errors; a trained
 periodic model is extensive."""
 
+import functools
 import math
 
 import jax
@@ -64,10 +65,11 @@ def test_asking_for_the_stress_leaves_energies_and_forces_unchanged(name, cells,
     model = build_model(name, MODELS[name])
     structures = Structures.from_dataset(cells)
     batch = cell_batch(model, structures)
-    params = model.init(jax.random.PRNGKey(0), batch)
+    params = jax.jit(model.init)(jax.random.PRNGKey(0), batch)  # eager e3x runs op by op
     references = np.zeros(119)
-    plain = predict(model, params, batch, references)
-    with_stress = predict(model, params, batch, references, stress=True)
+    compiled = jax.jit(functools.partial(predict, model), static_argnames="stress")
+    plain = compiled(params, batch, references)
+    with_stress = compiled(params, batch, references, stress=True)
     np.testing.assert_allclose(with_stress.energy, plain.energy, rtol=1e-12)
     np.testing.assert_allclose(with_stress.forces, plain.forces, rtol=1e-9, atol=1e-12)
     # the stress itself against finite differences of the strained energy:
@@ -78,8 +80,9 @@ def test_loss_adds_the_mean_squared_stress_error(cells, x64):
     model = build_model("local", LOCAL_OPTIONS)
     structures = Structures.from_dataset(cells)
     batch = cell_batch(model, structures)
-    params = model.init(jax.random.PRNGKey(1), batch)
-    prediction = predict(model, params, batch, np.zeros(119), stress=True)
+    params = jax.jit(model.init)(jax.random.PRNGKey(1), batch)
+    compiled = jax.jit(functools.partial(predict, model), static_argnames="stress")
+    prediction = compiled(params, batch, np.zeros(119), stress=True)
     sums = error_sums(prediction, batch)
     stress_error = np.asarray(prediction.stress) - structures.stress
     expected = np.mean(np.sum(stress_error**2, axis=(1, 2)) / 9)
