@@ -61,16 +61,20 @@ def pytest_configure(config):
 #: alone with a long file while the other cores idle lengthens the run.
 LONG_FILES = (
     "tests/workflow/test_pipeline.py",
-    "tests/train/test_training.py",
-    "tests/train/test_sharding.py",
-    "tests/train/test_objective.py",
     "tests/nn/test_erope.py",
-    "tests/models/test_periodic_models.py",
-    "tests/models/test_models.py",
-    "tests/train/test_stress.py",
-    "tests/workflow/test_isolation.py",
-    "tests/train/test_reproducibility.py",
+    "tests/workflow/test_config.py",
+    "tests/models/test_message_passing.py",
+    "tests/reliability/test_bad_inputs.py",
     "tests/bench/test_scale_bench.py",
+    "tests/train/test_reproducibility.py",
+    "tests/train/test_sharding.py",
+    "tests/train/test_stress.py",
+    "tests/models/test_models.py",
+    "tests/models/test_periodic_models.py",
+    "tests/nn/test_periodic.py",
+    "tests/data/test_xtb.py",
+    "tests/probes/test_periodic_probes.py",
+    "tests/test_calculator.py",
 )
 
 

@@ -21,6 +21,12 @@ def datasets_root(tmp_path_factory):
 @pytest.fixture
 def base_config(datasets_root, tmp_path):
     """A valid run configuration as a mapping (runs go under ``tmp_path``)."""
+    return base_configuration(datasets_root, tmp_path)
+
+
+def base_configuration(datasets_root, directory) -> dict:
+    """The tests' run configuration: the tiny model on :func:`datasets_root`'s two-atom set for
+    30 steps, with runs under ``directory/runs``."""
     return {
         "experiment": "test",
         "dataset": "two_atoms",
@@ -32,7 +38,7 @@ def base_config(datasets_root, tmp_path):
         "max_steps": 30,
         "valid_every": 10,
         "log_every": 5,
-        "output_root": str(tmp_path / "runs"),
+        "output_root": str(directory / "runs"),
     }
 
 

@@ -18,16 +18,26 @@ from efa.train import checkpoints
 from efa.train.loop import Trainer
 from efa.train.trained_model import load_trained
 from tests.builders import write_two_atom_store
+from tests.train.conftest import base_configuration
 
 
 def _leaves(run_dir):
     return [np.asarray(leaf) for leaf in jax.tree.leaves(load_trained(run_dir).params)]
 
 
-def test_same_configuration_gives_bitwise_identical_parameters_and_metrics(base_config, tmp_path):
-    config = config_from_mapping(base_config)
-    runs = [tmp_path / "first", tmp_path / "second"]
-    summaries = [Trainer(config, run).run() for run in runs]
+@pytest.fixture(scope="module")
+def finished_run(datasets_root, tmp_path_factory):
+    """``(summary, run directory, configuration)`` of one run of the tests' base configuration
+    (seed 0, 30 steps), trained once for the tests below that only read it."""
+    root = tmp_path_factory.mktemp("reproducibility")
+    config = config_from_mapping(base_configuration(datasets_root, root))
+    return Trainer(config, root / "run").run(), root / "run", config
+
+
+def test_same_configuration_gives_bitwise_identical_parameters_and_metrics(finished_run, tmp_path):
+    first, first_dir, config = finished_run
+    runs = [first_dir, tmp_path / "second"]
+    summaries = [first, Trainer(config, runs[1]).run()]
     for first, second in zip(_leaves(runs[0]), _leaves(runs[1])):
         assert first.dtype == second.dtype
         assert first.tobytes() == second.tobytes()
@@ -43,19 +53,20 @@ def test_same_configuration_gives_bitwise_identical_parameters_and_metrics(base_
     assert summaries[0]["provenance"] == summaries[1]["provenance"]
 
 
-def test_another_seed_gives_other_parameters(base_config, tmp_path):
+def test_another_seed_gives_other_parameters(base_config, finished_run, tmp_path):
     """The determinism test above can fail: a changed seed changes the parameters."""
-    first = Trainer(config_from_mapping(base_config), tmp_path / "seed0").run()
+    first, first_dir, _ = finished_run
     other = Trainer(config_from_mapping({**base_config, "seed": 1}), tmp_path / "seed1").run()
     assert first["best_valid_loss"] != other["best_valid_loss"]
     assert any(
-        a.tobytes() != b.tobytes()
-        for a, b in zip(_leaves(tmp_path / "seed0"), _leaves(tmp_path / "seed1"))
+        a.tobytes() != b.tobytes() for a, b in zip(_leaves(first_dir), _leaves(tmp_path / "seed1"))
     )
 
 
-def test_run_stops_on_steps_and_a_time_limit_marks_it_truncated(base_config, tmp_path):
-    complete = Trainer(config_from_mapping(base_config), tmp_path / "complete").run()
+def test_run_stops_on_steps_and_a_time_limit_marks_it_truncated(
+    base_config, finished_run, tmp_path
+):
+    complete = finished_run[0]
     assert complete["status"] == "complete" and complete["stop_reason"] == "max_steps"
     assert complete["truncated"] is False and complete["steps"] == complete["max_steps"] == 30
 
@@ -75,9 +86,8 @@ def test_run_stops_on_steps_and_a_time_limit_marks_it_truncated(base_config, tmp
     assert resumed["steps"] == 30
 
 
-def test_summary_and_stores_record_provenance(base_config, tmp_path):
-    config = config_from_mapping(base_config)
-    summary = Trainer(config, tmp_path / "run").run()
+def test_summary_and_stores_record_provenance(base_config, finished_run, tmp_path):
+    summary, run_dir, _ = finished_run
     provenance = summary["provenance"]
     assert set(provenance) == {
         "efa_bench",
@@ -97,7 +107,7 @@ def test_summary_and_stores_record_provenance(base_config, tmp_path):
     digest = dataset_sha256(open_dataset("two_atoms", base_config["datasets_root"]))
     assert provenance["datasets"] == {"two_atoms": digest}
     assert len(provenance["config_sha256"]) == 64
-    metrics = write_evaluation(tmp_path / "run")[1]
+    metrics = write_evaluation(run_dir)[1]
     assert json.loads(metrics.attrs["provenance"]) == provenance
     other = Trainer(config_from_mapping({**base_config, "seed": 3}), tmp_path / "other").run()
     assert other["provenance"]["config_sha256"] != provenance["config_sha256"]
