@@ -9,10 +9,13 @@ from ase.md.verlet import VelocityVerlet
 
 from efa.calculator import EFACalculator
 from efa.data.generators.analytic import cluster
+from efa.data.pairs import count_pairs
 from efa.data.store import write_dataset
 from efa.errors import ConfigError, EfaError
 from efa.runs.config import config_from_mapping
 from efa.train.loop import Trainer
+from efa.train.trained_model import load_trained
+from tests.builders import padded_structures
 
 #: Bound on the largest deviation of the total energy from its start over the NVE run below:
 #: 1e-5 eV, i.e. 5e-5 of the kinetic energy (≈0.2 eV); measured ≈6e-7 eV (0.25 fs Verlet steps,
@@ -54,6 +57,32 @@ def test_calculator_matches_model_and_is_translation_invariant(run_dir):
     atoms.pbc = True  # periodic without a cell
     with pytest.raises(ConfigError, match="has no independent lattice vector for every periodic"):
         atoms.get_potential_energy()
+
+
+def test_structures_predicted_together_share_their_pair_slots(run_dir):
+    """Evaluation packs the pairs of all structures into one group: a compact cluster, a spread
+    one and a smaller one (padding atoms) give together what each gives alone."""
+    rng = np.random.default_rng(4)
+    positions = [
+        rng.uniform(0, 1.5, (5, 3)),
+        rng.uniform(0, 12.0, (5, 3)),
+        rng.uniform(0, 2, (3, 3)),
+    ]
+    structures = padded_structures(positions, [[1] * len(p) for p in positions])
+    trained = load_trained(run_dir)
+    together = trained.predict_structures(structures)
+    for index in range(3):
+        alone = trained.predict_structures(structures.select([index]))
+        np.testing.assert_allclose(together.energy[index], alone.energy[0], rtol=1e-6)
+        np.testing.assert_allclose(together.forces[index], alone.forces[0], atol=1e-6)
+    assert np.abs(together.forces[0]).max() > 1e-3  # a test of something
+    counts = count_pairs(structures, trained.cutoff)
+    assert counts[0] == 20 and counts[1] < 20  # the compact cluster has every pair
+    batch = trained._pack(structures)
+    # one group of 2^⌈log₂ P⌉ slots: fewer than 3 structures × the largest count (32) would take
+    total = int(counts.sum())
+    assert int(batch.pair_mask.sum()) == total
+    assert batch.pair_mask.size == 1 << (total - 1).bit_length() < 3 * 32
 
 
 def test_nve_dynamics_conserves_total_energy(run_dir):

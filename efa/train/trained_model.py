@@ -97,7 +97,9 @@ class TrainedModel:
     def predict_structures(self, structures: Structures) -> Prediction:
         """Energies ``(S,)`` and forces ``(S, A, 3)`` of structures packed as one batch.
 
-        Pair slots are rounded up to a power of two, so that a trajectory whose neighbour count
+        The pairs of all structures share one pair group (:func:`efa.data.packing.pack`), whose
+        slots are the total pair count rounded up to a power of two: a structure with few
+        neighbours leaves no padding behind it, and a trajectory whose neighbour count
         fluctuates recompiles only a few times.
         """
         count, atoms = structures.atom_mask.shape
@@ -114,14 +116,16 @@ class TrainedModel:
         return np.asarray(self._stress(self.params, self._pack(structures)))
 
     def _pack(self, structures: Structures) -> Batch:
-        """The checked structures as one batch (pair slots rounded up to a power of two)."""
+        """The checked structures as one batch with one pair group of ``2^⌈log₂ P⌉`` slots
+        (``P``: their total pair count)."""
         self.check_inputs(structures)
         count, atoms = structures.atom_mask.shape
-        pairs = max(1, int(count_pairs(structures, self.cutoff).max()))
+        pairs = count_pairs(structures, self.cutoff)
+        capacity = 1 << (max(1, int(pairs.sum())) - 1).bit_length()
         reciprocal = reciprocal_options(self.model)
         vectors = max_reciprocal(structures, reciprocal["reciprocal_cutoff"])
-        shape = BucketShape(atoms, 1 << (pairs - 1).bit_length(), vectors)
-        return pack(structures, shape, count, self.cutoff, **reciprocal)
+        shape = BucketShape(atoms, int(pairs.max(initial=0)), vectors)
+        return pack(structures, shape, count, self.cutoff, pair_groups=(1, capacity), **reciprocal)
 
 
 def load_trained(run_dir: str | os.PathLike) -> TrainedModel:
