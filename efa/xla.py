@@ -8,6 +8,10 @@ points before that moment: :func:`configure_xla` by ``efa.cli.main.main`` and th
 :func:`efa.nn.erope_attention`, for a user's own model). Where JAX started first and the
 settings are missing, :func:`ensure_xla` warns once, naming what to do: ``efa bench entry``
 measures what that costs.
+
+The command line also keeps compiled programs between processes
+(:func:`configure_compilation_cache`): every job of the workflow is a process of its own, and
+without the cache each recompiles what the one before it compiled.
 """
 
 from __future__ import annotations
@@ -16,6 +20,11 @@ import functools
 import os
 import sys
 from importlib.metadata import PackageNotFoundError, version
+
+#: The environment variable naming the folder of efa's compilation cache, or ``off``.
+COMPILATION_CACHE_VARIABLE = "EFA_COMPILATION_CACHE"
+#: JAX's own variable for its cache folder; where it is set, efa keeps the user's choice.
+JAX_CACHE_VARIABLE = "JAX_COMPILATION_CACHE_DIR"
 
 #: The jaxlib releases whose CPU backend needs the workaround below.
 YNN_FUSION_CRASH_RELEASES = ("0.10.",)
@@ -92,3 +101,32 @@ def configure_xla() -> None:
     flag = _needed_flag()
     if flag is not None:
         os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {flag}".strip()
+
+
+def configure_compilation_cache() -> str | None:
+    """Turn on JAX's persistent compilation cache for this process and the ones it starts.
+
+    Programs XLA compiled (those that took at least a second, JAX's default) are written to a
+    folder and loaded from there by the next process that compiles the same program for the same
+    device and software, instead of compiling again. A loaded program is the one XLA compiled,
+    so no result changes; only the time does. The folder is, in order: ``JAX_COMPILATION_CACHE_DIR``
+    where the user set it (kept as it is), ``EFA_COMPILATION_CACHE``, or
+    ``<user cache dir>/efa-bench/jax`` (platformdirs: ``~/.cache/efa-bench/jax`` on Linux).
+    ``EFA_COMPILATION_CACHE=off`` turns the cache off. Call it before the first computation.
+
+    Returns:
+      The cache folder, or None when the cache is off.
+    """
+    folder = os.environ.get(JAX_CACHE_VARIABLE)
+    if not folder:
+        chosen = os.environ.get(COMPILATION_CACHE_VARIABLE, "")
+        if chosen.strip().lower() == "off":
+            return None
+        if not chosen:
+            from platformdirs import user_cache_dir
+
+            chosen = os.path.join(user_cache_dir("efa-bench"), "jax")
+        folder = os.environ[JAX_CACHE_VARIABLE] = chosen
+    if "jax" in sys.modules:  # JAX read its environment at import: tell it directly
+        sys.modules["jax"].config.update("jax_compilation_cache_dir", folder)
+    return folder

@@ -48,9 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``efa`` console script."""
-    from efa.xla import configure_xla
+    from efa.xla import configure_compilation_cache, configure_xla
 
     configure_xla()
+    configure_compilation_cache()
     parser = build_parser()
     args = parser.parse_args(argv)
     handler = getattr(args, "handler", None)
