@@ -16,9 +16,12 @@ without the cache each recompiles what the one before it compiled.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import functools
 import os
 import sys
+from collections.abc import Iterator
 from importlib.metadata import PackageNotFoundError, version
 
 #: The environment variable naming the folder of efa's compilation cache, or ``off``.
@@ -130,3 +133,39 @@ def configure_compilation_cache() -> str | None:
     if "jax" in sys.modules:  # JAX read its environment at import: tell it directly
         sys.modules["jax"].config.update("jax_compilation_cache_dir", folder)
     return folder
+
+
+#: JAX's monitoring event for the time XLA spends compiling one program (or loading it from the
+#: persistent cache).
+BACKEND_COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
+
+
+@dataclasses.dataclass
+class CompileTime:
+    """Seconds XLA spent compiling programs (or loading them from the cache), and how many."""
+
+    seconds: float = 0.0
+    programs: int = 0
+
+
+@contextlib.contextmanager
+def compile_time() -> Iterator[CompileTime]:
+    """Measure the compilation inside the block (JAX's monitoring events, this process only).
+
+    The total is what the first calls of new array shapes cost beyond running: a training with
+    many batch shapes compiles its step once per shape.
+    """
+    import jax.monitoring
+
+    total = CompileTime()
+
+    def listen(event: str, seconds: float, **_) -> None:
+        if event == BACKEND_COMPILE_EVENT:
+            total.seconds += seconds
+            total.programs += 1
+
+    jax.monitoring.register_event_duration_secs_listener(listen)
+    try:
+        yield total
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listen)

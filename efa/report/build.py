@@ -248,7 +248,8 @@ def probe_truncated_runs(store: xr.Dataset) -> list[str]:
 
 
 def cost_json(metrics: xr.Dataset | None) -> dict:
-    """``{experiment: {model: {seed<k>: {steps, wall_time_s, inference_us_per_atom}}}}``."""
+    """``{experiment: {model: {seed<k>: {name: value}}}}`` of :data:`COST_COLUMNS` (steps,
+    wall_time_s, compile_s, inference_us_per_atom)."""
     cost: dict = {}
     if metrics is None:
         return cost

@@ -30,7 +30,7 @@ OPTIONAL_TEST_METRICS = ("stress_mae", "stress_rmse")
 
 #: Metrics that measure time or memory: they vary between runs of one configuration, so the
 #: quality tables and ``metrics.json`` leave them out and the cost table shows them.
-TIMING_METRICS = ("wall_time_s", "inference_us_per_atom")
+TIMING_METRICS = ("wall_time_s", "compile_s", "inference_us_per_atom")
 
 #: Columns of the cost table.
 COST_COLUMNS = ("steps", *TIMING_METRICS)

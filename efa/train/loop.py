@@ -65,6 +65,7 @@ from efa.train.trained_model import (
     count_parameters,
     recorded_element_energies,
 )
+from efa.xla import compile_time
 
 #: Exit status of a run stopped by SIGTERM (128 + signal number, as shells report it).
 EXIT_INTERRUPTED = 128 + signal.SIGTERM
@@ -307,6 +308,10 @@ class Trainer:
         report counts no target on it as met); started again with a larger or no ``max_time_s``
         it resumes from its last checkpoint.
 
+        The summary also records ``compile_s``, the seconds XLA spent compiling in this session
+        (:func:`efa.xla.compile_time`; a resumed run compiles again, and programs loaded from the
+        persistent cache count only their loading), and ``compiled_programs``.
+
         Raises:
           TrainingDiverged: on a non-finite loss (the last good checkpoint is kept).
           EfaError: another process is training this run directory now.
@@ -321,6 +326,16 @@ class Trainer:
                 return summary
             if summary.get("status") == "truncated" and not self._more_time(summary):
                 return summary
+        with compile_time() as compiling:
+            summary = self._train()
+        summary["compile_s"] = compiling.seconds
+        summary["compiled_programs"] = compiling.programs
+        if summary["status"] != "interrupted":
+            write_json(summary, self.paths.summary)
+        return summary
+
+    def _train(self) -> dict[str, Any]:
+        """Train from the latest checkpoint to the step budget (or a stop); the summary."""
         state, progress = self._start()
         config = self.config
         schedule = learning_rate_schedule(config)
@@ -396,7 +411,6 @@ class Trainer:
                 if key not in ("final_valid", "provenance")
             }
             self.log.write("finish", progress.step, **totals)
-            write_json(summary, self.paths.summary)
         return summary
 
     def _more_time(self, summary: dict[str, Any]) -> bool:

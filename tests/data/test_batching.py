@@ -113,7 +113,7 @@ def test_batcher_packs_the_pairs_of_each_device_together():
     for members, batch in batcher.ordered_batches():
         groups, capacity = batcher.pair_groups(0, members)
         assert groups == 2 and capacity % step == 0
-        assert capacity <= efa.data.batching.PAIR_CAPACITY_STEPS * step  # ≤ 16 shapes
+        assert capacity <= efa.data.batching.PAIR_CAPACITY_STEPS * step  # ≤ K shapes
         assert batch.pair_dst.shape == (2 * capacity,)
         per_structure = pack(structures.select(members), batcher.shapes[0], 8, 2.5)
         real = per_structure.pair_mask

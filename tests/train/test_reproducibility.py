@@ -109,6 +109,9 @@ def test_summary_and_stores_record_provenance(base_config, finished_run, tmp_pat
     assert len(provenance["config_sha256"]) == 64
     metrics = write_evaluation(run_dir)[1]
     assert json.loads(metrics.attrs["provenance"]) == provenance
+    # the compilation of the session (initialisation, step, validation), kept with the times
+    assert summary["compile_s"] > 0 and summary["compiled_programs"] >= 3
+    assert metrics["compile_s"].item() == summary["compile_s"]
     other = Trainer(config_from_mapping({**base_config, "seed": 3}), tmp_path / "other").run()
     assert other["provenance"]["config_sha256"] != provenance["config_sha256"]
 
