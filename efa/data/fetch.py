@@ -5,7 +5,8 @@ Order of lookup for a file ``NAME`` of a registry entry:
 1. ``<raw_dir>/NAME`` (an earlier download, or a file the user put there);
 2. the mirror directory named by the environment variable ``EFA_DATA_MIRROR`` (found by file
    name, also in subfolders), copied into ``raw_dir``;
-3. download from the entry's URL with a timeout and retries.
+3. download from the entry's URL with a timeout and retries (pooch's HTTP downloader, with a
+   progress bar on a terminal).
 
 Every copy and download is written to a temporary path and renamed only after its sha256
 matched, so a wrong, truncated or interrupted file never appears under its final name. Entries
@@ -18,15 +19,12 @@ escapes that folder (absolute paths, ``..``, links or devices are refused).
 from __future__ import annotations
 
 import hashlib
-import http.client
 import lzma
 import os
 import shutil
 import struct
 import tarfile
 import time
-import urllib.error
-import urllib.request
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -227,36 +225,38 @@ def _check_hash(path: Path, expected: str | None, actual: str, hint: str) -> Non
 
 
 def _download(remote: RemoteFile, destination: Path, raw_dir: Path) -> None:
-    """Download ``remote.url`` to ``destination`` with retries; refuse short or failed transfers."""
+    """Download ``remote.url`` to ``destination`` with pooch's HTTP downloader (a progress bar on
+    a terminal), with retries; refuse failed and truncated transfers."""
+    import pooch
+    import requests
+    from tqdm.auto import tqdm
+
     how_to = (
         f"to work offline, put {remote.name} into the folder named by ${MIRROR_ENV} "
         f"(searched by file name, also in subfolders) or into {raw_dir}/"
     )
-    request = urllib.request.Request(remote.url, headers={"User-Agent": f"efa-bench/{__version__}"})
     problem = ""
     for attempt in range(RETRIES):
         if attempt:
             time.sleep(BACKOFF_S * attempt)
+        # a total (pooch sets the declared length) makes the bar true, which pooch asks of it
+        bar = tqdm(desc=remote.name, total=1, unit="B", unit_scale=True, disable=None, leave=False)
+        download = pooch.HTTPDownloader(
+            progressbar=bar,
+            chunk_size=2**20,
+            timeout=TIMEOUT_S,
+            headers={"User-Agent": f"efa-bench/{__version__}"},
+        )
         try:
-            with (
-                urllib.request.urlopen(request, timeout=TIMEOUT_S) as response,
-                open(destination, "wb") as out,
-            ):
-                length = response.headers.get("Content-Length")
-                received = 0
-                while block := response.read(2**20):
-                    out.write(block)
-                    received += len(block)
-            if length is not None and received != int(length):
-                problem = f"truncated download: received {received} of {length} bytes"
-                continue
+            with bar:
+                download(remote.url, str(destination), None)
             return
-        except urllib.error.HTTPError as error:
-            problem = f"HTTP {error.code} {error.reason}"
-            if error.code < 500:  # 404 and friends do not get better by retrying
+        except requests.HTTPError as error:
+            problem = f"HTTP {error.response.status_code} {error.response.reason}"
+            if error.response.status_code < 500:  # 404 and friends do not get better
                 break
-        except http.client.IncompleteRead as error:
-            problem = f"truncated download ({error!r})"
-        except (urllib.error.URLError, TimeoutError, OSError) as error:
-            problem = f"{getattr(error, 'reason', error)}"
+        except requests.exceptions.ChunkedEncodingError as error:  # fewer bytes than declared
+            problem = f"truncated download ({error})"
+        except (requests.RequestException, OSError) as error:
+            problem = f"{error}"
     raise DataError(f"{remote.name}: could not download {remote.url} ({problem}); {how_to}")
