@@ -52,8 +52,10 @@ import math
 from pathlib import Path
 
 import numpy as np
+from scipy.optimize import brentq
 
 from efa.bench.options import add_output_dir, positive_number
+from efa.data.generators.geometry import random_unit_vectors
 
 QK_FEATURES = 16
 V_FEATURES = 32
@@ -101,19 +103,13 @@ def _frequencies(max_frequency: float) -> np.ndarray:
     return (np.linspace(0.0, max_frequency, QK_FEATURES // 2) / MAX_LENGTH).astype(np.float32)
 
 
-def _random_directions(rng: np.random.Generator, count: int) -> np.ndarray:
-    """``(count, 3)`` unit vectors, uniform on the sphere."""
-    vectors = rng.normal(size=(count, 3))
-    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
-
-
 def two_atom_system(seed: int = 0) -> dict:
     """Positions ``(2S, 3)`` and segment ids ``(2S,)`` of :data:`TWO_ATOM_DISTANCES` two-atom
     structures at distances ``r_max·s/S`` (``s = 1 … S``) along random directions."""
     rng = np.random.default_rng(seed)
     count = TWO_ATOM_DISTANCES
     distances = MAX_LENGTH * np.arange(1, count + 1) / count
-    second = distances[:, None] * _random_directions(rng, count)
+    second = distances[:, None] * random_unit_vectors(rng, count)
     positions = np.stack([np.zeros_like(second), second], axis=1).reshape(-1, 3)
     return dict(positions=positions, segments=np.repeat(np.arange(count), 2), atoms=2)
 
@@ -125,19 +121,17 @@ def far_fragment_system(seed: int = 0) -> dict:
     rng = np.random.default_rng(seed)
     pairs, atoms = FRAGMENT_PAIRS, FRAGMENT_ATOMS
     structures = []
-    for direction in _random_directions(rng, pairs):
+    for direction in random_unit_vectors(rng, pairs):
         first = rng.uniform(0.0, FRAGMENT_SIDE, (atoms, 3))
         second = rng.uniform(0.0, FRAGMENT_SIDE, (atoms, 3))
 
-        def farthest(shift, first=first, second=second, direction=direction):
+        def excess(shift, first=first, second=second, direction=direction):
             difference = second[None] + shift * direction - first[:, None]
-            return np.linalg.norm(difference, axis=-1).max()
+            return np.linalg.norm(difference, axis=-1).max() - MAX_LENGTH
 
-        low, high = 0.0, 2.0 * MAX_LENGTH  # farthest(shift) grows with shift beyond the cubes
-        for _ in range(60):
-            middle = 0.5 * (low + high)
-            low, high = (middle, high) if farthest(middle) < MAX_LENGTH else (low, middle)
-        structures.append(np.concatenate([first, second + low * direction]))
+        # below r_max unshifted (the cubes' diagonal), beyond it at a shift of 2 r_max
+        shift = brentq(excess, 0.0, 2.0 * MAX_LENGTH, xtol=1e-12)
+        structures.append(np.concatenate([first, second + shift * direction]))
     return dict(
         positions=np.concatenate(structures),
         segments=np.repeat(np.arange(pairs), 2 * atoms),
