@@ -26,10 +26,7 @@ from efa.errors import ConfigError
 #: A pair group's capacity is a multiple of ``⌈c_max / PAIR_CAPACITY_STEPS⌉``, ``c_max`` the
 #: capacity that the largest pair count of its bucket needs in every slot of the group (so a
 #: bucket has at most this many pair capacities, each compiled once). Fewer steps mean fewer
-#: compilations and more padding pairs: on 512 clusters of 4–32 atoms in batches of 16, 16
-#: steps gave 12 batch shapes and 5 % padding, 4 steps 5 shapes and 18 %; training the ci
-#: suite's EFA model for 30 steps took 35.5 s with 16 steps (32 s of it compiling) and 13.2 s
-#: with 4, with bit-identical results (padding pairs add exact zeros).
+#: compilations and more padding pairs, which add exact zeros (docs/results.md, "Compilation").
 PAIR_CAPACITY_STEPS = 4
 
 
