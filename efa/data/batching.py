@@ -26,7 +26,8 @@ from efa.errors import ConfigError
 #: A pair group's capacity is a multiple of ``⌈c_max / PAIR_CAPACITY_STEPS⌉``, ``c_max`` the
 #: capacity that the largest pair count of its bucket needs in every slot of the group (so a
 #: bucket has at most this many pair capacities, each compiled once). Fewer steps mean fewer
-#: compilations and more padding pairs, which add exact zeros (docs/results.md, "Compilation").
+#: compilations and more padding pairs (docs/results.md, "Compilation": what each costs, and
+#: that a step compiled for another number of pair slots may round its sums differently).
 PAIR_CAPACITY_STEPS = 4
 
 
