@@ -188,16 +188,25 @@ def probe_metric_tables(store: xr.Dataset) -> tuple[str, str]:
     return _tables(probe, list(store.attrs["metrics"]), ("model",), not_applicable)
 
 
-def curve_columns(store: xr.Dataset) -> list[str] | None:
-    """The columns of :func:`curve_table` for ``store``, or None if it has no curve."""
-    probe = store.isel(probe=0)
+def _curve_parts(probe: xr.Dataset) -> tuple[str, list[str], list[str]] | None:
+    """``(value, reference columns, extra columns)`` of one probe's curve, or None if it has none:
+    the seed-mean variable plotted per model, the reference beside it, the extra coordinates."""
     if "energy_predicted" in probe:
         value, columns = "energy_predicted", ["energy_reference"]
     elif "energy_mae_per_atom" in probe:
         value, columns = "energy_mae_per_atom", []
     else:
         return None
-    extra = [name for name in ("separation",) if name in probe]
+    return value, columns, [name for name in ("separation",) if name in probe]
+
+
+def curve_columns(store: xr.Dataset) -> list[str] | None:
+    """The columns of :func:`curve_table` for ``store``, or None if it has no curve."""
+    probe = store.isel(probe=0)
+    parts = _curve_parts(probe)
+    if parts is None:
+        return None
+    value, columns, extra = parts
     return ["point", "coordinate", *extra, *columns] + [
         f"{value.replace('_predicted', '')}_{m}" for m in probe["model"].values
     ]
@@ -210,13 +219,11 @@ def curve_table(store: xr.Dataset) -> str | None:
     probes; for size scans ``coordinate`` and ``energy_mae_per_atom_<model>``. None if the store has
     no curve.
     """
-    header = curve_columns(store)
-    if header is None:
-        return None
     probe = store.isel(probe=0)
-    value = "energy_predicted" if "energy_predicted" in probe else "energy_mae_per_atom"
-    columns = ["energy_reference"] if value == "energy_predicted" else []
-    extra = [name for name in ("separation",) if name in probe]
+    parts = _curve_parts(probe)
+    if parts is None:
+        return None
+    value, columns, extra = parts
     mean = probe[value].mean("seed", skipna=True)
     rows = []
     for point in range(probe.sizes["point"]):
@@ -225,7 +232,7 @@ def curve_table(store: xr.Dataset) -> str | None:
             + [float(probe[name].values[point]) for name in extra + columns]
             + [float(mean.values[index, point]) for index in range(probe.sizes["model"])]
         )
-    return csv_table(header, rows)
+    return csv_table(curve_columns(store), rows)
 
 
 def _with_units(dataset: xr.Dataset, name: str) -> str:
