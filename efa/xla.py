@@ -115,21 +115,35 @@ def configure_compilation_cache() -> str | None:
     so no result changes; only the time does. The folder is, in order: ``JAX_COMPILATION_CACHE_DIR``
     where the user set it (kept as it is), ``EFA_COMPILATION_CACHE``, or
     ``<user cache dir>/efa-bench/jax`` (platformdirs: ``~/.cache/efa-bench/jax`` on Linux).
-    ``EFA_COMPILATION_CACHE=off`` turns the cache off. Call it before the first computation.
+    ``EFA_COMPILATION_CACHE=off`` turns the cache off. A folder that cannot be created gets a
+    warning on standard error, naming the variable, and no cache. Call it before the first
+    computation.
 
     Returns:
       The cache folder, or None when the cache is off.
     """
-    folder = os.environ.get(JAX_CACHE_VARIABLE)
+    variable, folder = JAX_CACHE_VARIABLE, os.environ.get(JAX_CACHE_VARIABLE)
     if not folder:
-        chosen = os.environ.get(COMPILATION_CACHE_VARIABLE, "")
-        if chosen.strip().lower() == "off":
+        variable, folder = COMPILATION_CACHE_VARIABLE, os.environ.get(COMPILATION_CACHE_VARIABLE)
+        if folder and folder.strip().lower() == "off":
             return None
-        if not chosen:
+        if not folder:
             from platformdirs import user_cache_dir
 
-            chosen = os.path.join(user_cache_dir("efa-bench"), "jax")
-        folder = os.environ[JAX_CACHE_VARIABLE] = chosen
+            variable, folder = (
+                "the user cache folder",
+                os.path.join(user_cache_dir("efa-bench"), "jax"),
+            )
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as error:
+        print(
+            f"efa: warning: {variable}={folder}: cannot create the compilation cache folder "
+            f"({error.strerror or error}); compiling without a cache",
+            file=sys.stderr,
+        )
+        return None
+    os.environ[JAX_CACHE_VARIABLE] = folder
     if "jax" in sys.modules:  # JAX read its environment at import: tell it directly
         sys.modules["jax"].config.update("jax_compilation_cache_dir", folder)
     return folder

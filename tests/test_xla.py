@@ -58,12 +58,14 @@ CACHE_SCRIPT = textwrap.dedent("""
         ({"EFA_COMPILATION_CACHE": "{tmp}/mine"}, "{tmp}/mine"),
         ({"JAX_COMPILATION_CACHE_DIR": "{tmp}/jax_own"}, "{tmp}/jax_own"),  # JAX's own: kept
         ({"EFA_COMPILATION_CACHE": "off"}, "None"),
+        ({"EFA_COMPILATION_CACHE": "{tmp}/a_file/cache"}, "None"),  # cannot be created: warned
     ],
 )
 def test_the_command_line_keeps_compiled_programs_in_a_cache(tmp_path, environment, expected):
     import os
 
     cache = tmp_path / "xdg"
+    (tmp_path / "a_file").write_text("a file, not a folder")
     env = {
         key: value
         for key, value in os.environ.items()
@@ -76,6 +78,10 @@ def test_the_command_line_keeps_compiled_programs_in_a_cache(tmp_path, environme
     )
     folder = expected.format(cache=cache, tmp=tmp_path)
     assert result.stdout.strip() == f"{folder}|{folder}"
+    unusable = "a_file" in str(environment)
+    assert ("cannot create the compilation cache folder" in result.stderr) == unusable
+    if unusable:
+        assert f"EFA_COMPILATION_CACHE={tmp_path}/a_file/cache" in result.stderr
 
 
 HITS_SCRIPT = textwrap.dedent("""
